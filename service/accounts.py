@@ -1,0 +1,204 @@
+"""Accounts, passwords and server-side sign-in sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from service.models import Account, Branch, Member, Role, RoleGrant, WebSession
+
+# OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_PARALLELISM = 1
+# Writing last_seen_at on every request would turn every page view into a write
+# transaction; a minute's resolution is plenty for a 30-minute idle timeout.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@lru_cache(maxsize=1)
+def password_hasher() -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=ARGON2_TIME_COST,
+        memory_cost=ARGON2_MEMORY_KIB,
+        parallelism=ARGON2_PARALLELISM,
+    )
+
+
+def hash_password(password: str) -> str:
+    return password_hasher().hash(password)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return password_hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: an account with its roles and, when it has one, its member record."""
+
+    account_id: int
+    username: str
+    display_name: str
+    member_id: int | None
+    member_branch_id: int | None
+    member_branch_name: str | None
+    grants: frozenset[tuple[Role, int | None]]
+    session_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return any(role is Role.ADMIN for role, _ in self.grants)
+
+    def branches_with(self, *roles: Role) -> frozenset[int]:
+        return frozenset(b for role, b in self.grants if role in roles and b is not None)
+
+    @property
+    def branches_with_secretary(self) -> frozenset[int]:
+        return self.branches_with(Role.SECRETARY)
+
+    @property
+    def reviewer_branch_ids(self) -> frozenset[int]:
+        return self.branches_with(Role.SECRETARY, Role.INSTRUCTOR)
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.is_admin or bool(self.reviewer_branch_ids)
+
+    def can_review_branch(self, branch_id: int) -> bool:
+        return self.is_admin or branch_id in self.reviewer_branch_ids
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted({role.value for role, _ in self.grants})
+
+
+def authenticate(session: Session, username: str, password: str) -> Account | None:
+    """The active account with these credentials, or None.
+
+    An unknown username still costs one hash verification so that response time does
+    not reveal which usernames exist.
+    """
+    account = session.scalar(select(Account).where(Account.username == username.strip()))
+    if account is None or not account.is_active:
+        verify_password(_dummy_hash(), password)
+        return None
+    if not verify_password(account.password_hash, password):
+        return None
+    if password_hasher().check_needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+    return account
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    session: Session,
+    account: Account,
+    *,
+    now: datetime,
+    ip_address: str = "",
+    user_agent: str = "",
+    replaces_token: str | None = None,
+) -> str:
+    """Create a new session for ``account`` and return its cookie token.
+
+    Any session the browser held before signing in is ended, so a token planted before
+    sign-in is worthless afterwards (session fixation).
+    """
+    if replaces_token:
+        session.execute(delete(WebSession).where(WebSession.id == _digest(replaces_token)))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id=_digest(token),
+            account_id=account.id,
+            created_at=now,
+            last_seen_at=now,
+            ip_address=ip_address[:64],
+            user_agent=user_agent[:255],
+        )
+    )
+    account.last_login_at = now
+    session.flush()
+    return token
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id == _digest(token)))
+
+
+@dataclass(frozen=True)
+class SessionLookup:
+    principal: Principal | None
+    needs_touch: bool = False
+    expired: bool = False
+
+
+def resolve_session(
+    session: Session, token: str, *, now: datetime, idle: timedelta, absolute: timedelta
+) -> SessionLookup:
+    """The principal behind a cookie token, enforcing idle and absolute timeouts."""
+    record = session.get(WebSession, _digest(token))
+    if record is None:
+        return SessionLookup(None)
+    if now - record.last_seen_at > idle or now - record.created_at > absolute:
+        return SessionLookup(None, expired=True)
+    principal = load_principal(session, record.account_id, session_id=record.id)
+    if principal is None:
+        return SessionLookup(None, expired=True)
+    return SessionLookup(principal, needs_touch=now - record.last_seen_at > TOUCH_INTERVAL)
+
+
+def touch_session(session: Session, token: str, now: datetime) -> None:
+    record = session.get(WebSession, _digest(token))
+    if record is not None:
+        record.last_seen_at = now
+
+
+def load_principal(
+    session: Session, account_id: int, *, session_id: str | None = None
+) -> Principal | None:
+    account = session.get(Account, account_id)
+    if account is None or not account.is_active:
+        return None
+    grants = frozenset(
+        (grant.role, grant.branch_id)
+        for grant in session.scalars(select(RoleGrant).where(RoleGrant.account_id == account_id))
+    )
+    branch_id = branch_name = None
+    if account.member_id is not None:
+        row = session.execute(
+            select(Member.branch_id, Branch.name)
+            .join(Branch, Branch.id == Member.branch_id)
+            .where(Member.id == account.member_id)
+        ).one()
+        branch_id, branch_name = row.branch_id, row.name
+    return Principal(
+        account_id=account.id,
+        username=account.username,
+        display_name=account.display_name,
+        member_id=account.member_id,
+        member_branch_id=branch_id,
+        member_branch_name=branch_name,
+        grants=grants,
+        session_id=session_id,
+    )

@@ -1,0 +1,101 @@
+"""Deductions (扣分) and manual adjustments, recorded by a secretary with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from service.accounts import Principal
+from service.errors import InvalidInput, NotFound, PermissionDenied
+from service.i18n import N_, Message
+from service.ledger import reconcile_member
+from service.models import Adjustment, Member
+from service.periods import period_of
+from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
+from service.scoring.rules import Rulebook
+from service.types import TENTH
+
+REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class AdjustmentInput:
+    member_id: int
+    rule_id: str  # a secretary-recorded rule, or MANUAL_RULE_ID
+    day: date
+    reason: str
+    quantity: Decimal = Decimal(1)
+    points: Decimal | None = None  # manual adjustments only
+
+
+def record_adjustment(
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    data: AdjustmentInput,
+    *,
+    today: date,
+    now: datetime,
+) -> int:
+    """Record a deduction or manual adjustment for a member of the actor's branch."""
+    member = session.get(Member, data.member_id)
+    if member is None:
+        raise NotFound(Message(N_("No such member.")))
+    if not (actor.is_admin or member.branch_id in actor.branches_with_secretary):
+        raise PermissionDenied(
+            Message(N_("Only the member's branch secretary records deductions and adjustments."))
+        )
+    if actor.member_id == member.id:
+        raise PermissionDenied(Message(N_("Nobody records adjustments to their own points.")))
+
+    errors: dict[str, Message] = {}
+    reason = data.reason.strip()
+    if not reason:
+        errors["reason"] = Message(N_("Give the branch's decision as the reason."))
+    elif len(reason) > REASON_MAX:
+        errors["reason"] = Message(
+            N_("Keep the reason under %(max)d characters."), {"max": REASON_MAX}
+        )
+    if data.day > today:
+        errors["day"] = Message(N_("The date cannot be in the future."))
+    ruleset = rulebook.in_force(data.day)
+    points: Decimal | None = None
+    if ruleset is None:
+        errors["day"] = Message(N_("No points rules were in force on that date."))
+    elif data.rule_id == MANUAL_RULE_ID:
+        if data.points is None or data.points == 0:
+            errors["points"] = Message(N_("Give the points to add (or, negative, to take away)."))
+        elif data.points != data.points.quantize(TENTH):
+            errors["points"] = Message(N_("Use at most one decimal place."))
+        else:
+            points = data.points
+    else:
+        rule = ruleset.rule(data.rule_id)
+        if rule is None or rule.member_declares:
+            errors["rule_id"] = Message(N_("Choose an item from the list."))
+        elif problem := quantity_problem(rule, data.quantity):
+            errors["quantity"] = problem
+    if errors:
+        raise InvalidInput(errors)
+
+    adjustment = Adjustment(
+        member_id=member.id,
+        branch_id=member.branch_id,
+        rule_id=data.rule_id,
+        day=data.day,
+        period=period_of(data.day),
+        quantity=data.quantity if points is None else Decimal(1),
+        points=points,
+        reason=reason,
+        created_at=now,
+        created_by_id=actor.account_id,
+    )
+    session.add(adjustment)
+    session.flush()
+    reconcile_member(
+        session, rulebook, member.id, data.day.year, now=now, actor_id=actor.account_id, note=reason
+    )
+    return adjustment.id

@@ -1,0 +1,37 @@
+"""Settings read once from the environment (prefix ``JIFEN_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JIFEN_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'jifen.sqlite3'}"
+    rules_dir: Path = PROJECT_ROOT / "scoring_rules"
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    # Signs CSRF tokens. Development gets a fixed key so restarts keep forms valid;
+    # production must set its own (checked in create_app).
+    secret_key: str = Field(default="development-only-secret-key-change-me", min_length=16)
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # Marks cookies Secure; set when served over HTTPS.
+    https: bool = False
+    default_locale: str = "zh_CN"
+    # Periods are calendar months here; "today" and "this month" are read in this zone.
+    timezone: str = "Asia/Shanghai"
+    debug: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

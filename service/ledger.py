@@ -1,0 +1,282 @@
+"""Writing the ledger.
+
+The ledger is append-only: a change never edits a line, it appends the difference.
+After anything that changes what counts for a member in a year (an approval, a
+revocation, a suggestion step, an adjustment, a new ruleset), ``reconcile_member``
+scores the member's activities of that year from scratch with the pure engine and
+appends one line for every activity whose counted points differ from what the ledger
+already holds. The summary table moves with the ledger in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.models import (
+    Adjustment,
+    Entry,
+    EntryStatus,
+    LedgerKind,
+    LedgerLine,
+    Member,
+    PointsSummary,
+)
+from service.periods import period_of
+from service.scoring.engine import Activity, Source, score_activities
+from service.scoring.rules import Rulebook
+
+ZERO = Decimal("0.0")
+SummaryKey = tuple[int, str, int, str]  # member, period, branch, rule
+
+
+def append_lines(session: Session, lines: Iterable[LedgerLine]) -> None:
+    """Add ledger lines and fold them into the member × month summary."""
+    deltas: dict[SummaryKey, tuple[Decimal, int]] = {}
+    for line in lines:
+        session.add(line)
+        key = (line.member_id, line.period, line.branch_id, line.rule_id)
+        points, count = deltas.get(key, (ZERO, 0))
+        deltas[key] = (points + line.points, count + 1)
+    session.flush()
+    if deltas:
+        upsert_summary(session, deltas)
+
+
+def upsert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Decimal, int]]) -> None:
+    """Add point deltas to summary rows, creating rows as needed.
+
+    ``INSERT … ON CONFLICT DO UPDATE`` keeps this one statement per row on both
+    databases, so two concurrent approvals for the same member cannot both insert.
+    """
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = PointsSummary.__table__
+    assert isinstance(table, Table)
+    for (member_id, period, branch_id, rule_id), (points, count) in deltas.items():
+        stmt = builder(table).values(
+            member_id=member_id,
+            period=period,
+            branch_id=branch_id,
+            rule_id=rule_id,
+            points=points,
+            line_count=count,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["member_id", "period", "branch_id", "rule_id"],
+            set_={
+                "points": table.c.points + stmt.excluded.points,
+                "line_count": table.c.line_count + stmt.excluded.line_count,
+            },
+        )
+        session.execute(stmt)
+
+
+def bulk_insert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Decimal, int]]) -> None:
+    """Insert summary rows for an empty table (seeding); one statement for all rows."""
+    if not deltas:
+        return
+    session.execute(
+        insert(PointsSummary),
+        [
+            {
+                "member_id": m,
+                "period": p,
+                "branch_id": b,
+                "rule_id": r,
+                "points": points,
+                "line_count": count,
+            }
+            for (m, p, b, r), (points, count) in deltas.items()
+        ],
+    )
+
+
+def _year_bounds(year: int) -> tuple[date, date]:
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def member_activities(session: Session, member_id: int, year: int) -> list[Activity]:
+    """Everything that scores for a member in a year, read from entries and adjustments."""
+    first, last = _year_bounds(year)
+    activities: list[Activity] = []
+    approved = select(Entry).where(
+        Entry.member_id == member_id, Entry.status == EntryStatus.APPROVED
+    )
+    for entry in session.scalars(
+        approved.where(
+            (Entry.activity_date.between(first, last))
+            | (Entry.adopted_on.between(first, last))
+            | (Entry.implemented_on.between(first, last))
+        )
+    ):
+        steps = [
+            (Source.ENTRY, entry.activity_date),
+            (Source.ADOPTED, entry.adopted_on),
+            (Source.IMPLEMENTED, entry.implemented_on),
+        ]
+        for source, day in steps:
+            if day is not None and first <= day <= last:
+                activities.append(
+                    Activity(
+                        source=source,
+                        source_id=entry.id,
+                        rule_id=entry.rule_id,
+                        day=day,
+                        branch_id=entry.branch_id,
+                        quantity=entry.quantity,
+                    )
+                )
+    for adjustment in session.scalars(
+        select(Adjustment).where(
+            Adjustment.member_id == member_id, Adjustment.day.between(first, last)
+        )
+    ):
+        activities.append(
+            Activity(
+                source=Source.ADJUSTMENT,
+                source_id=adjustment.id,
+                rule_id=adjustment.rule_id,
+                day=adjustment.day,
+                branch_id=adjustment.branch_id,
+                quantity=adjustment.quantity,
+                points=adjustment.points,
+            )
+        )
+    return activities
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """What the ledger holds for one activity: points, and where its lines went."""
+
+    points: Decimal
+    rule_id: str
+    branch_id: int
+    day: date
+    ruleset_version: str
+
+
+def ledger_state(session: Session, member_id: int, year: int) -> dict[str, LedgerState]:
+    first, last = _year_bounds(year)
+    rows = session.execute(
+        select(
+            LedgerLine.activity_key,
+            func.sum(LedgerLine.points),
+            func.min(LedgerLine.rule_id),
+            func.min(LedgerLine.branch_id),
+            func.min(LedgerLine.activity_date),
+            func.max(LedgerLine.ruleset_version),
+        )
+        .where(LedgerLine.member_id == member_id, LedgerLine.activity_date.between(first, last))
+        .group_by(LedgerLine.activity_key)
+    )
+    return {
+        key: LedgerState(points, rule_id, branch_id, day, version)
+        for key, points, rule_id, branch_id, day, version in rows
+    }
+
+
+def _line(
+    member_id: int,
+    key: str,
+    where: Activity | LedgerState,
+    version: str,
+    delta: Decimal,
+    kind: LedgerKind,
+    *,
+    now: datetime,
+    actor_id: int | None,
+    note: str,
+) -> LedgerLine:
+    source = Source(key.partition(":")[0])
+    source_id = int(key.partition(":")[2])
+    return LedgerLine(
+        member_id=member_id,
+        branch_id=where.branch_id,
+        period=period_of(where.day),
+        activity_date=where.day,
+        source=source,
+        activity_key=key,
+        entry_id=None if source is Source.ADJUSTMENT else source_id,
+        adjustment_id=source_id if source is Source.ADJUSTMENT else None,
+        rule_id=where.rule_id,
+        ruleset_version=version,
+        kind=kind,
+        points=delta,
+        note=note,
+        created_at=now,
+        created_by_id=actor_id,
+    )
+
+
+def reconcile_member(
+    session: Session,
+    rulebook: Rulebook,
+    member_id: int,
+    year: int,
+    *,
+    now: datetime,
+    actor_id: int | None,
+    causes: Mapping[str, LedgerKind] | None = None,
+    default_kind: LedgerKind = LedgerKind.CAP,
+    note: str = "",
+) -> list[LedgerLine]:
+    """Bring the ledger for ``member_id`` in ``year`` in line with a fresh scoring.
+
+    ``causes`` names the kind of line for the activities the caller changed (e.g. a
+    revoked entry gets a reversal); other activities whose points moved as a
+    consequence (caps re-allocated) get ``default_kind``. An activity seen for the first
+    time always gets an award line, even of 0 points, so the ledger records that it was
+    counted and what clipped it.
+    """
+    causes = causes or {}
+    # One reconciliation per member at a time. Without this lock, two approvals for the
+    # same member on PostgreSQL (READ COMMITTED) each read the other's half-committed
+    # state and write contradicting lines. SQLite's BEGIN IMMEDIATE already serialises.
+    session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    activities = member_activities(session, member_id, year)
+    scored = {s.activity.key: s for s in score_activities(activities, rulebook)}
+    held = ledger_state(session, member_id, year)
+    lines: list[LedgerLine] = []
+    for key in sorted(scored.keys() | held.keys()):
+        fresh = scored.get(key)
+        state = held.get(key)
+        expected = fresh.counted if fresh else ZERO
+        if state is None:
+            assert fresh is not None
+            why = ", ".join(fresh.clipped_by) or ("missing rule" if fresh.missing_rule else "")
+            kind, delta = LedgerKind.AWARD, expected
+        else:
+            delta = expected - state.points
+            if delta == 0:
+                continue
+            kind, why = causes.get(key, default_kind), note
+        where: Activity | LedgerState
+        if fresh is not None:
+            where, version = fresh.activity, fresh.ruleset_version
+        else:
+            assert state is not None
+            where, version = state, state.ruleset_version
+        lines.append(
+            _line(member_id, key, where, version, delta, kind, now=now, actor_id=actor_id, note=why)
+        )
+    if lines:
+        append_lines(session, lines)
+    return lines
+
+
+def summary_deltas(lines: Iterable[LedgerLine]) -> dict[SummaryKey, tuple[Decimal, int]]:
+    deltas: dict[SummaryKey, tuple[Decimal, int]] = defaultdict(lambda: (ZERO, 0))
+    for line in lines:
+        key = (line.member_id, line.period, line.branch_id, line.rule_id)
+        points, count = deltas[key]
+        deltas[key] = (points + line.points, count + 1)
+    return dict(deltas)

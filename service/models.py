@@ -1,0 +1,301 @@
+"""Persistence model. Plain SQLAlchemy 2 typed mappings; no framework imports."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from service.scoring.engine import Source
+from service.types import Tenths, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class BranchKind(enum.StrEnum):
+    SINGLE = "single"
+    JOINT = "joint"
+
+
+class OrganisationKind(enum.StrEnum):
+    ENTERPRISE = "enterprise"
+    SOCIAL = "social"
+
+
+class MemberStatus(enum.StrEnum):
+    FULL = "full"
+    PROBATIONARY = "probationary"
+    MOBILE = "mobile"
+    EXEMPT = "exempt"
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    SECRETARY = "secretary"
+    INSTRUCTOR = "instructor"
+    ADMIN = "admin"
+
+
+class EntryStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    REVOKED = "revoked"
+
+
+class LedgerKind(enum.StrEnum):
+    """Why a ledger line was written."""
+
+    AWARD = "award"  # the first line of an activity: approval, suggestion step, adjustment
+    REVERSAL = "reversal"  # the activity no longer counts (entry revoked)
+    CAP = "cap"  # caps re-allocated because another activity in the window changed
+    RESCORE = "rescore"  # a new ruleset version changed the activity's points
+
+
+def _enum(enum_type: type[enum.StrEnum]) -> Enum:
+    # Stored as plain strings (no native PostgreSQL enum) so adding a value later is a
+    # one-line migration on both databases.
+    return Enum(
+        enum_type,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy's documented hook
+        datetime: UTCDateTime(),
+        Decimal: Tenths(),
+        BranchKind: _enum(BranchKind),
+        OrganisationKind: _enum(OrganisationKind),
+        MemberStatus: _enum(MemberStatus),
+        Role: _enum(Role),
+        EntryStatus: _enum(EntryStatus),
+        LedgerKind: _enum(LedgerKind),
+        Source: _enum(Source),
+    }
+
+
+class Branch(Base):
+    __tablename__ = "branch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[BranchKind]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Organisation(Base):
+    """An enterprise or social organisation covered by a branch (the 五清 ledger lives here)."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[OrganisationKind]
+    business_status: Mapped[str] = mapped_column(String(32))
+    employee_count: Mapped[int] = mapped_column(Integer)
+    owner_name: Mapped[str] = mapped_column(String(60))
+
+
+class Member(Base):
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    status: Mapped[MemberStatus]
+    joined_party_on: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Account(Base):
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(60))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), unique=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class RoleGrant(Base):
+    """A role held by an account; ``branch_id`` scopes secretaries and instructors."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (UniqueConstraint("account_id", "role", "branch_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    role: Mapped[Role]
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+
+
+class WebSession(Base):
+    """A server-side sign-in session; the cookie holds a token whose SHA-256 is the id."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ip_address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Entry(Base):
+    """A member's declaration of service (积分申报)."""
+
+    __tablename__ = "entry"
+    __table_args__ = (
+        Index("ix_entry_review_queue", "branch_id", "status", "submitted_at"),
+        Index("ix_entry_member", "member_id", "submitted_at"),
+        Index("ix_entry_period_status", "period", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    # The branch the member belonged to on the activity date: points count for it.
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    activity_date: Mapped[date] = mapped_column(Date)
+    period: Mapped[str] = mapped_column(String(7))
+    quantity: Mapped[Decimal]
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[EntryStatus] = mapped_column(default=EntryStatus.PENDING)
+    submitted_at: Mapped[datetime]
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    # Suggestions (建言献策) go on: adopted (采纳), then implemented (落实). Each step is
+    # dated by when it happened, and scores in that month.
+    adopted_on: Mapped[date | None] = mapped_column(Date)
+    adopted_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    implemented_on: Mapped[date | None] = mapped_column(Date)
+    implemented_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Adjustment(Base):
+    """Points a secretary records for a member: a deduction under a rule of the
+    deduction group (扣分), or a manual adjustment with its own points. Always with the
+    branch's reason."""
+
+    __tablename__ = "adjustment"
+    __table_args__ = (Index("ix_adjustment_member", "member_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    period: Mapped[str] = mapped_column(String(7))
+    quantity: Mapped[Decimal]
+    # Set for manual adjustments only; a deduction's points come from its rule.
+    points: Mapped[Decimal | None]
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+
+
+class LedgerLine(Base):
+    """An append-only point movement (积分流水). Corrections are new lines, never edits."""
+
+    __tablename__ = "ledger_line"
+    __table_args__ = (
+        # One award line per activity: the database itself refuses to count an entry
+        # (or a suggestion step, or an adjustment) twice, whatever the application does.
+        Index(
+            "uq_ledger_line_award",
+            "activity_key",
+            unique=True,
+            sqlite_where=text("kind = 'award'"),
+            postgresql_where=text("kind = 'award'"),
+        ),
+        Index("ix_ledger_line_member_period", "member_id", "period"),
+        Index("ix_ledger_line_activity", "member_id", "activity_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    activity_date: Mapped[date] = mapped_column(Date)
+    source: Mapped[Source]
+    # "<source>:<id>", e.g. "entry:42", "adopted:42", "adjustment:7": the activity whose
+    # points this line moves.
+    activity_key: Mapped[str] = mapped_column(String(40))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entry.id"))
+    adjustment_id: Mapped[int | None] = mapped_column(ForeignKey("adjustment.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[LedgerKind]
+    points: Mapped[Decimal]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+
+
+class PointsSummary(Base):
+    """Member × month × branch × rule totals, kept in step with the ledger in the same
+    transaction so rankings never scan the ledger."""
+
+    __tablename__ = "points_summary"
+    __table_args__ = (Index("ix_points_summary_period_branch", "period", "branch_id"),)
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    points: Mapped[Decimal]
+    line_count: Mapped[int] = mapped_column(Integer)
+
+
+@event.listens_for(Session, "before_flush")
+def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in session.dirty:
+        if isinstance(obj, LedgerLine) and session.is_modified(obj):
+            raise RuntimeError("ledger lines are append-only; record a reversal instead")
+    for obj in session.deleted:
+        if isinstance(obj, LedgerLine):
+            raise RuntimeError("ledger lines are append-only; record a reversal instead")

@@ -1,0 +1,206 @@
+"""Pure scoring: from a member's approved activities to points. No database access.
+
+A member's points are a pure function of their activities and the ruleset in force on
+each activity's date. Caps clip running sums per rule, per day, month and year; the
+sums are taken in activity-date order (then source, then id), never in approval order,
+so approving the same entries in any order gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from service.i18n import N_, Message
+from service.scoring.rules import Rule, Rulebook, UnitRounding
+from service.types import TENTH
+
+ONE = Decimal(1)
+ZERO = Decimal("0.0")
+# Manual adjustments have no rule of their own; their lines use this id.
+MANUAL_RULE_ID = "adjustment"
+
+
+class Source(StrEnum):
+    """What produced points: an entry, a later suggestion step, or an adjustment."""
+
+    ENTRY = "entry"
+    ADOPTED = "adopted"
+    IMPLEMENTED = "implemented"
+    ADJUSTMENT = "adjustment"
+
+
+_SOURCE_ORDER = {Source.ENTRY: 0, Source.ADOPTED: 1, Source.IMPLEMENTED: 2, Source.ADJUSTMENT: 3}
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One scoring fact about a member: an approved entry, a step of a suggestion, or
+    an adjustment (a deduction by rule, or manual points)."""
+
+    source: Source
+    source_id: int
+    rule_id: str
+    day: date
+    branch_id: int
+    quantity: Decimal = ONE
+    points: Decimal | None = None  # manual adjustments only
+
+    @property
+    def key(self) -> str:
+        return f"{self.source.value}:{self.source_id}"
+
+    @property
+    def sort_key(self) -> tuple[date, int, int]:
+        return (self.day, _SOURCE_ORDER[self.source], self.source_id)
+
+
+@dataclass(frozen=True)
+class Scored:
+    activity: Activity
+    ruleset_version: str
+    raw: Decimal
+    counted: Decimal
+    clipped_by: tuple[str, ...] = ()  # cap names that reduced this activity's points
+    missing_rule: bool = False
+
+    @property
+    def clipped(self) -> Decimal:
+        return self.raw - self.counted
+
+
+def units(rule: Rule, quantity: Decimal) -> Decimal:
+    """The number of units that score for ``quantity`` under the rule's rounding."""
+    if rule.rounding is UnitRounding.HALF_UP:
+        counted = quantity.quantize(ONE, rounding=ROUND_HALF_UP)
+    elif rule.rounding is UnitRounding.DOWN:
+        counted = quantity.quantize(ONE, rounding=ROUND_DOWN)
+    else:
+        counted = quantity.quantize(TENTH)
+    if rule.max_units_per_entry is not None:
+        counted = min(counted, rule.max_units_per_entry)
+    return counted
+
+
+def entry_points(rule: Rule, quantity: Decimal) -> Decimal:
+    """Points one entry earns before caps; one decimal place, never a float."""
+    if rule.points is not None:
+        return rule.points.quantize(TENTH)
+    assert rule.points_per_unit is not None
+    return (rule.points_per_unit * units(rule, quantity)).quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def quantity_problem(rule: Rule, quantity: Decimal) -> Message | None:
+    """Why ``quantity`` cannot be declared under ``rule``, or None when it can."""
+    if quantity != quantity.quantize(TENTH):
+        return Message(N_("Use at most one decimal place."))
+    if not rule.per_unit:
+        if quantity != ONE:
+            return Message(
+                N_(
+                    "This item scores per occurrence: declare each occurrence as its own entry "
+                    "with quantity 1."
+                )
+            )
+        return None
+    if quantity <= 0:
+        return Message(N_("The quantity must be greater than zero."))
+    if rule.max_units_per_entry is not None and quantity > rule.max_units_per_entry:
+        return Message(
+            N_("At most %(max)s per entry."), {"max": f"{rule.max_units_per_entry.normalize()}"}
+        )
+    if units(rule, quantity) <= 0:
+        return Message(N_("This quantity is too small to score any points."))
+    return None
+
+
+def _cap_windows(rule_id: str, day: date) -> dict[str, tuple[str, str, object]]:
+    return {
+        "cap_per_day": (rule_id, "day", day),
+        "cap_per_month": (rule_id, "month", (day.year, day.month)),
+        "cap_per_year": (rule_id, "year", day.year),
+    }
+
+
+def score_activities(activities: Iterable[Activity], rulebook: Rulebook) -> list[Scored]:
+    """Score one member's activities; the result follows activity-date order."""
+    used: dict[tuple[str, str, object], Decimal] = {}
+    scored: list[Scored] = []
+    for activity in sorted(activities, key=lambda a: a.sort_key):
+        ruleset = rulebook.in_force(activity.day)
+        if ruleset is None:
+            scored.append(Scored(activity, "", ZERO, ZERO, missing_rule=True))
+            continue
+        if activity.source is Source.ADJUSTMENT and activity.points is not None:
+            points = activity.points.quantize(TENTH)
+            scored.append(Scored(activity, ruleset.version, points, points))
+            continue
+        rule = ruleset.rule(activity.rule_id)
+        if rule is None:
+            scored.append(Scored(activity, ruleset.version, ZERO, ZERO, missing_rule=True))
+            continue
+        if activity.source is Source.ADOPTED:
+            raw = (rule.adopted_points or ZERO).quantize(TENTH)
+        elif activity.source is Source.IMPLEMENTED:
+            raw = (rule.implemented_points or ZERO).quantize(TENTH)
+        else:
+            raw = entry_points(rule, activity.quantity)
+        if activity.source is not Source.ENTRY:
+            scored.append(Scored(activity, ruleset.version, raw, raw))
+            continue
+        windows = _cap_windows(rule.id, activity.day)
+        room = {
+            name: max(ZERO, cap - used.get(windows[name], ZERO)) for name, cap in rule.caps.items()
+        }
+        counted = min([raw, *room.values()])
+        clipped_by = tuple(name for name, left in room.items() if left < raw)
+        # Usage is tracked whether or not this version caps the rule: a cap that a later
+        # version introduces mid-year clips the year's whole sum, and whether an earlier
+        # version happened to have a cap must not change that sum.
+        for window in windows.values():
+            used[window] = used.get(window, ZERO) + counted
+        scored.append(Scored(activity, ruleset.version, raw, counted, clipped_by))
+    return scored
+
+
+@dataclass(frozen=True)
+class YearScore:
+    year: int
+    ruleset_version: str
+    base: Decimal
+    points: Decimal
+    floor: Decimal | None
+    total: Decimal
+    stars: int
+    flagged: bool
+
+    @property
+    def floored(self) -> bool:
+        return self.total != self.base + self.points
+
+
+def year_score(year: int, points: Decimal, rulebook: Rulebook, *, as_of: date) -> YearScore:
+    """The yearly score: base plus the year's points, never below the floor.
+
+    Base, floor and star thresholds come from the ruleset in force at the end of the
+    year, or on ``as_of`` while the year is still running.
+    """
+    day = min(date(year, 12, 31), as_of)
+    ruleset = rulebook.in_force(day) or rulebook.rulesets[0]
+    total = ruleset.base_score + points
+    if ruleset.floor is not None:
+        total = max(total, ruleset.floor)
+    total = total.quantize(TENTH)
+    return YearScore(
+        year=year,
+        ruleset_version=ruleset.version,
+        base=ruleset.base_score.quantize(TENTH),
+        points=points.quantize(TENTH),
+        floor=ruleset.floor,
+        total=total,
+        stars=ruleset.stars(total),
+        flagged=ruleset.flagged(total),
+    )

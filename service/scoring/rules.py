@@ -1,0 +1,303 @@
+"""Rule files: one TOML file per ruleset version in ``scoring_rules/``.
+
+The ruleset in force for an activity is the latest one whose ``effective_from`` is on
+or before the activity's date. Every field is validated; a problem is reported with the
+file, the rule id and the field, and what is wrong.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from service.errors import DomainError
+from service.i18n import Message
+
+PointValue = Annotated[Decimal, Field(max_digits=7, decimal_places=1, allow_inf_nan=False)]
+CapValue = Annotated[Decimal, Field(ge=0, max_digits=7, decimal_places=1, allow_inf_nan=False)]
+
+
+class RuleGroup(StrEnum):
+    BASIC = "basic"  # 基础
+    REWARD = "reward"  # 奖励
+    DEDUCTION = "deduction"  # 扣分
+
+
+class UnitRounding(StrEnum):
+    """How a declared quantity becomes units before points are given."""
+
+    EXACT = "exact"  # points per unit × quantity, quantity in tenths
+    HALF_UP = "half_up"  # 1.5 hours → 2 units (30 minutes or more counts as an hour)
+    DOWN = "down"  # only complete units count
+
+
+class Recorder(StrEnum):
+    MEMBER = "member"  # the member declares it; a reviewer approves it
+    SECRETARY = "secretary"  # only a secretary records it, with the branch's decision
+
+
+class HeadlineMetric(StrEnum):
+    TOTAL = "total"
+    PER_MEMBER = "per_member"
+    PARTICIPATION = "participation"
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    group: RuleGroup
+    points: PointValue | None = None
+    points_per_unit: PointValue | None = None
+    unit_zh: str | None = None
+    unit_en: str | None = None
+    rounding: UnitRounding = UnitRounding.EXACT
+    max_units_per_entry: PointValue | None = Field(default=None, gt=0)
+    cap_per_day: CapValue | None = None
+    cap_per_month: CapValue | None = None
+    cap_per_year: CapValue | None = None
+    recorded_by: Recorder = Recorder.MEMBER
+    photo_required: bool = False
+    suggestion: bool = False
+    adopted_points: PointValue | None = Field(default=None, ge=0)
+    implemented_points: PointValue | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.points is None) == (self.points_per_unit is None):
+            raise ValueError("give exactly one of 'points' and 'points_per_unit'")
+        if self.points_per_unit is not None and not (self.unit_zh and self.unit_en):
+            raise ValueError("a per-unit rule needs 'unit_zh' and 'unit_en'")
+        one = self.points if self.points is not None else self.points_per_unit
+        assert one is not None
+        if self.group is RuleGroup.DEDUCTION:
+            if one >= 0:
+                raise ValueError("a deduction rule needs negative points")
+            if self.recorded_by is not Recorder.SECRETARY:
+                raise ValueError(
+                    "a deduction is recorded by a secretary: set recorded_by = 'secretary'"
+                )
+            if self.caps:
+                raise ValueError("caps apply to rewards, not to deductions")
+        elif one < 0:
+            raise ValueError("only a deduction rule may have negative points")
+        for name, cap in self.caps.items():
+            # A cap below what one entry earns would clip every single entry: a typo.
+            if cap < one:
+                raise ValueError(f"'{name}' ({cap}) is below the points of one entry ({one})")
+        if (self.adopted_points is not None or self.implemented_points is not None) and not (
+            self.suggestion
+        ):
+            raise ValueError("'adopted_points' and 'implemented_points' need suggestion = true")
+        return self
+
+    @property
+    def caps(self) -> dict[str, Decimal]:
+        caps = {
+            "cap_per_day": self.cap_per_day,
+            "cap_per_month": self.cap_per_month,
+            "cap_per_year": self.cap_per_year,
+        }
+        return {name: value for name, value in caps.items() if value is not None}
+
+    @property
+    def per_unit(self) -> bool:
+        return self.points_per_unit is not None
+
+    @property
+    def member_declares(self) -> bool:
+        return self.recorded_by is Recorder.MEMBER
+
+    def name(self, locale: str) -> str:
+        return self.name_zh if locale.startswith("zh") else self.name_en
+
+    def unit(self, locale: str) -> str | None:
+        return self.unit_zh if locale.startswith("zh") else self.unit_en
+
+
+class Ruleset(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(pattern=r"^[0-9A-Za-z._-]{1,32}$")
+    effective_from: date
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    timezone: str = "Asia/Shanghai"
+    notice_days: int = Field(default=7, ge=1, le=60)
+    headline_metric: HeadlineMetric = HeadlineMetric.PER_MEMBER
+    base_score: PointValue = Field(default=Decimal(0), ge=0)
+    floor: PointValue | None = Decimal(0)
+    star_thresholds: tuple[PointValue, ...] = ()
+    rules: tuple[Rule, ...] = Field(alias="rule")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone '{value}'") from exc
+        return value
+
+    @field_validator("star_thresholds")
+    @classmethod
+    def _ascending(cls, value: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+        if any(later <= earlier for earlier, later in pairwise(value)):
+            raise ValueError("star thresholds must rise strictly, e.g. [60, 70, 80, 90, 96]")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        # Checked here rather than with min_length so that a file whose only rule is
+        # broken reports that rule, not also "no rules".
+        if not self.rules:
+            raise ValueError("a ruleset needs at least one [[rule]]")
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id '{rule.id}' is used twice")
+            seen.add(rule.id)
+        if self.floor is not None and self.floor > self.base_score:
+            raise ValueError("'floor' is above 'base_score'")
+        return self
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def declarable_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.member_declares)
+
+    def secretary_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if not r.member_declares)
+
+    def stars(self, score: Decimal) -> int:
+        return sum(1 for threshold in self.star_thresholds if score >= threshold)
+
+    def flagged(self, score: Decimal) -> bool:
+        """Below the first star: shown only to the member, their secretary and admins."""
+        return bool(self.star_thresholds) and score < self.star_thresholds[0]
+
+
+class RulesError(DomainError):
+    """A rule file that cannot be used; ``problems`` name file, location and what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(Message("; ".join(problems)))
+        self.problems = problems
+
+
+def parse_ruleset(text: str, source: str) -> Ruleset:
+    """Validate ruleset TOML; ``source`` names it in problems (a path or "upload")."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError([f"{source}: not valid TOML: {exc}"]) from exc
+    try:
+        return Ruleset.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            location = _describe_location(data, err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}: {location}: {message}")
+        raise RulesError(problems) from exc
+
+
+def load_ruleset(path: Path) -> Ruleset:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError([f"{path}: cannot be read: {exc}"]) from exc
+    return parse_ruleset(text, str(path))
+
+
+def _describe_location(data: dict[str, object], loc: tuple[int | str, ...]) -> str:
+    """Turn pydantic's ('rule', 3, 'points') into "rule 'volunteer' field 'points'"."""
+    if len(loc) >= 2 and loc[0] == "rule" and isinstance(loc[1], int):
+        rules = data.get("rule")
+        rule_id = f"#{loc[1] + 1}"
+        if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+            rule_id = str(rules[loc[1]].get("id", rule_id))
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"rule '{rule_id}'" + (f" field '{rest}'" if rest else "")
+    if not loc:
+        return "file"
+    return "field '" + ".".join(str(part) for part in loc) + "'"
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """Every ruleset version, ordered by effective date."""
+
+    rulesets: tuple[Ruleset, ...]
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> Rulebook:
+        problems: list[str] = []
+        rulesets: list[Ruleset] = []
+        paths = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        for path in paths:
+            try:
+                rulesets.append(load_ruleset(path))
+            except RulesError as exc:
+                problems.extend(exc.problems)
+        if not rulesets and not problems:
+            problems.append(f"{directory}: no ruleset files (*.toml)")
+        try:
+            rulebook = cls.of(rulesets, str(directory))
+        except RulesError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise RulesError(problems)
+        return rulebook
+
+    @classmethod
+    def of(cls, rulesets: list[Ruleset], source: str = "rulebook") -> Rulebook:
+        """Check that versions and effective dates do not collide, then order them."""
+        problems: list[str] = []
+        by_date: dict[date, str] = {}
+        versions: set[str] = set()
+        for ruleset in rulesets:
+            if ruleset.version in versions:
+                problems.append(f"{source}: version '{ruleset.version}' appears twice")
+            versions.add(ruleset.version)
+            if ruleset.effective_from in by_date:
+                problems.append(
+                    f"{source}: versions '{by_date[ruleset.effective_from]}' and "
+                    f"'{ruleset.version}' take effect on the same day {ruleset.effective_from}"
+                )
+            by_date[ruleset.effective_from] = ruleset.version
+        if problems:
+            raise RulesError(problems)
+        return cls(tuple(sorted(rulesets, key=lambda r: r.effective_from)))
+
+    def with_candidate(self, candidate: Ruleset) -> Rulebook:
+        """This rulebook with ``candidate`` added (or replacing the same version)."""
+        others = [r for r in self.rulesets if r.version != candidate.version]
+        return Rulebook.of([*others, candidate], "candidate")
+
+    def in_force(self, on: date) -> Ruleset | None:
+        """The ruleset for an activity on ``on``: the latest one already effective."""
+        current = None
+        for ruleset in self.rulesets:
+            if ruleset.effective_from <= on:
+                current = ruleset
+        return current
+
+    def version(self, version: str) -> Ruleset | None:
+        return next((r for r in self.rulesets if r.version == version), None)
+
+    @property
+    def latest(self) -> Ruleset:
+        return self.rulesets[-1]

@@ -1,0 +1,311 @@
+"""The ledger check: recompute everything from scratch and report any difference.
+
+Two promises are checked, both read-only:
+
+1. The summary table (member × month × branch × rule) that rankings read equals the
+   ledger lines it summarises: same points, same number of lines, no row without lines
+   and no lines without a row.
+2. The ledger equals a fresh scoring: for every member and year that has activities or
+   ledger lines, the pure engine, run on the approved entries and adjustments with the
+   rulebook, gives exactly the per-activity sums the ledger holds. In other words
+   ``reconcile_member`` would append nothing.
+
+The second check calls the very functions ``reconcile_member`` uses
+(``member_activities``, ``score_activities``, ``ledger_state``) rather than a bulk
+re-implementation, so the check cannot drift from what reconciliation considers correct.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.i18n import N_
+from service.ledger import SummaryKey, ledger_state, member_activities
+from service.models import Adjustment, Entry, EntryStatus, LedgerLine, Member, PointsSummary
+from service.periods import period_of
+from service.scoring.engine import score_activities
+from service.scoring.rules import Rulebook
+
+ZERO = Decimal("0.0")
+
+
+class DifferenceKind(StrEnum):
+    SUMMARY_MISMATCH = "summary_mismatch"  # a summary row differs from its ledger lines
+    SUMMARY_MISSING = "summary_missing"  # ledger lines that no summary row counts
+    SUMMARY_ORPHAN = "summary_orphan"  # a summary row without any ledger line
+    SCORE_MISMATCH = "score_mismatch"  # the ledger holds other points than a fresh scoring
+    NOT_IN_LEDGER = "not_in_ledger"  # a counting activity the ledger has never recorded
+
+
+DIFFERENCE_LABELS = {
+    DifferenceKind.SUMMARY_MISMATCH: N_("Summary row differs from its ledger lines"),
+    DifferenceKind.SUMMARY_MISSING: N_("Ledger lines without a summary row"),
+    DifferenceKind.SUMMARY_ORPHAN: N_("Summary row without ledger lines"),
+    DifferenceKind.SCORE_MISMATCH: N_("Ledger differs from a fresh scoring"),
+    DifferenceKind.NOT_IN_LEDGER: N_("Activity missing from the ledger"),
+}
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One place where stored numbers and recomputed numbers disagree.
+
+    For summary differences ``rule_id`` and ``branch_id`` name the row; for scoring
+    differences ``activity_key`` names the activity ("entry:42") and ``period`` is the
+    month it scores in. ``expected`` is what recomputing gives, ``found`` what is stored
+    (None: nothing stored, or nothing expected).
+    """
+
+    kind: DifferenceKind
+    member: MemberRef
+    period: str
+    rule_id: str
+    branch_id: int | None
+    activity_key: str | None
+    expected: Decimal | None
+    found: Decimal | None
+    expected_lines: int | None = None
+    found_lines: int | None = None
+
+    @property
+    def year(self) -> int:
+        return int(self.period[:4])
+
+    @property
+    def subject(self) -> str:
+        """The activity key, or the summary row's rule and branch."""
+        if self.activity_key is not None:
+            return self.activity_key
+        return f"{self.rule_id} @ branch {self.branch_id}"
+
+    def describe(self) -> str:
+        """One line of plain English for the terminal and logs."""
+        member = f"member {self.member.code} {self.member.name} (id {self.member.id})"
+        found = "nothing" if self.found is None else f"{self.found} points"
+        expected = "nothing" if self.expected is None else f"{self.expected} points"
+        if self.expected_lines is not None or self.found_lines is not None:
+            found += f" in {self.found_lines or 0} lines"
+            expected += f" in {self.expected_lines or 0} lines"
+        return (
+            f"{self.kind.value}: {member}, {self.period}, {self.subject}: "
+            f"expected {expected}, found {found}"
+        )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    summary_rows: int  # points_summary rows read
+    ledger_lines: int  # ledger lines summed
+    ledger_groups: int  # (member, month, branch, rule) groups of those lines
+    member_years: int  # member × year pairs scored afresh
+    activities: int  # activities scored afresh
+    differences: list[Difference] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def verify_ledger(session: Session, rulebook: Rulebook) -> VerifyReport:
+    """Compare the summary table with the ledger, and the ledger with a fresh scoring.
+
+    Reads only. Run it in a transaction of its own: on PostgreSQL it asks for a
+    REPEATABLE READ snapshot (when the session has not started one yet) so an approval
+    committed halfway through cannot show up as a difference; SQLite's WAL snapshot is
+    already stable for the length of a read transaction.
+    """
+    started = time.perf_counter()
+    _stable_snapshot(session)
+    summary_diffs, summary_rows, ledger_lines, ledger_groups = _check_summary(session)
+    score_diffs, member_years, activities = _check_scores(session, rulebook)
+    differences = _with_members(session, [*summary_diffs, *score_diffs])
+    differences.sort(
+        key=lambda d: (d.member.code, d.period, d.kind.value, d.rule_id, d.activity_key or "")
+    )
+    return VerifyReport(
+        summary_rows=summary_rows,
+        ledger_lines=ledger_lines,
+        ledger_groups=ledger_groups,
+        member_years=member_years,
+        activities=activities,
+        differences=differences,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _stable_snapshot(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql" or session.in_transaction():
+        return
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _check_summary(session: Session) -> tuple[list[Difference], int, int, int]:
+    grouped: dict[SummaryKey, tuple[Decimal, int]] = {
+        (member_id, period, branch_id, rule_id): (points, count)
+        for member_id, period, branch_id, rule_id, points, count in session.execute(
+            select(
+                LedgerLine.member_id,
+                LedgerLine.period,
+                LedgerLine.branch_id,
+                LedgerLine.rule_id,
+                func.sum(LedgerLine.points),
+                func.count(),
+            ).group_by(
+                LedgerLine.member_id, LedgerLine.period, LedgerLine.branch_id, LedgerLine.rule_id
+            )
+        )
+    }
+    stored: dict[SummaryKey, tuple[Decimal, int]] = {
+        (row.member_id, row.period, row.branch_id, row.rule_id): (row.points, row.line_count)
+        for row in session.execute(
+            select(
+                PointsSummary.member_id,
+                PointsSummary.period,
+                PointsSummary.branch_id,
+                PointsSummary.rule_id,
+                PointsSummary.points,
+                PointsSummary.line_count,
+            )
+        )
+    }
+    pending: list[Difference] = []
+    for key in sorted(grouped.keys() | stored.keys()):
+        member_id, period, branch_id, rule_id = key
+        expected = grouped.get(key)
+        found = stored.get(key)
+        if expected == found:
+            continue
+        if found is None:
+            kind = DifferenceKind.SUMMARY_MISSING
+        elif expected is None:
+            kind = DifferenceKind.SUMMARY_ORPHAN
+        else:
+            kind = DifferenceKind.SUMMARY_MISMATCH
+        pending.append(
+            Difference(
+                kind=kind,
+                member=_unnamed(member_id),
+                period=period,
+                rule_id=rule_id,
+                branch_id=branch_id,
+                activity_key=None,
+                expected=expected[0] if expected is not None else None,
+                found=found[0] if found is not None else None,
+                expected_lines=expected[1] if expected is not None else None,
+                found_lines=found[1] if found is not None else None,
+            )
+        )
+    line_total = sum(count for _points, count in grouped.values())
+    return pending, len(stored), line_total, len(grouped)
+
+
+def member_years(session: Session, years: Iterable[int] | None = None) -> list[tuple[int, int]]:
+    """Every (member, year) with approved activity, an adjustment or ledger lines.
+
+    Ledger lines count on their own: a revoked entry has no approved activity left, but
+    its lines must still be checked (and reversed) for the year they sit in.
+    """
+    wanted = set(years) if years is not None else None
+    pairs: set[tuple[int, int]] = set()
+
+    def add(rows: Iterable[tuple[int, str]]) -> None:
+        for member_id, period in rows:
+            year = int(period[:4])
+            if wanted is None or year in wanted:
+                pairs.add((member_id, year))
+
+    approved = Entry.status == EntryStatus.APPROVED
+    add(session.execute(select(LedgerLine.member_id, LedgerLine.period).distinct()).tuples())
+    add(session.execute(select(Entry.member_id, Entry.period).where(approved).distinct()).tuples())
+    add(session.execute(select(Adjustment.member_id, Adjustment.period).distinct()).tuples())
+    # Suggestion steps score in the month they happened, which may be a later year.
+    for column in (Entry.adopted_on, Entry.implemented_on):
+        rows = session.execute(
+            select(Entry.member_id, column).where(approved, column.is_not(None)).distinct()
+        ).tuples()
+        add((member_id, period_of(day)) for member_id, day in rows if day is not None)
+    return sorted(pairs)
+
+
+def _check_scores(session: Session, rulebook: Rulebook) -> tuple[list[Difference], int, int]:
+    pending: list[Difference] = []
+    pairs = member_years(session)
+    activities = 0
+    for member_id, year in pairs:
+        scored = {
+            s.activity.key: s
+            for s in score_activities(member_activities(session, member_id, year), rulebook)
+        }
+        activities += len(scored)
+        held = ledger_state(session, member_id, year)
+        for key in sorted(scored.keys() | held.keys()):
+            fresh = scored.get(key)
+            state = held.get(key)
+            if state is None:
+                # reconcile_member would write an award line, even one of 0 points.
+                assert fresh is not None
+                kind, expected, found = DifferenceKind.NOT_IN_LEDGER, fresh.counted, None
+            else:
+                expected = fresh.counted if fresh is not None else ZERO
+                if expected == state.points:
+                    continue
+                kind, found = DifferenceKind.SCORE_MISMATCH, state.points
+            if fresh is not None:
+                day, rule_id, branch_id = (
+                    fresh.activity.day,
+                    fresh.activity.rule_id,
+                    fresh.activity.branch_id,
+                )
+            else:
+                assert state is not None
+                day, rule_id, branch_id = state.day, state.rule_id, state.branch_id
+            pending.append(
+                Difference(
+                    kind=kind,
+                    member=_unnamed(member_id),
+                    period=period_of(day),
+                    rule_id=rule_id,
+                    branch_id=branch_id,
+                    activity_key=key,
+                    expected=expected,
+                    found=found,
+                )
+            )
+    return pending, len(pairs), activities
+
+
+def _unnamed(member_id: int) -> MemberRef:
+    # Code and name are filled in afterwards by _with_members, one query for all.
+    return MemberRef(member_id, "", "")
+
+
+def _with_members(session: Session, pending: list[Difference]) -> list[Difference]:
+    if not pending:
+        return []
+    ids = sorted({item.member.id for item in pending})
+    members = {
+        member_id: MemberRef(member_id, code, name)
+        for member_id, code, name in session.execute(
+            select(Member.id, Member.code, Member.name).where(Member.id.in_(ids))
+        ).tuples()
+    }
+    # A ledger line's member always exists (foreign key); "?" only guards the report.
+    return [
+        replace(item, member=members.get(item.member.id, MemberRef(item.member.id, "?", "?")))
+        for item in pending
+    ]
