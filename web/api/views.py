@@ -1,0 +1,159 @@
+"""JSON for integrations. Points are decimal strings with one place ("12.5"): exact,
+never floats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.params import FromPath
+from pydantic import BaseModel, Field
+
+from service.boards import branch_board, member_board
+from web.auth import requires_login
+from web.boards.views import checked_period, current_period
+from web.deps import Actor, Db
+
+
+class MemberRef(BaseModel):
+    id: int
+    name: str
+    branch_id: int | None
+    branch_name: str | None
+
+
+class MonthStanding(BaseModel):
+    period: str = Field(examples=["2026-11"])
+    points: str = Field(description="Points this month, one decimal place.", examples=["12.5"])
+    rank: int | None = Field(description="Town-wide rank; null when not ranked (no points).")
+    ranked_members: int
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    member: MemberRef | None
+    month: MonthStanding | None
+
+
+class MemberRow(BaseModel):
+    rank: int
+    tied: bool
+    member_id: int
+    name: str
+    branch_id: int
+    branch_name: str
+    points: str
+
+
+class MembersBoard(BaseModel):
+    period: str
+    tie_order: str = "member code ascending"
+    members: list[MemberRow]
+    exempt: list[MemberRow] = Field(description="Exempt members, listed apart; rank is 0.")
+
+
+class BranchRow(BaseModel):
+    branch_id: int
+    code: str
+    name: str
+    kind: str
+    total: str
+    members: int
+    per_member: str
+    participation_percent: str
+    rank_total: int
+    rank_per_member: int
+
+
+class BranchesBoard(BaseModel):
+    period: str
+    tie_order: str = "branch code ascending"
+    branches: list[BranchRow]
+
+
+class ApiController(Controller):
+    path = "/api"
+    guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
+    tags = ["api"]  # noqa: RUF012
+
+    @get("/me", sync_to_thread=True, summary="Who I am, with my points and rank this month")
+    def me(self, request: Request[Any, Any, Any], db: Db, principal: Actor) -> Me:
+        member = None
+        month = None
+        if principal.member_id is not None:
+            member = MemberRef(
+                id=principal.member_id,
+                name=principal.display_name,
+                branch_id=principal.member_branch_id,
+                branch_name=principal.member_branch_name,
+            )
+            period = current_period(request)
+            board = member_board(db, period)
+            standing = board.standing(principal.member_id)
+            month = MonthStanding(
+                period=period,
+                points=f"{standing.item.points:.1f}" if standing else "0.0",
+                rank=standing.rank if standing else None,
+                ranked_members=len(board.ranked),
+            )
+        return Me(
+            username=principal.username,
+            display_name=principal.display_name,
+            roles=principal.role_names,
+            member=member,
+            month=month,
+        )
+
+    @get(
+        "/boards/{period:str}/members",
+        sync_to_thread=True,
+        summary="Members ranked town-wide for a month (YYYY-MM)",
+    )
+    def board_members(self, db: Db, period: FromPath[str]) -> MembersBoard:
+        board = member_board(db, checked_period(period))
+
+        def row(rank: int, tied: bool, line: Any) -> MemberRow:
+            return MemberRow(
+                rank=rank,
+                tied=tied,
+                member_id=line.member_id,
+                name=line.name,
+                branch_id=line.branch_id,
+                branch_name=line.branch_name,
+                points=f"{line.points:.1f}",
+            )
+
+        return MembersBoard(
+            period=board.period,
+            members=[row(r.rank, r.tied, r.item) for r in board.ranked],
+            exempt=[row(0, False, line) for line in board.exempt],
+        )
+
+    @get(
+        "/boards/{period:str}/branches",
+        sync_to_thread=True,
+        summary="Branches ranked by total and per member for a month (YYYY-MM)",
+    )
+    def board_branches(self, db: Db, period: FromPath[str]) -> BranchesBoard:
+        board = branch_board(db, checked_period(period))
+        per_member_rank = {r.item.branch_id: r.rank for r in board.by_per_member}
+        return BranchesBoard(
+            period=board.period,
+            branches=[
+                BranchRow(
+                    branch_id=r.item.branch_id,
+                    code=r.item.code,
+                    name=r.item.name,
+                    kind=r.item.kind.value,
+                    total=f"{r.item.total:.1f}",
+                    members=r.item.members,
+                    per_member=f"{r.item.per_member:.2f}",
+                    participation_percent=f"{r.item.participation:.1f}",
+                    rank_total=r.rank,
+                    rank_per_member=per_member_rank[r.item.branch_id],
+                )
+                for r in board.by_total
+            ],
+        )

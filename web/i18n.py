@@ -1,0 +1,146 @@
+"""Gettext catalogs (Babel) and the request's locale.
+
+Catalogs are read from the ``.po`` files at first use and compiled in memory, so a
+fresh clone needs no build step and a compiled file can never lag behind its source.
+The locale lives in a context variable set once per request by ``LocaleMiddleware``;
+anyio copies context into worker threads, so handlers and templates see the same one.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date as _format_date
+from babel.dates import format_datetime as _format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from service.i18n import Message
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+LANG_COOKIE = "jifen_lang"
+
+_current_locale: ContextVar[str] = ContextVar("jifen_locale", default=DEFAULT_LOCALE)
+_timezone: ContextVar[str] = ContextVar("jifen_timezone", default="Asia/Shanghai")
+
+
+@lru_cache(maxsize=len(LOCALES))
+def translations(locale: str) -> _gettext.NullTranslations:
+    """The catalog for ``locale``; English is the source language and needs none."""
+    po_path = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if locale == "en" or not po_path.exists():
+        return _gettext.NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    buffer = BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def current_locale() -> str:
+    return _current_locale.get()
+
+
+def gettext(message: str) -> str:
+    return translations(_current_locale.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_current_locale.get()).ngettext(singular, plural, n)
+
+
+_ = gettext
+
+
+def render(message: Message) -> str:
+    return message.render(gettext)
+
+
+def negotiate(cookie: str | None, accept_language: str | None, default: str) -> str:
+    """The cookie's choice, else the browser's first supported language, else default."""
+    if cookie in LOCALES:
+        return cookie
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower().replace("-", "_")
+        if tag.startswith("zh"):
+            return "zh_CN"
+        if tag.startswith("en"):
+            return "en"
+    return default
+
+
+def format_date(value: date | None) -> str:
+    if value is None:
+        return ""
+    return _format_date(value, format="medium", locale=Locale.parse(current_locale()))
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(_timezone.get()))
+    return _format_datetime(local, format="short", locale=Locale.parse(current_locale()))
+
+
+def format_points(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.1f}"
+
+
+def locale_for_scope(scope: Scope, default: str) -> str:
+    headers: Mapping[str, str] = {
+        key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+    }
+    cookie = _cookie_value(headers.get("cookie", ""), LANG_COOKIE)
+    return negotiate(cookie, headers.get("accept-language"), default)
+
+
+def activate_for_scope(scope: Scope, default: str) -> None:
+    """Set the locale outside ``LocaleMiddleware``: errors raised by middleware that runs
+    before it (CSRF) are rendered after it has already reset the locale."""
+    _current_locale.set(locale_for_scope(scope, default))
+
+
+class LocaleMiddleware:
+    """Pick the locale for this request and expose it to everything below."""
+
+    def __init__(self, app: ASGIApp, default_locale: str, timezone: str) -> None:
+        self.app = app
+        self.default_locale = default_locale
+        self.timezone = timezone
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        locale_token = _current_locale.set(locale_for_scope(scope, self.default_locale))
+        tz_token = _timezone.set(self.timezone)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _current_locale.reset(locale_token)
+            _timezone.reset(tz_token)
+
+
+def _cookie_value(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _sep, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
