@@ -1,0 +1,68 @@
+"""The `jifen` command as an operator runs it: a separate process, a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+JIFEN = [sys.executable, "-m", "service.cli"]
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*JIFEN, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    env["JIFEN_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    env["JIFEN_ENV"] = "development"
+    return env
+
+
+def test_upgrade_seed_and_stats(cli_env: dict[str, str]) -> None:
+    upgraded = run(["db", "upgrade"], cli_env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    seeded = run(["seed", "demo", "--until", "2026-11-20"], cli_env)
+    assert seeded.returncode == 0, seeded.stderr
+    again = run(["seed", "demo", "--if-empty"], cli_env)
+    assert again.returncode == 0 and "skipped" in again.stderr
+
+    stats = run(["stats", "--json"], cli_env)
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert (data["branches"], data["branches_joint"]) == (268, 26)
+    assert data["organisations"] == 836
+    assert data["members"] == 1192
+    assert set(data["entries"]) == {"pending", "approved", "rejected", "withdrawn", "revoked"}
+    assert data["entries"]["approved"] > 0 and data["entries"]["pending"] > 0
+
+
+def test_seed_refused_in_production(cli_env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], cli_env).returncode == 0
+    refused = run(["seed", "demo"], {**cli_env, "JIFEN_ENV": "production"})
+    assert refused.returncode == 1
+    assert "production" in refused.stderr
+    stats = json.loads(run(["stats", "--json"], cli_env).stdout)
+    assert stats["branches"] == 0
+
+
+def test_broken_rules_stop_the_server_with_reasons(cli_env: dict[str, str], tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad.toml").write_text(
+        'version = "x"\neffective_from = 2025-01-01\ntitle_zh = "t"\ntitle_en = "t"\n'
+        '[[rule]]\nid = "good_deed"\nname_zh = "做好事"\nname_en = "Good deed"\n'
+        'group = "reward"\npoints = "many"\n',
+        encoding="utf-8",
+    )
+    served = run(["serve", "--port", "0"], {**cli_env, "JIFEN_RULES_DIR": str(rules)})
+    assert served.returncode == 1
+    assert "bad.toml" in served.stderr and "good_deed" in served.stderr
