@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,6 +16,12 @@ from service.config import get_settings
 from service.db import Database
 from service.scoring.rules import Rulebook, RulesError
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from service.preview import Preview, PreviewLine
+    from service.verify import VerifyReport
+
 console = Console(stderr=True)
 
 
@@ -21,12 +29,21 @@ def _database() -> Database:
     return Database.from_url(get_settings().database_url)
 
 
-def _rulebook() -> Rulebook:
+def _print_problems(problems: list[str]) -> None:
+    # Plain echo, not rich: a problem line names a path and must never be wrapped.
+    for problem in problems:
+        click.echo(problem, err=True)
+
+
+def _rulebook(*, purpose: str = "") -> Rulebook:
+    """The rulebook of the configured rules directory; on problems, print each with its
+    file, rule and field and exit 1."""
+    rules_dir = get_settings().rules_dir
     try:
-        return Rulebook.from_directory(get_settings().rules_dir)
+        return Rulebook.from_directory(rules_dir)
     except RulesError as exc:
-        for problem in exc.problems:
-            console.print(f"[red]error[/red] {problem}", highlight=False)
+        click.echo(f"error: the scoring rules in {rules_dir} are invalid{purpose}:", err=True)
+        _print_problems(exc.problems)
         raise SystemExit(1) from exc
 
 
@@ -122,7 +139,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web application."""
     import uvicorn
 
-    _rulebook()  # refuse to start on broken rules, with the reasons
+    _rulebook(purpose="; the server does not start")  # refuse broken rules, with reasons
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -131,6 +148,280 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=False,
     )
+
+
+@main.group()
+def rules() -> None:
+    """Scoring rule files: check them, preview a new version."""
+
+
+@rules.command("check")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=True, path_type=Path))
+def rules_check(path: Path | None) -> None:
+    """Validate a rule file or a directory of them (default: the rules directory).
+
+    Every problem is printed as "file: rule 'id' field 'name': what is wrong"; the exit
+    code is 1 when there is any problem.
+    """
+    from service.scoring.rules import load_ruleset
+
+    target = path or get_settings().rules_dir
+    try:
+        if target.is_dir():
+            rulesets = list(Rulebook.from_directory(target).rulesets)
+        else:
+            rulesets = [load_ruleset(target)]
+    except RulesError as exc:
+        _print_problems(exc.problems)
+        count = len(exc.problems)
+        click.echo(f"{target}: {count} problem{'s' if count != 1 else ''}", err=True)
+        raise SystemExit(1) from exc
+    rule_count = sum(len(ruleset.rules) for ruleset in rulesets)
+    versions = ", ".join(f"{r.version} from {r.effective_from}" for r in rulesets)
+    click.echo(
+        f"{target}: {len(rulesets)} ruleset{'s' if len(rulesets) != 1 else ''} "
+        f"({versions}), {rule_count} rules, OK"
+    )
+
+
+def _period(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    from service.periods import PERIOD_PATTERN
+
+    for value in values:
+        if not PERIOD_PATTERN.fullmatch(value):
+            raise click.BadParameter(f"'{value}' is not a month; write YYYY-MM, e.g. 2026-03")
+    return sorted(set(values))
+
+
+@rules.command("preview")
+@click.argument(
+    "candidate_path",
+    metavar="NEW.toml",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--month",
+    "months",
+    multiple=True,
+    callback=_period,
+    metavar="YYYY-MM",
+    help="Only this month (repeatable). Default: every open month the candidate affects.",
+)
+def rules_preview(candidate_path: Path, months: list[str]) -> None:
+    """Show what adopting the ruleset NEW.toml would change in open months.
+
+    Reads only: nothing is written, and published months are never changed.
+    """
+    from service.periods import town_today
+    from service.preview import preview_ruleset
+    from service.scoring.rules import load_ruleset
+    from service.types import utcnow
+
+    settings = get_settings()
+    rulebook = _rulebook()
+    try:
+        candidate = load_ruleset(candidate_path)
+        with _database().transaction(write=False) as session:
+            result = preview_ruleset(
+                session,
+                rulebook,
+                candidate,
+                months=months or None,
+                today=town_today(utcnow(), settings.timezone),
+            )
+    except RulesError as exc:
+        _print_problems(exc.problems)
+        raise SystemExit(1) from exc
+    _print_preview(result)
+
+
+def _rank(rank: int | None) -> str:
+    return "-" if rank is None else str(rank)
+
+
+def _signed(value: Decimal) -> str:
+    return f"{value:+.1f}"
+
+
+def _print_preview(result: Preview) -> None:
+    from rich import box
+    from rich.table import Table
+
+    out = _stdout_console()
+    out.print(
+        f"Candidate ruleset {result.version}, effective from {result.effective_from}, "
+        "compared with the rules in force."
+    )
+    if result.excluded:
+        out.print(f"Published months left unchanged: {', '.join(result.excluded)}")
+    if not result.months:
+        out.print("No open month with points to compare.")
+        return
+    lines_by_month: dict[str, list[PreviewLine]] = {}
+    for line in result.lines:
+        lines_by_month.setdefault(line.period, []).append(line)
+    for total in result.month_totals:
+        out.print()
+        changed = lines_by_month.get(total.period, [])
+        out.print(
+            f"{total.period}: total {total.points_before:.1f} -> {total.points_after:.1f} "
+            f"({_signed(total.points_after - total.points_before)}), "
+            f"{total.members_affected} member{'s' if total.members_affected != 1 else ''} "
+            "with other points or town rank"
+        )
+        if not changed:
+            continue
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("Member", no_wrap=True)
+        table.add_column("Name", no_wrap=True)
+        table.add_column("Branch", overflow="ellipsis", max_width=30, no_wrap=True)
+        table.add_column("Points", justify="right", no_wrap=True)
+        table.add_column("Change", justify="right", no_wrap=True)
+        table.add_column("Town rank", justify="right", no_wrap=True)
+        for line in changed:
+            table.add_row(
+                line.member_code,
+                line.name + (" (exempt)" if line.exempt else ""),
+                line.branch_name,
+                f"{line.points_before:.1f} -> {line.points_after:.1f}",
+                _signed(line.change),
+                f"{_rank(line.rank_before)} -> {_rank(line.rank_after)}",
+            )
+        out.print(table)
+    out.print()
+    out.print(
+        f"In all: {result.members_affected} member{'s' if result.members_affected != 1 else ''} "
+        f"affected in {len(result.months)} month{'s' if len(result.months) != 1 else ''}; "
+        f"points {result.points_before:.1f} -> {result.points_after:.1f} "
+        f"({_signed(result.points_after - result.points_before)}). Nothing was written."
+    )
+
+
+def _stdout_console() -> Console:
+    # Piped output gets a fixed, generous width so tables are never squeezed or wrapped.
+    interactive = sys.stdout.isatty()
+    return Console(
+        highlight=False,
+        width=None if interactive else 120,
+        no_color=not interactive,
+        soft_wrap=not interactive,
+    )
+
+
+@main.group()
+def ledger() -> None:
+    """The points ledger: verify it, rescore it after a rules change."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Recompute every member-year from scratch and compare with the ledger and the
+    summary table. Prints every difference; exit code 1 when there is any."""
+    from service.verify import verify_ledger
+
+    rulebook = _rulebook()
+    with _database().transaction(write=False) as session:
+        report = verify_ledger(session, rulebook)
+    for difference in report.differences:
+        click.echo(difference.describe())
+    click.echo(verify_summary(report))
+    if not report.ok:
+        count = len(report.differences)
+        click.echo(f"FAILED: {count} difference{'s' if count != 1 else ''}", err=True)
+        raise SystemExit(1)
+    click.echo("OK: the summary table and the ledger agree with a fresh scoring")
+
+
+def verify_summary(report: VerifyReport) -> str:
+    rows = report.ledger_lines + report.summary_rows
+    rate = rows / report.seconds if report.seconds > 0 else float(rows)
+    return (
+        f"checked {report.member_years} member-years ({report.activities} activities), "
+        f"{report.ledger_lines} ledger lines and {report.summary_rows} summary rows "
+        f"in {report.seconds:.2f} s ({rate:,.0f} rows/s)"
+    )
+
+
+@ledger.command("rescore")
+@click.option(
+    "--year",
+    "years",
+    multiple=True,
+    type=click.IntRange(2000, 2100),
+    help="Only this year (repeatable). Default: every year with activity.",
+)
+def ledger_rescore(years: tuple[int, ...]) -> None:
+    """Bring the ledger in line with the rules now in the rules directory.
+
+    Run it after adding a new ruleset file: activities whose points change get a
+    correcting line (kind "rescore"); nothing is edited or deleted. Running it again
+    appends nothing.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from service.preview import rescore_ledger
+    from service.types import utcnow
+
+    rulebook = _rulebook()
+    now = utcnow()
+    database = _database()
+    with Progress(
+        TextColumn("rescoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("member-years"),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("rescore", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        with database.transaction() as session:
+            result = rescore_ledger(
+                session, rulebook, years=years or None, now=now, progress=advance
+            )
+    with database.transaction(write=False) as session:
+        appended = _lines_written_at(session, now)
+    for line in appended[:_SHOWN_LINES]:
+        click.echo(line)
+    if len(appended) > _SHOWN_LINES:
+        click.echo(f"... and {len(appended) - _SHOWN_LINES} more lines")
+    click.echo(
+        f"rescored {result.member_years} member-years: appended {result.lines} ledger "
+        f"line{'s' if result.lines != 1 else ''}, net change {_signed(result.points)} points"
+    )
+
+
+_SHOWN_LINES = 50
+
+
+def _lines_written_at(session: Session, now: datetime) -> list[str]:
+    from sqlalchemy import select
+
+    from service.models import LedgerLine, Member
+
+    rows = session.execute(
+        select(
+            Member.code,
+            Member.name,
+            LedgerLine.period,
+            LedgerLine.activity_key,
+            LedgerLine.rule_id,
+            LedgerLine.ruleset_version,
+            LedgerLine.kind,
+            LedgerLine.points,
+        )
+        .join(Member, Member.id == LedgerLine.member_id)
+        .where(LedgerLine.created_at == now)
+        .order_by(Member.code, LedgerLine.period, LedgerLine.id)
+    )
+    return [
+        f"{row.code} {row.name}, {row.period}, {row.activity_key}: {row.rule_id} "
+        f"(rules {row.ruleset_version}) {row.kind.value} {_signed(row.points)}"
+        for row in rows
+    ]
 
 
 if __name__ == "__main__":  # pragma: no cover

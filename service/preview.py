@@ -198,11 +198,8 @@ def _people(session: Session, member_ids: set[int]) -> dict[int, _Person]:
         select(Member.id, Member.code, Member.name, Branch.name, Member.status)
         .join(Branch, Branch.id == Member.branch_id)
         .where(Member.id.in_(sorted(member_ids)))
-    ).tuples()
-    return {
-        member_id: _Person(code, name, branch_name, status is MemberStatus.EXEMPT)
-        for member_id, code, name, branch_name, status in rows
-    }
+    )
+    return {row[0]: _Person(row[1], row[2], row[3], row[4] is MemberStatus.EXEMPT) for row in rows}
 
 
 def _town_ranks(points: dict[int, Decimal], people: dict[int, _Person]) -> dict[int, int]:

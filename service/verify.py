@@ -18,12 +18,12 @@ re-implementation, so the check cannot drift from what reconciliation considers 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from service.i18n import N_
@@ -229,16 +229,20 @@ def member_years(session: Session, years: Iterable[int] | None = None) -> list[t
             if wanted is None or year in wanted:
                 pairs.add((member_id, year))
 
+    def pairs_of(query: Select[int, str]) -> Iterator[tuple[int, str]]:
+        for row in session.execute(query):
+            yield row[0], row[1]
+
     approved = Entry.status == EntryStatus.APPROVED
-    add(session.execute(select(LedgerLine.member_id, LedgerLine.period).distinct()).tuples())
-    add(session.execute(select(Entry.member_id, Entry.period).where(approved).distinct()).tuples())
-    add(session.execute(select(Adjustment.member_id, Adjustment.period).distinct()).tuples())
+    add(pairs_of(select(LedgerLine.member_id, LedgerLine.period).distinct()))
+    add(pairs_of(select(Entry.member_id, Entry.period).where(approved).distinct()))
+    add(pairs_of(select(Adjustment.member_id, Adjustment.period).distinct()))
     # Suggestion steps score in the month they happened, which may be a later year.
     for column in (Entry.adopted_on, Entry.implemented_on):
         rows = session.execute(
             select(Entry.member_id, column).where(approved, column.is_not(None)).distinct()
-        ).tuples()
-        add((member_id, period_of(day)) for member_id, day in rows if day is not None)
+        )
+        add((row[0], period_of(row[1])) for row in rows if row[1] is not None)
     return sorted(pairs)
 
 
@@ -299,10 +303,10 @@ def _with_members(session: Session, pending: list[Difference]) -> list[Differenc
         return []
     ids = sorted({item.member.id for item in pending})
     members = {
-        member_id: MemberRef(member_id, code, name)
-        for member_id, code, name in session.execute(
+        row.id: MemberRef(row.id, row.code, row.name)
+        for row in session.execute(
             select(Member.id, Member.code, Member.name).where(Member.id.in_(ids))
-        ).tuples()
+        )
     }
     # A ledger line's member always exists (foreign key); "?" only guards the report.
     return [

@@ -92,10 +92,12 @@ class Rule(BaseModel):
                 raise ValueError("caps apply to rewards, not to deductions")
         elif one < 0:
             raise ValueError("only a deduction rule may have negative points")
+        what = "one unit" if self.per_unit else "one entry"
         for name, cap in self.caps.items():
-            # A cap below what one entry earns would clip every single entry: a typo.
+            # A cap below what one entry (or one unit) earns would clip every single
+            # entry: a typo.
             if cap < one:
-                raise ValueError(f"'{name}' ({cap}) is below the points of one entry ({one})")
+                raise ValueError(f"'{name}' ({cap}) is below the points of {what} ({one})")
         if (self.adopted_points is not None or self.implemented_points is not None) and not (
             self.suggestion
         ):
@@ -139,7 +141,8 @@ class Ruleset(BaseModel):
     base_score: PointValue = Field(default=Decimal(0), ge=0)
     floor: PointValue | None = Decimal(0)
     star_thresholds: tuple[PointValue, ...] = ()
-    rules: tuple[Rule, ...] = Field(alias="rule")
+    # Defaults to empty so that a file without rules gets the model validator's message.
+    rules: tuple[Rule, ...] = Field(default=(), alias="rule")
 
     @field_validator("timezone")
     @classmethod
@@ -161,15 +164,21 @@ class Ruleset(BaseModel):
     def _rules(self) -> Self:
         # Checked here rather than with min_length so that a file whose only rule is
         # broken reports that rule, not also "no rules".
+        # These problems span fields, so pydantic gives them no location: each message
+        # starts with its own ("field 'x': ..." or "rule 'id' field 'x': ..."), which
+        # parse_ruleset keeps as it is.
         if not self.rules:
-            raise ValueError("a ruleset needs at least one [[rule]]")
-        seen: set[str] = set()
-        for rule in self.rules:
+            raise ValueError("field 'rule': a ruleset needs at least one [[rule]]")
+        seen: dict[str, int] = {}
+        for number, rule in enumerate(self.rules, start=1):
             if rule.id in seen:
-                raise ValueError(f"rule id '{rule.id}' is used twice")
-            seen.add(rule.id)
+                raise ValueError(
+                    f"rule '{rule.id}' field 'id': is used twice "
+                    f"(rules #{seen[rule.id]} and #{number})"
+                )
+            seen[rule.id] = number
         if self.floor is not None and self.floor > self.base_score:
-            raise ValueError("'floor' is above 'base_score'")
+            raise ValueError(f"field 'floor': {self.floor} is above 'base_score' {self.base_score}")
         return self
 
     def rule(self, rule_id: str) -> Rule | None:
@@ -208,9 +217,10 @@ def parse_ruleset(text: str, source: str) -> Ruleset:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            location = _describe_location(data, err["loc"])
             message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{source}: {location}: {message}")
+            if err["loc"]:
+                message = f"{_describe_location(data, err['loc'])}: {message}"
+            problems.append(f"{source}: {message}")
         raise RulesError(problems) from exc
 
 
@@ -247,11 +257,33 @@ class Rulebook:
         problems: list[str] = []
         rulesets: list[Ruleset] = []
         paths = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        by_version: dict[str, Path] = {}
+        by_date: dict[date, Path] = {}
+        versions: dict[Path, str] = {}
         for path in paths:
             try:
-                rulesets.append(load_ruleset(path))
+                ruleset = load_ruleset(path)
             except RulesError as exc:
                 problems.extend(exc.problems)
+                continue
+            # Name both files of a collision, so the clerk knows which two to compare.
+            if ruleset.version in by_version:
+                problems.append(
+                    f"{path}: field 'version': version '{ruleset.version}' is used twice, "
+                    f"also in {by_version[ruleset.version]}"
+                )
+            elif ruleset.effective_from in by_date:
+                other = by_date[ruleset.effective_from]
+                problems.append(
+                    f"{path}: field 'effective_from': version '{ruleset.version}' takes "
+                    f"effect on {ruleset.effective_from}, the same day as version "
+                    f"'{versions[other]}' in {other}; which one would be in force?"
+                )
+            else:
+                rulesets.append(ruleset)
+            by_version.setdefault(ruleset.version, path)
+            by_date.setdefault(ruleset.effective_from, path)
+            versions.setdefault(path, ruleset.version)
         if not rulesets and not problems:
             problems.append(f"{directory}: no ruleset files (*.toml)")
         try:

@@ -195,13 +195,20 @@ def test_unknown_group_is_refused(tmp_path: Path) -> None:
 def test_two_versions_effective_the_same_day_are_refused(tmp_path: Path) -> None:
     write(tmp_path, "a.toml", ruleset_text("2025.1", "2025-01-01", GOOD_DEED.format(points=2)))
     write(tmp_path, "b.toml", ruleset_text("2025.2", "2025-01-01", GOOD_DEED.format(points=3)))
-    problem_naming(problems_of(tmp_path), "'2025.1'", "'2025.2'", "same day", "2025-01-01")
+    problem = problem_naming(
+        problems_of(tmp_path), "'2025.1'", "'2025.2'", "same day", "2025-01-01"
+    )
+    # Both files are named, the later one first, with the field to change.
+    assert problem.startswith(f"{tmp_path / 'b.toml'}: field 'effective_from'"), problem
+    assert str(tmp_path / "a.toml") in problem
 
 
 def test_the_same_version_in_two_files_is_refused(tmp_path: Path) -> None:
     write(tmp_path, "a.toml", ruleset_text("2025.1", "2025-01-01", GOOD_DEED.format(points=2)))
     write(tmp_path, "b.toml", ruleset_text("2025.1", "2026-01-01", GOOD_DEED.format(points=3)))
-    problem_naming(problems_of(tmp_path), "'2025.1'", "twice")
+    problem = problem_naming(problems_of(tmp_path), "'2025.1'", "twice")
+    assert problem.startswith(f"{tmp_path / 'b.toml'}: field 'version'"), problem
+    assert str(tmp_path / "a.toml") in problem
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
