@@ -19,6 +19,9 @@ from service.scoring.rules import Rulebook
 from service.types import TENTH
 
 REASON_MAX = 500
+# A manual adjustment beyond this is a typo rather than a branch decision: the whole
+# yearly scale (base 60, five stars at 96) fits inside it.
+MANUAL_LIMIT = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class AdjustmentInput:
     reason: str
     quantity: Decimal = Decimal(1)
     points: Decimal | None = None  # manual adjustments only
+    # The branch whose page the adjustment is recorded from: the member must belong to it.
+    branch_id: int | None = None
 
 
 def record_adjustment(
@@ -44,6 +49,8 @@ def record_adjustment(
     member = session.get(Member, data.member_id)
     if member is None:
         raise NotFound(Message(N_("No such member.")))
+    if data.branch_id is not None and member.branch_id != data.branch_id:
+        raise InvalidInput({"member_id": Message(N_("Choose a member of this branch."))})
     if not (actor.is_admin or member.branch_id in actor.branches_with_secretary):
         raise PermissionDenied(
             Message(N_("Only the member's branch secretary records deductions and adjustments."))
@@ -68,6 +75,11 @@ def record_adjustment(
     elif data.rule_id == MANUAL_RULE_ID:
         if data.points is None or data.points == 0:
             errors["points"] = Message(N_("Give the points to add (or, negative, to take away)."))
+        elif abs(data.points) > MANUAL_LIMIT:
+            errors["points"] = Message(
+                N_("An adjustment is between -%(max)s and %(max)s points."),
+                {"max": str(MANUAL_LIMIT)},
+            )
         elif data.points != data.points.quantize(TENTH):
             errors["points"] = Message(N_("Use at most one decimal place."))
         else:

@@ -63,6 +63,9 @@ class Line:
     counted: Decimal
     clipped_by: tuple[str, ...]
     missing_rule: bool
+    # The caps that clipped this line, each with its limit in the line's ruleset
+    # ("cap_per_month", 10.0), so the page can say which limit took what.
+    caps: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def clipped(self) -> Decimal:
@@ -137,7 +140,7 @@ def can_record_adjustment(actor: Principal, member_id: int, member_branch_id: in
     for themselves. Instructors oversee, they do not record deductions."""
     if actor.member_id == member_id:
         return False
-    return actor.is_admin or member_branch_id in actor.branches_with_secretary
+    return can_record_in_branch(actor, member_branch_id)
 
 
 def can_revoke(actor: Principal, member_id: int, line: Line) -> bool:
@@ -148,6 +151,15 @@ def can_revoke(actor: Principal, member_id: int, line: Line) -> bool:
         and actor.member_id != member_id
         and actor.can_review_branch(line.branch_id)
     )
+
+
+def _caps(scored: Scored, rulebook: Rulebook) -> tuple[tuple[str, Decimal], ...]:
+    if not scored.clipped_by:
+        return ()
+    ruleset = rulebook.version(scored.ruleset_version)
+    rule = ruleset.rule(scored.activity.rule_id) if ruleset else None
+    limits = rule.caps if rule else {}
+    return tuple((name, limits[name]) for name in scored.clipped_by if name in limits)
 
 
 def _kind(scored: Scored, rulebook: Rulebook) -> LineKind:
@@ -183,22 +195,20 @@ def explain_member(
     # else's text.
     descriptions: dict[int, str] = {}
     if entry_ids:
-        descriptions = dict(
-            session.execute(
-                select(Entry.id, Entry.description).where(
-                    Entry.member_id == member_id, Entry.id.in_(entry_ids)
-                )
-            ).tuples()
-        )
+        for row in session.execute(
+            select(Entry.id, Entry.description).where(
+                Entry.member_id == member_id, Entry.id.in_(entry_ids)
+            )
+        ):
+            descriptions[row.id] = row.description
     reasons: dict[int, str] = {}
     if adjustment_ids:
-        reasons = dict(
-            session.execute(
-                select(Adjustment.id, Adjustment.reason).where(
-                    Adjustment.member_id == member_id, Adjustment.id.in_(adjustment_ids)
-                )
-            ).tuples()
-        )
+        for row in session.execute(
+            select(Adjustment.id, Adjustment.reason).where(
+                Adjustment.member_id == member_id, Adjustment.id.in_(adjustment_ids)
+            )
+        ):
+            reasons[row.id] = row.reason
 
     by_month: dict[str, list[Line]] = defaultdict(list)
     for item in scored:
@@ -220,6 +230,7 @@ def explain_member(
                 counted=item.counted,
                 clipped_by=item.clipped_by,
                 missing_rule=item.missing_rule,
+                caps=_caps(item, rulebook),
             )
         )
     months = tuple(Month(period, tuple(by_month[period])) for period in sorted(by_month))
@@ -299,26 +310,18 @@ def revoke_member_entry(
     reason: str,
     *,
     now: datetime,
-) -> None:
+) -> int:
     """Revoke an approval from a member's points page. The entry must be that member's,
-    so the page the reviewer returns to is the one whose points changed."""
-    owner = session.scalar(select(Entry.member_id).where(Entry.id == entry_id))
-    if owner is None or owner != member_id:
+    so the page the reviewer returns to is the one whose points changed. Returns the
+    year the entry counted in."""
+    found = session.execute(
+        select(Entry.member_id, Entry.activity_date).where(Entry.id == entry_id)
+    ).one_or_none()
+    if found is None or found.member_id != member_id:
         raise NotFound(Message(N_("No such entry.")))
     revoke_entry(session, actor, rulebook, entry_id, reason, now=now)
-
-
-def own_entry_ids(session: Session, actor: Principal, branch_id: int) -> frozenset[int]:
-    """The actor's own entries in a branch: nobody marks steps of their own suggestion,
-    so the suggestions page hides those forms. (``SuggestionView`` does not say whose a
-    suggestion is.)"""
-    if actor.member_id is None:
-        return frozenset()
-    return frozenset(
-        session.scalars(
-            select(Entry.id).where(Entry.member_id == actor.member_id, Entry.branch_id == branch_id)
-        )
-    )
+    day: date = found.activity_date
+    return day.year
 
 
 @dataclass(frozen=True)
@@ -328,9 +331,21 @@ class MemberChoice:
     name: str
 
 
+def can_record_in_branch(actor: Principal, branch_id: int) -> bool:
+    """Whether the actor records deductions and adjustments in a branch at all: its
+    secretary or an admin (see ``can_record_adjustment``)."""
+    return actor.is_admin or branch_id in actor.branches_with_secretary
+
+
 def adjustable_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
     """The branch's active members the actor may record an adjustment for (never
     themselves: ``record_adjustment`` refuses that), by member number."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not can_record_in_branch(actor, branch_id):
+        raise PermissionDenied(
+            Message(N_("Only the member's branch secretary records deductions and adjustments."))
+        )
     rows = session.execute(
         select(Member.id, Member.code, Member.name)
         .where(Member.branch_id == branch_id, Member.active)
@@ -341,3 +356,18 @@ def adjustable_members(session: Session, actor: Principal, branch_id: int) -> li
         for member_id, code, name in rows
         if member_id != actor.member_id
     ]
+
+
+def branch_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
+    """The branch's active members, by member number, for a reviewer of the branch: the
+    way from the branch page to each member's points."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not actor.can_review_branch(branch_id):
+        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
+    rows = session.execute(
+        select(Member.id, Member.code, Member.name)
+        .where(Member.branch_id == branch_id, Member.active)
+        .order_by(Member.code)
+    )
+    return [MemberChoice(row.id, row.code, row.name) for row in rows]

@@ -114,19 +114,23 @@ def revoke_entry(
 ) -> None:
     """Take back an approval: the entry stops counting through reversal lines, never by
     deleting what was written."""
-    reason = _required_reason(reason, N_("Say why the approval is revoked."))
     entry = session.scalar(select(Entry).where(Entry.id == entry_id).with_for_update())
     if entry is None:
         raise NotFound(Message(N_("No such entry.")))
+    # Who may act comes before what they typed: a stranger learns nothing from the form.
     _check_reviewer(actor, entry)
     if entry.status is not EntryStatus.APPROVED:
         raise Conflict(Message(N_("Only an approved entry can be revoked.")))
+    reason = _required_reason(reason, N_("Say why the approval is revoked."))
     entry.status = EntryStatus.REVOKED
     entry.revoked_at = now
     entry.revoked_by_id = actor.account_id
     entry.revoke_reason = reason
     session.flush()
-    causes = {f"{source}:{entry.id}": LedgerKind.REVERSAL for source in Source}
+    # The entry and its suggestion steps; "adjustment:<id>" is another activity that
+    # merely shares the number.
+    steps = (Source.ENTRY, Source.ADOPTED, Source.IMPLEMENTED)
+    causes = {f"{source.value}:{entry.id}": LedgerKind.REVERSAL for source in steps}
     years = {d.year for d in (entry.activity_date, entry.adopted_on, entry.implemented_on) if d}
     for year in sorted(years):
         reconcile_member(

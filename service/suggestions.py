@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts import Principal
 from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
 from service.ledger import reconcile_member
-from service.models import Entry, EntryStatus, Member
+from service.models import Branch, Entry, EntryStatus, LedgerLine, Member
 from service.review import _check_reviewer
+from service.scoring.engine import Source
 from service.scoring.rules import Rulebook
+
+ZERO = Decimal("0.0")
 
 
 class Step:
@@ -22,9 +26,14 @@ class Step:
     IMPLEMENTED = "implemented"
 
 
-def _suggestion(session: Session, actor: Principal, rulebook: Rulebook, entry_id: int) -> Entry:
+STEPS = (Step.ADOPTED, Step.IMPLEMENTED)
+
+
+def _suggestion(
+    session: Session, actor: Principal, rulebook: Rulebook, entry_id: int, branch_id: int | None
+) -> Entry:
     entry = session.scalar(select(Entry).where(Entry.id == entry_id).with_for_update())
-    if entry is None:
+    if entry is None or (branch_id is not None and entry.branch_id != branch_id):
         raise NotFound(Message(N_("No such entry.")))
     _check_reviewer(actor, entry)
     ruleset = rulebook.in_force(entry.activity_date)
@@ -36,7 +45,7 @@ def _suggestion(session: Session, actor: Principal, rulebook: Rulebook, entry_id
     return entry
 
 
-def _check_day(entry: Entry, day: date, today: date, after: date) -> None:
+def _check_day(day: date, today: date, after: date) -> None:
     if day > today:
         raise InvalidInput({"day": Message(N_("The date cannot be in the future."))})
     if day < after:
@@ -55,24 +64,26 @@ def mark_step(
     day: date,
     today: date,
     now: datetime,
+    branch_id: int | None = None,
 ) -> None:
     """Record that a suggestion was adopted or implemented on ``day``; the step's points
-    (from the rule) count in that day's month."""
-    entry = _suggestion(session, actor, rulebook, entry_id)
+    (from the rule) count in that day's month. ``branch_id``, when given, is the branch
+    page the step is marked from: the entry must be one of its suggestions."""
+    if step not in STEPS:
+        raise NotFound(Message(N_("No such step.")))
+    entry = _suggestion(session, actor, rulebook, entry_id, branch_id)
     if step == Step.ADOPTED:
         if entry.adopted_on is not None:
             raise Conflict(Message(N_("This suggestion is already marked adopted.")))
-        _check_day(entry, day, today, entry.activity_date)
+        _check_day(day, today, entry.activity_date)
         entry.adopted_on, entry.adopted_by_id = day, actor.account_id
-    elif step == Step.IMPLEMENTED:
+    else:
         if entry.adopted_on is None:
             raise Conflict(Message(N_("A suggestion is adopted before it is implemented.")))
         if entry.implemented_on is not None:
             raise Conflict(Message(N_("This suggestion is already marked implemented.")))
-        _check_day(entry, day, today, entry.adopted_on)
+        _check_day(day, today, entry.adopted_on)
         entry.implemented_on, entry.implemented_by_id = day, actor.account_id
-    else:
-        raise NotFound(Message(N_("No such step.")))
     session.flush()
     reconcile_member(
         session, rulebook, entry.member_id, day.year, now=now, actor_id=actor.account_id
@@ -82,12 +93,19 @@ def mark_step(
 @dataclass(frozen=True)
 class SuggestionView:
     entry_id: int
+    member_id: int
     member_name: str
+    rule_id: str
+    ruleset_version: str
     activity_date: date
     description: str
     status: EntryStatus
     adopted_on: date | None
     implemented_on: date | None
+    # Points each stage counts for now (ledger sums, caps applied); None before it.
+    approved_points: Decimal | None
+    adopted_points: Decimal | None
+    implemented_points: Decimal | None
 
     @property
     def stage(self) -> str:
@@ -97,13 +115,34 @@ class SuggestionView:
             return Step.ADOPTED
         return self.status.value
 
+    @property
+    def next_step(self) -> str | None:
+        """The step that can be marked next, if any."""
+        if self.status is not EntryStatus.APPROVED or self.implemented_on:
+            return None
+        return Step.IMPLEMENTED if self.adopted_on else Step.ADOPTED
+
+    @property
+    def earliest(self) -> date:
+        """The earliest date the next step may carry."""
+        return self.adopted_on or self.activity_date
+
+
+def _check_branch(session: Session, actor: Principal, branch_id: int) -> Branch:
+    branch = session.get(Branch, branch_id)
+    if branch is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not actor.can_review_branch(branch_id):
+        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
+    return branch
+
 
 def branch_suggestions(
     session: Session, actor: Principal, rulebook: Rulebook, branch_id: int
 ) -> list[SuggestionView]:
-    """A branch's suggestions, newest first, with how far each has come."""
-    if not (actor.can_review_branch(branch_id) or actor.member_branch_id == branch_id):
-        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
+    """A branch's suggestions, newest first, with how far each has come. Reviewers of
+    the branch only: pending suggestions are not public."""
+    _check_branch(session, actor, branch_id)
     suggestion_rules = {
         rule.id for ruleset in rulebook.rulesets for rule in ruleset.rules if rule.suggestion
     }
@@ -116,16 +155,63 @@ def branch_suggestions(
             Entry.status.in_([EntryStatus.PENDING, EntryStatus.APPROVED]),
         )
         .order_by(Entry.activity_date.desc(), Entry.id.desc())
-    )
-    return [
-        SuggestionView(
-            entry_id=entry.id,
-            member_name=name,
-            activity_date=entry.activity_date,
-            description=entry.description,
-            status=entry.status,
-            adopted_on=entry.adopted_on,
-            implemented_on=entry.implemented_on,
+    ).all()
+    points: dict[tuple[int, Source], Decimal] = {}
+    entry_ids = [row[0].id for row in rows]
+    if entry_ids:
+        for line in session.execute(
+            select(LedgerLine.entry_id, LedgerLine.source, func.sum(LedgerLine.points))
+            .where(LedgerLine.entry_id.in_(entry_ids))
+            .group_by(LedgerLine.entry_id, LedgerLine.source)
+        ):
+            if line[0] is not None:
+                points[(line[0], line[1])] = line[2]
+    views = []
+    for entry, name in rows:
+        approved = entry.status is EntryStatus.APPROVED
+        views.append(
+            SuggestionView(
+                entry_id=entry.id,
+                member_id=entry.member_id,
+                member_name=name,
+                rule_id=entry.rule_id,
+                ruleset_version=entry.ruleset_version,
+                activity_date=entry.activity_date,
+                description=entry.description,
+                status=entry.status,
+                adopted_on=entry.adopted_on,
+                implemented_on=entry.implemented_on,
+                approved_points=points.get((entry.id, Source.ENTRY), ZERO) if approved else None,
+                adopted_points=(
+                    points.get((entry.id, Source.ADOPTED), ZERO) if entry.adopted_on else None
+                ),
+                implemented_points=(
+                    points.get((entry.id, Source.IMPLEMENTED), ZERO)
+                    if entry.implemented_on
+                    else None
+                ),
+            )
         )
-        for entry, name in rows
-    ]
+    return views
+
+
+@dataclass(frozen=True)
+class BranchChoice:
+    branch_id: int
+    code: str
+    name: str
+
+
+def reviewer_branches(session: Session, actor: Principal) -> list[BranchChoice]:
+    """The branches the actor reviews (every branch for an admin), by code."""
+    if not actor.is_reviewer:
+        raise PermissionDenied(Message(N_("Only secretaries and instructors review entries.")))
+    query = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code)
+    if not actor.is_admin:
+        query = query.where(Branch.id.in_(actor.reviewer_branch_ids))
+    return [BranchChoice(row.id, row.code, row.name) for row in session.execute(query)]
+
+
+def branch_name(session: Session, actor: Principal, branch_id: int) -> str:
+    """The branch's name, for a reviewer of the branch."""
+    return _check_branch(session, actor, branch_id).name

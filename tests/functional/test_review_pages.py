@@ -132,7 +132,12 @@ def test_approving_puts_the_points_on_the_boards(
 
     board = secretary.client.get(f"/boards/{period_of(today())}")
     assert board.status_code == 200
-    row = re.search(r"<tr>\s*<td>1</td>\s*<td>张伟</td>.*?</tr>", board.text, re.DOTALL)
+    # The secretary's board links the name to the member's points explanation.
+    row = re.search(
+        r"<tr>\s*<td>1</td>\s*<td><a href=\"/members/\d+/points[^\"]*\">张伟</a></td>.*?</tr>",
+        board.text,
+        re.DOTALL,
+    )
     assert row, board.text
     assert '<td class="num">6.0</td>' in row.group(0)
 

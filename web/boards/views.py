@@ -10,7 +10,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.orm import Session
 
-from service.boards import branch_board, get_branch, member_board
+from service.accounts import Principal
+from service.boards import MemberBoard, branch_board, get_branch, member_board
 from service.config import Settings
 from service.errors import InvalidInput
 from service.periods import parse_period, period_of, shift_period, town_today
@@ -40,6 +41,19 @@ def _nav(request: Request[Any, Any, Any], period: FromPath[str]) -> dict[str, An
         "next_period": shift_period(period, 1),
         "is_current": period == current_period(request),
     }
+
+
+def points_links(request: Request[Any, Any, Any], board: MemberBoard) -> frozenset[int]:
+    """Members whose line links to their points page: only for viewers who may open it
+    (a secretary or instructor of the member's branch, an admin). The page itself checks
+    again; this only keeps links away from people they would fail for."""
+    principal: Principal | None = request.scope.get("user")
+    if principal is None or not principal.is_reviewer:
+        return frozenset()
+    lines = [ranked.item for ranked in board.ranked] + board.exempt + board.unscored
+    return frozenset(
+        line.member_id for line in lines if principal.can_review_branch(line.branch_id)
+    )
 
 
 def _page(items: list[Any], page: int) -> tuple[list[Any], int, int]:
@@ -77,6 +91,7 @@ class BoardsController(Controller):
             context={
                 "board": board,
                 "rows": rows,
+                "linkable": points_links(request, board),
                 "page": page,
                 "pages": pages,
                 **_nav(request, period),
@@ -123,5 +138,10 @@ class BoardsController(Controller):
         board = member_board(db, period, branch_id=branch_id)
         return Template(
             "boards/branch.html",
-            context={"branch": branch, "board": board, **_nav(request, period)},
+            context={
+                "branch": branch,
+                "board": board,
+                "linkable": points_links(request, board),
+                **_nav(request, period),
+            },
         )

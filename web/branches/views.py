@@ -1,0 +1,304 @@
+"""A branch's page for its reviewers: suggestions and their steps, members, and the
+form that records a deduction or adjustment."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from service.accounts import Principal
+from service.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
+from service.errors import Conflict, InvalidInput, NotFound
+from service.explain import adjustable_members, branch_members, can_record_in_branch
+from service.i18n import N_, Message
+from service.scoring.engine import MANUAL_RULE_ID
+from service.scoring.rules import Rulebook
+from service.suggestions import (
+    STEPS,
+    branch_name,
+    branch_suggestions,
+    mark_step,
+    reviewer_branches,
+)
+from service.types import utcnow
+from web.auth import requires_reviewer
+from web.deps import Actor, Db, Rules
+from web.forms import domain_field_errors, first_value, parse_form
+from web.i18n import gettext, render
+from web.points.views import town_date
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+NOTICES = {
+    "adopted": N_("The suggestion is marked adopted; its points are added."),
+    "implemented": N_("The suggestion is marked implemented; its points are added."),
+}
+
+
+class StepForm(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    day: date
+
+
+class AdjustmentForm(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    member_id: int
+    rule_id: str = Field(min_length=1)
+    day: date
+    quantity: Decimal = Field(
+        default=Decimal(1), max_digits=6, decimal_places=1, allow_inf_nan=False
+    )
+    points: Decimal | None = Field(
+        default=None, max_digits=6, decimal_places=1, allow_inf_nan=False
+    )
+    reason: str = ""
+
+
+def _branch_page(
+    db: Session,
+    principal: Principal,
+    rulebook: Rulebook,
+    branch_id: int,
+    today: date,
+    *,
+    notice_text: str | None = None,
+    error: str | None = None,
+    field_errors: dict[int, str] | None = None,
+    days: dict[int, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    suggestions = branch_suggestions(db, principal, rulebook, branch_id)
+    return Template(
+        "branches/branch.html",
+        context={
+            "branch_id": branch_id,
+            "branch_name": branch_name(db, principal, branch_id),
+            "suggestions": suggestions,
+            "members": branch_members(db, principal, branch_id),
+            "can_record": can_record_in_branch(principal, branch_id),
+            "today": today.isoformat(),
+            "notice": notice_text,
+            "error": error,
+            "field_errors": field_errors or {},
+            "days": days or {},
+        },
+        status_code=status_code,
+    )
+
+
+def _adjustment_page(
+    db: Session,
+    principal: Principal,
+    rulebook: Rulebook,
+    branch_id: int,
+    today: date,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    members = adjustable_members(db, principal, branch_id)
+    ruleset = rulebook.in_force(today)
+    return Template(
+        "branches/adjustment_new.html",
+        context={
+            "branch_id": branch_id,
+            "branch_name": branch_name(db, principal, branch_id),
+            "members": members,
+            "rules": ruleset.secretary_rules() if ruleset else (),
+            "manual_rule_id": MANUAL_RULE_ID,
+            "manual_limit": MANUAL_LIMIT,
+            "today": today.isoformat(),
+            "values": values,
+            "errors": errors,
+        },
+        status_code=status_code,
+    )
+
+
+def _adjustment_form_errors(values: dict[str, Any]) -> AdjustmentForm | dict[str, str]:
+    # An empty optional box means "not given", not "not a number".
+    cleaned = {k: v for k, v in values.items() if not (k in {"points", "quantity"} and not v)}
+    parsed = parse_form(AdjustmentForm, cleaned)
+    if not isinstance(parsed, dict):
+        return parsed
+    errors = dict(parsed)
+    if "member_id" in errors:
+        errors["member_id"] = render(Message(N_("Choose a member from the list.")))
+    if "rule_id" in errors:
+        errors["rule_id"] = render(Message(N_("Choose an item from the list.")))
+    if not str(values.get("reason", "")).strip():
+        errors["reason"] = render(Message(N_("Give the branch's decision as the reason.")))
+    return errors
+
+
+class BranchesController(Controller):
+    path = "/branches"
+    guards = [requires_reviewer]  # noqa: RUF012 - Litestar's class attribute
+
+    @get("/", sync_to_thread=True)
+    def index(self, db: Db, principal: Actor) -> Template:
+        return Template(
+            "branches/index.html", context={"branches": reviewer_branches(db, principal)}
+        )
+
+    @get("/{branch_id:int}", sync_to_thread=True)
+    def branch(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        branch_id: FromPath[int],
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        message = NOTICES.get(done or "")
+        return _branch_page(
+            db,
+            principal,
+            rulebook,
+            branch_id,
+            town_date(request),
+            notice_text=gettext(message) if message else None,
+        )
+
+    @post("/{branch_id:int}/suggestions/{entry_id:int}/{step:str}", sync_to_thread=True)
+    def mark(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        branch_id: FromPath[int],
+        entry_id: FromPath[int],
+        step: FromPath[str],
+        data: FormData,
+    ) -> Template | Redirect:
+        if step not in STEPS:
+            raise NotFound(Message(N_("No such step.")))
+        today = town_date(request)
+        values = first_value(data)
+        typed = str(values.get("day", ""))
+        parsed = parse_form(StepForm, values)
+        try:
+            if isinstance(parsed, dict):
+                raise InvalidInput({"day": Message("%(text)s", {"text": parsed["day"]})})
+            mark_step(
+                db,
+                principal,
+                rulebook,
+                entry_id,
+                step,
+                day=parsed.day,
+                today=today,
+                now=utcnow(),
+                branch_id=branch_id,
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return _branch_page(
+                db,
+                principal,
+                rulebook,
+                branch_id,
+                today,
+                field_errors={entry_id: render(next(iter(exc.errors.values())))},
+                days={entry_id: typed},
+                status_code=422,
+            )
+        except Conflict as exc:
+            db.rollback()
+            return _branch_page(
+                db,
+                principal,
+                rulebook,
+                branch_id,
+                today,
+                error=render(exc.message),
+                status_code=409,
+            )
+        return Redirect(f"/branches/{branch_id}?done={step}", status_code=303)
+
+    @get("/{branch_id:int}/adjustments/new", sync_to_thread=True)
+    def new_adjustment(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        branch_id: FromPath[int],
+        member: FromQuery[int | None] = None,
+    ) -> Template:
+        today = town_date(request)
+        values = {
+            "member_id": str(member) if member is not None else "",
+            "rule_id": "",
+            "day": today.isoformat(),
+            "quantity": "1",
+            "points": "",
+            "reason": "",
+        }
+        return _adjustment_page(db, principal, rulebook, branch_id, today, values, {})
+
+    @post("/{branch_id:int}/adjustments/new", sync_to_thread=True)
+    def create_adjustment(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        branch_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        today = town_date(request)
+        values = first_value(data)
+        # The page itself checks who may record here, before anything is read.
+        adjustable_members(db, principal, branch_id)
+        parsed = _adjustment_form_errors(values)
+        if isinstance(parsed, dict):
+            return _adjustment_page(
+                db, principal, rulebook, branch_id, today, values, parsed, status_code=422
+            )
+        manual = parsed.rule_id == MANUAL_RULE_ID
+        try:
+            record_adjustment(
+                db,
+                principal,
+                rulebook,
+                AdjustmentInput(
+                    member_id=parsed.member_id,
+                    rule_id=parsed.rule_id,
+                    day=parsed.day,
+                    reason=parsed.reason,
+                    quantity=Decimal(1) if manual else parsed.quantity,
+                    points=parsed.points if manual else None,
+                    branch_id=branch_id,
+                ),
+                today=today,
+                now=utcnow(),
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return _adjustment_page(
+                db,
+                principal,
+                rulebook,
+                branch_id,
+                today,
+                values,
+                domain_field_errors(exc),
+                status_code=422,
+            )
+        return Redirect(
+            f"/members/{parsed.member_id}/points?year={parsed.day.year}&done=adjusted",
+            status_code=303,
+        )

@@ -1,0 +1,206 @@
+"""A member's points explained line by line: /me/points and /members/{id}/points."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from service.accounts import Principal
+from service.config import Settings
+from service.errors import Conflict, InvalidInput
+from service.explain import (
+    Explanation,
+    can_record_adjustment,
+    can_revoke,
+    explain_for,
+    revoke_member_entry,
+)
+from service.i18n import N_
+from service.periods import town_today
+from service.scoring.rules import Rulebook
+from service.types import utcnow
+from web.auth import requires_login, requires_member
+from web.deps import Actor, Db, Rules
+from web.forms import first_value
+from web.i18n import gettext, render
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+# The years a points page can show: the town's rules start in the 2020s.
+FIRST_YEAR = 2000
+
+NOTICES = {
+    "revoked": N_("The approval was revoked; the points below no longer count it."),
+    "adjusted": N_("The deduction or adjustment was recorded; it is in the lines below."),
+}
+
+
+def town_date(request: Request[Any, Any, Any]) -> date:
+    settings: Settings = request.app.state.settings
+    return town_today(utcnow(), settings.timezone)
+
+
+def checked_year(year: int | None, today: date) -> int:
+    """The year asked for, this year by default; years without any possible points are
+    not pages."""
+    if year is None:
+        return today.year
+    if not FIRST_YEAR <= year <= today.year:
+        raise NotFoundException()
+    return year
+
+
+def _notice(key: str | None) -> str | None:
+    message = NOTICES.get(key or "")
+    return gettext(message) if message else None
+
+
+def points_page(
+    db: Session,
+    principal: Principal,
+    rulebook: Rulebook,
+    member_id: int,
+    year: int,
+    today: date,
+    *,
+    own_page: bool,
+    notice_text: str | None = None,
+    error: str | None = None,
+    field_errors: dict[int, str] | None = None,
+    reasons: dict[int, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    explanation: Explanation = explain_for(db, principal, rulebook, member_id, year, as_of=today)
+    revocable = frozenset(
+        line.source_id
+        for line in explanation.lines
+        if not own_page and can_revoke(principal, member_id, line)
+    )
+    base_path = "/me/points" if own_page else f"/members/{member_id}/points"
+    return Template(
+        "points/explain.html",
+        context={
+            "explanation": explanation,
+            "own_page": own_page,
+            "base_path": base_path,
+            "previous_year": year - 1 if year > FIRST_YEAR else None,
+            "next_year": year + 1 if year < today.year else None,
+            "revocable": revocable,
+            "can_adjust": not own_page
+            and can_record_adjustment(principal, member_id, explanation.branch_id),
+            "notice": notice_text,
+            "error": error,
+            "field_errors": field_errors or {},
+            "reasons": reasons or {},
+        },
+        status_code=status_code,
+    )
+
+
+class PointsController(Controller):
+    path = ""
+
+    @get("/me/points", guards=[requires_member], sync_to_thread=True)
+    def my_points(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        year: FromQuery[int | None] = None,
+    ) -> Template:
+        today = town_date(request)
+        assert principal.member_id is not None  # requires_member
+        return points_page(
+            db,
+            principal,
+            rulebook,
+            principal.member_id,
+            checked_year(year, today),
+            today,
+            own_page=True,
+        )
+
+    @get("/members/{member_id:int}/points", guards=[requires_login], sync_to_thread=True)
+    def member_points(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        member_id: FromPath[int],
+        year: FromQuery[int | None] = None,
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        today = town_date(request)
+        return points_page(
+            db,
+            principal,
+            rulebook,
+            member_id,
+            checked_year(year, today),
+            today,
+            own_page=False,
+            notice_text=_notice(done),
+        )
+
+    @post(
+        "/members/{member_id:int}/points/entries/{entry_id:int}/revoke",
+        guards=[requires_login],
+        sync_to_thread=True,
+    )
+    def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        member_id: FromPath[int],
+        entry_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        today = town_date(request)
+        values = first_value(data)
+        reason = str(values.get("reason", ""))
+        try:
+            year = revoke_member_entry(
+                db, principal, rulebook, member_id, entry_id, reason, now=utcnow()
+            )
+        except (InvalidInput, Conflict) as exc:
+            db.rollback()
+            field_errors: dict[int, str] = {}
+            error = None
+            if isinstance(exc, InvalidInput) and "reason" in exc.errors:
+                field_errors[entry_id] = render(exc.errors["reason"])
+            else:
+                error = render(exc.message)
+            return points_page(
+                db,
+                principal,
+                rulebook,
+                member_id,
+                _form_year(values.get("year"), today),
+                today,
+                own_page=False,
+                error=error,
+                field_errors=field_errors,
+                reasons={entry_id: reason},
+                status_code=409 if isinstance(exc, Conflict) else 422,
+            )
+        return Redirect(f"/members/{member_id}/points?year={year}&done=revoked", status_code=303)
+
+
+def _form_year(value: Any, today: date) -> int:
+    """The year of the page the form was on; this year when it is not one."""
+    try:
+        year = int(str(value))
+    except ValueError:
+        return today.year
+    return year if FIRST_YEAR <= year <= today.year else today.year
