@@ -16,14 +16,17 @@ from service.config import Settings, get_settings
 from service.db import Database
 from service.scoring.rules import Rulebook
 from web.accounts.views import AuthController
+from web.admin.views import AdminController
 from web.api.views import ApiController
 from web.auth import SessionAuthMiddleware
 from web.boards.views import BoardsController
+from web.branches.views import BranchesController
 from web.deps import DEPENDENCIES
 from web.entries.views import EntriesController
 from web.errors import EXCEPTION_HANDLERS
 from web.home.views import HomeController
 from web.i18n import LocaleMiddleware
+from web.points.views import PointsController
 from web.review.views import ReviewController
 from web.security import security_headers
 from web.templating import template_config
@@ -52,6 +55,9 @@ def create_app(
             EntriesController,
             ReviewController,
             BoardsController,
+            PointsController,
+            BranchesController,
+            AdminController,
             ApiController,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
