@@ -31,6 +31,7 @@ from service.accounts import hash_password
 from service.ledger import bulk_insert_summary
 from service.models import (
     Account,
+    Adjustment,
     Base,
     Branch,
     BranchKind,
@@ -47,15 +48,18 @@ from service.models import (
 )
 from service.periods import period_of, shift_period
 from service.scoring.engine import (
-    Activity as ScoringActivity,
-)
-from service.scoring.engine import (
+    MANUAL_RULE_ID,
+    Scored,
     Source,
     entry_points,
     quantity_problem,
     score_activities,
 )
+from service.scoring.engine import (
+    Activity as ScoringActivity,
+)
 from service.scoring.rules import Rule, Rulebook, RuleGroup, Ruleset
+from service.types import TENTH
 
 TOWN_FILE = "town.toml"
 MONTHS_BEFORE = 3
@@ -198,6 +202,45 @@ class Review(_Strict):
     rejection_reasons: list[str] = Field(min_length=1)
 
 
+class Busy(_Strict):
+    members: int = Field(ge=0)
+    demo_accounts: list[str] = Field(default_factory=list)
+    month_rule: str
+    month_entries: Spread
+    day_rule: str
+    day_quantities: list[Decimal] = Field(default_factory=list)
+
+
+class Suggestions(_Strict):
+    adopted_share: float = Field(ge=0, le=1)
+    implemented_share: float = Field(ge=0, le=1)
+    adopt_delay_days: Spread
+    implement_delay_days: Spread
+    demo_accounts: list[str] = Field(default_factory=list)
+
+
+class Deductions(_Strict):
+    monthly_share: float = Field(ge=0, le=1)
+    on_meeting_days: list[str] = Field(default_factory=list)
+    record_delay_days: Spread
+    reminders: list[Decimal] = Field(min_length=1)
+    demo_accounts: list[str] = Field(default_factory=list)
+    rule_weights: dict[str, int] = Field(min_length=1)
+    reasons: dict[str, list[str]]
+
+
+class ManualAdjustment(_Strict):
+    branch: str
+    points: Decimal
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Revocations(_Strict):
+    count: int = Field(ge=0)
+    delay_days: Spread
+    reasons: list[str] = Field(min_length=1)
+
+
 class Grant(_Strict):
     role: Role
     branch: str | None = None
@@ -227,6 +270,13 @@ class TownFile(_Strict):
     activity: Activity
     descriptions: dict[str, list[str]]
     review: Review
+    busy: Busy
+    suggestions: Suggestions
+    deductions: Deductions
+    manual_adjustments: list[ManualAdjustment] = Field(
+        default_factory=list, alias="manual_adjustment"
+    )
+    revocations: Revocations
     demo: Demo
 
     @model_validator(mode="after")
@@ -257,8 +307,26 @@ class TownFile(_Strict):
         weighted = set(self.activity.rule_weights)
         for branch in self.named_branches:
             weighted |= set(branch.rule_weights or {})
+        weighted |= {self.busy.month_rule, self.busy.day_rule}
         for rule_id in sorted(weighted - set(self.descriptions)):
             problems.append(f"rule '{rule_id}' has weight but no [descriptions] list")
+        deductions = self.deductions
+        for rule_id in sorted(set(deductions.rule_weights) - set(deductions.reasons)):
+            problems.append(f"deduction '{rule_id}' has weight but no [deductions.reasons] list")
+        for rule_id, reasons in deductions.reasons.items():
+            if not reasons or any(not r.strip() or len(r) > 500 for r in reasons):
+                problems.append(f"deduction '{rule_id}': reasons must be 1 to 500 characters")
+        usernames = {a.username for a in self.demo.accounts if a.member_of is not None}
+        for section, names in (
+            ("busy", self.busy.demo_accounts),
+            ("suggestions", self.suggestions.demo_accounts),
+            ("deductions", self.deductions.demo_accounts),
+        ):
+            for name in sorted(set(names) - usernames):
+                problems.append(f"[{section}] demo account '{name}' is not a member's account")
+        for adjustment in self.manual_adjustments:
+            if adjustment.branch not in known:
+                problems.append(f"manual adjustment: unknown branch '{adjustment.branch}'")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -322,6 +390,131 @@ class _Month:
     days: tuple[date, ...]
     elapsed: float  # share of the month that lies on or before ``until``
     current: bool
+
+
+@dataclass(frozen=True)
+class _Event:
+    """Something a service did to a member's points at ``at``: approve an entry, mark a
+    suggestion step, record an adjustment (``add``), or revoke an approval (``remove``,
+    with reversal lines for ``reversed_keys``). ``years`` are the years the service
+    reconciles afterwards."""
+
+    at: datetime
+    member_id: int
+    actor_id: int
+    years: tuple[int, ...]
+    add: tuple[ScoringActivity, ...] = ()
+    remove: frozenset[str] = frozenset()
+    reversed_keys: frozenset[str] = frozenset()
+    note: str = ""
+
+
+@dataclass
+class _Held:
+    """What the ledger holds for one activity (``service.ledger.LedgerState``)."""
+
+    points: Decimal
+    rule_id: str
+    branch_id: int
+    day: date
+    ruleset_version: str
+
+
+class _Replay:
+    """One member's ledger, written in memory the way ``reconcile_member`` writes it."""
+
+    def __init__(self, rulebook: Rulebook, member_id: int) -> None:
+        self.rulebook = rulebook
+        self.member_id = member_id
+        self.activities: dict[str, ScoringActivity] = {}
+        self.held: dict[int, dict[str, _Held]] = {}
+        self.last: dict[int, list[Scored]] = {}
+
+    def apply(self, event: _Event) -> list[dict[str, Any]]:
+        for activity in event.add:
+            self.activities[activity.key] = activity
+        for key in event.remove:
+            self.activities.pop(key, None)
+        lines: list[dict[str, Any]] = []
+        for year in sorted(set(event.years)):
+            lines += self._reconcile(year, event)
+        return lines
+
+    def clipped(self) -> int:
+        """Activities whose counted points a cap reduced, after the last event."""
+        return sum(s.counted < s.raw for scored in self.last.values() for s in scored)
+
+    def _reconcile(self, year: int, event: _Event) -> list[dict[str, Any]]:
+        scored_list = score_activities(
+            (a for a in self.activities.values() if a.day.year == year), self.rulebook
+        )
+        self.last[year] = scored_list
+        scored = {s.activity.key: s for s in scored_list}
+        held = self.held.setdefault(year, {})
+        lines = []
+        for key in sorted(scored.keys() | held.keys()):
+            fresh, state = scored.get(key), held.get(key)
+            expected = fresh.counted if fresh else Decimal("0.0")
+            if state is None:
+                assert fresh is not None
+                why = ", ".join(fresh.clipped_by) or ("missing rule" if fresh.missing_rule else "")
+                kind, delta = LedgerKind.AWARD, expected
+            else:
+                delta = expected - state.points
+                if delta == 0:
+                    continue
+                kind = LedgerKind.REVERSAL if key in event.reversed_keys else LedgerKind.CAP
+                why = event.note
+            if fresh is not None:
+                activity = fresh.activity
+                where = _Held(
+                    delta,
+                    activity.rule_id,
+                    activity.branch_id,
+                    activity.day,
+                    fresh.ruleset_version,
+                )
+            else:
+                assert state is not None
+                where = _Held(
+                    delta, state.rule_id, state.branch_id, state.day, state.ruleset_version
+                )
+            if state is None:
+                held[key] = where
+            else:
+                state.points += delta
+            source, _, source_id = key.partition(":")
+            lines.append(
+                {
+                    "member_id": self.member_id,
+                    "branch_id": where.branch_id,
+                    "period": period_of(where.day),
+                    "activity_date": where.day,
+                    "source": Source(source),
+                    "activity_key": key,
+                    "entry_id": None if source == Source.ADJUSTMENT else int(source_id),
+                    "adjustment_id": int(source_id) if source == Source.ADJUSTMENT else None,
+                    "rule_id": where.rule_id,
+                    "ruleset_version": where.ruleset_version,
+                    "kind": kind,
+                    "points": delta,
+                    "note": why,
+                    "created_at": event.at,
+                    "created_by_id": event.actor_id,
+                }
+            )
+        return lines
+
+
+def _entry_activity(row: Mapping[str, Any], source: Source, day: date) -> ScoringActivity:
+    return ScoringActivity(
+        source=source,
+        source_id=row["id"],
+        rule_id=row["rule_id"],
+        day=day,
+        branch_id=row["branch_id"],
+        quantity=row["quantity"],
+    )
 
 
 # --- progress -------------------------------------------------------------------------
@@ -421,6 +614,10 @@ class _TownBuilder:
         self.single_org_names: dict[int, str] = {}
         self.member_names: dict[int, str] = {}
         self.counts: dict[str, int] = {}
+        # (member, rule, period) where a busy member declared more than the cap counts.
+        self.busy_windows: list[tuple[int, str, str]] = []
+        # Drafts (by seq) of the demo members' suggestions that are adopted and implemented.
+        self.demo_suggestions: set[int] = set()
 
     def build(self, start: Callable[[str], None]) -> str:
         start("branches")
@@ -435,20 +632,32 @@ class _TownBuilder:
         months = self._months()
         self._activity(months)
         self._demo_guarantees(months)
+        self._busy_members(months)
+        self._demo_suggestions(months)
         entries = self._entries()
+        events = self._approvals(entries)
+        events += self._suggestion_steps(entries, months)
+        events += self._revocations(entries, months)
+        self._insert_entries(entries)
+        adjustments = self._deductions(months) + self._manual_adjustments(months)
+        events += self._insert_adjustments(adjustments)
         start("ledger")
-        self._ledger(entries)
+        self._ledger(events)
         self._advance_sequences()
         self.session.flush()
-        pending = sum(row["status"] is EntryStatus.PENDING for row, _ in entries)
+        pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)
+        counts = self.counts
         return (
             f"demo town {self.town.town.name} loaded: {len(self.branches)} branches "
-            f"({joint} joint), {self.counts['organisations']} organisations, "
-            f"{self.counts['members']} members, {len(entries)} entries ({pending} pending) "
-            f"up to {self.until.isoformat()}; accounts {usernames}, "
-            f"password {self.town.demo.password}"
+            f"({joint} joint), {counts['organisations']} organisations, "
+            f"{counts['members']} members, {len(entries)} entries ({pending} pending) "
+            f"up to {self.until.isoformat()}; {counts['adopted']} suggestions adopted "
+            f"({counts['implemented']} implemented), {counts['deductions']} deductions, "
+            f"{counts['manual']} manual adjustments, {counts['revoked']} approvals revoked, "
+            f"{counts['ledger_lines']} ledger lines ({counts['clipped']} clipped by caps); "
+            f"accounts {usernames}, password {self.town.demo.password}"
         )
 
     # branches and organisations
@@ -795,11 +1004,19 @@ class _TownBuilder:
         month: _Month,
         meetings: Mapping[str, Sequence[date]],
         status: EntryStatus,
+        *,
+        rule_id: str | None = None,
+        day: date | None = None,
+        quantity: Decimal | None = None,
     ) -> _Draft | None:
+        """Draft one entry; ``rule_id``, ``day`` and ``quantity`` fix what is not drawn."""
         rng, profile = self.rng, branch.profile
+        wanted_rule, wanted_day, wanted_quantity = rule_id, day, quantity
         for _ in range(8):
-            rule_id = rng.choices(profile.rule_ids, profile.weights)[0]
-            if rule_id in meetings:
+            rule_id = wanted_rule or rng.choices(profile.rule_ids, profile.weights)[0]
+            if wanted_day is not None:
+                day = wanted_day
+            elif rule_id in meetings:
                 # A member attends each branch meeting at most once.
                 options = [
                     d for d in meetings[rule_id] if (member.id, rule_id, d) not in self.attended
@@ -813,8 +1030,8 @@ class _TownBuilder:
             rule = ruleset.rule(rule_id) if ruleset else None
             if ruleset is None or rule is None or rule.group is RuleGroup.DEDUCTION:
                 continue
-            quantity = self._quantity(rule)
-            if quantity is None:
+            quantity = self._quantity(rule) if wanted_quantity is None else wanted_quantity
+            if quantity is None or quantity_problem(rule, quantity) is not None:
                 continue
             if rule_id in meetings:
                 self.attended.add((member.id, rule_id, day))
@@ -896,11 +1113,88 @@ class _TownBuilder:
                     break
                 queued += add(self.rng.choice(others), current, EntryStatus.PENDING)
 
-    def _entries(self) -> list[tuple[dict[str, Any], Decimal]]:
+    def _busy_members(self, months: list[_Month]) -> None:
+        """A few members do more than the caps count in one past month, so the demo
+        shows caps clipping (and the explanation of a clipped score)."""
+        busy, rng = self.town.busy, self.rng
+        past = months[:-1]
+        if not past:
+            return
+        branch_of = {b.id: b for b in self.branches}
+        member_of = {m.id: m for b in self.branches for m in b.members}
+        chosen = [member_of[self._member_of_account(name)] for name in busy.demo_accounts]
+        others = [
+            m
+            for b in self.branches
+            for m in b.members
+            if m.status in (MemberStatus.FULL, MemberStatus.PROBATIONARY)
+            and m.id not in self.account_of_member
+        ]
+        chosen += rng.sample(others, min(busy.members, len(others)))
+        for member in chosen:
+            month = rng.choice(past)
+            branch = branch_of[member.branch_id]
+            meetings = self.meetings[(branch.id, month.period)]
+            have = sum(
+                d.member.id == member.id
+                and d.rule_id == busy.month_rule
+                and d.status is EntryStatus.APPROVED
+                and period_of(d.day) == month.period
+                for d in self.drafts
+            )
+            for _ in range(busy.month_entries.draw(rng) - have):
+                self._draft(
+                    branch, member, month, meetings, EntryStatus.APPROVED, rule_id=busy.month_rule
+                )
+            day = rng.choice(month.days)
+            for quantity in busy.day_quantities:
+                self._draft(
+                    branch,
+                    member,
+                    month,
+                    meetings,
+                    EntryStatus.APPROVED,
+                    rule_id=busy.day_rule,
+                    day=day,
+                    quantity=quantity,
+                )
+            if member.id not in self.account_of_member:
+                self.busy_windows.append((member.id, busy.month_rule, month.period))
+
+    def _demo_suggestions(self, months: list[_Month]) -> None:
+        """The listed demo members have an approved suggestion early enough to be adopted
+        and implemented before ``until``."""
+        branch_of = {b.id: b for b in self.branches}
+        member_of = {m.id: m for b in self.branches for m in b.members}
+        for name in self.town.suggestions.demo_accounts:
+            member = member_of[self._member_of_account(name)]
+            branch = branch_of[member.branch_id]
+            for month in months[:-1]:
+                ruleset = self._ruleset_on(month.days[0])
+                rule = next((r for r in ruleset.rules if r.suggestion), None) if ruleset else None
+                if rule is None:
+                    continue
+                meetings = self.meetings[(branch.id, month.period)]
+                draft = self._draft(
+                    branch, member, month, meetings, EntryStatus.APPROVED, rule_id=rule.id
+                )
+                if draft is not None:
+                    self.demo_suggestions.add(draft.seq)
+                    break
+
+    def _member_of_account(self, username: str) -> int:
+        account_id = next(
+            i for i, a in enumerate(self.town.demo.accounts, start=1) if a.username == username
+        )
+        return next(m for m, a in self.account_of_member.items() if a == account_id)
+
+    def _entries(self) -> list[dict[str, Any]]:
+        """Entry rows with their ids, in submission order; written later, once the
+        suggestion steps and revocations have been added to them."""
         rng = self.rng
         activity = self.town.activity
         reasons = self.town.review.rejection_reasons
-        timed: list[tuple[datetime, int, _Draft, dict[str, Any]]] = []
+        timed: list[tuple[datetime, int, dict[str, Any]]] = []
         for draft in self.drafts:
             own_account = self.account_of_member.get(draft.member.id)
             # Most members have no account: their entries stand for declarations the
@@ -939,17 +1233,28 @@ class _TownBuilder:
                 "decided_at": decided_at,
                 "decided_by_id": decided_by,
                 "decision_reason": reason,
+                "adopted_on": None,
+                "adopted_by_id": None,
+                "implemented_on": None,
+                "implemented_by_id": None,
+                "revoked_at": None,
+                "revoked_by_id": None,
+                "revoke_reason": None,
+                "_seq": draft.seq,
             }
-            timed.append((submitted_at, draft.seq, draft, row))
+            timed.append((submitted_at, draft.seq, row))
         # Ids follow submission order, as they would have had the entries come in live.
         timed.sort(key=lambda item: (item[0], item[1]))
         entries = []
-        for entry_id, (_, _, draft, row) in enumerate(timed, start=1):
+        for entry_id, (_, _, row) in enumerate(timed, start=1):
             row["id"] = entry_id
-            entries.append((row, draft.points))
-        if entries:
-            self.session.execute(insert(Entry), [row for row, _ in entries])
+            entries.append(row)
         return entries
+
+    def _insert_entries(self, entries: list[dict[str, Any]]) -> None:
+        rows = [{k: v for k, v in row.items() if k != "_seq"} for row in entries]
+        if rows:
+            self.session.execute(insert(Entry), rows)
 
     def _reviewer(self, branch_id: int, own_account: int | None) -> int:
         """The branch's secretary; their own entries go to an instructor, else the admin."""
@@ -958,62 +1263,333 @@ class _TownBuilder:
                 return reviewer
         return self.admin_id
 
-    def _ledger(self, entries: list[tuple[dict[str, Any], Decimal]]) -> None:
-        """Score every member's approved entries with the engine (caps included), so the
-        demo ledger is exactly what approving them one by one would have written."""
-        by_member_year: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        for entry, _ in entries:
-            if entry["status"] is EntryStatus.APPROVED:
-                key = (entry["member_id"], entry["activity_date"].year)
-                by_member_year.setdefault(key, []).append(entry)
-        lines: list[dict[str, Any]] = []
-        deltas: dict[SummaryKey, tuple[Decimal, int]] = {}
-        for (member_id, _year), approved in sorted(by_member_year.items()):
-            by_id = {entry["id"]: entry for entry in approved}
-            activities = [
-                ScoringActivity(
-                    source=Source.ENTRY,
-                    source_id=entry["id"],
-                    rule_id=entry["rule_id"],
-                    day=entry["activity_date"],
-                    branch_id=entry["branch_id"],
-                    quantity=entry["quantity"],
+    def _recorder(self, branch_id: int, member_id: int) -> int:
+        """Who records a deduction or adjustment: the branch secretary (never for their
+        own points), else the town office. Instructors do not record them."""
+        secretary = self.secretary_of.get(branch_id)
+        if secretary is not None and secretary != self.account_of_member.get(member_id):
+            return secretary
+        return self.admin_id
+
+    # after approval: the events the ledger is replayed from
+
+    def _approvals(self, entries: list[dict[str, Any]]) -> list[_Event]:
+        events = []
+        for row in entries:
+            if row["status"] is EntryStatus.APPROVED:
+                events.append(
+                    _Event(
+                        at=row["decided_at"],
+                        member_id=row["member_id"],
+                        actor_id=row["decided_by_id"],
+                        years=(row["activity_date"].year,),
+                        add=(_entry_activity(row, Source.ENTRY, row["activity_date"]),),
+                    )
                 )
-                for entry in approved
+        return events
+
+    def _suggestion_steps(
+        self, entries: list[dict[str, Any]], months: list[_Month]
+    ) -> list[_Event]:
+        """Mark approved suggestions adopted (采纳) and some of them implemented (落实), as
+        the secretary does through ``service.suggestions.mark_step``."""
+        config, rng = self.town.suggestions, self.rng
+        current = months[-1].period
+        events: list[_Event] = []
+        adopted = implemented = 0
+        for row in entries:
+            if row["status"] is not EntryStatus.APPROVED or row["period"] >= current:
+                continue
+            ruleset = self._ruleset_on(row["activity_date"])
+            rule = ruleset.rule(row["rule_id"]) if ruleset else None
+            if rule is None or not rule.suggestion:
+                continue
+            demo = row["_seq"] in self.demo_suggestions
+            if not demo and rng.random() >= config.adopted_share:
+                continue
+            actor = self._reviewer(row["branch_id"], self.account_of_member.get(row["member_id"]))
+            decided_day = row["decided_at"].astimezone(self.zone).date()
+            adopted_on = decided_day + timedelta(days=config.adopt_delay_days.draw(rng))
+            if adopted_on > self.until:
+                continue
+            adopted_at = self._after(row["decided_at"], adopted_on)
+            row["adopted_on"], row["adopted_by_id"] = adopted_on, actor
+            events.append(self._step_event(row, Source.ADOPTED, adopted_on, adopted_at, actor))
+            adopted += 1
+            if not demo and rng.random() >= config.implemented_share:
+                continue
+            implemented_on = adopted_on + timedelta(days=config.implement_delay_days.draw(rng))
+            implemented_on = min(implemented_on, self.until) if demo else implemented_on
+            if implemented_on > self.until:
+                continue
+            implemented_at = self._after(adopted_at, implemented_on)
+            row["implemented_on"], row["implemented_by_id"] = implemented_on, actor
+            events.append(
+                self._step_event(row, Source.IMPLEMENTED, implemented_on, implemented_at, actor)
+            )
+            implemented += 1
+        self.counts["adopted"], self.counts["implemented"] = adopted, implemented
+        return events
+
+    def _step_event(
+        self, row: dict[str, Any], source: Source, day: date, at: datetime, actor: int
+    ) -> _Event:
+        return _Event(
+            at=at,
+            member_id=row["member_id"],
+            actor_id=actor,
+            years=(day.year,),
+            add=(_entry_activity(row, source, day),),
+        )
+
+    def _after(self, earlier: datetime, day: date) -> datetime:
+        """A time in office hours on ``day``, later than ``earlier``."""
+        at = self._at(day, self.rng.randint(DAY_OPENS, DAY_CLOSES))
+        if at <= earlier:
+            at = earlier + timedelta(minutes=self.rng.randint(10, 90))
+        return at
+
+    def _revocations(self, entries: list[dict[str, Any]], months: list[_Month]) -> list[_Event]:
+        """Take back a few approvals, as a reviewer does through
+        ``service.review.revoke_entry``. The first is a busy member's entry in a month
+        whose cap clipped, so the entries it made room for count again."""
+        config, rng = self.town.revocations, self.rng
+        current = months[-1].period
+        candidates = [
+            row
+            for row in entries
+            if row["status"] is EntryStatus.APPROVED
+            and row["period"] < current
+            and row["adopted_on"] is None
+            and row["member_id"] not in self.account_of_member
+        ]
+        # Revoked no earlier than ``not_before``: the busy member's entry once the whole
+        # month is approved, so the cap clipped and the revocation makes room.
+        chosen: list[tuple[dict[str, Any], datetime]] = []
+        if self.busy_windows and config.count:
+            member_id, rule_id, period = self.busy_windows[0]
+            in_window = [
+                row
+                for row in candidates
+                if (row["member_id"], row["rule_id"], row["period"]) == (member_id, rule_id, period)
             ]
-            for scored in score_activities(activities, self.rulebook):
-                entry = by_id[scored.activity.source_id]
-                lines.append(
-                    {
-                        "id": len(lines) + 1,
-                        "member_id": member_id,
-                        "branch_id": entry["branch_id"],
-                        "period": entry["period"],
-                        "activity_date": entry["activity_date"],
-                        "source": Source.ENTRY,
-                        "activity_key": scored.activity.key,
-                        "entry_id": entry["id"],
-                        "adjustment_id": None,
-                        "rule_id": entry["rule_id"],
-                        "ruleset_version": scored.ruleset_version,
-                        "kind": LedgerKind.AWARD,
-                        "points": scored.counted,
-                        "note": ", ".join(scored.clipped_by),
-                        "created_at": entry["decided_at"],
-                        "created_by_id": entry["decided_by_id"],
-                    }
+            if in_window:
+                first = min(in_window, key=lambda row: (row["activity_date"], row["id"]))
+                chosen.append((first, max(row["decided_at"] for row in in_window)))
+        taken = {row["id"] for row, _ in chosen}
+        rest = [row for row in candidates if row["id"] not in taken]
+        for row in rng.sample(rest, min(len(rest), config.count - len(chosen))):
+            chosen.append((row, row["decided_at"]))
+        reasons = rng.sample(config.reasons, len(config.reasons))
+        events = []
+        for number, (row, not_before) in enumerate(sorted(chosen, key=lambda item: item[0]["id"])):
+            start_day = not_before.astimezone(self.zone).date()
+            day = min(start_day + timedelta(days=config.delay_days.draw(rng)), self.until)
+            revoked_at = self._after(not_before, day)
+            actor = self._reviewer(row["branch_id"], self.account_of_member.get(row["member_id"]))
+            reason = reasons[number % len(reasons)]
+            row["status"] = EntryStatus.REVOKED
+            row["revoked_at"], row["revoked_by_id"], row["revoke_reason"] = (
+                revoked_at,
+                actor,
+                reason,
+            )
+            keys = frozenset(f"{source.value}:{row['id']}" for source in Source)
+            events.append(
+                _Event(
+                    at=revoked_at,
+                    member_id=row["member_id"],
+                    actor_id=actor,
+                    years=tuple(
+                        sorted(
+                            {
+                                d.year
+                                for d in (
+                                    row["activity_date"],
+                                    row["adopted_on"],
+                                    row["implemented_on"],
+                                )
+                                if d is not None
+                            }
+                        )
+                    ),
+                    remove=keys,
+                    reversed_keys=keys,
+                    note=reason,
                 )
-                summary_key: SummaryKey = (
-                    member_id,
-                    entry["period"],
-                    entry["branch_id"],
-                    entry["rule_id"],
+            )
+        self.counts["revoked"] = len(events)
+        return events
+
+    def _deductions(self, months: list[_Month]) -> list[dict[str, Any]]:
+        """Deductions (扣分) a secretary records with the branch's decision, as
+        ``service.adjustments.record_adjustment`` does."""
+        config, rng = self.town.deductions, self.rng
+        rule_ids, weights = tuple(config.rule_weights), tuple(config.rule_weights.values())
+        wanted: list[tuple[_MemberPlan, _Month]] = []
+        for month in months:
+            for branch in self.branches:
+                for member in branch.members:
+                    if member.status is MemberStatus.EXEMPT:
+                        continue
+                    if rng.random() < config.monthly_share * month.elapsed:
+                        wanted.append((member, month))
+        member_of = {m.id: m for b in self.branches for m in b.members}
+        for name in config.demo_accounts:
+            member = member_of[self._member_of_account(name)]
+            if not any(m.id == member.id for m, _ in wanted) and len(months) > 1:
+                wanted.append((member, rng.choice(months[:-1])))
+        rows: list[dict[str, Any]] = []
+        for member, month in wanted:
+            for _ in range(8):
+                rule_id = rng.choices(rule_ids, weights)[0]
+                row = self._deduction(member, month, rule_id)
+                if row is not None:
+                    rows.append(row)
+                    break
+        self.counts["deductions"] = len(rows)
+        return rows
+
+    def _deduction(self, member: _MemberPlan, month: _Month, rule_id: str) -> dict[str, Any] | None:
+        config, rng = self.town.deductions, self.rng
+        if rule_id in config.on_meeting_days:
+            meetings = self.meetings[(member.branch_id, month.period)]
+            missed = [
+                day
+                for meeting, days in meetings.items()
+                for day in days
+                if (member.id, meeting, day) not in self.attended
+            ]
+            if not missed:
+                return None
+            day = rng.choice(sorted(missed))
+        else:
+            day = rng.choice(month.days)
+        ruleset = self._ruleset_on(day)
+        rule = ruleset.rule(rule_id) if ruleset else None
+        if rule is None or rule.member_declares:
+            return None
+        quantity = rng.choice(config.reminders) if rule.per_unit else Decimal(1)
+        if quantity_problem(rule, quantity) is not None:
+            return None
+        recorded = min(day + timedelta(days=config.record_delay_days.draw(rng)), self.until)
+        return self._adjustment_row(
+            member, rule_id, day, quantity, None, rng.choice(config.reasons[rule_id]), recorded
+        )
+
+    def _manual_adjustments(self, months: list[_Month]) -> list[dict[str, Any]]:
+        """Manual adjustments a secretary records, points given, reason required."""
+        rng, rows = self.rng, []
+        for spec in self.town.manual_adjustments:
+            branch = self.branch_by_name[spec.branch]
+            secretary = self.secretary_of.get(branch.id)
+            members = [
+                m
+                for m in branch.members
+                if m.status is not MemberStatus.EXEMPT
+                and (secretary is None or self.account_of_member.get(m.id) != secretary)
+            ]
+            days = [d for month in months[:-1] for d in month.days if self._ruleset_on(d)]
+            if not members or not days or spec.points != spec.points.quantize(TENTH):
+                continue
+            day = rng.choice(days)
+            recorded = min(day + timedelta(days=rng.randint(1, 5)), self.until)
+            member = rng.choice(members)
+            rows.append(
+                self._adjustment_row(
+                    member, MANUAL_RULE_ID, day, Decimal(1), spec.points, spec.reason, recorded
                 )
-                total, count = deltas.get(summary_key, (Decimal(0), 0))
-                deltas[summary_key] = (total + scored.counted, count + 1)
+            )
+        self.counts["manual"] = len(rows)
+        return rows
+
+    def _adjustment_row(
+        self,
+        member: _MemberPlan,
+        rule_id: str,
+        day: date,
+        quantity: Decimal,
+        points: Decimal | None,
+        reason: str,
+        recorded: date,
+    ) -> dict[str, Any]:
+        return {
+            "member_id": member.id,
+            "branch_id": member.branch_id,
+            "rule_id": rule_id,
+            "day": day,
+            "period": period_of(day),
+            "quantity": quantity,
+            "points": points,
+            "reason": reason,
+            "created_at": self._at(recorded, self.rng.randint(DAY_OPENS, DAY_CLOSES)),
+            "created_by_id": self._recorder(member.branch_id, member.id),
+        }
+
+    def _insert_adjustments(self, rows: list[dict[str, Any]]) -> list[_Event]:
+        """Ids follow recording order; one event per adjustment."""
+        rows.sort(key=lambda row: (row["created_at"], row["member_id"], row["day"]))
+        events = []
+        for adjustment_id, row in enumerate(rows, start=1):
+            row["id"] = adjustment_id
+            activity = ScoringActivity(
+                source=Source.ADJUSTMENT,
+                source_id=adjustment_id,
+                rule_id=row["rule_id"],
+                day=row["day"],
+                branch_id=row["branch_id"],
+                quantity=row["quantity"],
+                points=row["points"],
+            )
+            events.append(
+                _Event(
+                    at=row["created_at"],
+                    member_id=row["member_id"],
+                    actor_id=row["created_by_id"],
+                    years=(row["day"].year,),
+                    add=(activity,),
+                    note=row["reason"],
+                )
+            )
+        if rows:
+            self.session.execute(insert(Adjustment), rows)
+        return events
+
+    def _ledger(self, events: list[_Event]) -> None:
+        """Replay every approval, suggestion step, revocation and adjustment in time
+        order through the engine, member by member, appending what
+        ``service.ledger.reconcile_member`` appends after each: so the demo ledger is
+        exactly what the services would have written, CAP and REVERSAL lines included."""
+        by_member: dict[int, list[tuple[datetime, int, _Event]]] = {}
+        for seq, event in enumerate(events):
+            by_member.setdefault(event.member_id, []).append((event.at, seq, event))
+        timed: list[tuple[datetime, int, int, dict[str, Any]]] = []
+        clipped = 0
+        for member_id in sorted(by_member):
+            replay = _Replay(self.rulebook, member_id)
+            for at, seq, event in sorted(by_member[member_id], key=lambda item: item[:2]):
+                for index, line in enumerate(replay.apply(event)):
+                    timed.append((at, seq, index, line))
+            clipped += replay.clipped()
+        timed.sort(key=lambda item: item[:3])
+        lines = []
+        deltas: dict[SummaryKey, tuple[Decimal, int]] = {}
+        for line_id, (_, _, _, line) in enumerate(timed, start=1):
+            line["id"] = line_id
+            lines.append(line)
+            key: SummaryKey = (
+                line["member_id"],
+                line["period"],
+                line["branch_id"],
+                line["rule_id"],
+            )
+            total, count = deltas.get(key, (Decimal(0), 0))
+            deltas[key] = (total + line["points"], count + 1)
         if lines:
             self.session.execute(insert(LedgerLine), lines)
         bulk_insert_summary(self.session, deltas)
+        self.counts["ledger_lines"] = len(lines)
+        self.counts["clipped"] = clipped
 
     def _advance_sequences(self) -> None:
         # Explicit ids leave PostgreSQL's sequences at 1; the app's next insert would
@@ -1027,6 +1603,7 @@ class _TownBuilder:
             Account,
             RoleGrant,
             Entry,
+            Adjustment,
             LedgerLine,
         )
         for model in models:

@@ -18,6 +18,7 @@ from service.db import Database
 from service.migrate import upgrade
 from service.models import (
     Account,
+    Adjustment,
     Base,
     Branch,
     BranchKind,
@@ -26,14 +27,16 @@ from service.models import (
     LedgerKind,
     LedgerLine,
     Member,
+    MemberStatus,
     Organisation,
-    PointsSummary,
     Role,
     RoleGrant,
 )
-from service.scoring.engine import entry_points
+from service.scoring.engine import MANUAL_RULE_ID, Source, entry_points, quantity_problem
 from service.scoring.rules import Rulebook
 from service.seed import DemoRefused, load_demo_town
+from service.types import utcnow
+from service.verify import verify_ledger
 
 UNTIL = date(2026, 11, 20)
 FIRST_DAY = date(2026, 8, 1)
@@ -253,42 +256,200 @@ def test_entries_stay_within_the_window_and_decisions_follow_submissions(
         assert exempt_entries == 0
 
 
-def test_ledger_and_summary_match_the_approved_entries(town: Database, rulebook: Rulebook) -> None:
+def test_the_ledger_is_what_the_services_would_have_written(
+    town: Database, rulebook: Rulebook
+) -> None:
     with town.transaction(write=False) as session:
-        approved = {
-            entry.id: entry
-            for entry in session.scalars(select(Entry).where(Entry.status == EntryStatus.APPROVED))
-        }
-        lines = session.scalars(select(LedgerLine)).all()
-        assert {line.kind for line in lines} == {LedgerKind.AWARD}
-        assert Counter(line.entry_id for line in lines) == Counter(approved.keys())
+        report = verify_ledger(session, rulebook)
+        assert report.ok, "\n".join(d.describe() for d in report.differences[:20])
+        assert report.ledger_lines == _count(session, LedgerLine)
 
-        expected: dict[tuple[int, str, int, str], tuple[Decimal, int]] = {}
+        entries = {entry.id: entry for entry in session.scalars(select(Entry))}
+        lines = session.scalars(select(LedgerLine).order_by(LedgerLine.id)).all()
+        assert {line.kind for line in lines} == {
+            LedgerKind.AWARD,
+            LedgerKind.CAP,
+            LedgerKind.REVERSAL,
+        }
+        # Ids follow time, as they would have had the services written them live.
+        assert [line.created_at for line in lines] == sorted(line.created_at for line in lines)
+        awards = Counter(line.activity_key for line in lines if line.kind is LedgerKind.AWARD)
+        assert set(awards.values()) == {1}
+        for entry in entries.values():
+            counted = entry.status in (EntryStatus.APPROVED, EntryStatus.REVOKED)
+            assert (f"entry:{entry.id}" in awards) == counted
+            assert (f"adopted:{entry.id}" in awards) == (entry.adopted_on is not None)
+            assert (f"implemented:{entry.id}" in awards) == (entry.implemented_on is not None)
+
         for line in lines:
-            assert line.entry_id is not None
-            entry = approved[line.entry_id]
-            ruleset = rulebook.in_force(entry.activity_date)
-            assert ruleset is not None and ruleset.version == entry.ruleset_version
-            rule = ruleset.rule(entry.rule_id)
-            assert rule is not None
-            assert line.points == entry_points(rule, entry.quantity)
-            assert (line.member_id, line.branch_id, line.period, line.rule_id) == (
+            if line.entry_id is None:
+                continue
+            entry = entries[line.entry_id]
+            ruleset = rulebook.in_force(line.activity_date)
+            assert ruleset is not None and ruleset.version == line.ruleset_version
+            assert (line.member_id, line.branch_id, line.rule_id) == (
                 entry.member_id,
                 entry.branch_id,
-                entry.period,
                 entry.rule_id,
             )
-            assert line.ruleset_version == entry.ruleset_version
-            assert (line.created_at, line.created_by_id) == (entry.decided_at, entry.decided_by_id)
-            key = (line.member_id, line.period, line.branch_id, line.rule_id)
-            points, count = expected.get(key, (Decimal(0), 0))
-            expected[key] = (points + line.points, count + 1)
+            assert line.period == line.activity_date.strftime("%Y-%m")
+            if line.kind is LedgerKind.AWARD and line.source is Source.ENTRY:
+                assert line.activity_date == entry.activity_date
+                assert (line.created_at, line.created_by_id) == (
+                    entry.decided_at,
+                    entry.decided_by_id,
+                )
+                rule = ruleset.rule(entry.rule_id)
+                assert rule is not None
+                raw = entry_points(rule, entry.quantity)
+                # A clipped award says which cap clipped it.
+                assert (line.points < raw) == bool(line.note), (line.points, raw, line.note)
+                assert line.points <= raw
+            if line.kind is LedgerKind.REVERSAL:
+                assert entry.status is EntryStatus.REVOKED
+                assert (line.note, line.created_at) == (entry.revoke_reason, entry.revoked_at)
 
-        summary = {
-            (row.member_id, row.period, row.branch_id, row.rule_id): (row.points, row.line_count)
-            for row in session.scalars(select(PointsSummary))
+        # A revoked entry counts nothing any more, through lines that reverse its award.
+        revoked = [e for e in entries.values() if e.status is EntryStatus.REVOKED]
+        assert revoked
+        for entry in revoked:
+            assert entry.revoked_at is not None and entry.decided_at is not None
+            assert entry.revoked_at > entry.decided_at
+            assert entry.revoke_reason and entry.revoked_by_id == entry.decided_by_id
+            mine = [line for line in lines if line.entry_id == entry.id]
+            assert sum(line.points for line in mine) == 0
+            assert {line.kind for line in mine} == {LedgerKind.AWARD, LedgerKind.REVERSAL}
+
+
+def test_caps_clip_and_are_never_exceeded(town: Database, rulebook: Rulebook) -> None:
+    with town.transaction(write=False) as session:
+        lines = session.scalars(select(LedgerLine).where(LedgerLine.source == Source.ENTRY))
+        used: dict[tuple[int, str, str, object], Decimal] = {}
+        clipped_by: Counter[str] = Counter()
+        for line in lines:
+            day = line.activity_date
+            for window in (("cap_per_day", day), ("cap_per_month", day.month)):
+                key = (line.member_id, line.rule_id, *window)
+                used[key] = used.get(key, Decimal(0)) + line.points
+            key = (line.member_id, line.rule_id, "cap_per_year", day.year)
+            used[key] = used.get(key, Decimal(0)) + line.points
+            for name in filter(None, line.note.split(", ")):
+                if line.kind is LedgerKind.AWARD:
+                    clipped_by[name] += 1
+        ruleset = rulebook.in_force(UNTIL)
+        assert ruleset is not None
+        for (_member, rule_id, cap_name, _window), points in used.items():
+            rule = ruleset.rule(rule_id)
+            assert rule is not None
+            cap = rule.caps.get(cap_name)
+            assert cap is None or points <= cap, (rule_id, cap_name, points)
+        # The busy members go over the monthly good-deed cap and the daily volunteer cap.
+        assert clipped_by["cap_per_month"] >= 10
+        assert clipped_by["cap_per_day"] >= 5
+        # A revocation in a clipped month made room: an entry counted again (a cap line).
+        cap_lines = session.scalars(
+            select(LedgerLine).where(LedgerLine.kind == LedgerKind.CAP, LedgerLine.points > 0)
+        ).all()
+        assert any(line.note for line in cap_lines)
+
+
+def test_suggestions_are_adopted_and_implemented_by_the_reviewer(
+    town: Database, rulebook: Rulebook
+) -> None:
+    with town.transaction(write=False) as session:
+        park = _branch(session, PARK)
+        member = _account(session, "member")
+        secretary = _account(session, "secretary")
+        adopted = session.scalars(select(Entry).where(Entry.adopted_on.is_not(None))).all()
+        assert len(adopted) >= 30
+        implemented = [e for e in adopted if e.implemented_on is not None]
+        assert 10 <= len(implemented) < len(adopted)
+        for entry in adopted:
+            ruleset = rulebook.in_force(entry.activity_date)
+            rule = ruleset.rule(entry.rule_id) if ruleset else None
+            assert rule is not None and rule.suggestion
+            assert entry.status is EntryStatus.APPROVED
+            assert entry.adopted_on is not None and entry.decided_at is not None
+            assert entry.decided_at.date() <= entry.adopted_on <= UNTIL
+            assert entry.adopted_by_id == entry.decided_by_id
+            if entry.implemented_on is not None:
+                assert entry.adopted_on <= entry.implemented_on <= UNTIL
+                assert entry.implemented_by_id == entry.adopted_by_id
+            else:
+                assert entry.implemented_by_id is None
+        # In the park branch the secretary marks them, except their own suggestions.
+        park_steps = {
+            (e.member_id == secretary.member_id, e.adopted_by_id)
+            for e in adopted
+            if e.branch_id == park.id
         }
-        assert summary == expected
+        assert (False, secretary.id) in park_steps
+        assert all(by != secretary.id for own, by in park_steps if own)
+        # The demo member's suggestion went all the way.
+        assert any(
+            e.member_id == member.member_id and e.implemented_on is not None for e in implemented
+        )
+
+
+def test_deductions_and_adjustments_are_recorded_by_the_secretary(
+    town: Database, rulebook: Rulebook
+) -> None:
+    with town.transaction(write=False) as session:
+        park = _branch(session, PARK)
+        member = _account(session, "member")
+        secretary = _account(session, "secretary")
+        admin = _account(session, "admin")
+        adjustments = session.scalars(select(Adjustment).order_by(Adjustment.id)).all()
+        deductions = [a for a in adjustments if a.rule_id != MANUAL_RULE_ID]
+        manual = [a for a in adjustments if a.rule_id == MANUAL_RULE_ID]
+        assert len(deductions) >= 20
+        assert len(manual) == 2 and {a.points for a in manual} == {Decimal(3), Decimal(-1)}
+        assert [a.created_at for a in adjustments] == sorted(a.created_at for a in adjustments)
+        assert len({a.rule_id for a in deductions}) >= 3
+        members = {m.id: m for m in session.scalars(select(Member))}
+        for adjustment in adjustments:
+            record = members[adjustment.member_id]
+            assert record.status is not MemberStatus.EXEMPT
+            assert adjustment.branch_id == record.branch_id
+            assert adjustment.period == adjustment.day.strftime("%Y-%m")
+            assert adjustment.day <= UNTIL
+            assert adjustment.created_at.date() >= adjustment.day
+            assert adjustment.reason.strip() and len(adjustment.reason) <= 500
+            if adjustment.branch_id == park.id and adjustment.member_id != secretary.member_id:
+                assert adjustment.created_by_id == secretary.id
+            else:
+                assert adjustment.created_by_id in (admin.id, secretary.id)
+            assert not (
+                adjustment.created_by_id == secretary.id
+                and adjustment.member_id == secretary.member_id
+            )
+            if adjustment.rule_id == MANUAL_RULE_ID:
+                assert adjustment.points is not None and adjustment.quantity == 1
+                continue
+            assert adjustment.points is None
+            ruleset = rulebook.in_force(adjustment.day)
+            rule = ruleset.rule(adjustment.rule_id) if ruleset else None
+            assert rule is not None and not rule.member_declares
+            assert quantity_problem(rule, adjustment.quantity) is None
+        mine = [a for a in deductions if a.member_id == member.member_id]
+        assert mine and all(a.created_by_id == secretary.id for a in mine)
+        # Each adjustment is one award line with the reason as its cause.
+        lines = {
+            line.adjustment_id: line
+            for line in session.scalars(
+                select(LedgerLine).where(LedgerLine.source == Source.ADJUSTMENT)
+            )
+        }
+        assert set(lines) == {a.id for a in adjustments}
+        for adjustment in adjustments:
+            line = lines[adjustment.id]
+            assert line.points < 0 or adjustment.rule_id == MANUAL_RULE_ID
+            if adjustment.points is not None:
+                assert line.points == adjustment.points
+            assert (line.created_at, line.created_by_id) == (
+                adjustment.created_at,
+                adjustment.created_by_id,
+            )
 
 
 def _entry_fingerprint(database: Database) -> list[tuple[Any, ...]]:
@@ -304,11 +465,42 @@ def _entry_fingerprint(database: Database) -> list[tuple[Any, ...]]:
                 Entry.description,
                 Entry.submitted_at,
                 Entry.decided_at,
+                Entry.adopted_on,
+                Entry.implemented_on,
+                Entry.revoked_at,
+                Entry.revoke_reason,
             )
             .join(Member, Member.id == Entry.member_id)
             .order_by(Entry.id)
         )
-        return [tuple(row) for row in rows]
+        fingerprint = [tuple(row) for row in rows]
+        adjustments = session.execute(
+            select(
+                Adjustment.id,
+                Adjustment.member_id,
+                Adjustment.rule_id,
+                Adjustment.day,
+                Adjustment.quantity,
+                Adjustment.points,
+                Adjustment.reason,
+                Adjustment.created_at,
+                Adjustment.created_by_id,
+            ).order_by(Adjustment.id)
+        )
+        fingerprint += [tuple(row) for row in adjustments]
+        lines = session.execute(
+            select(
+                LedgerLine.id,
+                LedgerLine.member_id,
+                LedgerLine.activity_key,
+                LedgerLine.kind,
+                LedgerLine.points,
+                LedgerLine.note,
+                LedgerLine.created_at,
+            ).order_by(LedgerLine.id)
+        )
+        fingerprint += [tuple(row) for row in lines]
+        return fingerprint
 
 
 def test_same_until_gives_the_same_town(
@@ -333,7 +525,16 @@ def test_production_is_refused_before_anything_is_written(
     with database.transaction() as session, pytest.raises(DemoRefused, match="production"):
         load_demo_town(session, rulebook, seeds_dir, until=UNTIL, env="production")
     with database.transaction(write=False) as session:
-        for model in (Branch, Organisation, Member, Account, RoleGrant, Entry, LedgerLine):
+        for model in (
+            Branch,
+            Organisation,
+            Member,
+            Account,
+            RoleGrant,
+            Entry,
+            Adjustment,
+            LedgerLine,
+        ):
             assert _count(session, model) == 0, model.__tablename__
 
 
@@ -351,3 +552,25 @@ def test_rows_added_after_the_load_get_fresh_ids(town: Database) -> None:
         session.add(branch)
         session.flush()
         assert branch.id == 269
+        adjustments = _count(session, Adjustment)
+        lines = _count(session, LedgerLine)
+        member = session.scalars(select(Member).order_by(Member.id)).first()
+        assert member is not None
+        secretary = _account(session, "admin")
+        adjustment = Adjustment(
+            member_id=member.id,
+            branch_id=member.branch_id,
+            rule_id=MANUAL_RULE_ID,
+            day=UNTIL,
+            period=CURRENT_PERIOD,
+            quantity=Decimal(1),
+            points=Decimal(1),
+            reason="test",
+            created_by_id=secretary.id,
+            created_at=utcnow(),
+        )
+        session.add(adjustment)
+        session.flush()
+        assert adjustment.id == adjustments + 1
+        line_ids = session.scalars(select(func.max(LedgerLine.id))).one()
+        assert line_ids == lines
