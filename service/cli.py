@@ -92,6 +92,12 @@ def seed_demo(if_empty: bool, until: Any) -> None:
     settings = get_settings()
     database = _database()
     rulebook = _rulebook()
+    if settings.env == "production":
+        # Said first: in production the reason is production, whatever the database holds.
+        console.print(
+            "[red]error[/red] the demo town is not loaded in production (JIFEN_ENV=production)"
+        )
+        raise SystemExit(1)
     with database.transaction() as session:
         if not is_empty(session):
             if if_empty:

@@ -55,6 +55,16 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # Manual adjustments are booked under this id; a rule of the same id would mix
+        # its points with theirs in the ledger and the summary.
+        if value == "adjustment":
+            raise ValueError("'adjustment' is reserved for manual adjustments")
+        return value
+
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
     group: RuleGroup
@@ -92,6 +102,13 @@ class Rule(BaseModel):
                 raise ValueError("caps apply to rewards, not to deductions")
         elif one < 0:
             raise ValueError("only a deduction rule may have negative points")
+        if self.caps and self.recorded_by is Recorder.SECRETARY:
+            # A secretary records these as adjustments, which the engine never caps: a cap
+            # here would be accepted and silently do nothing.
+            raise ValueError(
+                f"'{next(iter(self.caps))}': caps apply to rules members declare, "
+                "not to secretary-recorded ones"
+            )
         what = "one unit" if self.per_unit else "one entry"
         for name, cap in self.caps.items():
             # A cap below what one entry (or one unit) earns would clip every single
