@@ -14,6 +14,7 @@ from service.i18n import N_, Message
 from service.ledger import reconcile_member
 from service.models import Adjustment, Member
 from service.periods import period_of
+from service.publication import is_frozen
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
 from service.scoring.rules import Rulebook
 from service.types import TENTH
@@ -68,6 +69,14 @@ def record_adjustment(
         )
     if data.day > today:
         errors["day"] = Message(N_("The date cannot be in the future."))
+    elif is_frozen(session, period_of(data.day)):
+        errors["day"] = Message(
+            N_(
+                "%(period)s is published: deductions and adjustments dated in it can no "
+                "longer be recorded. The organisation office can open a correction."
+            ),
+            {"period": period_of(data.day)},
+        )
     ruleset = rulebook.in_force(data.day)
     points: Decimal | None = None
     if ruleset is None:

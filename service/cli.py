@@ -394,6 +394,12 @@ def ledger_rescore(years: tuple[int, ...]) -> None:
         click.echo(line)
     if len(appended) > _SHOWN_LINES:
         click.echo(f"... and {len(appended) - _SHOWN_LINES} more lines")
+    with database.transaction(write=False) as session:
+        from service.publication import frozen_months
+
+        frozen = sorted(frozen_months(session))
+    if frozen:
+        click.echo(f"published months left unchanged: {', '.join(frozen)}")
     click.echo(
         f"rescored {result.member_years} member-years: appended {result.lines} ledger "
         f"line{'s' if result.lines != 1 else ''}, net change {_signed(result.points)} points"
@@ -428,6 +434,250 @@ def _lines_written_at(session: Session, now: datetime) -> list[str]:
         f"(rules {row.ruleset_version}) {row.kind.value} {_signed(row.points)}"
         for row in rows
     ]
+
+
+# --- publication (公示) ------------------------------------------------------------------
+
+
+class _PublishGroup(click.Group):
+    """``jifen publish YYYY-MM`` publishes a month; the other words are subcommands."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        from service.periods import PERIOD_PATTERN
+
+        if args and PERIOD_PATTERN.fullmatch(args[0]):
+            command = self.get_command(ctx, "month")
+            assert command is not None
+            return "month", command, args
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_PublishGroup)
+def publish() -> None:
+    """Monthly boards for public notice (公示).
+
+    \b
+    jifen publish YYYY-MM                       publish a month
+    jifen publish list                          every publication and the month's state
+    jifen publish verify                        check the digest chain
+    jifen publish correct YYYY-MM --reason TEXT  open a correction of a published month
+    jifen publish correction YYYY-MM            publish the correction in progress
+    """
+
+
+def _month_argument(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from service.periods import PERIOD_PATTERN
+
+    if not PERIOD_PATTERN.fullmatch(value):
+        raise click.BadParameter(f"'{value}' is not a month; write YYYY-MM, e.g. 2026-03")
+    return value
+
+
+_BY_OPTION = click.option(
+    "--by",
+    "username",
+    default=None,
+    help="The office account acting (default: the only admin account).",
+)
+
+
+def _office_principal(session: Session, username: str | None) -> Any:
+    from sqlalchemy import select
+
+    from service.accounts import load_principal
+    from service.models import Account, Role, RoleGrant
+
+    if username:
+        account_id = session.scalar(select(Account.id).where(Account.username == username))
+        if account_id is None:
+            console.print(f"[red]error[/red] no account '{username}'")
+            raise SystemExit(1)
+    else:
+        admins = list(
+            session.scalars(
+                select(RoleGrant.account_id).where(RoleGrant.role == Role.ADMIN).distinct()
+            )
+        )
+        if len(admins) != 1:
+            console.print(
+                "[red]error[/red] say which office account acts: --by USERNAME "
+                f"({len(admins)} admin accounts exist)"
+            )
+            raise SystemExit(1)
+        account_id = admins[0]
+    principal = load_principal(session, account_id)
+    if principal is None or not principal.is_admin:
+        console.print(f"[red]error[/red] '{username}' is not an active office (admin) account")
+        raise SystemExit(1)
+    return principal
+
+
+def _town_time(moment: datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    zone = get_settings().timezone
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+
+
+def _domain_failure(exc: Exception) -> SystemExit:
+    from service.errors import DomainError, InvalidInput
+    from service.publication import PendingEntries
+
+    if isinstance(exc, PendingEntries):
+        click.echo(f"error: {exc.message}", err=True)
+        for branch in exc.branches:
+            click.echo(f"  {branch.name}: {branch.count} pending", err=True)
+    elif isinstance(exc, InvalidInput):
+        for field_name, message in exc.errors.items():
+            click.echo(f"error: {field_name}: {message}", err=True)
+    elif isinstance(exc, DomainError):
+        click.echo(f"error: {exc.message}", err=True)
+    return SystemExit(1)
+
+
+@publish.command("month", hidden=True)
+@click.argument("period", metavar="YYYY-MM", callback=_month_argument)
+@_BY_OPTION
+def publish_month_command(period: str, username: str | None) -> None:
+    """Publish the boards of YYYY-MM (refused while entries of it are pending)."""
+    from service.errors import DomainError
+    from service.publication import publish_month
+    from service.types import utcnow
+
+    rulebook = _rulebook()
+    try:
+        with console.status(f"publishing {period}"), _database().transaction() as session:
+            principal = _office_principal(session, username)
+            publication = publish_month(session, principal, rulebook, period, now=utcnow())
+            summary = _publication_summary(session, publication)
+    except DomainError as exc:
+        raise _domain_failure(exc) from exc
+    click.echo(summary)
+
+
+def _publication_summary(session: Session, publication: Any) -> str:
+    from sqlalchemy import func, select
+
+    from service.models import PublishedBranchRow, PublishedMemberRow
+
+    members = session.scalar(
+        select(func.count()).where(PublishedMemberRow.publication_id == publication.id)
+    )
+    branches = session.scalar(
+        select(func.count()).where(PublishedBranchRow.publication_id == publication.id)
+    )
+    return (
+        f"published {publication.period} revision {publication.revision} "
+        f"(publication {publication.id}): {members} member lines, {branches} branch lines\n"
+        f"digest {publication.digest}\n"
+        f"objections are taken until {_town_time(publication.window_ends_at)}"
+    )
+
+
+@publish.command("verify")
+def publish_verify() -> None:
+    """Re-hash every published board and check the chain; exit 1 on any break."""
+    from service.publication import verify_chain
+
+    with console.status("checking the chain"), _database().transaction(write=False) as session:
+        report = verify_chain(session)
+    for item in report.breaks:
+        click.echo(f"BROKEN: {item.describe()}")
+    if not report.ok:
+        count = len(report.breaks)
+        click.echo(
+            f"FAILED: {count} break{'s' if count != 1 else ''} in the chain of "
+            f"{report.publications} publications",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo(f"OK: {report.publications} publications; every digest and link holds")
+
+
+@publish.command("list")
+def publish_list() -> None:
+    """Every publication, oldest first, with its month's state."""
+    from service.publication import MonthState, month_state, publication_list
+    from service.types import utcnow
+
+    now = utcnow()
+    with _database().transaction(write=False) as session:
+        items = publication_list(session)
+        states: dict[str, MonthState] = {
+            item_period: month_state(session, item_period, now)
+            for item_period in {item.period for item in items}
+        }
+    if not items:
+        click.echo("nothing is published yet")
+        return
+    for item in items:
+        mark = "" if item.intact else "  BROKEN"
+        reason = f"  reason: {item.reason}" if item.reason else ""
+        click.echo(
+            f"{item.publication_id:>5}  {item.period} r{item.revision}  "
+            f"{_town_time(item.published_at)}  by {item.published_by or '-'}  "
+            f"[{states[item.period].value}]  {item.digest[:16]}{mark}{reason}"
+        )
+
+
+@publish.command("correct")
+@click.argument("period", metavar="YYYY-MM", callback=_month_argument)
+@click.option("--reason", required=True, help="Why the published month is corrected.")
+@_BY_OPTION
+def publish_correct(period: str, reason: str, username: str | None) -> None:
+    """Open a correction of a published month (within its notice window)."""
+    from service.errors import DomainError
+    from service.publication import open_correction
+    from service.types import utcnow
+
+    try:
+        with _database().transaction() as session:
+            principal = _office_principal(session, username)
+            open_correction(session, principal, period, reason, now=utcnow())
+    except DomainError as exc:
+        raise _domain_failure(exc) from exc
+    click.echo(
+        f"correction of {period} opened: entries, adjustments and suggestion steps dated in "
+        f"it may change; publish it with 'jifen publish correction {period}'"
+    )
+
+
+@publish.command("correction")
+@click.argument("period", metavar="YYYY-MM", callback=_month_argument)
+@_BY_OPTION
+def publish_correction_command(period: str, username: str | None) -> None:
+    """Publish the correction in progress as the month's next revision."""
+    from service.errors import DomainError
+    from service.publication import diff_revisions, publish_correction
+    from service.types import utcnow
+
+    rulebook = _rulebook()
+    try:
+        with (
+            console.status(f"publishing the correction of {period}"),
+            _database().transaction() as session,
+        ):
+            principal = _office_principal(session, username)
+            publication = publish_correction(session, principal, rulebook, period, now=utcnow())
+            summary = _publication_summary(session, publication)
+            diff = diff_revisions(session, period, publication.revision - 1, publication.revision)
+    except DomainError as exc:
+        raise _domain_failure(exc) from exc
+    click.echo(summary)
+    click.echo(f"reason: {diff.reason}")
+    for change in diff.members:
+        before = "-" if change.points_before is None else f"{change.points_before:.1f}"
+        after = "-" if change.points_after is None else f"{change.points_after:.1f}"
+        click.echo(
+            f"  {change.member_code} {change.name}: {before} -> {after} points, "
+            f"rank {_rank(change.rank_before)} -> {_rank(change.rank_after)}"
+        )
+    for b_change in diff.branches:
+        before = "-" if b_change.total_before is None else f"{b_change.total_before:.1f}"
+        after = "-" if b_change.total_after is None else f"{b_change.total_after:.1f}"
+        click.echo(f"  {b_change.code} {b_change.name}: total {before} -> {after}")
 
 
 if __name__ == "__main__":  # pragma: no cover

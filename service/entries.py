@@ -15,6 +15,7 @@ from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
 from service.models import Account, Branch, Entry, EntryStatus, LedgerKind, LedgerLine, Member
 from service.periods import period_of
+from service.publication import is_frozen
 from service.scoring.engine import quantity_problem
 from service.scoring.rules import Rulebook
 
@@ -76,6 +77,14 @@ def submit_entry(
         )
     if data.activity_date > today:
         errors["activity_date"] = Message(N_("The date cannot be in the future."))
+    elif is_frozen(session, period_of(data.activity_date)):
+        errors["activity_date"] = Message(
+            N_(
+                "%(period)s is published: entries dated in it can no longer be submitted. "
+                "If something is missing, tell your branch secretary."
+            ),
+            {"period": period_of(data.activity_date)},
+        )
     ruleset = rulebook.in_force(data.activity_date)
     rule = ruleset.rule(data.rule_id) if ruleset else None
     if ruleset is None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from service.accounts import Principal
 from service.errors import NotFound, PermissionDenied
 from service.i18n import N_, Message
-from service.ledger import member_activities
+from service.ledger import score_member_year
 from service.models import Adjustment, Branch, Entry, EntryStatus, Member
 from service.periods import period_of
 from service.review import revoke_entry
@@ -28,7 +28,6 @@ from service.scoring.engine import (
     Scored,
     Source,
     YearScore,
-    score_activities,
     year_score,
 )
 from service.scoring.rules import Rulebook, RuleGroup
@@ -186,7 +185,8 @@ def explain_member(
         raise NotFound(Message(N_("No such member.")))
     member, branch_name = found
 
-    scored = score_activities(member_activities(session, member_id, year), rulebook)
+    # Scored as reconciliation scores it: published months count what was published.
+    scored, _held, _given = score_member_year(session, rulebook, member_id, year)
     entry_ids = {s.activity.source_id for s in scored if s.activity.source is not Source.ADJUSTMENT}
     adjustment_ids = {
         s.activity.source_id for s in scored if s.activity.source is Source.ADJUSTMENT

@@ -6,12 +6,17 @@ revocation, a suggestion step, an adjustment, a new ruleset), ``reconcile_member
 scores the member's activities of that year from scratch with the pure engine and
 appends one line for every activity whose counted points differ from what the ledger
 already holds. The summary table moves with the ledger in the same transaction.
+
+Published months are frozen (DESIGN.md: a published month never changes silently):
+reconciliation hands the engine what the ledger holds for their activities as givens
+(``frozen_points``) and never appends a line dated in one. Only a correction in
+progress opens a published month to reconciliation again.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,7 +35,8 @@ from service.models import (
     PointsSummary,
 )
 from service.periods import period_of
-from service.scoring.engine import Activity, Source, score_activities
+from service.publication import frozen_months
+from service.scoring.engine import Activity, Scored, Source, score_activities
 from service.scoring.rules import Rulebook
 
 ZERO = Decimal("0.0")
@@ -184,6 +190,38 @@ def ledger_state(session: Session, member_id: int, year: int) -> dict[str, Ledge
     }
 
 
+def frozen_points(
+    held: Mapping[str, LedgerState],
+    activities: Iterable[Activity],
+    frozen: Collection[str],
+) -> dict[str, Decimal]:
+    """What the engine must take as given: every activity dated in a frozen month
+    counts what the ledger holds for it (nothing, if the ledger never recorded it)."""
+    given = {key: state.points for key, state in held.items() if period_of(state.day) in frozen}
+    for activity in activities:
+        if period_of(activity.day) in frozen:
+            given.setdefault(activity.key, ZERO)
+    return given
+
+
+def score_member_year(
+    session: Session,
+    rulebook: Rulebook,
+    member_id: int,
+    year: int,
+    *,
+    frozen: Collection[str] | None = None,
+) -> tuple[list[Scored], dict[str, LedgerState], dict[str, Decimal]]:
+    """A member's year scored as reconciliation scores it (published months as givens):
+    the scored activities, the ledger state and the frozen values used."""
+    if frozen is None:
+        frozen = frozen_months(session)
+    activities = member_activities(session, member_id, year)
+    held = ledger_state(session, member_id, year)
+    given = frozen_points(held, activities, frozen) if frozen else {}
+    return score_activities(activities, rulebook, frozen=given), held, given
+
+
 def _line(
     member_id: int,
     key: str,
@@ -242,11 +280,12 @@ def reconcile_member(
     # same member on PostgreSQL (READ COMMITTED) each read the other's half-committed
     # state and write contradicting lines. SQLite's BEGIN IMMEDIATE already serialises.
     session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
-    activities = member_activities(session, member_id, year)
-    scored = {s.activity.key: s for s in score_activities(activities, rulebook)}
-    held = ledger_state(session, member_id, year)
+    scored_list, held, given = score_member_year(session, rulebook, member_id, year)
+    scored = {s.activity.key: s for s in scored_list}
     lines: list[LedgerLine] = []
     for key in sorted(scored.keys() | held.keys()):
+        if key in given:
+            continue  # a published month's activity: what was published stands
         fresh = scored.get(key)
         state = held.get(key)
         expected = fresh.counted if fresh else ZERO

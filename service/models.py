@@ -67,6 +67,16 @@ class EntryStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class ObjectionStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Resolution(enum.StrEnum):
+    NO_CHANGE = "no_change"  # the line stands as published; the answer says why
+    CORRECTED = "corrected"  # a correction of the month changed it
+
+
 class LedgerKind(enum.StrEnum):
     """Why a ledger line was written."""
 
@@ -101,6 +111,8 @@ class Base(DeclarativeBase):
         EntryStatus: _enum(EntryStatus),
         LedgerKind: _enum(LedgerKind),
         Source: _enum(Source),
+        ObjectionStatus: _enum(ObjectionStatus),
+        Resolution: _enum(Resolution),
     }
 
 
@@ -299,3 +311,125 @@ def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> 
     for obj in session.deleted:
         if isinstance(obj, LedgerLine):
             raise RuntimeError("ledger lines are append-only; record a reversal instead")
+
+
+# --- publication (公示) ----------------------------------------------------------------
+
+
+class Publication(Base):
+    """One published revision of a month's board. Revision 1 is the first publication,
+    2+ are corrections (``replaces_id`` and ``reason`` set). Every publication carries
+    the SHA-256 of its canonical content and the digest of the publication stored just
+    before it (any month), so the whole history forms one chain."""
+
+    __tablename__ = "publication"
+    __table_args__ = (UniqueConstraint("period", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[datetime]
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    notice_days: Mapped[int] = mapped_column(Integer)
+    window_ends_at: Mapped[datetime]
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    previous_digest: Mapped[str] = mapped_column(String(64), default="")
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class PublishedMemberRow(Base):
+    """A member's line of a published board, stored once and never recomputed.
+
+    ``town_rank`` is None for lines listed apart (exempt, or no points); ``branch_rank``
+    is the rank among the members of the same branch on this board."""
+
+    __tablename__ = "published_member_row"
+    __table_args__ = (UniqueConstraint("publication_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    member_code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(60))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    branch_name: Mapped[str] = mapped_column(String(120))
+    points: Mapped[Decimal]
+    exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    town_rank: Mapped[int | None] = mapped_column(Integer)
+    branch_rank: Mapped[int | None] = mapped_column(Integer)
+
+
+class PublishedBranchRow(Base):
+    """A branch's line of a published board with its ranks by each metric."""
+
+    __tablename__ = "published_branch_row"
+    __table_args__ = (UniqueConstraint("publication_id", "branch_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[BranchKind]
+    total: Mapped[Decimal]
+    members: Mapped[int] = mapped_column(Integer)
+    participants: Mapped[int] = mapped_column(Integer)
+    # As shown on the board ("12.35" points per member, "66.7" percent); the ranks were
+    # taken on exact fractions and are stored below.
+    per_member: Mapped[str] = mapped_column(String(16))
+    participation: Mapped[str] = mapped_column(String(16))
+    rank_total: Mapped[int] = mapped_column(Integer)
+    rank_per_member: Mapped[int] = mapped_column(Integer)
+    rank_participation: Mapped[int] = mapped_column(Integer)
+
+
+class Correction(Base):
+    """A correction of a published month: opened by an admin with a reason (the month is
+    then "correcting" and may change), closed when its revision is published."""
+
+    __tablename__ = "correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    replaces_id: Mapped[int] = mapped_column(ForeignKey("publication.id"))
+    # Set when the correction's revision is published; NULL while it is in progress.
+    publication_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"))
+
+
+class Objection(Base):
+    """A member's objection (异议) to one line of a published board, with the answer."""
+
+    __tablename__ = "objection"
+    __table_args__ = (Index("ix_objection_status", "status", "publication_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    # The line objected to: a member's line or a branch's line of that board.
+    line_member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    line_branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    status: Mapped[ObjectionStatus] = mapped_column(default=ObjectionStatus.OPEN)
+    answer: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[Resolution | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    resolved_at: Mapped[datetime | None]
+    correction_publication_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"))
+
+
+@event.listens_for(Session, "before_flush")
+def _publications_are_frozen(session: Session, _context: Any, _instances: Any) -> None:
+    frozen = (Publication, PublishedMemberRow, PublishedBranchRow)
+    for obj in session.dirty:
+        if isinstance(obj, frozen) and session.is_modified(obj):
+            raise RuntimeError("published boards are frozen; publish a correction instead")
+    for obj in session.deleted:
+        if isinstance(obj, frozen):
+            raise RuntimeError("published boards are frozen; publish a correction instead")

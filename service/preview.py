@@ -20,9 +20,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.ledger import member_activities, reconcile_member
+from service.ledger import reconcile_member, score_member_year
 from service.models import Branch, LedgerKind, Member, MemberStatus
 from service.periods import parse_period, period_of, shift_period
+from service.publication import frozen_months, published_periods
 from service.scoring.engine import Scored, score_activities
 from service.scoring.ranking import competition_rank
 from service.scoring.rules import Rulebook, Ruleset
@@ -33,10 +34,9 @@ RESCORE_NOTE = "rules changed"
 
 
 def published_months(session: Session) -> frozenset[str]:
-    """Months already published (公示): a new ruleset never rewrites them, so a preview
-    leaves them out. Publication comes in a later change; until then none is."""
-    del session  # will read the publication table
-    return frozenset()
+    """Months already published (公示), corrections in progress included: a new ruleset
+    never rewrites them, so a preview leaves them out."""
+    return published_periods(session)
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,16 @@ def preview_ruleset(
     before: dict[str, dict[int, Decimal]] = defaultdict(dict)
     after: dict[str, dict[int, Decimal]] = defaultdict(dict)
     wanted = set(targets)
+    frozen = frozen_months(session)
     for member_id, year in member_years(session, {int(month[:4]) for month in targets}):
-        activities = member_activities(session, member_id, year)
-        _add_monthly(before, member_id, score_activities(activities, rulebook), wanted)
-        _add_monthly(after, member_id, score_activities(activities, after_book), wanted)
+        # Scored as reconciliation scores them: published months' activities are givens
+        # that take their cap room first, under either rulebook.
+        scored, _held, given = score_member_year(session, rulebook, member_id, year, frozen=frozen)
+        activities = [item.activity for item in scored]
+        _add_monthly(before, member_id, scored, wanted)
+        _add_monthly(
+            after, member_id, score_activities(activities, after_book, frozen=given), wanted
+        )
     if months is None:
         # Without an explicit list, a month nobody scored in has nothing to show.
         targets = [month for month in targets if before.get(month) or after.get(month)]
@@ -266,8 +272,8 @@ def rescore_ledger(
     year with activity or ledger lines); the lines it appends are marked RESCORE.
 
     Reconciliation is idempotent, so running this twice appends nothing the second time.
-    Note: it rescores whole years, published months included; once months can be
-    published, reconciliation itself must learn to leave them alone.
+    Published months are left alone (reconciliation never writes a line dated in one),
+    except a month whose correction is in progress.
     """
     pairs = member_years(session, years)
     appended = 0

@@ -13,8 +13,10 @@ from service.accounts import Principal
 from service.entries import EntryView, entry_views_query, to_views
 from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import ENTRY_STATUS_LABELS, N_, Message
-from service.ledger import member_activities, reconcile_member
+from service.ledger import reconcile_member, score_member_year
 from service.models import Entry, EntryStatus, LedgerKind
+from service.periods import period_of
+from service.publication import frozen_months, is_frozen
 from service.scoring.engine import Activity, Source, score_activities
 from service.scoring.rules import Rulebook
 
@@ -82,6 +84,16 @@ def approve_entry(
     """Approve a pending entry and write its ledger lines; returns the points it counts for
     (after caps)."""
     entry = _entry_for_decision(session, actor, entry_id)
+    if is_frozen(session, entry.period):
+        raise Conflict(
+            Message(
+                N_(
+                    "%(period)s is published: an entry dated in it can no longer be approved. "
+                    "The organisation office can open a correction of that month."
+                ),
+                {"period": entry.period},
+            )
+        )
     ruleset = rulebook.in_force(entry.activity_date)
     if ruleset is None or ruleset.rule(entry.rule_id) is None:
         raise Conflict(
@@ -121,6 +133,19 @@ def revoke_entry(
     _check_reviewer(actor, entry)
     if entry.status is not EntryStatus.APPROVED:
         raise Conflict(Message(N_("Only an approved entry can be revoked.")))
+    # The entry's points and those of its suggestion steps all go: none may sit in a
+    # published month.
+    for day in (entry.activity_date, entry.adopted_on, entry.implemented_on):
+        if day is not None and is_frozen(session, period_of(day)):
+            raise Conflict(
+                Message(
+                    N_(
+                        "%(period)s is published: points dated in it can no longer be "
+                        "revoked. The organisation office can open a correction of that month."
+                    ),
+                    {"period": period_of(day)},
+                )
+            )
     reason = _required_reason(reason, N_("Say why the approval is revoked."))
     entry.status = EntryStatus.REVOKED
     entry.revoked_at = now
@@ -187,13 +212,17 @@ def approval_previews(
 ) -> dict[int, ApprovalPreview]:
     """Score each pending entry as if approved, next to what its member already has."""
     previews: dict[int, ApprovalPreview] = {}
-    cache: dict[tuple[int, int], list[Activity]] = {}
+    cache: dict[tuple[int, int], tuple[list[Activity], dict[str, Decimal]]] = {}
+    frozen = frozen_months(session)
     for entry in entries:
         year = entry.activity_date.year
         key = (entry.member_id, year)
         if key not in cache:
-            cache[key] = member_activities(session, entry.member_id, year)
-        current = cache[key]
+            scored, _held, given = score_member_year(
+                session, rulebook, entry.member_id, year, frozen=frozen
+            )
+            cache[key] = ([item.activity for item in scored], given)
+        current, given = cache[key]
         candidate = Activity(
             source=Source.ENTRY,
             source_id=entry.id,
@@ -202,8 +231,11 @@ def approval_previews(
             branch_id=entry.branch_id,
             quantity=entry.quantity,
         )
-        before = sum((s.counted for s in score_activities(current, rulebook)), Decimal("0.0"))
-        after_scored = score_activities([*current, candidate], rulebook)
+        before = sum(
+            (s.counted for s in score_activities(current, rulebook, frozen=given)),
+            Decimal("0.0"),
+        )
+        after_scored = score_activities([*current, candidate], rulebook, frozen=given)
         after = sum((s.counted for s in after_scored), Decimal("0.0"))
         mine = next(s for s in after_scored if s.activity.key == candidate.key)
         previews[entry.id] = ApprovalPreview(after - before, mine.raw)

@@ -14,6 +14,8 @@ from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
 from service.ledger import reconcile_member
 from service.models import Branch, Entry, EntryStatus, LedgerLine, Member
+from service.periods import period_of
+from service.publication import is_frozen
 from service.review import _check_reviewer
 from service.scoring.engine import Source
 from service.scoring.rules import Rulebook
@@ -45,9 +47,21 @@ def _suggestion(
     return entry
 
 
-def _check_day(day: date, today: date, after: date) -> None:
+def _check_day(session: Session, day: date, today: date, after: date) -> None:
     if day > today:
         raise InvalidInput({"day": Message(N_("The date cannot be in the future."))})
+    if is_frozen(session, period_of(day)):
+        raise InvalidInput(
+            {
+                "day": Message(
+                    N_(
+                        "%(period)s is published: a suggestion step dated in it can no longer "
+                        "be recorded. The organisation office can open a correction."
+                    ),
+                    {"period": period_of(day)},
+                )
+            }
+        )
     if day < after:
         raise InvalidInput(
             {"day": Message(N_("The date cannot be before %(day)s."), {"day": after.isoformat()})}
@@ -75,14 +89,14 @@ def mark_step(
     if step == Step.ADOPTED:
         if entry.adopted_on is not None:
             raise Conflict(Message(N_("This suggestion is already marked adopted.")))
-        _check_day(day, today, entry.activity_date)
+        _check_day(session, day, today, entry.activity_date)
         entry.adopted_on, entry.adopted_by_id = day, actor.account_id
     else:
         if entry.adopted_on is None:
             raise Conflict(Message(N_("A suggestion is adopted before it is implemented.")))
         if entry.implemented_on is not None:
             raise Conflict(Message(N_("This suggestion is already marked implemented.")))
-        _check_day(day, today, entry.adopted_on)
+        _check_day(session, day, today, entry.adopted_on)
         entry.implemented_on, entry.implemented_by_id = day, actor.account_id
     session.flush()
     reconcile_member(

@@ -13,6 +13,12 @@ Two promises are checked, both read-only:
 The second check calls the very functions ``reconcile_member`` uses
 (``member_activities``, ``score_activities``, ``ledger_state``) rather than a bulk
 re-implementation, so the check cannot drift from what reconciliation considers correct.
+
+Published months are not re-scored (a new ruleset never rewrites them): as in
+reconciliation their activities count what the ledger holds, and instead each member's
+ledger sum for a published month is compared with the points stored on the published
+board (its newest revision). A correction in progress re-opens its month to the
+ordinary check.
 """
 
 from __future__ import annotations
@@ -27,10 +33,19 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from service.i18n import N_
-from service.ledger import SummaryKey, ledger_state, member_activities
-from service.models import Adjustment, Entry, EntryStatus, LedgerLine, Member, PointsSummary
+from service.ledger import SummaryKey, score_member_year
+from service.models import (
+    Adjustment,
+    Entry,
+    EntryStatus,
+    LedgerLine,
+    Member,
+    PointsSummary,
+    Publication,
+    PublishedMemberRow,
+)
 from service.periods import period_of
-from service.scoring.engine import score_activities
+from service.publication import frozen_months
 from service.scoring.rules import Rulebook
 
 ZERO = Decimal("0.0")
@@ -42,6 +57,7 @@ class DifferenceKind(StrEnum):
     SUMMARY_ORPHAN = "summary_orphan"  # a summary row without any ledger line
     SCORE_MISMATCH = "score_mismatch"  # the ledger holds other points than a fresh scoring
     NOT_IN_LEDGER = "not_in_ledger"  # a counting activity the ledger has never recorded
+    PUBLISHED_MISMATCH = "published_mismatch"  # ledger differs from the published board
 
 
 DIFFERENCE_LABELS = {
@@ -50,6 +66,7 @@ DIFFERENCE_LABELS = {
     DifferenceKind.SUMMARY_ORPHAN: N_("Summary row without ledger lines"),
     DifferenceKind.SCORE_MISMATCH: N_("Ledger differs from a fresh scoring"),
     DifferenceKind.NOT_IN_LEDGER: N_("Activity missing from the ledger"),
+    DifferenceKind.PUBLISHED_MISMATCH: N_("Ledger differs from the published board"),
 }
 
 
@@ -132,8 +149,10 @@ def verify_ledger(session: Session, rulebook: Rulebook) -> VerifyReport:
     started = time.perf_counter()
     _stable_snapshot(session)
     summary_diffs, summary_rows, ledger_lines, ledger_groups = _check_summary(session)
-    score_diffs, member_years, activities = _check_scores(session, rulebook)
-    differences = _with_members(session, [*summary_diffs, *score_diffs])
+    frozen = frozen_months(session)
+    score_diffs, member_years, activities = _check_scores(session, rulebook, frozen)
+    published_diffs = _check_published(session, frozen)
+    differences = _with_members(session, [*summary_diffs, *score_diffs, *published_diffs])
     differences.sort(
         key=lambda d: (d.member.code, d.period, d.kind.value, d.rule_id, d.activity_key or "")
     )
@@ -246,18 +265,21 @@ def member_years(session: Session, years: Iterable[int] | None = None) -> list[t
     return sorted(pairs)
 
 
-def _check_scores(session: Session, rulebook: Rulebook) -> tuple[list[Difference], int, int]:
+def _check_scores(
+    session: Session, rulebook: Rulebook, frozen: frozenset[str]
+) -> tuple[list[Difference], int, int]:
     pending: list[Difference] = []
     pairs = member_years(session)
     activities = 0
     for member_id, year in pairs:
-        scored = {
-            s.activity.key: s
-            for s in score_activities(member_activities(session, member_id, year), rulebook)
-        }
+        scored_list, held, given = score_member_year(
+            session, rulebook, member_id, year, frozen=frozen
+        )
+        scored = {s.activity.key: s for s in scored_list}
         activities += len(scored)
-        held = ledger_state(session, member_id, year)
         for key in sorted(scored.keys() | held.keys()):
+            if key in given:
+                continue  # published: checked against the stored board instead
             fresh = scored.get(key)
             state = held.get(key)
             if state is None:
@@ -291,6 +313,57 @@ def _check_scores(session: Session, rulebook: Rulebook) -> tuple[list[Difference
                 )
             )
     return pending, len(pairs), activities
+
+
+def _check_published(session: Session, frozen: frozenset[str]) -> list[Difference]:
+    """Each member's ledger sum in a frozen month against the newest published board."""
+    pending: list[Difference] = []
+    if not frozen:
+        return pending
+    newest = {
+        row[0]: row[1]
+        for row in session.execute(
+            select(Publication.period, func.max(Publication.id))
+            .where(Publication.period.in_(sorted(frozen)))
+            .group_by(Publication.period)
+        )
+    }
+    for period in sorted(frozen):
+        publication_id = newest[period]
+        published = {
+            row[0]: row[1]
+            for row in session.execute(
+                select(PublishedMemberRow.member_id, PublishedMemberRow.points).where(
+                    PublishedMemberRow.publication_id == publication_id
+                )
+            )
+        }
+        ledger = {
+            row[0]: row[1]
+            for row in session.execute(
+                select(LedgerLine.member_id, func.sum(LedgerLine.points))
+                .where(LedgerLine.period == period)
+                .group_by(LedgerLine.member_id)
+            )
+        }
+        for member_id in sorted(published.keys() | ledger.keys()):
+            found = ledger.get(member_id) or ZERO
+            expected = published.get(member_id) or ZERO
+            if found == expected:
+                continue
+            pending.append(
+                Difference(
+                    kind=DifferenceKind.PUBLISHED_MISMATCH,
+                    member=_unnamed(member_id),
+                    period=period,
+                    rule_id="",
+                    branch_id=None,
+                    activity_key=f"publication:{publication_id}",
+                    expected=expected,
+                    found=found,
+                )
+            )
+    return pending
 
 
 def _unnamed(member_id: int) -> MemberRef:

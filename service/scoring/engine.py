@@ -4,11 +4,17 @@ A member's points are a pure function of their activities and the ruleset in for
 each activity's date. Caps clip running sums per rule, per day, month and year; the
 sums are taken in activity-date order (then source, then id), never in approval order,
 so approving the same entries in any order gives the same numbers.
+
+Published months are frozen: their activities come in as givens (``frozen``: activity
+key → the points the ledger holds for it). They take their cap room first, whatever
+their date, and only the activities of open months are scored, with the room left. So
+nothing that happens in an open month can move a point of a published month, and the
+result still depends only on the set of activities and the frozen values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -66,6 +72,7 @@ class Scored:
     counted: Decimal
     clipped_by: tuple[str, ...] = ()  # cap names that reduced this activity's points
     missing_rule: bool = False
+    frozen: bool = False  # a published month's activity: ``counted`` is what was published
 
     @property
     def clipped(self) -> Decimal:
@@ -125,22 +132,50 @@ def _cap_windows(rule_id: str, day: date) -> dict[str, tuple[str, str, object]]:
     }
 
 
-def score_activities(activities: Iterable[Activity], rulebook: Rulebook) -> list[Scored]:
-    """Score one member's activities; the result follows activity-date order."""
+def score_activities(
+    activities: Iterable[Activity],
+    rulebook: Rulebook,
+    *,
+    frozen: Mapping[str, Decimal] | None = None,
+) -> list[Scored]:
+    """Score one member's activities; the result follows activity-date order.
+
+    ``frozen`` maps the keys of published months' activities to the points they were
+    published with: those count exactly that and use up cap room before any other
+    activity; the rest are scored in activity-date order with the room left.
+    """
+    given: Mapping[str, Decimal] = frozen or {}
     used: dict[tuple[str, str, object], Decimal] = {}
     scored: list[Scored] = []
-    for activity in sorted(activities, key=lambda a: a.sort_key):
+    for activity in sorted(activities, key=lambda a: (a.key not in given, a.sort_key)):
+        fixed = given.get(activity.key)
         ruleset = rulebook.in_force(activity.day)
         if ruleset is None:
-            scored.append(Scored(activity, "", ZERO, ZERO, missing_rule=True))
+            counted = ZERO if fixed is None else fixed
+            scored.append(
+                Scored(activity, "", ZERO, counted, missing_rule=True, frozen=fixed is not None)
+            )
             continue
         if activity.source is Source.ADJUSTMENT and activity.points is not None:
             points = activity.points.quantize(TENTH)
-            scored.append(Scored(activity, ruleset.version, points, points))
+            counted = points if fixed is None else fixed
+            scored.append(
+                Scored(activity, ruleset.version, points, counted, frozen=fixed is not None)
+            )
             continue
         rule = ruleset.rule(activity.rule_id)
         if rule is None:
-            scored.append(Scored(activity, ruleset.version, ZERO, ZERO, missing_rule=True))
+            counted = ZERO if fixed is None else fixed
+            scored.append(
+                Scored(
+                    activity,
+                    ruleset.version,
+                    ZERO,
+                    counted,
+                    missing_rule=True,
+                    frozen=fixed is not None,
+                )
+            )
             continue
         if activity.source is Source.ADOPTED:
             raw = (rule.adopted_points or ZERO).quantize(TENTH)
@@ -149,20 +184,29 @@ def score_activities(activities: Iterable[Activity], rulebook: Rulebook) -> list
         else:
             raw = entry_points(rule, activity.quantity)
         if activity.source is not Source.ENTRY:
-            scored.append(Scored(activity, ruleset.version, raw, raw))
+            counted = raw if fixed is None else fixed
+            scored.append(Scored(activity, ruleset.version, raw, counted, frozen=fixed is not None))
             continue
         windows = _cap_windows(rule.id, activity.day)
         room = {
             name: max(ZERO, cap - used.get(windows[name], ZERO)) for name, cap in rule.caps.items()
         }
-        counted = min([raw, *room.values()])
-        clipped_by = tuple(name for name, left in room.items() if left < raw)
+        if fixed is None:
+            counted = min([raw, *room.values()])
+            clipped_by = tuple(name for name, left in room.items() if left < raw)
+        else:
+            counted = fixed
+            clipped_by = tuple(name for name, left in room.items() if left < raw and fixed < raw)
         # Usage is tracked whether or not this version caps the rule: a cap that a later
         # version introduces mid-year clips the year's whole sum, and whether an earlier
         # version happened to have a cap must not change that sum.
         for window in windows.values():
             used[window] = used.get(window, ZERO) + counted
-        scored.append(Scored(activity, ruleset.version, raw, counted, clipped_by))
+        scored.append(
+            Scored(activity, ruleset.version, raw, counted, clipped_by, frozen=fixed is not None)
+        )
+    if given:
+        scored.sort(key=lambda item: item.activity.sort_key)
     return scored
 
 

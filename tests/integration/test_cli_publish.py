@@ -1,0 +1,112 @@
+"""`jifen publish …` on a real database: publish a month, list, verify (and catch a
+tampered row), correct. In-process through click's runner with the test database."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select, text
+
+from service import cli
+from service.config import Settings
+from service.db import Database
+from service.entries import EntryInput, submit_entry
+from service.models import Publication
+from service.periods import period_of, shift_period, town_today
+from service.review import approve_entry
+from service.scoring.rules import Rulebook
+from service.types import utcnow
+from tests.conftest import SmallTown
+
+# Last month: it has ended wherever the tests run.
+LAST_MONTH = shift_period(period_of(town_today(utcnow(), "Asia/Shanghai")), -1)
+DAY = date(int(LAST_MONTH[:4]), int(LAST_MONTH[5:7]), 3)
+
+
+@pytest.fixture
+def run(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(cli, "_database", lambda: database)
+    settings = Settings(env="test")
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+
+    def invoke(args: list[str]) -> Result:
+        return CliRunner().invoke(cli.main, args)
+
+    return invoke
+
+
+def submit(database: Database, town: SmallTown, rulebook: Rulebook, username: str) -> int:
+    principal = town.principal(database, username)
+    with database.transaction() as session:
+        return submit_entry(
+            session,
+            principal,
+            rulebook,
+            EntryInput("theme_day", DAY, Decimal(1), "主题党日"),
+            today=town_today(utcnow(), "Asia/Shanghai"),
+            now=utcnow(),
+        )
+
+
+def test_publish_verify_list_and_correct(
+    run: Any, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    pending = submit(database, town, rulebook, "member3")
+
+    refused = run(["publish", LAST_MONTH])
+    assert refused.exit_code == 1
+    assert "宝元鞋厂党支部: 1 pending" in refused.output
+    assert "cannot be published while entries dated in it are pending" in refused.output
+
+    admin = town.principal(database, "admin")
+    with database.transaction() as session:
+        approve_entry(session, admin, rulebook, pending, now=utcnow())
+
+    published = run(["publish", LAST_MONTH])
+    assert published.exit_code == 0, published.output
+    assert f"published {LAST_MONTH} revision 1" in published.output
+    assert "objections are taken until" in published.output
+
+    again = run(["publish", LAST_MONTH])
+    assert again.exit_code == 1 and "already published" in again.output
+
+    listed = run(["publish", "list"])
+    assert listed.exit_code == 0 and f"{LAST_MONTH} r1" in listed.output
+    assert "[published]" in listed.output
+
+    verified = run(["publish", "verify"])
+    assert verified.exit_code == 0 and "OK: 1 publications" in verified.output
+
+    no_reason = run(["publish", "correct", LAST_MONTH])
+    assert no_reason.exit_code == 2  # click: --reason is required
+    opened = run(["publish", "correct", LAST_MONTH, "--reason", "刘洋的主题党日重复计算"])
+    assert opened.exit_code == 0, opened.output
+    corrected = run(["publish", "correction", LAST_MONTH])
+    assert corrected.exit_code == 0, corrected.output
+    assert f"published {LAST_MONTH} revision 2" in corrected.output
+    assert "reason: 刘洋的主题党日重复计算" in corrected.output
+    assert run(["publish", "verify"]).exit_code == 0
+
+    with database.transaction(write=False) as session:
+        first = session.scalar(select(Publication.id).where(Publication.revision == 1))
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE published_member_row SET points = 990 WHERE publication_id = :id"),
+            {"id": first},
+        )
+    broken = run(["publish", "verify"])
+    assert broken.exit_code == 1
+    assert f"publication {first} ({LAST_MONTH} revision 1)" in broken.output
+    assert "hash to another digest" in broken.output
+    assert "BROKEN" in run(["publish", "list"]).output
+
+
+def test_publish_needs_an_office_account(run: Any, town: SmallTown) -> None:
+    refused = run(["publish", LAST_MONTH, "--by", "secretary"])
+    assert refused.exit_code == 1
+    assert "not an active office (admin) account" in refused.output
+    assert run(["publish", "2026-13"]).exit_code == 2
