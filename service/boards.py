@@ -1,17 +1,20 @@
-"""Live rankings for a month, read from the summary table."""
+"""Live rankings for a month, a quarter or a year, read from the summary table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from service.errors import NotFound
+from service.errors import InvalidInput, NotFound
 from service.i18n import N_, Message
 from service.models import (
     Branch,
@@ -22,7 +25,10 @@ from service.models import (
     MemberStatus,
     PointsSummary,
 )
+from service.periods import PERIOD_PATTERN, shift_period
+from service.scoring.engine import MANUAL_RULE_ID, year_score
 from service.scoring.ranking import Ranked, competition_rank
+from service.scoring.rules import Rulebook, RuleGroup
 from service.types import to_tenths
 
 K = TypeVar("K")
@@ -83,6 +89,12 @@ class BranchLine:
         )
 
     @property
+    def participation_exact(self) -> Fraction:
+        if self.members == 0:
+            return Fraction(0)
+        return Fraction(self.participants, self.members)
+
+    @property
     def participation(self) -> Decimal:
         """Share of members with at least one approved entry, in percent."""
         if self.members == 0:
@@ -98,6 +110,114 @@ class BranchBoard:
     by_total: list[Ranked[BranchLine]]
     by_per_member: list[Ranked[BranchLine]]
 
+    @property
+    def by_participation(self) -> list[Ranked[BranchLine]]:
+        """Ranked by the share of members with an approved entry (exact fractions, so
+        2 of 3 and 4 of 6 tie); inside a tie by branch code. Derived from the lines, so
+        a stored (published) board ranks the same way as a live one."""
+        return by_participation(item.item for item in self.by_total)
+
+    def ranked_by(self, metric: str) -> list[Ranked[BranchLine]]:
+        if metric == BranchMetric.PER_MEMBER:
+            return self.by_per_member
+        if metric == BranchMetric.PARTICIPATION:
+            return self.by_participation
+        return self.by_total
+
+
+class BranchMetric(StrEnum):
+    TOTAL = "total"
+    PER_MEMBER = "per_member"
+    PARTICIPATION = "participation"
+
+
+def by_participation(lines: Iterable[BranchLine]) -> list[Ranked[BranchLine]]:
+    """Branches ranked by participation; equal shares share a rank, listed by code."""
+    return competition_rank(
+        lines, score=lambda b: b.participation_exact, tie_order=lambda b: b.code
+    )
+
+
+class SpanKind(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+QUARTER_PATTERN = re.compile(r"([0-9]{4})-Q([1-4])")
+YEAR_PATTERN = re.compile(r"[0-9]{4}")
+
+
+@dataclass(frozen=True)
+class BoardPeriod:
+    """What a board covers: a month ``2026-07``, a quarter ``2026-Q3`` or a year
+    ``2026``. Quarter and year boards add the points of their months."""
+
+    key: str
+    kind: SpanKind
+    year: int
+    months: tuple[str, ...]
+
+    @property
+    def first(self) -> str:
+        return self.months[0]
+
+    @property
+    def last(self) -> str:
+        return self.months[-1]
+
+    @property
+    def quarter(self) -> str:
+        return f"{self.year:04d}-Q{(int(self.first[5:7]) - 1) // 3 + 1}"
+
+    def shift(self, steps: int) -> BoardPeriod:
+        """The span ``steps`` spans later (earlier when negative), of the same kind."""
+        if self.kind is SpanKind.YEAR:
+            return year_span(self.year + steps)
+        size = 3 if self.kind is SpanKind.QUARTER else 1
+        return board_period(shift_period(self.first, steps * size), self.kind)
+
+    def contains(self, period: str) -> bool:
+        return period in self.months
+
+
+def year_span(year: int) -> BoardPeriod:
+    months = tuple(f"{year:04d}-{month:02d}" for month in range(1, 13))
+    return BoardPeriod(f"{year:04d}", SpanKind.YEAR, year, months)
+
+
+def board_period(first_month: str, kind: SpanKind) -> BoardPeriod:
+    """The span of ``kind`` that holds ``first_month``."""
+    year, month = int(first_month[:4]), int(first_month[5:7])
+    if kind is SpanKind.YEAR:
+        return year_span(year)
+    if kind is SpanKind.QUARTER:
+        quarter = (month - 1) // 3 + 1
+        start = (quarter - 1) * 3 + 1
+        months = tuple(f"{year:04d}-{m:02d}" for m in range(start, start + 3))
+        return BoardPeriod(f"{year:04d}-Q{quarter}", SpanKind.QUARTER, year, months)
+    key = f"{year:04d}-{month:02d}"
+    return BoardPeriod(key, SpanKind.MONTH, year, (key,))
+
+
+def parse_board_period(text: str) -> BoardPeriod:
+    """``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``; anything else is InvalidInput."""
+    if PERIOD_PATTERN.fullmatch(text):
+        return board_period(text, SpanKind.MONTH)
+    quarter = QUARTER_PATTERN.fullmatch(text)
+    if quarter:
+        year, number = int(quarter.group(1)), int(quarter.group(2))
+        return board_period(f"{year:04d}-{(number - 1) * 3 + 1:02d}", SpanKind.QUARTER)
+    if YEAR_PATTERN.fullmatch(text) and int(text) > 0:
+        return year_span(int(text))
+    raise InvalidInput(
+        {"period": Message(N_("A board is for a month (2026-03), a quarter (2026-Q1) or a year."))}
+    )
+
+
+def _months(period: str) -> tuple[str, ...]:
+    return parse_board_period(period).months
+
 
 RosterRow = tuple[int, str, str, int, str, MemberStatus, bool]
 
@@ -107,7 +227,7 @@ def _member_lines(
 ) -> tuple[dict[int, Decimal], list[RosterRow]]:
     points_query = (
         select(PointsSummary.member_id, func.sum(PointsSummary.points))
-        .where(PointsSummary.period == period)
+        .where(PointsSummary.period.in_(_months(period)))
         .group_by(PointsSummary.member_id)
     )
     if branch_id is not None:
@@ -132,7 +252,8 @@ def _member_lines(
 
 
 def member_board(session: Session, period: str, *, branch_id: int | None = None) -> MemberBoard:
-    """Members ranked by points in ``period``: town-wide, or within one branch.
+    """Members ranked by points in ``period`` (a month, a quarter or a year: the sum of
+    its months): town-wide, or within one branch.
 
     The branch board counts only points earned while in that branch. Members with no
     points are not ranked; they are listed apart in ``unscored``.
@@ -168,14 +289,16 @@ def member_board(session: Session, period: str, *, branch_id: int | None = None)
 
 
 def branch_board(session: Session, period: str) -> BranchBoard:
-    """Branches ranked by total points and by points per member."""
+    """Branches ranked by total points and by points per member (and, through the
+    board, by participation) in a month, a quarter or a year."""
+    months = _months(period)
     totals = _pairs(
         session.execute(
             select(PointsSummary.branch_id, func.sum(PointsSummary.points))
             .join(Member, Member.id == PointsSummary.member_id)
             # Exempt members are not evaluated: their points count for themselves, not
             # for the branch, so total and per-member speak of the same people.
-            .where(PointsSummary.period == period, Member.status != MemberStatus.EXEMPT)
+            .where(PointsSummary.period.in_(months), Member.status != MemberStatus.EXEMPT)
             .group_by(PointsSummary.branch_id)
         )
     )
@@ -192,7 +315,7 @@ def branch_board(session: Session, period: str) -> BranchBoard:
             .join(Member, Member.id == Entry.member_id)
             # The same members as the denominator: active and not exempt.
             .where(
-                Entry.period == period,
+                Entry.period.in_(months),
                 Entry.status == EntryStatus.APPROVED,
                 Member.active,
                 Member.status != MemberStatus.EXEMPT,
@@ -230,3 +353,100 @@ def get_branch(session: Session, branch_id: int) -> Branch:
     if branch is None:
         raise NotFound(Message(N_("No such branch.")))
     return branch
+
+
+def within_branch(board: MemberBoard, branch_id: int) -> MemberBoard:
+    """A town board narrowed to one branch's members and ranked among themselves: how a
+    stored (published) town board gives a branch's page without recomputing points."""
+    lines = [r.item for r in board.ranked if r.item.branch_id == branch_id]
+    ranked = competition_rank(
+        lines, score=lambda line: line.points, tie_order=lambda line: line.member_code
+    )
+    return MemberBoard(
+        period=board.period,
+        ranked=ranked,
+        exempt=[line for line in board.exempt if line.branch_id == branch_id],
+        unscored=[line for line in board.unscored if line.branch_id == branch_id],
+    )
+
+
+def branch_trend(session: Session, branch_id: int, months: Sequence[str]) -> list[Decimal]:
+    """The branch's total points in each of ``months`` (the same sum as its line on the
+    branch board: exempt members' points count for themselves only)."""
+    found = _pairs(
+        session.execute(
+            select(PointsSummary.period, func.sum(PointsSummary.points))
+            .join(Member, Member.id == PointsSummary.member_id)
+            .where(
+                PointsSummary.branch_id == branch_id,
+                PointsSummary.period.in_(list(months)),
+                Member.status != MemberStatus.EXEMPT,
+            )
+            .group_by(PointsSummary.period)
+        )
+    )
+    return [found.get(month) or ZERO for month in months]
+
+
+class PointsGroup(StrEnum):
+    """Rule groups as the town report counts them, plus manual adjustments."""
+
+    BASIC = RuleGroup.BASIC.value
+    REWARD = RuleGroup.REWARD.value
+    DEDUCTION = RuleGroup.DEDUCTION.value
+    ADJUSTMENT = "adjustment"
+
+
+def _group_of(rulebook: Rulebook, rule_id: str, period: str) -> PointsGroup:
+    if rule_id == MANUAL_RULE_ID:
+        return PointsGroup.ADJUSTMENT
+    first_day = date(int(period[:4]), int(period[5:7]), 1)
+    in_force = rulebook.in_force(first_day)
+    candidates = ([in_force] if in_force else []) + list(reversed(rulebook.rulesets))
+    for ruleset in candidates:
+        rule = ruleset.rule(rule_id)
+        if rule is not None:
+            return PointsGroup(rule.group.value)
+    return PointsGroup.ADJUSTMENT
+
+
+def points_by_group(
+    session: Session, rulebook: Rulebook, period: str
+) -> dict[PointsGroup, Decimal]:
+    """The town's points in ``period`` by rule group (basic, reward, deduction, manual
+    adjustment), over the same members as the branch totals (exempt members apart).
+    Deductions come out negative; every group is present, zero when empty."""
+    sums: dict[PointsGroup, Decimal] = dict.fromkeys(PointsGroup, ZERO)
+    rows = session.execute(
+        select(PointsSummary.period, PointsSummary.rule_id, func.sum(PointsSummary.points))
+        .join(Member, Member.id == PointsSummary.member_id)
+        .where(
+            PointsSummary.period.in_(_months(period)),
+            Member.status != MemberStatus.EXEMPT,
+        )
+        .group_by(PointsSummary.period, PointsSummary.rule_id)
+    )
+    for month, rule_id, points in rows:
+        group = _group_of(rulebook, rule_id, month)
+        sums[group] += points or ZERO
+    return sums
+
+
+def public_stars(
+    board: MemberBoard, rulebook: Rulebook, year: int, *, as_of: date
+) -> dict[int, int]:
+    """Stars on the yearly score (base plus the year's points, as /me/points shows it)
+    for the ranked members of a year board. Members below the first star are left out:
+    being flagged is shown only to the member, their secretary and the office."""
+    stars: dict[int, int] = {}
+    for ranked in board.ranked:
+        score = year_score(year, ranked.item.points, rulebook, as_of=as_of)
+        if score.stars > 0 and not score.flagged:
+            stars[ranked.item.member_id] = score.stars
+    return stars
+
+
+def max_stars(rulebook: Rulebook, year: int, *, as_of: date) -> int:
+    day = min(date(year, 12, 31), as_of)
+    ruleset = rulebook.in_force(day) or rulebook.rulesets[0]
+    return len(ruleset.star_thresholds)

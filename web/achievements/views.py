@@ -1,0 +1,47 @@
+"""A branch's achievements in the spirit of the town report: /achievements/{branch_id}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+
+from service.achievements import branch_achievements
+from web.auth import requires_login
+from web.boards.views import town_date
+from web.deps import Db, Rules
+
+# The town's rules start in the 2020s; earlier years are not pages.
+FIRST_YEAR = 2000
+
+
+class AchievementsController(Controller):
+    path = "/achievements"
+    guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
+
+    @get("/{branch_id:int}", sync_to_thread=True)
+    def branch(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        branch_id: FromPath[int],
+        year: FromQuery[int | None] = None,
+    ) -> Template:
+        """Open to every signed-in user: approved entries only, never deductions."""
+        today = town_date(request)
+        shown = today.year if year is None else year
+        if not FIRST_YEAR <= shown <= today.year:
+            raise NotFoundException()
+        achievements = branch_achievements(db, rulebook, branch_id, shown)
+        return Template(
+            "achievements/branch.html",
+            context={
+                "a": achievements,
+                "previous_year": shown - 1 if shown > FIRST_YEAR else None,
+                "next_year": shown + 1 if shown < today.year else None,
+            },
+        )
