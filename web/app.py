@@ -16,6 +16,8 @@ from service.config import Settings, get_settings
 from service.db import Database
 from service.scoring.rules import Rulebook
 from web.accounts.views import AuthController
+from web.achievements.views import AchievementsController
+from web.admin.publication import PublicationController
 from web.admin.views import AdminController
 from web.api.views import ApiController
 from web.auth import SessionAuthMiddleware
@@ -26,6 +28,7 @@ from web.entries.views import EntriesController
 from web.errors import EXCEPTION_HANDLERS
 from web.home.views import HomeController
 from web.i18n import LocaleMiddleware
+from web.objections.views import ObjectionsController
 from web.points.views import PointsController
 from web.review.views import ReviewController
 from web.security import security_headers
@@ -58,6 +61,9 @@ def create_app(
             PointsController,
             BranchesController,
             AdminController,
+            PublicationController,
+            ObjectionsController,
+            AchievementsController,
             ApiController,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],

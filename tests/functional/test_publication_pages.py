@@ -1,0 +1,182 @@
+"""The office's publication pages: publish a month (refused while entries are pending,
+naming the branches), the chain status (a tampered row shows), corrections with their
+reason and what changed. Admins only; every form needs its CSRF token."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from service.db import Database
+from service.entries import EntryInput, submit_entry
+from service.models import Publication
+from service.periods import period_of, shift_period, town_today
+from service.review import approve_entry
+from service.scoring.rules import Rulebook
+from service.types import utcnow
+from tests.conftest import Browser, SmallTown
+
+HOST = "testserver.local"
+LAST_MONTH = shift_period(period_of(town_today(utcnow(), "Asia/Shanghai")), -1)
+DAY = date(int(LAST_MONTH[:4]), int(LAST_MONTH[5:7]), 4)
+
+
+def signed_in(make_browser: Any, username: str) -> Browser:
+    other: Browser = make_browser()
+    other.client.cookies.set("jifen_lang", "en", domain=HOST)
+    other.login(username)
+    return other
+
+
+def plain(page: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def submit(
+    database: Database, town: SmallTown, rulebook: Rulebook, username: str, rule_id: str
+) -> int:
+    principal = town.principal(database, username)
+    with database.transaction() as session:
+        return submit_entry(
+            session,
+            principal,
+            rulebook,
+            EntryInput(rule_id, DAY, Decimal(1), "主题党日"),
+            today=town_today(utcnow(), "Asia/Shanghai"),
+            now=utcnow(),
+        )
+
+
+def approve(database: Database, town: SmallTown, rulebook: Rulebook, entry_id: int) -> None:
+    admin = town.principal(database, "admin")
+    with database.transaction() as session:
+        approve_entry(session, admin, rulebook, entry_id, now=utcnow())
+
+
+def publications(database: Database) -> int:
+    with database.transaction(write=False) as session:
+        return session.scalar(select(func.count()).select_from(Publication)) or 0
+
+
+@pytest.fixture
+def admin(town: SmallTown, make_browser: Any) -> Browser:
+    return signed_in(make_browser, "admin")
+
+
+@pytest.mark.parametrize("username", ["member", "secretary", "instructor"])
+def test_only_the_office_sees_and_publishes(
+    town: SmallTown, make_browser: Any, database: Database, username: str
+) -> None:
+    browser = signed_in(make_browser, username)
+    assert browser.client.get("/admin/publication").status_code == 403
+    assert browser.client.get(f"/admin/publication/{LAST_MONTH}").status_code == 403
+    refused = browser.submit("/boards", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert refused.status_code == 403
+    assert publications(database) == 0
+
+
+def test_publishing_refuses_pending_entries_naming_the_branches_then_publishes(
+    admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    assert 'href="/admin/publication"' in admin.client.get("/admin").text
+    pending = submit(database, town, rulebook, "member3", "theme_day")
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+
+    page = admin.client.get("/admin/publication")
+    assert page.status_code == 200
+    assert "宝元鞋厂党支部: 1 pending" in plain(page.text)
+
+    refused = admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert refused.status_code == 409
+    assert (
+        f"{LAST_MONTH} cannot be published while entries dated in it are pending. "
+        "Branches holding them: 宝元鞋厂党支部 (1)." in plain(refused.text)
+    )
+    assert publications(database) == 0
+
+    approve(database, town, rulebook, pending)
+    done = admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/admin/publication/{LAST_MONTH}?done=published"
+    month = plain(admin.client.get(done.headers["location"]).text)
+    assert "The month is published" in month
+    assert "State: published, on notice" in month
+    with database.transaction(write=False) as session:
+        digest = session.scalar(select(Publication.digest))
+    assert digest and digest in month
+    assert "holds" in month
+
+    # A second click does not publish twice.
+    again = admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert again.status_code == 409
+    assert "already published" in plain(again.text)
+    assert publications(database) == 1
+
+
+def test_a_post_without_its_csrf_token_publishes_nothing(
+    admin: Browser, database: Database
+) -> None:
+    response = admin.client.post(
+        f"/admin/publication/{LAST_MONTH}/publish", data={}, follow_redirects=False
+    )
+    assert response.status_code == 403
+    assert publications(database) == 0
+
+
+def test_a_tampered_row_shows_as_a_broken_chain(
+    admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert "The chain holds: 1 publication" in plain(admin.client.get("/admin/publication").text)
+    with database.transaction(write=False) as session:
+        publication_id = session.scalar(select(Publication.id))
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE published_member_row SET points = points + 50"))
+
+    page = plain(admin.client.get("/admin/publication").text)
+    assert "The chain is broken" in page
+    assert (
+        f"{LAST_MONTH} revision 1 (publication {publication_id}): "
+        "The stored board does not match its digest" in page
+    )
+    month = plain(admin.client.get(f"/admin/publication/{LAST_MONTH}").text)
+    assert "broken: the stored board does not match its digest or link" in month
+
+
+def test_a_correction_from_the_web_shows_both_revisions_and_what_changed(
+    admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    month_page = f"/admin/publication/{LAST_MONTH}"
+
+    no_reason = admin.submit(month_page, f"{month_page}/correct", {"reason": " "})
+    assert no_reason.status_code == 422
+    assert 'id="reason-error"' in no_reason.text
+    assert "Say why the month is corrected." in plain(no_reason.text)
+
+    opened = admin.submit(month_page, f"{month_page}/correct", {"reason": "李娜的学习漏报"})
+    assert opened.status_code == 303
+    assert "State: correction in progress" in plain(admin.client.get(month_page).text)
+
+    # The month takes changes again while it is corrected.
+    approve(database, town, rulebook, submit(database, town, rulebook, "member2", "study"))
+
+    published = admin.submit(month_page, f"{month_page}/correction", {})
+    assert published.status_code == 303
+    page = plain(admin.client.get(published.headers["location"]).text)
+    assert "The correction is published as a new revision." in page
+    assert "replaces revision 1" in page
+    assert "Reason: 李娜的学习漏报" in page
+    assert "What changed from revision 1 to 2" in page
+    # 李娜 had no points (listed apart, unranked); now 2 points and first place.
+    assert "李娜 M002 · 金湾工业园区联合党支部 0.0 → 2.0 – → 1" in page
+    assert "金湾工业园区联合党支部 B001 2.0 → 4.0" in page
+    assert "The chain holds" in plain(admin.client.get("/admin/publication").text)

@@ -1,0 +1,228 @@
+"""The office's publication pages (公示): months and their state, publishing, the
+digest chain, revisions and what changed, corrections and objections. Admins only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from service.accounts import Principal
+from service.errors import Conflict, InvalidInput
+from service.i18n import N_
+from service.periods import PERIOD_PATTERN
+from service.publication import (
+    BREAK_LABELS,
+    MONTH_STATE_LABELS,
+    RESOLUTION_LABELS,
+    MonthState,
+    PendingEntries,
+    diff_revisions,
+    month_objections,
+    month_state,
+    months_overview,
+    open_correction,
+    pending_by_branch,
+    publish_correction,
+    publish_month,
+    published_month,
+    resolve_objection,
+    verify_chain,
+)
+from service.types import utcnow
+from web.admin.views import requires_admin
+from web.deps import Actor, Db, Rules
+from web.forms import first_value
+from web.i18n import gettext, render
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+NOTICES = {
+    "published": N_("The month is published; objections are taken until the date shown."),
+    "correcting": N_("Correction opened: the month may change until you publish the correction."),
+    "corrected": N_("The correction is published as a new revision."),
+    "resolved": N_("The objection is answered and resolved."),
+}
+
+
+def _notice(key: str | None) -> str | None:
+    message = NOTICES.get(key or "")
+    return gettext(message) if message else None
+
+
+def _checked(period: str) -> str:
+    if not PERIOD_PATTERN.fullmatch(period):
+        raise NotFoundException()
+    return period
+
+
+def _state_label(state: MonthState) -> str:
+    return gettext(MONTH_STATE_LABELS[state])
+
+
+def _index_page(
+    db: Session,
+    rulebook: Rules,
+    *,
+    notice_text: str | None = None,
+    error: str | None = None,
+    refused: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    now = utcnow()
+    report = verify_chain(db)
+    return Template(
+        "admin/publication.html",
+        context={
+            "months": months_overview(db, rulebook, now=now),
+            "state_label": _state_label,
+            "chain": report,
+            "break_label": lambda kind: gettext(BREAK_LABELS[kind]),
+            "notice": notice_text,
+            "error": error,
+            "refused": refused,
+        },
+        status_code=status_code,
+    )
+
+
+def _month_page(
+    db: Session,
+    principal: Principal,
+    period: str,
+    *,
+    notice_text: str | None = None,
+    error: str | None = None,
+    errors: dict[str, str] | None = None,
+    answer_errors: dict[int, dict[str, str]] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    now = utcnow()
+    published = published_month(db, period, now=now)
+    diffs = []
+    if published is not None:
+        for info in published.revisions[1:]:
+            diffs.append(diff_revisions(db, period, info.revision - 1, info.revision))
+    state = month_state(db, period, now)
+    return Template(
+        "admin/publication_month.html",
+        context={
+            "period": period,
+            "published": published,
+            "state": state.value,
+            "state_text": _state_label(state),
+            "pending": pending_by_branch(db, period),
+            "diffs": diffs,
+            "objections": month_objections(db, principal, period),
+            "resolution_label": lambda value: gettext(RESOLUTION_LABELS[value]),
+            "notice": notice_text,
+            "error": error,
+            "errors": errors or {},
+            "answer_errors": answer_errors or {},
+            "values": values or {},
+        },
+        status_code=status_code,
+    )
+
+
+class PublicationController(Controller):
+    path = "/admin/publication"
+    guards = [requires_admin]  # noqa: RUF012 - Litestar's class attribute
+
+    @get("/", sync_to_thread=True)
+    def index(self, db: Db, rulebook: Rules, done: FromQuery[str | None] = None) -> Template:
+        return _index_page(db, rulebook, notice_text=_notice(done))
+
+    @post("/{period:str}/publish", sync_to_thread=True)
+    def publish(
+        self, db: Db, principal: Actor, rulebook: Rules, period: FromPath[str]
+    ) -> Template | Redirect:
+        period = _checked(period)
+        try:
+            publish_month(db, principal, rulebook, period, now=utcnow())
+        except PendingEntries as exc:
+            db.rollback()
+            return _index_page(
+                db, rulebook, error=render(exc.message), refused=period, status_code=409
+            )
+        except Conflict as exc:
+            db.rollback()
+            return _index_page(db, rulebook, error=render(exc.message), status_code=409)
+        return Redirect(f"/admin/publication/{period}?done=published", status_code=303)
+
+    @get("/{period:str}", sync_to_thread=True)
+    def month(
+        self, db: Db, principal: Actor, period: FromPath[str], done: FromQuery[str | None] = None
+    ) -> Template:
+        return _month_page(db, principal, _checked(period), notice_text=_notice(done))
+
+    @post("/{period:str}/correct", sync_to_thread=True)
+    def correct(
+        self, db: Db, principal: Actor, period: FromPath[str], data: FormData
+    ) -> Template | Redirect:
+        period = _checked(period)
+        reason = str(first_value(data).get("reason", ""))
+        try:
+            open_correction(db, principal, period, reason, now=utcnow())
+        except InvalidInput as exc:
+            db.rollback()
+            return _month_page(
+                db,
+                principal,
+                period,
+                errors={k: render(v) for k, v in exc.errors.items()},
+                values={"reason": reason},
+                status_code=422,
+            )
+        except Conflict as exc:
+            db.rollback()
+            return _month_page(db, principal, period, error=render(exc.message), status_code=409)
+        return Redirect(f"/admin/publication/{period}?done=correcting", status_code=303)
+
+    @post("/{period:str}/correction", sync_to_thread=True)
+    def publish_correction(
+        self, db: Db, principal: Actor, rulebook: Rules, period: FromPath[str]
+    ) -> Template | Redirect:
+        period = _checked(period)
+        try:
+            publish_correction(db, principal, rulebook, period, now=utcnow())
+        except Conflict as exc:
+            db.rollback()
+            return _month_page(db, principal, period, error=render(exc.message), status_code=409)
+        return Redirect(f"/admin/publication/{period}?done=corrected", status_code=303)
+
+    @post("/{period:str}/objections/{objection_id:int}/resolve", sync_to_thread=True)
+    def resolve(
+        self,
+        db: Db,
+        principal: Actor,
+        period: FromPath[str],
+        objection_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        period = _checked(period)
+        form = first_value(data)
+        answer = str(form.get("answer", ""))
+        resolution = str(form.get("resolution", ""))
+        try:
+            resolve_objection(db, principal, objection_id, answer, resolution, now=utcnow())
+        except InvalidInput as exc:
+            db.rollback()
+            return _month_page(
+                db,
+                principal,
+                period,
+                answer_errors={objection_id: {k: render(v) for k, v in exc.errors.items()}},
+                values={f"answer-{objection_id}": answer},
+                status_code=422,
+            )
+        except Conflict as exc:
+            db.rollback()
+            return _month_page(db, principal, period, error=render(exc.message), status_code=409)
+        return Redirect(f"/admin/publication/{period}?done=resolved", status_code=303)

@@ -1,0 +1,132 @@
+"""Members' objections (异议) to a line of a published board, and their answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from service.accounts import Principal
+from service.errors import Conflict, InvalidInput, NotFound
+from service.i18n import N_
+from service.publication import (
+    OBJECTION_MAX,
+    RESOLUTION_LABELS,
+    LineRef,
+    ObjectionTarget,
+    my_objections,
+    objection_target,
+    raise_objection,
+)
+from service.types import utcnow
+from web.auth import requires_member
+from web.deps import Actor, Db
+from web.forms import first_value
+from web.i18n import gettext, render
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+NOTICES = {
+    "objected": N_("Your objection was sent. The organisation office will answer it here."),
+}
+
+
+def _int_or_none(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
+def _target(db: Session, period: str, member: Any, branch: Any) -> ObjectionTarget:
+    line = LineRef(member_id=_int_or_none(member), branch_id=_int_or_none(branch))
+    return objection_target(db, period, line, now=utcnow())
+
+
+def _form_page(
+    target: ObjectionTarget,
+    *,
+    text: str = "",
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    return Template(
+        "objections/new.html",
+        context={
+            "target": target,
+            "text": text,
+            "errors": errors or {},
+            "error": error,
+            "max_chars": OBJECTION_MAX,
+        },
+        status_code=status_code,
+    )
+
+
+def _closed_message(target: ObjectionTarget) -> str:
+    return gettext(
+        "The notice window of %(period)s has closed: objections are no longer taken. "
+        "Ask the organisation office in person."
+    ) % {"period": target.period}
+
+
+class ObjectionsController(Controller):
+    path = "/objections"
+    guards = [requires_member]  # noqa: RUF012 - Litestar's class attribute
+
+    @get("/", sync_to_thread=True)
+    def mine(self, db: Db, principal: Actor, done: FromQuery[str | None] = None) -> Template:
+        message = NOTICES.get(done or "")
+        return Template(
+            "objections/list.html",
+            context={
+                "objections": my_objections(db, principal),
+                "resolution_label": lambda value: gettext(RESOLUTION_LABELS[value]),
+                "notice": gettext(message) if message else None,
+            },
+        )
+
+    @get("/new", sync_to_thread=True)
+    def new(
+        self,
+        db: Db,
+        period: FromQuery[str] = "",
+        member: FromQuery[str | None] = None,
+        branch: FromQuery[str | None] = None,
+    ) -> Template:
+        try:
+            target = _target(db, period, member, branch)
+        except InvalidInput as exc:
+            raise NotFound(exc.errors["period"]) from exc
+        if not target.open:
+            return _form_page(target, error=_closed_message(target), status_code=409)
+        return _form_page(target)
+
+    @post("/new", sync_to_thread=True)
+    def create(self, db: Db, principal: Actor, data: FormData) -> Template | Redirect:
+        form = first_value(data)
+        text = str(form.get("text", ""))
+        period = str(form.get("period", ""))
+        try:
+            target = _target(db, period, form.get("member"), form.get("branch"))
+        except InvalidInput as exc:
+            raise NotFound(exc.errors["period"]) from exc
+        return self._raise(db, principal, target, text)
+
+    @staticmethod
+    def _raise(
+        db: Session, principal: Principal, target: ObjectionTarget, text: str
+    ) -> Template | Redirect:
+        try:
+            raise_objection(db, principal, target.period, target.line, text, now=utcnow())
+        except InvalidInput as exc:
+            db.rollback()
+            errors = {k: render(v) for k, v in exc.errors.items()}
+            return _form_page(target, text=text, errors=errors, status_code=422)
+        except Conflict as exc:
+            db.rollback()
+            return _form_page(target, text=text, error=render(exc.message), status_code=409)
+        return Redirect("/objections?done=objected", status_code=303)
