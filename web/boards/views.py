@@ -4,6 +4,11 @@ and CSV / XLSX exports of every board.
 
 A published month shows its stored board (PublishedMonth); an open month the live one,
 marked as such. Quarter and year boards add the months' points.
+
+A corrected month keeps every revision: the newest shows by default, an earlier one with
+``?revision=N`` (marked as replaced), each with its digest and what changed from the
+revision before. While a month's notice window is open, a signed-in member sees a link on
+each line of the board to object to it.
 """
 
 from __future__ import annotations
@@ -41,7 +46,14 @@ from service.errors import InvalidInput
 from service.exports import Table, branch_table, member_table, to_csv, to_xlsx
 from service.models import Branch
 from service.periods import parse_period, period_of, shift_period, town_today
-from service.publication import PublishedMonth, published_month
+from service.publication import (
+    PublishedMonth,
+    RevisionDiff,
+    RevisionInfo,
+    diff_revisions,
+    published_month,
+    published_revision,
+)
 from service.scoring.rules import Rulebook
 from service.types import utcnow
 from web.auth import requires_login
@@ -84,19 +96,60 @@ def checked_span(period: str) -> BoardPeriod:
 
 @dataclass(frozen=True)
 class Publication:
-    """What the page says about publication: the month's stored board, or for a
-    quarter or a year which of its months are published so far."""
+    """What the page says about publication: the month's stored board (the revision
+    shown), or for a quarter or a year which of its months are published so far."""
 
     month: PublishedMonth | None
     published: tuple[str, ...]  # months of the span published so far
     open: tuple[str, ...]  # months of the span up to now not yet published
 
+    def _info(self, revision: int) -> RevisionInfo | None:
+        if self.month is None:
+            return None
+        return next((r for r in self.month.revisions if r.revision == revision), None)
 
-def _publication(db: Session, span: BoardPeriod, current: str) -> Publication:
+    @property
+    def newest(self) -> int | None:
+        """The month's newest revision (the one in force)."""
+        if self.month is None:
+            return None
+        return max([r.revision for r in self.month.revisions] + [self.month.revision])
+
+    @property
+    def replaced(self) -> bool:
+        """The revision shown has been replaced by a later correction."""
+        return self.month is not None and self.month.revision < (self.newest or 0)
+
+    @property
+    def replaces(self) -> RevisionInfo | None:
+        """The revision the shown one replaces (None for a first publication)."""
+        return None if self.month is None else self._info(self.month.revision - 1)
+
+    @property
+    def replaced_by(self) -> RevisionInfo | None:
+        """The revision that replaced the shown one (None for the newest)."""
+        return None if self.month is None else self._info(self.month.revision + 1)
+
+    @property
+    def query(self) -> str:
+        """The query that keeps a replaced revision on the page's own links."""
+        return f"revision={self.month.revision}" if self.month and self.replaced else ""
+
+
+def _publication(
+    db: Session, span: BoardPeriod, current: str, revision: int | None = None
+) -> Publication:
+    """``revision`` (months only): show that revision of the month's stored board
+    instead of the newest; 404 when the month has no such revision."""
     now = utcnow()
     published: list[str] = []
     still_open: list[str] = []
     month: PublishedMonth | None = None
+    if span.kind is SpanKind.MONTH and revision is not None:
+        month = published_revision(db, span.key, revision, now=now)
+        if month is None or span.key > current:
+            raise NotFoundException()
+        return Publication(month, (span.key,), ())
     for period in span.months:
         if period > current:
             break
@@ -109,6 +162,43 @@ def _publication(db: Session, span: BoardPeriod, current: str) -> Publication:
     return Publication(
         month if span.kind is SpanKind.MONTH else None, tuple(published), tuple(still_open)
     )
+
+
+def revision_diff(db: Session, publication: Publication) -> RevisionDiff | None:
+    """What changed from the revision before to the one shown (corrections only)."""
+    month, before = publication.month, publication.replaces
+    if month is None or before is None:
+        return None
+    return diff_revisions(db, month.period, before.revision, month.revision)
+
+
+def may_object(request: Request[Any, Any, Any], publication: Publication) -> bool:
+    """Lines link to the objection form for a signed-in member while the month's notice
+    window is open, on its newest revision (objections are to the board in force).
+    The form checks again; this only keeps links away from people they would fail for."""
+    principal: Principal | None = request.scope.get("user")
+    month = publication.month
+    return (
+        principal is not None
+        and principal.member_id is not None
+        and month is not None
+        and not month.final
+        and not publication.replaced
+    )
+
+
+def publication_context(
+    request: Request[Any, Any, Any], db: Session, publication: Publication
+) -> dict[str, Any]:
+    """What the board pages' banner and links need about the revision shown."""
+    query = publication.query
+    return {
+        "publication": publication,
+        "diff": revision_diff(db, publication),
+        "can_object": may_object(request, publication),
+        "rev_first": f"?{query}" if query else "",  # to start a query string
+        "rev_more": f"&{query}" if query else "",  # to add to one
+    }
 
 
 def _nav(request: Request[Any, Any, Any], span: BoardPeriod) -> dict[str, Any]:
@@ -269,7 +359,7 @@ class BoardsController(Controller):
     def current(
         self, request: Request[Any, Any, Any], db: Db, rulebook: Rules, page: FromQuery[int] = 1
     ) -> Template:
-        return self._members(request, db, rulebook, current_period(request), page)
+        return self._members(request, db, rulebook, current_period(request), page, None)
 
     @get("/{period:str}", sync_to_thread=True)
     def members(
@@ -279,15 +369,21 @@ class BoardsController(Controller):
         rulebook: Rules,
         period: FromPath[str],
         page: FromQuery[int] = 1,
+        revision: FromQuery[int | None] = None,
     ) -> Template:
-        return self._members(request, db, rulebook, period, page)
+        return self._members(request, db, rulebook, period, page, revision)
 
     @staticmethod
     def _members(
-        request: Request[Any, Any, Any], db: Session, rulebook: Rulebook, period: str, page: int
+        request: Request[Any, Any, Any],
+        db: Session,
+        rulebook: Rulebook,
+        period: str,
+        page: int,
+        revision: int | None,
     ) -> Template:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request))
+        publication = _publication(db, span, current_period(request), revision)
         board = town_members(db, span, publication)
         stars, star_count = year_stars(request, rulebook, span, board)
         rows, page, pages = _page(board.ranked, page)
@@ -298,10 +394,10 @@ class BoardsController(Controller):
                 "rows": rows,
                 "stars": stars,
                 "max_stars": star_count,
-                "publication": publication,
                 "linkable": points_links(request, board),
                 "page": page,
                 "pages": pages,
+                **publication_context(request, db, publication),
                 **_nav(request, span),
             },
         )
@@ -315,9 +411,10 @@ class BoardsController(Controller):
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
         page: FromQuery[int] = 1,
+        revision: FromQuery[int | None] = None,
     ) -> Template:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request))
+        publication = _publication(db, span, current_period(request), revision)
         board = town_branches(db, span, publication)
         ranked = board.ranked_by(sort)
         ranks = {
@@ -333,10 +430,10 @@ class BoardsController(Controller):
                 "sort": sort,
                 "page": page,
                 "pages": pages,
-                "publication": publication,
                 "headline": _headline(rulebook, span),
                 "group_chart": group_chart(db, rulebook, span),
                 "top_chart": top_branches_chart(ranked, sort),
+                **publication_context(request, db, publication),
                 **_nav(request, span),
             },
         )
@@ -349,10 +446,11 @@ class BoardsController(Controller):
         rulebook: Rules,
         period: FromPath[str],
         branch_id: FromPath[int],
+        revision: FromQuery[int | None] = None,
     ) -> Template:
         span = checked_span(period)
         branch: Branch = get_branch(db, branch_id)
-        publication = _publication(db, span, current_period(request))
+        publication = _publication(db, span, current_period(request), revision)
         board = branch_members(db, span, publication, branch_id)
         stars, star_count = year_stars(request, rulebook, span, board)
         chart, trend_months = trend_chart(db, branch_id, span)
@@ -363,10 +461,10 @@ class BoardsController(Controller):
                 "board": board,
                 "stars": stars,
                 "max_stars": star_count,
-                "publication": publication,
                 "linkable": points_links(request, board),
                 "trend_chart": chart,
                 "trend_months": trend_months,
+                **publication_context(request, db, publication),
                 **_nav(request, span),
             },
         )
@@ -407,9 +505,10 @@ class BoardsController(Controller):
         period: str,
         kind: Literal["csv", "xlsx"],
         branch_id: int | None = None,
+        revision: int | None = None,
     ) -> Response[bytes]:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request))
+        publication = _publication(db, span, current_period(request), revision)
         if branch_id is None:
             board = town_members(db, span, publication)
             filename = f"jifen-members-{span.key}"
@@ -427,23 +526,34 @@ class BoardsController(Controller):
         period: str,
         sort: Sort,
         kind: Literal["csv", "xlsx"],
+        revision: int | None = None,
     ) -> Response[bytes]:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request))
+        publication = _publication(db, span, current_period(request), revision)
         board = town_branches(db, span, publication)
         return download(branch_table(board, sort), f"jifen-branches-{span.key}", kind, span.key)
 
     @get("/{period:str}/members.csv", sync_to_thread=True)
     def members_csv(
-        self, request: Request[Any, Any, Any], db: Db, rulebook: Rules, period: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        period: FromPath[str],
+        revision: FromQuery[int | None] = None,
     ) -> Response[bytes]:
-        return self._member_export(request, db, rulebook, period, "csv")
+        return self._member_export(request, db, rulebook, period, "csv", None, revision)
 
     @get("/{period:str}/members.xlsx", sync_to_thread=True)
     def members_xlsx(
-        self, request: Request[Any, Any, Any], db: Db, rulebook: Rules, period: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        period: FromPath[str],
+        revision: FromQuery[int | None] = None,
     ) -> Response[bytes]:
-        return self._member_export(request, db, rulebook, period, "xlsx")
+        return self._member_export(request, db, rulebook, period, "xlsx", None, revision)
 
     @get("/{period:str}/branches.csv", sync_to_thread=True)
     def branches_csv(
@@ -452,8 +562,9 @@ class BoardsController(Controller):
         db: Db,
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
+        revision: FromQuery[int | None] = None,
     ) -> Response[bytes]:
-        return self._branch_export(request, db, period, sort, "csv")
+        return self._branch_export(request, db, period, sort, "csv", revision)
 
     @get("/{period:str}/branches.xlsx", sync_to_thread=True)
     def branches_xlsx(
@@ -462,8 +573,9 @@ class BoardsController(Controller):
         db: Db,
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
+        revision: FromQuery[int | None] = None,
     ) -> Response[bytes]:
-        return self._branch_export(request, db, period, sort, "xlsx")
+        return self._branch_export(request, db, period, sort, "xlsx", revision)
 
     @get("/{period:str}/branches/{branch_id:int}/members.csv", sync_to_thread=True)
     def branch_members_csv(
@@ -473,8 +585,9 @@ class BoardsController(Controller):
         rulebook: Rules,
         period: FromPath[str],
         branch_id: FromPath[int],
+        revision: FromQuery[int | None] = None,
     ) -> Response[bytes]:
-        return self._member_export(request, db, rulebook, period, "csv", branch_id)
+        return self._member_export(request, db, rulebook, period, "csv", branch_id, revision)
 
     @get("/{period:str}/branches/{branch_id:int}/members.xlsx", sync_to_thread=True)
     def branch_members_xlsx(
@@ -484,8 +597,9 @@ class BoardsController(Controller):
         rulebook: Rules,
         period: FromPath[str],
         branch_id: FromPath[int],
+        revision: FromQuery[int | None] = None,
     ) -> Response[bytes]:
-        return self._member_export(request, db, rulebook, period, "xlsx", branch_id)
+        return self._member_export(request, db, rulebook, period, "xlsx", branch_id, revision)
 
 
 def _headline(rulebook: Rulebook, span: BoardPeriod) -> str:
