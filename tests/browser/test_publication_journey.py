@@ -109,6 +109,7 @@ def test_office_publishes_member_objects_office_corrects(
     phone.locator("main form button[type=submit]").click()
     expect(phone.locator("#text-error")).to_be_visible()  # the text is required
     phone.fill("#text", OBJECTION)
+    screenshot(phone, "34a-member-objection-form-phone")
     phone.locator("main form button[type=submit]").click()
     expect(phone).to_have_url(re.compile(r"/objections"))
     expect(phone.locator("main")).to_contain_text(OBJECTION)
@@ -143,6 +144,11 @@ def test_office_publishes_member_objects_office_corrects(
     row = phone.locator("table.board tbody tr", has_text="张伟")
     expect(row.locator("td.num").first).to_have_text("4.0")  # two theme days
     screenshot(phone, "37-member-board-revision-2-phone")
+    phone.goto(f"/boards/{LAST_MONTH}?revision=1")  # the replaced revision stays readable
+    old = phone.locator("table.board tbody tr", has_text="张伟")
+    expect(old.locator("td.num").first).to_have_text("2.0")
+    assert_no_sideways_scroll(phone, "a replaced revision")
+    screenshot(phone, "37a-member-board-revision-1-replaced-phone")
     phone.goto("/objections")
     expect(phone.locator("main")).to_contain_text("经核实少算一次主题党日")
     screenshot(phone, "38-member-objection-answered-phone")
