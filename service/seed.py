@@ -1,5 +1,8 @@
 """The demo town (``jifen seed demo``): branches, organisations, members, demo accounts
-and a few months of reviewed activity, generated from ``seeds/town.toml``.
+and a few months of reviewed activity, generated from ``seeds/town.toml``; the complete
+months are then published (公示) through ``service.publication`` at times derived from
+``until``: the older ones final, one of them corrected after an objection, the last one
+still on notice with objections.
 
 Everything is generated in memory first and written with one bulk INSERT per table.
 Ids are assigned here rather than by the database, so ledger lines can point at their
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from faker import Faker
@@ -27,8 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from service.accounts import hash_password
-from service.ledger import bulk_insert_summary
+from service.accounts import Principal, hash_password, load_principal
+from service.ledger import bulk_insert_summary, upsert_summary
 from service.models import (
     Account,
     Adjustment,
@@ -43,10 +46,20 @@ from service.models import (
     MemberStatus,
     Organisation,
     OrganisationKind,
+    Resolution,
     Role,
     RoleGrant,
 )
 from service.periods import period_of, shift_period
+from service.publication import (
+    DEFAULT_NOTICE_DAYS,
+    LineRef,
+    open_correction,
+    publish_correction,
+    publish_month,
+    raise_objection,
+    resolve_objection,
+)
 from service.scoring.engine import (
     MANUAL_RULE_ID,
     Scored,
@@ -70,7 +83,7 @@ DAY_OPENS = 8 * 60
 DAY_CLOSES = 21 * 60
 # How often a named branch's own wording is used over the town-wide lists.
 OWN_WORDING_SHARE = 0.75
-STEPS = ("branches", "organisations", "members", "accounts", "activity", "ledger")
+STEPS = ("branches", "organisations", "members", "accounts", "activity", "ledger", "publication")
 
 SummaryKey = tuple[int, str, int, str]
 
@@ -241,6 +254,36 @@ class Revocations(_Strict):
     reasons: list[str] = Field(min_length=1)
 
 
+class CorrectionStory(_Strict):
+    """An older month corrected after an objection: the texts, with ``{name}``,
+    ``{month}`` and ``{rule}`` filled in."""
+
+    objector: str
+    rule: str
+    objection: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    revoke_reason: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+
+
+class TownObjection(_Strict):
+    """An objection to the last published month; with an ``answer`` it is resolved with
+    no change. ``{month}`` and ``{count}`` are filled in."""
+
+    account: str
+    line: Literal["own", "branch"]
+    text: str = Field(min_length=1)
+    answer: str | None = None
+
+
+class Publishing(_Strict):
+    day: int = Field(ge=1, le=28)
+    at: time = Field(alias="time")
+    open_days: int = Field(ge=0)
+    correction: CorrectionStory | None = None
+    objections: list[TownObjection] = Field(default_factory=list, alias="objection")
+
+
 class Grant(_Strict):
     role: Role
     branch: str | None = None
@@ -277,6 +320,7 @@ class TownFile(_Strict):
         default_factory=list, alias="manual_adjustment"
     )
     revocations: Revocations
+    publication: Publishing | None = None
     demo: Demo
 
     @model_validator(mode="after")
@@ -324,6 +368,12 @@ class TownFile(_Strict):
         ):
             for name in sorted(set(names) - usernames):
                 problems.append(f"[{section}] demo account '{name}' is not a member's account")
+        if self.publication is not None:
+            story = self.publication.correction
+            speakers = [story.objector] if story else []
+            speakers += [o.account for o in self.publication.objections]
+            for name in sorted(set(speakers) - usernames):
+                problems.append(f"[publication] demo account '{name}' is not a member's account")
         for adjustment in self.manual_adjustments:
             if adjustment.branch not in known:
                 problems.append(f"manual adjustment: unknown branch '{adjustment.branch}'")
@@ -407,6 +457,22 @@ class _Event:
     remove: frozenset[str] = frozenset()
     reversed_keys: frozenset[str] = frozenset()
     note: str = ""
+
+
+@dataclass(frozen=True)
+class _CorrectionPlan:
+    """An older month corrected during its notice window: a member objects to a
+    colleague's line, the office opens a correction, the reviewer revokes the entry,
+    the office publishes revision 2 and resolves the objection."""
+
+    period: str
+    member_id: int  # whose line is objected to
+    fill: Mapping[str, Any]  # for the texts' placeholders
+    objected_at: datetime
+    opened_at: datetime
+    event: _Event  # the revocation
+    republished_at: datetime
+    resolved_at: datetime
 
 
 @dataclass
@@ -618,6 +684,12 @@ class _TownBuilder:
         self.busy_windows: list[tuple[int, str, str]] = []
         # Drafts (by seq) of the demo members' suggestions that are adopted and implemented.
         self.demo_suggestions: set[int] = set()
+        # When the office publishes each complete month (UTC), oldest first.
+        self.publish_at: dict[str, datetime] = {}
+        # The older month corrected after an objection, with the revocation it makes;
+        # the revocation's summary deltas wait until the correction is opened.
+        self.correction: _CorrectionPlan | None = None
+        self.correction_deltas: dict[SummaryKey, tuple[Decimal, int]] = {}
 
     def build(self, start: Callable[[str], None]) -> str:
         start("branches")
@@ -630,6 +702,7 @@ class _TownBuilder:
         self._accounts()
         start("activity")
         months = self._months()
+        self._plan_publications(months)
         self._activity(months)
         self._demo_guarantees(months)
         self._busy_members(months)
@@ -638,6 +711,7 @@ class _TownBuilder:
         events = self._approvals(entries)
         events += self._suggestion_steps(entries, months)
         events += self._revocations(entries, months)
+        events += self._correction_revocation(entries)
         self._insert_entries(entries)
         adjustments = self._deductions(months) + self._manual_adjustments(months)
         events += self._insert_adjustments(adjustments)
@@ -645,6 +719,8 @@ class _TownBuilder:
         self._ledger(events)
         self._advance_sequences()
         self.session.flush()
+        start("publication")
+        published = self._publish(entries)
         pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)
@@ -657,6 +733,7 @@ class _TownBuilder:
             f"({counts['implemented']} implemented), {counts['deductions']} deductions, "
             f"{counts['manual']} manual adjustments, {counts['revoked']} approvals revoked, "
             f"{counts['ledger_lines']} ledger lines ({counts['clipped']} clipped by caps); "
+            f"{published}; "
             f"accounts {usernames}, password {self.town.demo.password}"
         )
 
@@ -1183,9 +1260,7 @@ class _TownBuilder:
                     break
 
     def _member_of_account(self, username: str) -> int:
-        account_id = next(
-            i for i, a in enumerate(self.town.demo.accounts, start=1) if a.username == username
-        )
+        account_id = self._account_id(username)
         return next(m for m, a in self.account_of_member.items() if a == account_id)
 
     def _entries(self) -> list[dict[str, Any]]:
@@ -1200,15 +1275,17 @@ class _TownBuilder:
             # Most members have no account: their entries stand for declarations the
             # town office keyed in on their behalf.
             submitter = own_account or self.admin_id
+            # Decided before the month is published: publishing refuses pending entries.
+            last_day = self._last_day(draft.day)
             delay = activity.submit_delay_days.draw(rng)
-            submitted_day = min(draft.day + timedelta(days=delay), self.until)
+            submitted_day = min(draft.day + timedelta(days=delay), last_day)
             submitted_at = self._at(submitted_day, rng.randint(DAY_OPENS, DAY_CLOSES))
             decided_at: datetime | None = None
             decided_by: int | None = None
             reason: str | None = None
             if draft.status is not EntryStatus.PENDING:
                 days = activity.decide_delay_days.draw(rng)
-                decided_day = min(submitted_day + timedelta(days=days), self.until)
+                decided_day = min(submitted_day + timedelta(days=days), last_day)
                 decided_at = self._at(decided_day, rng.randint(DAY_OPENS, DAY_CLOSES))
                 if decided_at <= submitted_at:
                     decided_at = submitted_at + timedelta(minutes=rng.randint(10, 90))
@@ -1384,7 +1461,8 @@ class _TownBuilder:
         events = []
         for number, (row, not_before) in enumerate(sorted(chosen, key=lambda item: item[0]["id"])):
             start_day = not_before.astimezone(self.zone).date()
-            day = min(start_day + timedelta(days=config.delay_days.draw(rng)), self.until)
+            last_day = self._last_day(row["activity_date"])
+            day = min(start_day + timedelta(days=config.delay_days.draw(rng)), last_day)
             revoked_at = self._after(not_before, day)
             actor = self._reviewer(row["branch_id"], self.account_of_member.get(row["member_id"]))
             reason = reasons[number % len(reasons)]
@@ -1472,7 +1550,8 @@ class _TownBuilder:
         quantity = rng.choice(config.reminders) if rule.per_unit else Decimal(1)
         if quantity_problem(rule, quantity) is not None:
             return None
-        recorded = min(day + timedelta(days=config.record_delay_days.draw(rng)), self.until)
+        delay = timedelta(days=config.record_delay_days.draw(rng))
+        recorded = min(day + delay, self._last_day(day))
         return self._adjustment_row(
             member, rule_id, day, quantity, None, rng.choice(config.reasons[rule_id]), recorded
         )
@@ -1493,7 +1572,7 @@ class _TownBuilder:
             if not members or not days or spec.points != spec.points.quantize(TENTH):
                 continue
             day = rng.choice(days)
-            recorded = min(day + timedelta(days=rng.randint(1, 5)), self.until)
+            recorded = min(day + timedelta(days=rng.randint(1, 5)), self._last_day(day))
             member = rng.choice(members)
             rows.append(
                 self._adjustment_row(
@@ -1574,7 +1653,9 @@ class _TownBuilder:
         timed.sort(key=lambda item: item[:3])
         lines = []
         deltas: dict[SummaryKey, tuple[Decimal, int]] = {}
-        for line_id, (_, _, _, line) in enumerate(timed, start=1):
+        held_back = self.correction_deltas
+        late = self.correction.event if self.correction else None
+        for line_id, (_, seq, _, line) in enumerate(timed, start=1):
             line["id"] = line_id
             lines.append(line)
             key: SummaryKey = (
@@ -1583,8 +1664,10 @@ class _TownBuilder:
                 line["branch_id"],
                 line["rule_id"],
             )
-            total, count = deltas.get(key, (Decimal(0), 0))
-            deltas[key] = (total + line["points"], count + 1)
+            # The correction's lines reach the boards once it is opened (see _publish).
+            into = held_back if late is not None and events[seq] is late else deltas
+            total, count = into.get(key, (Decimal(0), 0))
+            into[key] = (total + line["points"], count + 1)
         if lines:
             self.session.execute(insert(LedgerLine), lines)
         bulk_insert_summary(self.session, deltas)
@@ -1614,6 +1697,222 @@ class _TownBuilder:
                     f"(SELECT MAX(id) FROM {table}))"
                 )
             )
+
+    # publication
+
+    def _plan_publications(self, months: list[_Month]) -> None:
+        """When the office publishes each complete month with activity: on the configured
+        day of the next month, the last one later if need be, so that its notice window
+        is still open ``open_days`` after ``until``."""
+        config = self.town.publication
+        if config is None:
+            return
+        complete = [m for m in months if not m.current and any(map(self._ruleset_on, m.days))]
+        minute = config.at.hour * 60 + config.at.minute
+        for month in complete:
+            first = date.fromisoformat(shift_period(month.period, 1) + "-01")
+            day = first.replace(day=config.day)
+            if month is complete[-1]:
+                lag = timedelta(days=max(0, self._notice_days(month.period) - config.open_days))
+                day = max(first, min(day, self.until), self.until - lag)
+            self.publish_at[month.period] = self._at(day, minute)
+
+    def _notice_days(self, period: str) -> int:
+        ruleset = self.rulebook.in_force(date.fromisoformat(period + "-01"))
+        return ruleset.notice_days if ruleset else DEFAULT_NOTICE_DAYS
+
+    def _last_day(self, day: date) -> date:
+        """The last day on which something dated ``day`` may be decided or recorded: the
+        day before its month is published, else ``until``."""
+        at = self.publish_at.get(period_of(day))
+        if at is None:
+            return self.until
+        return min(self.until, at.astimezone(self.zone).date() - timedelta(days=1))
+
+    def _publish(self, entries: list[dict[str, Any]]) -> str:
+        """Publish the planned months through ``service.publication`` at their times, as
+        the office would have: the month before the last is corrected after an objection
+        while on notice; the last one is still on notice and holds objections."""
+        config = self.town.publication
+        self.counts["objections"] = 0
+        if config is None or not self.publish_at:
+            return "no month published"
+        admin = self._principal(self.admin_id)
+        periods = sorted(self.publish_at)
+        plan = self.correction
+        for period in periods:
+            publish_month(self.session, admin, self.rulebook, period, now=self.publish_at[period])
+            if plan is not None and period == plan.period and config.correction:
+                self._correct(admin, config.correction, plan)
+        self._object(admin, config.objections, periods[-1], entries)
+        last = self.publish_at[periods[-1]]
+        window_ends = last + timedelta(days=self._notice_days(periods[-1]))
+        done = f"{periods[0]} to {periods[-2]} final, " if len(periods) > 1 else ""
+        fixed = f"{plan.period} corrected (revision 2), " if plan else ""
+        return (
+            f"published {done}{fixed}{periods[-1]} on notice until "
+            f"{window_ends.astimezone(self.zone):%Y-%m-%d %H:%M} "
+            f"with {self.counts['objections']} objections"
+        )
+
+    def _principal(self, account_id: int) -> Principal:
+        principal = load_principal(self.session, account_id)
+        assert principal is not None
+        return principal
+
+    def _account_id(self, username: str) -> int:
+        return next(
+            i for i, a in enumerate(self.town.demo.accounts, start=1) if a.username == username
+        )
+
+    def _correction_revocation(self, entries: list[dict[str, Any]]) -> list[_Event]:
+        """Plan the correction of the month before the last published one: the entry
+        the objection is about, revoked by its reviewer once the correction is open
+        (as ``service.review.revoke_entry`` does). The story itself runs in _publish."""
+        config = self.town.publication
+        story = config.correction if config else None
+        periods = sorted(self.publish_at)
+        if story is None or len(periods) < 2:
+            return []
+        period = periods[-2]
+        objector = self._member_of_account(story.objector)
+        branch_id = next(b.id for b in self.branches for m in b.members if m.id == objector)
+
+        def fits(row: dict[str, Any], rule_id: str | None) -> bool:
+            if (
+                row["status"] is not EntryStatus.APPROVED
+                or row["period"] != period
+                or row["branch_id"] != branch_id
+                or row["member_id"] in self.account_of_member
+                or row["adopted_on"] is not None
+                or (rule_id is not None and row["rule_id"] != rule_id)
+            ):
+                return False
+            # Without a yearly cap, revoking it moves no point of a later month.
+            ruleset = self._ruleset_on(row["activity_date"])
+            rule = ruleset.rule(row["rule_id"]) if ruleset else None
+            return rule is not None and "cap_per_year" not in rule.caps
+
+        candidates = [row for row in entries if fits(row, story.rule)]
+        candidates = candidates or [row for row in entries if fits(row, None)]
+        if not candidates:
+            return []
+        row = self.rng.choice(candidates)
+        ruleset = self._ruleset_on(row["activity_date"])
+        rule = ruleset.rule(row["rule_id"]) if ruleset else None
+        assert rule is not None
+        published = self.publish_at[period]
+        opened = published + timedelta(hours=23, minutes=30)
+        revoked_at = opened + timedelta(minutes=50)
+        row["status"] = EntryStatus.REVOKED
+        row["revoked_at"], row["revoked_by_id"] = revoked_at, row["decided_by_id"]
+        row["revoke_reason"] = story.revoke_reason
+        keys = frozenset(f"{source.value}:{row['id']}" for source in Source)
+        event = _Event(
+            at=revoked_at,
+            member_id=row["member_id"],
+            actor_id=row["decided_by_id"],
+            years=(row["activity_date"].year,),
+            remove=keys,
+            reversed_keys=keys,
+            note=story.revoke_reason,
+        )
+        republished = opened + timedelta(hours=5, minutes=30)
+        self.correction = _CorrectionPlan(
+            period=period,
+            member_id=row["member_id"],
+            fill={
+                "name": self.member_names[row["member_id"]],
+                "month": int(period[5:7]),
+                "rule": rule.name_zh,
+            },
+            objected_at=published + timedelta(hours=10, minutes=15),
+            opened_at=opened,
+            event=event,
+            republished_at=republished,
+            resolved_at=republished + timedelta(minutes=30),
+        )
+        self.counts["revoked"] += 1
+        return [event]
+
+    def _correct(self, admin: Principal, story: CorrectionStory, plan: _CorrectionPlan) -> None:
+        """The correction story on the published month: objection, correction opened,
+        the revocation's points reach the board, revision 2, objection resolved."""
+        objection_id = raise_objection(
+            self.session,
+            self._principal(self._account_id(story.objector)),
+            plan.period,
+            LineRef(member_id=plan.member_id),
+            story.objection.format(**plan.fill),
+            now=plan.objected_at,
+        )
+        open_correction(
+            self.session, admin, plan.period, story.reason.format(**plan.fill), now=plan.opened_at
+        )
+        # The revocation's ledger lines were written with the others (ids follow time);
+        # the summary the boards read gets them now.
+        upsert_summary(self.session, self.correction_deltas)
+        publish_correction(self.session, admin, self.rulebook, plan.period, now=plan.republished_at)
+        resolve_objection(
+            self.session,
+            admin,
+            objection_id,
+            story.answer.format(**plan.fill),
+            Resolution.CORRECTED.value,
+            now=plan.resolved_at,
+        )
+        self.counts["objections"] += 1
+
+    def _object(
+        self,
+        admin: Principal,
+        objections: Sequence[TownObjection],
+        period: str,
+        entries: list[dict[str, Any]],
+    ) -> None:
+        """The demo members' objections to the last published month, raised and answered
+        between its publication and the evening of ``until``."""
+        published = self.publish_at[period]
+        span = self._at(self.until, 20 * 60) - published
+        slots = 2 * len(objections) + 1
+        member_of = {m.id: m for b in self.branches for m in b.members}
+
+        def slot(number: int) -> datetime:
+            at = published + span * number / slots
+            return at.replace(second=0, microsecond=0)
+
+        for index, spec in enumerate(objections):
+            member = member_of[self._member_of_account(spec.account)]
+            count = sum(
+                row["member_id"] == member.id
+                and row["period"] == period
+                and row["status"] is EntryStatus.APPROVED
+                for row in entries
+            )
+            fill = {"month": int(period[5:7]), "count": count}
+            line = (
+                LineRef(member_id=member.id)
+                if spec.line == "own"
+                else LineRef(branch_id=member.branch_id)
+            )
+            objection_id = raise_objection(
+                self.session,
+                self._principal(self._account_id(spec.account)),
+                period,
+                line,
+                spec.text.format(**fill),
+                now=slot(2 * index + 1),
+            )
+            if spec.answer is not None:
+                resolve_objection(
+                    self.session,
+                    admin,
+                    objection_id,
+                    spec.answer.format(**fill),
+                    Resolution.NO_CHANGE.value,
+                    now=slot(2 * index + 2),
+                )
+            self.counts["objections"] += 1
 
     # time
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import date
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts import authenticate
+from service.accounts import authenticate, load_principal
 from service.db import Database
 from service.migrate import upgrade
 from service.models import (
@@ -22,15 +24,29 @@ from service.models import (
     Base,
     Branch,
     BranchKind,
+    Correction,
     Entry,
     EntryStatus,
     LedgerKind,
     LedgerLine,
     Member,
     MemberStatus,
+    Objection,
+    ObjectionStatus,
     Organisation,
+    Publication,
+    PublishedMemberRow,
+    Resolution,
     Role,
     RoleGrant,
+)
+from service.publication import (
+    LineRef,
+    MonthState,
+    diff_revisions,
+    month_state,
+    raise_objection,
+    verify_chain,
 )
 from service.scoring.engine import MANUAL_RULE_ID, Source, entry_points, quantity_problem
 from service.scoring.rules import Rulebook
@@ -45,6 +61,9 @@ PARK = "金湾工业园区联合党支部"
 SHOE_FACTORY = "宝元鞋厂党支部"
 PASSWORD = "demo-password"
 LOAD_BUDGET_S = 10.0
+TOWN_ZONE = ZoneInfo("Asia/Shanghai")
+# The evening of the last day: everything the demo did has happened by then.
+UNTIL_EVENING = datetime.combine(UNTIL, clock(21, 0), tzinfo=TOWN_ZONE)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +71,12 @@ def seeds_dir(project_root: Path) -> Path:
     return project_root / "seeds"
 
 
-def _load(database: Database, rulebook: Rulebook, seeds_dir: Path) -> tuple[str, float]:
+def _load(
+    database: Database, rulebook: Rulebook, seeds_dir: Path, until: date = UNTIL
+) -> tuple[str, float]:
     started = time.perf_counter()
     with database.transaction() as session:
-        summary = load_demo_town(session, rulebook, seeds_dir, until=UNTIL, env="test")
+        summary = load_demo_town(session, rulebook, seeds_dir, until=until, env="test")
     return summary, time.perf_counter() - started
 
 
@@ -500,6 +521,31 @@ def _entry_fingerprint(database: Database) -> list[tuple[Any, ...]]:
             ).order_by(LedgerLine.id)
         )
         fingerprint += [tuple(row) for row in lines]
+        publications = session.execute(
+            select(
+                Publication.id,
+                Publication.period,
+                Publication.revision,
+                Publication.published_at,
+                Publication.window_ends_at,
+                Publication.digest,
+                Publication.previous_digest,
+            ).order_by(Publication.id)
+        )
+        fingerprint += [tuple(row) for row in publications]
+        objections = session.execute(
+            select(
+                Objection.member_id,
+                Objection.line_member_id,
+                Objection.line_branch_id,
+                Objection.text,
+                Objection.created_at,
+                Objection.status,
+                Objection.answer,
+                Objection.resolved_at,
+            ).order_by(Objection.id)
+        )
+        fingerprint += [tuple(row) for row in objections]
         return fingerprint
 
 
@@ -574,3 +620,210 @@ def test_rows_added_after_the_load_get_fresh_ids(town: Database) -> None:
         assert adjustment.id == adjustments + 1
         line_ids = session.scalars(select(func.max(LedgerLine.id))).one()
         assert line_ids == lines
+
+
+# --- publication ----------------------------------------------------------------------
+
+
+def _town_time(moment: datetime) -> datetime:
+    return moment.astimezone(TOWN_ZONE)
+
+
+def test_complete_months_are_published_and_the_last_is_on_notice(
+    town: Database, rulebook: Rulebook
+) -> None:
+    with town.transaction(write=False) as session:
+        report = verify_ledger(session, rulebook)
+        assert report.ok, "\n".join(d.describe() for d in report.differences[:20])
+        chain = verify_chain(session)
+        assert chain.ok and chain.publications == 4
+
+        admin = _account(session, "admin")
+        publications = session.scalars(select(Publication).order_by(Publication.id)).all()
+        assert [(p.period, p.revision) for p in publications] == [
+            ("2026-08", 1),
+            ("2026-09", 1),
+            ("2026-09", 2),
+            ("2026-10", 1),
+        ]
+        # Published in time order by the office, each month after it ended.
+        assert [p.published_at for p in publications] == sorted(
+            p.published_at for p in publications
+        )
+        assert all(p.published_by_id == admin.id for p in publications)
+        first = {p.period: p for p in publications if p.revision == 1}
+        assert _town_time(first["2026-08"].published_at) == datetime(
+            2026, 9, 5, 10, 0, tzinfo=TOWN_ZONE
+        )
+        assert _town_time(first["2026-09"].published_at) == datetime(
+            2026, 10, 5, 10, 0, tzinfo=TOWN_ZONE
+        )
+        last = first["2026-10"]
+        assert _town_time(last.published_at).date() <= UNTIL
+        # Objections are still taken for days after the demo was loaded.
+        assert last.window_ends_at - UNTIL_EVENING > timedelta(days=3)
+        for publication in publications:
+            assert session.scalar(
+                select(func.count())
+                .select_from(PublishedMemberRow)
+                .where(PublishedMemberRow.publication_id == publication.id)
+            )
+
+        # Older months are final, the last complete one is still on notice.
+        states = {
+            period: month_state(session, period, UNTIL_EVENING)
+            for period in ("2026-08", "2026-09", "2026-10", CURRENT_PERIOD)
+        }
+        assert states == {
+            "2026-08": MonthState.FINAL,
+            "2026-09": MonthState.FINAL,
+            "2026-10": MonthState.PUBLISHED,
+            CURRENT_PERIOD: MonthState.OPEN,
+        }
+
+        # Nothing dated in a published month was still pending, nor decided, recorded
+        # or revoked after it was published (but for the correction's revocation).
+        pending = session.execute(
+            select(Entry.period, func.count())
+            .where(Entry.status == EntryStatus.PENDING)
+            .group_by(Entry.period)
+        ).all()
+        assert [period for period, _ in pending] == [CURRENT_PERIOD]
+        assert pending[0][1] >= 150
+        corrected = next(p for p in publications if p.revision == 2)
+        for entry in session.scalars(select(Entry).where(Entry.period < CURRENT_PERIOD)):
+            published_at = first[entry.period].published_at
+            assert entry.submitted_at < published_at
+            assert entry.decided_at is not None and entry.decided_at < published_at
+            if entry.revoked_at is not None and entry.revoked_at > published_at:
+                assert entry.period == corrected.period
+                assert published_at < entry.revoked_at < corrected.published_at
+        for adjustment in session.scalars(select(Adjustment)):
+            if adjustment.period in first:
+                assert adjustment.created_at < first[adjustment.period].published_at
+
+
+def test_an_older_month_was_corrected_after_an_objection(town: Database) -> None:
+    with town.transaction(write=False) as session:
+        member = _account(session, "member")
+        admin = _account(session, "admin")
+        original, revision = session.scalars(
+            select(Publication).where(Publication.period == "2026-09").order_by(Publication.id)
+        ).all()
+        assert revision.revision == 2 and revision.replaces_id == original.id
+        assert "撤销" in revision.reason and "9月" in revision.reason
+        correction = session.scalar(select(Correction).where(Correction.period == "2026-09"))
+        assert correction is not None
+        assert correction.publication_id == revision.id
+        assert correction.reason == revision.reason
+        assert original.published_at < correction.opened_at < revision.published_at
+        assert correction.opened_at < original.window_ends_at
+
+        # The member objected to a colleague's line; the office corrected and said so.
+        objection = session.scalar(select(Objection).where(Objection.publication_id == original.id))
+        assert objection is not None
+        assert objection.member_id == member.member_id
+        assert objection.line_member_id not in (None, member.member_id)
+        assert objection.status is ObjectionStatus.RESOLVED
+        assert objection.resolution is Resolution.CORRECTED
+        assert objection.correction_publication_id == revision.id
+        assert objection.resolved_by_id == admin.id and objection.answer
+
+        # Revision 2 differs by the revoked entry: the colleague lost its points.
+        revoked = session.scalar(
+            select(Entry).where(
+                Entry.member_id == objection.line_member_id,
+                Entry.period == "2026-09",
+                Entry.status == EntryStatus.REVOKED,
+                Entry.revoked_at > original.published_at,
+            )
+        )
+        assert revoked is not None and revoked.rule_id == "volunteer"
+        diff = diff_revisions(session, "2026-09", 1, 2)
+        assert diff.changed and diff.reason == revision.reason
+        change = next(c for c in diff.members if c.member_id == objection.line_member_id)
+        assert change.points_before is not None and change.points_after is not None
+        assert change.points_after < change.points_before
+        assert any(c.name == PARK for c in diff.branches)
+
+
+def test_the_last_month_takes_objections(town: Database) -> None:
+    with town.transaction() as session:
+        park = _branch(session, PARK)
+        member = _account(session, "member")
+        secretary = _account(session, "secretary")
+        admin = _account(session, "admin")
+        last = session.scalar(select(Publication).where(Publication.period == "2026-10"))
+        assert last is not None
+        objections = session.scalars(
+            select(Objection).where(Objection.publication_id == last.id).order_by(Objection.id)
+        ).all()
+        assert len(objections) == 2
+        answered, waiting = objections
+        assert (answered.member_id, answered.line_member_id) == (member.member_id, member.member_id)
+        assert answered.status is ObjectionStatus.RESOLVED
+        assert answered.resolution is Resolution.NO_CHANGE
+        assert answered.resolved_by_id == admin.id and answered.answer
+        assert answered.resolved_at is not None
+        assert last.published_at < answered.created_at < answered.resolved_at <= UNTIL_EVENING
+        assert (waiting.member_id, waiting.line_branch_id) == (secretary.member_id, park.id)
+        assert waiting.status is ObjectionStatus.OPEN and waiting.answer is None
+        assert last.published_at < waiting.created_at <= UNTIL_EVENING
+
+        # The window is open when the demo is used: the member can object again.
+        principal = load_principal(session, member.id)
+        assert principal is not None
+        raise_objection(
+            session,
+            principal,
+            "2026-10",
+            LineRef(member_id=secretary.member_id),
+            "请核实。",
+            now=UNTIL_EVENING,
+        )
+
+
+@pytest.mark.parametrize(
+    ("until", "published", "corrected"),
+    [
+        # Early in a month: the last month is published on the day itself.
+        (date(2026, 12, 1), ["2026-09", "2026-10", "2026-11"], "2026-10"),
+        (date(2026, 12, 3), ["2026-09", "2026-10", "2026-11"], "2026-10"),
+        # The rules start on 2025-01-01: one complete month of activity, no older one.
+        (date(2025, 2, 2), ["2025-01"], None),
+        # Only part of a month of activity: nothing to publish yet.
+        (date(2025, 1, 20), [], None),
+    ],
+)
+def test_publication_near_the_edges(
+    database: Database,
+    rulebook: Rulebook,
+    seeds_dir: Path,
+    until: date,
+    published: list[str],
+    corrected: str | None,
+) -> None:
+    summary, _seconds = _load(database, rulebook, seeds_dir, until)
+    evening = datetime.combine(until, clock(21, 0), tzinfo=TOWN_ZONE)
+    with database.transaction(write=False) as session:
+        report = verify_ledger(session, rulebook)
+        assert report.ok, "\n".join(d.describe() for d in report.differences[:20])
+        assert verify_chain(session).ok
+        periods = session.execute(
+            select(Publication.period, Publication.revision).order_by(Publication.id)
+        ).all()
+        assert sorted({period for period, _ in periods}) == published
+        assert [p for p, revision in periods if revision == 2] == ([corrected] if corrected else [])
+        for period in published[:-1]:
+            assert month_state(session, period, evening) is MonthState.FINAL
+        if published:
+            assert month_state(session, published[-1], evening) is MonthState.PUBLISHED
+            assert f"{published[-1]} on notice" in summary
+        else:
+            assert "no month published" in summary
+        current = until.strftime("%Y-%m")
+        assert set(
+            session.scalars(
+                select(Entry.period).where(Entry.status == EntryStatus.PENDING).distinct()
+            )
+        ) == {current}
