@@ -40,7 +40,6 @@ from service.boards import (
     MemberLine,
     branch_board,
     member_board,
-    within_branch,
 )
 from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
@@ -59,7 +58,7 @@ from service.models import (
     Resolution,
 )
 from service.periods import parse_period, period_of, town_today
-from service.scoring.ranking import Ranked
+from service.scoring.ranking import Ranked, competition_rank
 from service.scoring.rules import Rulebook
 
 DEFAULT_NOTICE_DAYS = 7
@@ -306,9 +305,17 @@ def _board_rows(
     """The live boards of ``period`` as rows to store (ranks as the live pages show
     them; the branch rank is the rank within the member's branch on this board)."""
     town = member_board(session, period)
+    # One pass groups the town board by branch; narrowing it once per branch would scan
+    # every member for every branch (quadratic at city or province scale). Ranked the
+    # same way as within_branch, so stored ranks equal what the branch pages show.
+    by_branch: dict[int, list[MemberLine]] = defaultdict(list)
+    for r in town.ranked:
+        by_branch[r.item.branch_id].append(r.item)
     branch_ranks: dict[int, int] = {}
-    for branch_id in {r.item.branch_id for r in town.ranked}:
-        for ranked in within_branch(town, branch_id).ranked:
+    for lines in by_branch.values():
+        for ranked in competition_rank(
+            lines, score=lambda line: line.points, tie_order=lambda line: line.member_code
+        ):
             branch_ranks[ranked.item.member_id] = ranked.rank
     members: list[PublishedMemberRow] = []
     listed: list[tuple[MemberLine, int | None]] = [(r.item, r.rank) for r in town.ranked]
