@@ -1752,7 +1752,7 @@ class _TownBuilder:
         return (
             f"published {done}{fixed}{periods[-1]} on notice until "
             f"{window_ends.astimezone(self.zone):%Y-%m-%d %H:%M} "
-            f"with {self.counts['objections']} objections"
+            f"({self.counts['objections']} objections raised in all)"
         )
 
     def _principal(self, account_id: int) -> Principal:
