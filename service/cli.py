@@ -682,3 +682,56 @@ def publish_correction_command(period: str, username: str | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@publish.command("objections")
+@click.argument("period", metavar="YYYY-MM", callback=_month_argument)
+@_BY_OPTION
+def publish_objections(period: str, username: str | None) -> None:
+    """List the objections to a month's board, with their answers."""
+    from service.errors import DomainError
+    from service.publication import month_objections
+
+    try:
+        with _database().transaction(write=False) as session:
+            principal = _office_principal(session, username)
+            objections = month_objections(session, principal, period)
+    except DomainError as exc:
+        raise _domain_failure(exc) from exc
+    if not objections:
+        click.echo(f"no objections to {period}")
+        return
+    for item in objections:
+        state = item.resolution.value if item.resolution else item.status.value
+        click.echo(
+            f"#{item.id}  r{item.revision}  {_town_time(item.created_at)}  {item.objector} "
+            f"on {item.line_label}  [{state}]"
+        )
+        click.echo(f"    {item.text}")
+        if item.answer:
+            click.echo(f"    answer: {item.answer}")
+
+
+@publish.command("answer")
+@click.argument("objection_id", metavar="OBJECTION", type=int)
+@click.option(
+    "--resolution",
+    type=click.Choice(["no_change", "corrected"]),
+    required=True,
+    help="no_change: the line stands; corrected: a published correction changed it.",
+)
+@click.option("--answer", "answer", required=True, help="The office's answer to the member.")
+@_BY_OPTION
+def publish_answer(objection_id: int, resolution: str, answer: str, username: str | None) -> None:
+    """Answer an objection and resolve it (see 'jifen publish objections YYYY-MM')."""
+    from service.errors import DomainError
+    from service.publication import resolve_objection
+    from service.types import utcnow
+
+    try:
+        with _database().transaction() as session:
+            principal = _office_principal(session, username)
+            resolve_objection(session, principal, objection_id, answer, resolution, now=utcnow())
+    except DomainError as exc:
+        raise _domain_failure(exc) from exc
+    click.echo(f"objection #{objection_id} answered and resolved: {resolution}")

@@ -110,3 +110,54 @@ def test_publish_needs_an_office_account(run: Any, town: SmallTown) -> None:
     assert refused.exit_code == 1
     assert "not an active office (admin) account" in refused.output
     assert run(["publish", "2026-13"]).exit_code == 2
+
+
+def test_the_office_lists_and_answers_objections(
+    run: Any, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    from service.publication import LineRef, raise_objection
+
+    admin = town.principal(database, "admin")
+    with database.transaction() as session:
+        approve_entry(
+            session, admin, rulebook, submit(database, town, rulebook, "member"), now=utcnow()
+        )
+    assert run(["publish", LAST_MONTH]).exit_code == 0
+    assert run(["publish", "objections", LAST_MONTH]).output.strip() == (
+        f"no objections to {LAST_MONTH}"
+    )
+    member = town.principal(database, "member2")
+    with database.transaction() as session:
+        objection = raise_objection(
+            session,
+            member,
+            LAST_MONTH,
+            LineRef(member_id=town.member_ids["member"]),
+            "张伟的主题党日是否重复?",
+            now=utcnow(),
+        )
+
+    listed = run(["publish", "objections", LAST_MONTH])
+    assert listed.exit_code == 0
+    assert f"#{objection}" in listed.output and "[open]" in listed.output
+    assert "张伟的主题党日是否重复?" in listed.output
+
+    # A correction that was never published cannot be the resolution.
+    refused = run(
+        ["publish", "answer", str(objection), "--resolution", "corrected", "--answer", "已更正"]
+    )
+    assert refused.exit_code == 1 and "error:" in refused.output
+    answered = run(
+        ["publish", "answer", str(objection), "--resolution", "no_change", "--answer", "核实无误"]
+    )
+    assert answered.exit_code == 0, answered.output
+    listed = run(["publish", "objections", LAST_MONTH])
+    assert "[no_change]" in listed.output and "answer: 核实无误" in listed.output
+    again = run(
+        ["publish", "answer", str(objection), "--resolution", "no_change", "--answer", "再次"]
+    )
+    assert again.exit_code == 1
+    assert (
+        run(["publish", "answer", "999999", "--resolution", "no_change", "--answer", "x"]).exit_code
+        == 1
+    )
