@@ -735,3 +735,8 @@ def publish_answer(objection_id: int, resolution: str, answer: str, username: st
     except DomainError as exc:
         raise _domain_failure(exc) from exc
     click.echo(f"objection #{objection_id} answered and resolved: {resolution}")
+
+
+# Commands of the people-administration features live in their own modules; importing
+# them here attaches them to ``main``. At the end of the module, so ``main`` exists.
+from service import cli_audit, cli_org, cli_roster  # noqa: E402, F401

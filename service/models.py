@@ -151,6 +151,32 @@ class Member(Base):
     status: Mapped[MemberStatus]
     joined_party_on: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 身份证号: the roster import's key for "the same person"; optional for old rows.
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    # The day the member left the town's party organisation (inactive from then on).
+    left_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Membership(Base):
+    """Which branch a member belonged to over time (组织关系): one row per stay.
+
+    ``Member.branch_id`` is the current branch; history answers "which branch on this
+    day", so an activity's points count for the branch of its date and past boards do not
+    move when a member transfers.
+    """
+
+    __tablename__ = "membership"
+    __table_args__ = (Index("ix_membership_member", "member_id", "from_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    from_date: Mapped[date | None] = mapped_column(Date)  # None: since before records began
+    to_date: Mapped[date | None] = mapped_column(Date)  # exclusive; None: still there
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
 
 
 class Account(Base):
@@ -164,6 +190,9 @@ class Account(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Set for an initial or reset password: the first sign-in must choose a new one.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_at: Mapped[datetime | None]
 
 
 class RoleGrant(Base):
@@ -433,3 +462,30 @@ def _publications_are_frozen(session: Session, _context: Any, _instances: Any) -
     for obj in session.deleted:
         if isinstance(obj, frozen):
             raise RuntimeError("published boards are frozen; publish a correction instead")
+
+
+class AuditEvent(Base):
+    """One change to the town's records: who, what, when, from where, before and after.
+
+    Append-only like the ledger. ``before``/``after`` hold JSON of the changed fields.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_at", "at"),
+        Index("ix_audit_event_actor", "actor_id", "at"),
+        Index("ix_audit_event_branch", "branch_id", "at"),
+        Index("ix_audit_event_kind", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    ip_address: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(48))  # e.g. "member.update", "entry.approve"
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)

@@ -20,6 +20,7 @@ from web.achievements.views import AchievementsController
 from web.admin.publication import PublicationController
 from web.admin.views import AdminController
 from web.api.views import ApiController
+from web.audit import HANDLERS as AUDIT_HANDLERS
 from web.auth import SessionAuthMiddleware
 from web.boards.views import BoardsController
 from web.branches.views import BranchesController
@@ -29,8 +30,10 @@ from web.errors import EXCEPTION_HANDLERS
 from web.home.views import HomeController
 from web.i18n import LocaleMiddleware
 from web.objections.views import ObjectionsController
+from web.orgadmin import HANDLERS as ORGADMIN_HANDLERS
 from web.points.views import PointsController
 from web.review.views import ReviewController
+from web.roster import HANDLERS as ROSTER_HANDLERS
 from web.security import security_headers
 from web.templating import template_config
 
@@ -65,6 +68,9 @@ def create_app(
             ObjectionsController,
             AchievementsController,
             ApiController,
+            *ORGADMIN_HANDLERS,
+            *ROSTER_HANDLERS,
+            *AUDIT_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         dependencies=DEPENDENCIES,

@@ -1,0 +1,8 @@
+"""Route handlers of this feature, registered in web/app.py through HANDLERS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Controllers (or handlers) of this package; web/app.py registers every one.
+HANDLERS: list[Any] = []
