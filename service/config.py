@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     session_absolute_hours: int = 12
     # Marks cookies Secure; set when served over HTTPS.
     https: bool = False
+    # Behind a reverse proxy that sets X-Forwarded-For, the audit log records the client
+    # address from it; without a trusted proxy the header could be forged, so it is ignored.
+    trusted_proxy: bool = False
     default_locale: str = "zh_CN"
     # Periods are calendar months here; "today" and "this month" are read in this zone.
     timezone: str = "Asia/Shanghai"

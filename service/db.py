@@ -19,7 +19,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
+from service import audit
+
 WRITE_OPTION = "jifen_write"
+# Every change made through a Session is written to the audit log (service/audit.py).
+audit.install()
 SQLITE_BUSY_TIMEOUT_S = 30
 
 

@@ -128,10 +128,24 @@ class Explanation:
         return self.next_threshold - self.score.total
 
 
+def can_view_branch(actor: Principal, branch_id: int) -> bool:
+    """Who sees a branch's own pages (its entries, members, roster, suggestions): its
+    secretaries, the instructors (党建指导员) assigned to it, and the office. The public
+    boards are open to everyone signed in and need no check."""
+    return actor.can_review_branch(branch_id)
+
+
+def viewable_branch_ids(actor: Principal) -> frozenset[int] | None:
+    """The branches ``can_view_branch`` allows; None for the office (every branch)."""
+    if actor.is_admin:
+        return None
+    return actor.reviewer_branch_ids
+
+
 def can_view_points(actor: Principal, member_id: int, member_branch_id: int) -> bool:
     """The member, a secretary or instructor of the member's branch, and admins see a
     member's explanation (it holds deductions and their reasons, never public)."""
-    return actor.member_id == member_id or actor.can_review_branch(member_branch_id)
+    return actor.member_id == member_id or can_view_branch(actor, member_branch_id)
 
 
 def can_record_adjustment(actor: Principal, member_id: int, member_branch_id: int) -> bool:
@@ -363,7 +377,7 @@ def branch_members(session: Session, actor: Principal, branch_id: int) -> list[M
     way from the branch page to each member's points."""
     if session.get(Branch, branch_id) is None:
         raise NotFound(Message(N_("No such branch.")))
-    if not actor.can_review_branch(branch_id):
+    if not can_view_branch(actor, branch_id):
         raise PermissionDenied(Message(N_("You do not have access to this branch.")))
     rows = session.execute(
         select(Member.id, Member.code, Member.name)

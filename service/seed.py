@@ -31,6 +31,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from service.accounts import Principal, hash_password, load_principal
+from service.audit import suspended as audit_suspended
 from service.ledger import bulk_insert_summary, upsert_summary
 from service.models import (
     Account,
@@ -641,7 +642,7 @@ def load_demo_town(
             "activity to show; choose a later --until"
         )
     _refuse_unless_empty(session)
-    with _steps(console) as start:
+    with _steps(console) as start, audit_suspended():  # a bulk load, not people's changes
         return _TownBuilder(session, rulebook, town, until).build(start)
 
 

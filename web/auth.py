@@ -13,6 +13,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from service import audit
 from service.accounts import Principal, resolve_session, touch_session
 from service.config import Settings
 from service.db import Database
@@ -50,8 +51,32 @@ def expired_session_cookie(settings: Settings) -> Cookie:
     )
 
 
+def trusts_proxy(settings: Settings) -> bool:
+    """Whether a reverse proxy in front of the app is trusted to say who the client is
+    (``JIFEN_TRUSTED_PROXY``); without it X-Forwarded-For is ignored, since any client
+    can send one."""
+    return settings.trusted_proxy
+
+
+def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
+    """The client's address for the audit log: the socket's peer, or, behind a trusted
+    proxy, the address that proxy appended last to X-Forwarded-For."""
+    if trust_proxy:
+        for key, value in scope.get("headers", []):
+            if key == b"x-forwarded-for":
+                hops = [hop.strip() for hop in value.decode("latin-1").split(",") if hop.strip()]
+                if hops:
+                    return hops[-1][:64]
+    client = scope.get("client")
+    if client:
+        return str(client[0])[:64]
+    return ""
+
+
 class SessionAuthMiddleware:
-    """Resolve the session cookie to a ``Principal`` in ``scope["user"]`` (or None)."""
+    """Resolve the session cookie to a ``Principal`` in ``scope["user"]`` (or None), and
+    name that account and the client's address as the author of every change the
+    request makes (the audit log)."""
 
     def __init__(self, app: ASGIApp, database: Database, settings: Settings) -> None:
         self.app = app
@@ -59,20 +84,31 @@ class SessionAuthMiddleware:
         self.cookie_name = session_cookie_name(settings)
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self.absolute = timedelta(hours=settings.session_absolute_hours)
+        self.trust_proxy = trusts_proxy(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["user"] = None
         scope["auth"] = None
-        if scope["type"] == ScopeType.HTTP and not scope["path"].startswith(SKIP_PREFIXES):
-            token = _cookie(scope, self.cookie_name)
-            if token:
-                principal = await anyio.to_thread.run_sync(self._resolve, token)
-                if principal is not None:
-                    scope["user"] = principal
-                    scope["auth"] = token
-        await self.app(scope, receive, send)
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(SKIP_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        actor_id: int | None = None
+        token = _cookie(scope, self.cookie_name)
+        if token:
+            principal, actor_id = await anyio.to_thread.run_sync(self._resolve, token)
+            if principal is not None:
+                scope["user"] = principal
+                scope["auth"] = token
+        address = client_address(scope, trust_proxy=self.trust_proxy)
+        audit_token = audit.set_context(actor_id, address)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            audit.reset_context(audit_token)
 
-    def _resolve(self, token: str) -> Principal | None:
+    def _resolve(self, token: str) -> tuple[Principal | None, int | None]:
+        """The signed-in principal and the account the request's changes are audited as
+        (also for a session that may only change its password)."""
         now = utcnow()
         with self.database.transaction(write=False) as session:
             lookup = resolve_session(
@@ -81,7 +117,8 @@ class SessionAuthMiddleware:
         if lookup.needs_touch:
             with self.database.transaction() as session:
                 touch_session(session, token, now)
-        return lookup.principal
+        acting: Principal | None = lookup.principal or getattr(lookup, "password_change", None)
+        return lookup.principal, acting.account_id if acting is not None else None
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
