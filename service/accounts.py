@@ -13,6 +13,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from service.errors import InvalidInput, NotFound
+from service.i18n import N_, Message
 from service.models import Account, Branch, Member, Role, RoleGrant, WebSession
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
@@ -61,6 +63,9 @@ class Principal:
     member_branch_name: str | None
     grants: frozenset[tuple[Role, int | None]]
     session_id: str | None = None
+    # Signed in with an initial or reset password: nothing but choosing a new one is
+    # allowed until it is changed (see ``resolve_session``).
+    must_change_password: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -148,9 +153,19 @@ def end_session(session: Session, token: str) -> None:
 
 @dataclass(frozen=True)
 class SessionLookup:
+    """What a cookie token stands for.
+
+    ``principal`` is the signed-in person every page sees. A session whose account must
+    change its password (an initial or reset password) has no ``principal``: it grants
+    nothing but the password change page, which reads it from ``password_change``. So
+    every other page treats the browser as signed out and sends it to /login, which
+    forwards it to /account/password.
+    """
+
     principal: Principal | None
     needs_touch: bool = False
     expired: bool = False
+    password_change: Principal | None = None
 
 
 def resolve_session(
@@ -165,7 +180,10 @@ def resolve_session(
     principal = load_principal(session, record.account_id, session_id=record.id)
     if principal is None:
         return SessionLookup(None, expired=True)
-    return SessionLookup(principal, needs_touch=now - record.last_seen_at > TOUCH_INTERVAL)
+    needs_touch = now - record.last_seen_at > TOUCH_INTERVAL
+    if principal.must_change_password:
+        return SessionLookup(None, needs_touch=needs_touch, password_change=principal)
+    return SessionLookup(principal, needs_touch=needs_touch)
 
 
 def touch_session(session: Session, token: str, now: datetime) -> None:
@@ -201,4 +219,66 @@ def load_principal(
         member_branch_name=branch_name,
         grants=grants,
         session_id=session_id,
+        must_change_password=account.must_change_password,
     )
+
+
+# --- passwords chosen by people, and the office's account actions -----------------------
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+
+
+def new_initial_password() -> str:
+    """A random initial password to hand over once (12 characters, no look-alikes)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+def end_account_sessions(session: Session, account_id: int, *, keep: str | None = None) -> int:
+    """End every session of the account (but ``keep``, a session id); how many ended."""
+    query = delete(WebSession).where(WebSession.account_id == account_id)
+    if keep is not None:
+        query = query.where(WebSession.id != keep)
+    result = session.execute(query)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def session_id_of(token: str) -> str:
+    return _digest(token)
+
+
+def change_password(
+    session: Session,
+    account_id: int,
+    current: str,
+    new: str,
+    confirmation: str,
+    *,
+    keep_session_id: str | None = None,
+) -> None:
+    """Set a password the person chose: checks the current one, length, that it differs
+    from the current one and matches its confirmation. Clears the must-change flag and
+    ends the account's other sessions."""
+    account = session.get(Account, account_id)
+    if account is None or not account.is_active:
+        raise NotFound(Message(N_("No such account.")))
+    errors: dict[str, Message] = {}
+    if not verify_password(account.password_hash, current):
+        errors["current"] = Message(N_("This is not your current password."))
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new"] = Message(
+            N_("Use at least %(min)s characters."), {"min": MIN_PASSWORD_LENGTH}
+        )
+    elif len(new) > MAX_PASSWORD_LENGTH:
+        errors["new"] = Message(N_("This text is too long."))
+    elif "current" not in errors and new == current:
+        errors["new"] = Message(N_("Choose a password different from the current one."))
+    if "new" not in errors and new != confirmation:
+        errors["confirmation"] = Message(N_("The two new passwords differ."))
+    if errors:
+        raise InvalidInput(errors)
+    account.password_hash = hash_password(new)
+    account.must_change_password = False
+    end_account_sessions(session, account.id, keep=keep_session_id)
+    session.flush()

@@ -1,6 +1,248 @@
-"""`jifen` subcommands of this feature; service/cli.py imports this module at its end,
-so commands declared here with ``@main.command()`` / ``@main.group()`` join ``jifen``."""
+"""`jifen accounts`, `jifen branches`, `jifen members`: the office's people
+administration from a terminal. service/cli.py imports this module at its end, so the
+groups declared here join ``jifen``.
+
+Each command acts as an office (admin) account (``--by USERNAME``, default: the only
+admin account), through the same service functions and checks as the web pages.
+"""
 
 from __future__ import annotations
 
-from service.cli import main  # noqa: F401 - the group the commands attach to
+from typing import TYPE_CHECKING
+
+import click
+
+from service import cli as _cli
+from service.cli import main
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from service.accounts import Principal
+
+_BY = click.option(
+    "--by",
+    "by_username",
+    default=None,
+    help="The office account acting (default: the only admin account).",
+)
+
+
+def _fail(message: str) -> SystemExit:
+    click.echo(f"error: {message}", err=True)
+    return SystemExit(1)
+
+
+def _failure(exc: Exception) -> SystemExit:
+    from service.errors import DomainError, InvalidInput
+
+    if isinstance(exc, InvalidInput):
+        for field_name, message in exc.errors.items():
+            click.echo(f"error: {field_name}: {message}", err=True)
+        return SystemExit(1)
+    if isinstance(exc, DomainError):
+        return _fail(str(exc.message))
+    raise exc
+
+
+def _office(session: Session, username: str | None) -> Principal:
+    from service import audit
+
+    principal: Principal = _cli._office_principal(session, username)
+    audit.act_as_username(principal.username)
+    return principal
+
+
+def _parse_role(session: Session, text: str) -> tuple[str, int]:
+    from sqlalchemy import select
+
+    from service.models import Branch
+
+    role, _sep, code = text.partition(":")
+    if role not in {"secretary", "instructor"} or not code:
+        raise _fail(f"--role {text!r}: write secretary:BRANCHCODE or instructor:BRANCHCODE")
+    branch_id = session.scalar(select(Branch.id).where(Branch.code == code))
+    if branch_id is None:
+        raise _fail(f"--role {text!r}: no branch with code {code!r}")
+    return role, branch_id
+
+
+@main.group()
+def accounts() -> None:
+    """Sign-in accounts: create, reset a password, disable or enable."""
+
+
+@accounts.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="The name shown on pages.")
+@click.option(
+    "--member", "member_code", default=None, help="Member number of a member's own account."
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE:BRANCHCODE|admin",
+    help="secretary:CODE or instructor:CODE (repeatable), or admin.",
+)
+@_BY
+def accounts_create(
+    username: str,
+    display_name: str,
+    member_code: str | None,
+    roles: tuple[str, ...],
+    by_username: str | None,
+) -> None:
+    """Create an account and print its initial password (to be changed at first
+    sign-in)."""
+    from service.accounts import new_initial_password
+    from service.errors import DomainError
+    from service.orgadmin import AccountInput, RolesInput, create_account, parse_account
+
+    password = new_initial_password()
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            secretary: set[int] = set()
+            instructor: set[int] = set()
+            admin = False
+            for text in roles:
+                if text == "admin":
+                    admin = True
+                    continue
+                role, branch_id = _parse_role(session, text)
+                (secretary if role == "secretary" else instructor).add(branch_id)
+            role_input = RolesInput(frozenset(secretary), frozenset(instructor), admin)
+            data: AccountInput = parse_account(
+                {
+                    "username": username,
+                    "display_name": display_name,
+                    "member_code": member_code or "",
+                    "password": password,
+                },
+                role_input,
+            )
+            create_account(session, principal, data)
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(f"account {username} created; initial password (must be changed at first sign-in):")
+    click.echo(password)
+
+
+@accounts.command("reset-password")
+@click.argument("username")
+@_BY
+def accounts_reset_password(username: str, by_username: str | None) -> None:
+    """Give USERNAME a new initial password (printed) and end all its sessions."""
+    from service.accounts import new_initial_password
+    from service.errors import DomainError
+    from service.orgadmin import account_id_by_username, reset_password
+
+    password = new_initial_password()
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            reset_password(session, principal, account_id_by_username(session, username), password)
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(f"password of {username} reset; its sessions ended. New initial password:")
+    click.echo(password)
+
+
+@accounts.command("disable")
+@click.argument("username")
+@_BY
+def accounts_disable(username: str, by_username: str | None) -> None:
+    """Disable USERNAME: it cannot sign in and its sessions end now; its history stays."""
+    from service.errors import DomainError
+    from service.orgadmin import account_id_by_username, disable_account
+    from service.types import utcnow
+
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            disable_account(
+                session, principal, account_id_by_username(session, username), now=utcnow()
+            )
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(f"account {username} disabled and signed out everywhere")
+
+
+@accounts.command("enable")
+@click.argument("username")
+@_BY
+def accounts_enable(username: str, by_username: str | None) -> None:
+    """Enable USERNAME again."""
+    from service.errors import DomainError
+    from service.orgadmin import account_id_by_username, enable_account
+
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            enable_account(session, principal, account_id_by_username(session, username))
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(f"account {username} enabled")
+
+
+@main.group()
+def branches() -> None:
+    """Party branches."""
+
+
+@branches.command("list")
+@_BY
+def branches_list(by_username: str | None) -> None:
+    """Every branch: code, kind, active members, organisations covered, name."""
+    from service.errors import DomainError
+    from service.orgadmin import list_branches
+
+    try:
+        with _cli._database().transaction(write=False) as session:
+            rows = list_branches(session, _office(session, by_username))
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo("code\tkind\tmembers\torganisations\tname")
+    for row in rows:
+        click.echo(f"{row.code}\t{row.kind}\t{row.members}\t{len(row.organisations)}\t{row.name}")
+
+
+@main.group()
+def members() -> None:
+    """Party members."""
+
+
+@members.command("list")
+@click.option("--branch", "branch_code", default=None, help="Only this branch (its code).")
+@_BY
+def members_list(branch_code: str | None, by_username: str | None) -> None:
+    """Members by number: code, name, branch, status, active or the day they left."""
+    from sqlalchemy import select
+
+    from service.errors import DomainError
+    from service.models import Branch
+    from service.orgadmin import PAGE_SIZE, search_members
+
+    try:
+        with _cli._database().transaction(write=False) as session:
+            principal = _office(session, by_username)
+            branch_id = None
+            if branch_code is not None:
+                branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
+                if branch_id is None:
+                    raise _fail(f"no branch with code {branch_code!r}")
+            rows = []
+            page = 1
+            while True:
+                result = search_members(session, principal, branch_id=branch_id, page=page)
+                rows.extend(result.rows)
+                if page >= result.pages or len(result.rows) < PAGE_SIZE:
+                    break
+                page += 1
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo("code\tname\tbranch\tstatus\tstate")
+    for row in rows:
+        state = "active" if row.active else f"left {row.left_on or ''}".strip()
+        click.echo(f"{row.code}\t{row.name}\t{row.branch_name}\t{row.status}\t{state}")

@@ -1,5 +1,6 @@
-"""A branch's page for its reviewers: suggestions and their steps, members, and the
-form that records a deduction or adjustment."""
+"""A branch's page for its reviewers: suggestions and their steps, members, the form
+that records a deduction or adjustment, and the branch's roster (its secretary edits it,
+its instructors read it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from service import orgadmin
 from service.accounts import Principal
 from service.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
 from service.errors import Conflict, InvalidInput, NotFound
@@ -30,6 +32,7 @@ from service.suggestions import (
 )
 from service.types import utcnow
 from web.auth import requires_reviewer
+from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
 from web.deps import Actor, Db, Rules
 from web.forms import domain_field_errors, first_value, parse_form
 from web.i18n import gettext, render
@@ -40,6 +43,10 @@ FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENC
 NOTICES = {
     "adopted": N_("The suggestion is marked adopted; its points are added."),
     "implemented": N_("The suggestion is marked implemented; its points are added."),
+}
+ROSTER_NOTICES = {
+    "member_created": N_("The member was added to the roster."),
+    "member_saved": N_("The member was saved."),
 }
 
 
@@ -301,4 +308,153 @@ class BranchesController(Controller):
         return Redirect(
             f"/members/{parsed.member_id}/points?year={parsed.day.year}&done=adjusted",
             status_code=303,
+        )
+
+
+def _roster_form(
+    db: Session,
+    principal: Principal,
+    branch_id: int,
+    member_id: int | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    notice_text: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    branch = orgadmin.roster_branch(db, principal, branch_id)
+    context = member_form_context(db, branch_id=branch_id, values=values, errors=errors)
+    context.update(
+        branch_id=branch_id,
+        branch_name=branch.name,
+        branches=[],
+        member_id=member_id,
+        can_edit=orgadmin.can_edit_roster(principal, branch_id),
+        notice=notice_text,
+        action=f"/branches/{branch_id}/roster/{member_id}"
+        if member_id
+        else f"/branches/{branch_id}/roster/new",
+    )
+    return Template("branches/roster_member.html", context=context, status_code=status_code)
+
+
+class RosterController(Controller):
+    """/branches/{id}/roster: the branch's members for its secretary (edits), its
+    instructors (read) and the office. The service checks the branch for each call."""
+
+    path = "/branches/{branch_id:int}/roster"
+    guards = [requires_reviewer]  # noqa: RUF012 - Litestar's class attribute
+
+    @get("/", sync_to_thread=True)
+    def roster(
+        self,
+        db: Db,
+        principal: Actor,
+        branch_id: FromPath[int],
+        q: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        branch = orgadmin.roster_branch(db, principal, branch_id)
+        result = orgadmin.search_members(db, principal, q, branch_id=branch_id, page=page)
+        message = ROSTER_NOTICES.get(done or "")
+        return Template(
+            "branches/roster.html",
+            context={
+                "branch": branch,
+                "result": result,
+                "q": q,
+                "statuses": labels(orgadmin.MEMBER_STATUS_LABELS),
+                "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
+                "can_edit": orgadmin.can_edit_roster(principal, branch_id),
+                "notice": gettext(message) if message else None,
+            },
+        )
+
+    @get("/new", sync_to_thread=True)
+    def new_member(self, db: Db, principal: Actor, branch_id: FromPath[int]) -> Template:
+        orgadmin.roster_editor_check(db, principal, branch_id)
+        values = {**EMPTY_MEMBER, "branch_id": str(branch_id)}
+        return _roster_form(db, principal, branch_id, None, values, {})
+
+    @post("/new", sync_to_thread=True)
+    def create_member(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        branch_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        orgadmin.roster_editor_check(db, principal, branch_id)
+        values = {**first_value(data), "branch_id": str(branch_id)}
+        try:
+            orgadmin.create_member(
+                db,
+                principal,
+                orgadmin.parse_member(values, today=town_date(request)),
+                branch_id=branch_id,
+                now=utcnow(),
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return _roster_form(
+                db, principal, branch_id, None, values, domain_field_errors(exc), status_code=422
+            )
+        return Redirect(f"/branches/{branch_id}/roster?done=member_created", status_code=303)
+
+    @get("/{member_id:int}", sync_to_thread=True)
+    def member(
+        self,
+        db: Db,
+        principal: Actor,
+        branch_id: FromPath[int],
+        member_id: FromPath[int],
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        member = orgadmin.member_for_edit(db, principal, member_id, branch_id=branch_id)
+        message = ROSTER_NOTICES.get(done or "")
+        return _roster_form(
+            db,
+            principal,
+            branch_id,
+            member_id,
+            member_values(member),
+            {},
+            notice_text=gettext(message) if message else None,
+        )
+
+    @post("/{member_id:int}", sync_to_thread=True)
+    def save_member(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        branch_id: FromPath[int],
+        member_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        orgadmin.roster_editor_check(db, principal, branch_id, member_id)
+        values = {**first_value(data), "branch_id": str(branch_id)}
+        try:
+            orgadmin.update_member(
+                db,
+                principal,
+                member_id,
+                orgadmin.parse_member(values, today=town_date(request)),
+                branch_id=branch_id,
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return _roster_form(
+                db,
+                principal,
+                branch_id,
+                member_id,
+                values,
+                domain_field_errors(exc),
+                status_code=422,
+            )
+        return Redirect(
+            f"/branches/{branch_id}/roster/{member_id}?done=member_saved", status_code=303
         )

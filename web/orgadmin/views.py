@@ -1,0 +1,550 @@
+"""The office's people administration: branches, organisations (五清), members and
+accounts. Admins only (the guard), and every service call checks again."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from service import orgadmin
+from service.accounts import Principal, new_initial_password
+from service.errors import Conflict, InvalidInput
+from service.i18n import N_
+from service.types import utcnow
+from web.admin.views import requires_admin
+from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
+from web.deps import Actor, Db
+from web.forms import domain_field_errors, first_value
+from web.i18n import gettext, render
+from web.points.views import town_date
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+AnyRequest = Request[Any, Any, Any]
+
+NOTICES = {
+    "branch_created": N_("The branch was created."),
+    "branch_saved": N_("The branch was saved."),
+    "organisation_created": N_("The organisation was created."),
+    "organisation_saved": N_("The organisation was saved."),
+    "member_created": N_("The member was added."),
+    "member_saved": N_("The member was saved."),
+    "account_created": N_(
+        "The account was created. Hand the initial password over in person; it must be "
+        "changed at first sign-in."
+    ),
+    "roles_saved": N_("The roles were saved."),
+    "password_reset": N_(
+        "The password was reset and every session of the account ended. The new initial "
+        "password must be changed at next sign-in."
+    ),
+    "disabled": N_("The account is disabled and signed out everywhere. Its history stays."),
+    "enabled": N_("The account is enabled again."),
+}
+
+
+def client_ip(request: AnyRequest) -> str:
+    return request.client.host if request.client else ""
+
+
+def notice_text(done: str | None) -> str | None:
+    message = NOTICES.get(done or "")
+    return gettext(message) if message else None
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text and text.strip().isdigit() else None
+
+
+class OrgAdminController(Controller):
+    path = "/admin"
+    guards = [requires_admin]  # noqa: RUF012 - Litestar's class attribute
+
+    # --- branches ----------------------------------------------------------------
+
+    @get("/branches", sync_to_thread=True)
+    def branches(
+        self,
+        db: Db,
+        principal: Actor,
+        q: FromQuery[str] = "",
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        rows = orgadmin.list_branches(db, principal, q)
+        return Template(
+            "orgadmin/branches.html",
+            context={
+                "rows": rows,
+                "q": q,
+                "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
+                "notice": notice_text(done),
+            },
+        )
+
+    def _branch_form(
+        self,
+        db: Session,
+        branch_id: int | None,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Template:
+        return Template(
+            "orgadmin/branch_form.html",
+            context={
+                "branch_id": branch_id,
+                "values": values,
+                "errors": errors,
+                "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
+                "organisations": orgadmin.branch_organisations(db, branch_id) if branch_id else [],
+            },
+            status_code=status_code,
+        )
+
+    @get("/branches/new", sync_to_thread=True)
+    def new_branch(self, db: Db, principal: Actor) -> Template:
+        orgadmin.require_admin(principal)
+        return self._branch_form(db, None, {"code": "", "name": "", "kind": "single"}, {})
+
+    @post("/branches/new", sync_to_thread=True)
+    def create_branch(
+        self, request: AnyRequest, db: Db, principal: Actor, data: FormData
+    ) -> Template | Redirect:
+        values = first_value(data)
+        try:
+            orgadmin.create_branch(db, principal, orgadmin.parse_branch(values))
+        except InvalidInput as exc:
+            db.rollback()
+            return self._branch_form(db, None, values, domain_field_errors(exc), 422)
+        return Redirect("/admin/branches?done=branch_created", status_code=303)
+
+    @get("/branches/{branch_id:int}", sync_to_thread=True)
+    def edit_branch(self, db: Db, principal: Actor, branch_id: FromPath[int]) -> Template:
+        branch = orgadmin.branch_for_edit(db, principal, branch_id)
+        values = {"code": branch.code, "name": branch.name, "kind": branch.kind.value}
+        return self._branch_form(db, branch_id, values, {})
+
+    @post("/branches/{branch_id:int}", sync_to_thread=True)
+    def save_branch(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        branch_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        values = first_value(data)
+        try:
+            orgadmin.update_branch(db, principal, branch_id, orgadmin.parse_branch(values))
+        except InvalidInput as exc:
+            db.rollback()
+            return self._branch_form(db, branch_id, values, domain_field_errors(exc), 422)
+        return Redirect("/admin/branches?done=branch_saved", status_code=303)
+
+    # --- organisations -------------------------------------------------------------
+
+    @get("/organisations", sync_to_thread=True)
+    def organisations(
+        self,
+        db: Db,
+        principal: Actor,
+        q: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        result = orgadmin.list_organisations(db, principal, q, page)
+        return Template(
+            "orgadmin/organisations.html",
+            context={
+                "result": result,
+                "q": q,
+                "kinds": labels(orgadmin.ORGANISATION_KIND_LABELS),
+                "branch_kinds": labels(orgadmin.BRANCH_KIND_LABELS),
+                "business": labels(orgadmin.BUSINESS_STATUS_LABELS),
+                "notice": notice_text(done),
+            },
+        )
+
+    def _organisation_form(
+        self,
+        db: Session,
+        org_id: int | None,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Template:
+        return Template(
+            "orgadmin/organisation_form.html",
+            context={
+                "org_id": org_id,
+                "values": values,
+                "errors": errors,
+                "kinds": labels(orgadmin.ORGANISATION_KIND_LABELS),
+                "business": labels(orgadmin.BUSINESS_STATUS_LABELS),
+                "branches": orgadmin.branch_choices(db),
+                "members": orgadmin.organisation_member_count(db, org_id) if org_id else 0,
+            },
+            status_code=status_code,
+        )
+
+    @get("/organisations/new", sync_to_thread=True)
+    def new_organisation(
+        self, db: Db, principal: Actor, branch: FromQuery[int | None] = None
+    ) -> Template:
+        orgadmin.require_admin(principal)
+        values = {
+            "name": "",
+            "kind": "enterprise",
+            "branch_id": str(branch or ""),
+            "business_status": "operating",
+            "employee_count": "",
+            "owner_name": "",
+        }
+        return self._organisation_form(db, None, values, {})
+
+    @post("/organisations/new", sync_to_thread=True)
+    def create_organisation(
+        self, request: AnyRequest, db: Db, principal: Actor, data: FormData
+    ) -> Template | Redirect:
+        values = first_value(data)
+        try:
+            orgadmin.create_organisation(db, principal, orgadmin.parse_organisation(values))
+        except InvalidInput as exc:
+            db.rollback()
+            return self._organisation_form(db, None, values, domain_field_errors(exc), 422)
+        return Redirect("/admin/organisations?done=organisation_created", status_code=303)
+
+    @get("/organisations/{org_id:int}", sync_to_thread=True)
+    def edit_organisation(self, db: Db, principal: Actor, org_id: FromPath[int]) -> Template:
+        org = orgadmin.organisation_for_edit(db, principal, org_id)
+        values = {
+            "name": org.name,
+            "kind": org.kind.value,
+            "branch_id": str(org.branch_id),
+            "business_status": org.business_status,
+            "employee_count": str(org.employee_count),
+            "owner_name": org.owner_name,
+        }
+        return self._organisation_form(db, org_id, values, {})
+
+    @post("/organisations/{org_id:int}", sync_to_thread=True)
+    def save_organisation(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        org_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        values = first_value(data)
+        try:
+            orgadmin.update_organisation(
+                db,
+                principal,
+                org_id,
+                orgadmin.parse_organisation(values),
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return self._organisation_form(db, org_id, values, domain_field_errors(exc), 422)
+        return Redirect("/admin/organisations?done=organisation_saved", status_code=303)
+
+    # --- members ---------------------------------------------------------------------
+
+    @get("/members", sync_to_thread=True)
+    def members(
+        self,
+        db: Db,
+        principal: Actor,
+        q: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        result = orgadmin.search_members(db, principal, q, page=page)
+        return Template(
+            "orgadmin/members.html",
+            context={
+                "result": result,
+                "q": q,
+                "statuses": labels(orgadmin.MEMBER_STATUS_LABELS),
+                "notice": notice_text(done),
+            },
+        )
+
+    def _member_form(
+        self,
+        db: Session,
+        member_id: int | None,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        status_code: int = 200,
+        branch_name: str = "",
+        notice: str | None = None,
+    ) -> Template:
+        branch_id = _int_or_none(values.get("branch_id"))
+        context = member_form_context(db, branch_id=branch_id, values=values, errors=errors)
+        context.update(
+            member_id=member_id,
+            branches=[] if member_id else orgadmin.branch_choices(db),
+            branch_name=branch_name,
+            notice=notice,
+            action=f"/admin/members/{member_id}" if member_id else "/admin/members/new",
+        )
+        return Template("orgadmin/member_form.html", context=context, status_code=status_code)
+
+    @get("/members/new", sync_to_thread=True)
+    def new_member(
+        self, db: Db, principal: Actor, branch: FromQuery[int | None] = None
+    ) -> Template:
+        orgadmin.require_admin(principal)
+        return self._member_form(db, None, {**EMPTY_MEMBER, "branch_id": str(branch or "")}, {})
+
+    @post("/members/new", sync_to_thread=True)
+    def create_member(
+        self, request: AnyRequest, db: Db, principal: Actor, data: FormData
+    ) -> Template | Redirect:
+        values = first_value(data)
+        try:
+            member_id = orgadmin.create_member(
+                db,
+                principal,
+                orgadmin.parse_member(values, today=town_date(request)),
+                now=utcnow(),
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return self._member_form(db, None, values, domain_field_errors(exc), 422)
+        return Redirect(f"/admin/members/{member_id}?done=member_created", status_code=303)
+
+    @get("/members/{member_id:int}", sync_to_thread=True)
+    def edit_member(
+        self,
+        db: Db,
+        principal: Actor,
+        member_id: FromPath[int],
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        member = orgadmin.member_for_edit(db, principal, member_id)
+        return self._member_form(
+            db,
+            member_id,
+            member_values(member),
+            {},
+            branch_name=orgadmin.get_branch(db, member.branch_id).name,
+            notice=notice_text(done),
+        )
+
+    @post("/members/{member_id:int}", sync_to_thread=True)
+    def save_member(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        member_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        member = orgadmin.member_for_edit(db, principal, member_id)
+        branch_id, branch_name = member.branch_id, orgadmin.get_branch(db, member.branch_id).name
+        values = {**first_value(data), "branch_id": str(branch_id)}
+        try:
+            orgadmin.update_member(
+                db,
+                principal,
+                member_id,
+                orgadmin.parse_member(values, today=town_date(request)),
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return self._member_form(
+                db, member_id, values, domain_field_errors(exc), 422, branch_name=branch_name
+            )
+        return Redirect(f"/admin/members/{member_id}?done=member_saved", status_code=303)
+
+    # --- accounts --------------------------------------------------------------------
+
+    @get("/accounts", sync_to_thread=True)
+    def accounts(
+        self,
+        db: Db,
+        principal: Actor,
+        q: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        result = orgadmin.list_accounts(db, principal, q, page)
+        return Template(
+            "orgadmin/accounts.html",
+            context={
+                "result": result,
+                "q": q,
+                "roles": labels(orgadmin.ROLE_LABELS),
+                "notice": notice_text(done),
+            },
+        )
+
+    def _account_new(
+        self,
+        db: Session,
+        values: dict[str, Any],
+        roles: orgadmin.RolesInput,
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Template:
+        return Template(
+            "orgadmin/account_new.html",
+            context={
+                "values": values,
+                "errors": errors,
+                "current": roles,
+                "branches": orgadmin.branch_choices(db),
+            },
+            status_code=status_code,
+        )
+
+    @get("/accounts/new", sync_to_thread=True)
+    def new_account(self, db: Db, principal: Actor) -> Template:
+        orgadmin.require_admin(principal)
+        values = {
+            "username": "",
+            "display_name": "",
+            "member_code": "",
+            "password": new_initial_password(),
+        }
+        return self._account_new(db, values, orgadmin.RolesInput(), {})
+
+    @post("/accounts/new", sync_to_thread=True)
+    def create_account(
+        self, request: AnyRequest, db: Db, principal: Actor, data: FormData
+    ) -> Template | Redirect:
+        values = first_value(data)
+        roles = _roles_from(data)
+        try:
+            account_id = orgadmin.create_account(
+                db, principal, orgadmin.parse_account(values, roles)
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return self._account_new(db, values, roles, domain_field_errors(exc), 422)
+        return Redirect(f"/admin/accounts/{account_id}?done=account_created", status_code=303)
+
+    def _account_page(
+        self,
+        db: Session,
+        principal: Principal,
+        account_id: int,
+        *,
+        notice: str | None = None,
+        error: str | None = None,
+        errors: dict[str, str] | None = None,
+        password: str | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        row = orgadmin.account_for_edit(db, principal, account_id)
+        return Template(
+            "orgadmin/account.html",
+            context={
+                "row": row,
+                "current": orgadmin.current_roles(db, account_id),
+                "branches": orgadmin.branch_choices(db),
+                "roles": labels(orgadmin.ROLE_LABELS),
+                "is_self": account_id == principal.account_id,
+                "password": password or new_initial_password(),
+                "errors": errors or {},
+                "notice": notice,
+                "error": error,
+            },
+            status_code=status_code,
+        )
+
+    @get("/accounts/{account_id:int}", sync_to_thread=True)
+    def account(
+        self,
+        db: Db,
+        principal: Actor,
+        account_id: FromPath[int],
+        done: FromQuery[str | None] = None,
+    ) -> Template:
+        return self._account_page(db, principal, account_id, notice=notice_text(done))
+
+    @post("/accounts/{account_id:int}/roles", sync_to_thread=True)
+    def save_roles(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        account_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        try:
+            orgadmin.set_roles(db, principal, account_id, _roles_from(data))
+        except (InvalidInput, Conflict) as exc:
+            db.rollback()
+            message = (
+                "; ".join(domain_field_errors(exc).values())
+                if isinstance(exc, InvalidInput)
+                else render(exc.message)
+            )
+            return self._account_page(db, principal, account_id, error=message, status_code=409)
+        return Redirect(f"/admin/accounts/{account_id}?done=roles_saved", status_code=303)
+
+    @post("/accounts/{account_id:int}/reset-password", sync_to_thread=True)
+    def reset_password(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        account_id: FromPath[int],
+        data: FormData,
+    ) -> Template | Redirect:
+        password = str(first_value(data).get("password", ""))
+        try:
+            orgadmin.reset_password(db, principal, account_id, password)
+        except InvalidInput as exc:
+            db.rollback()
+            return self._account_page(
+                db,
+                principal,
+                account_id,
+                errors=domain_field_errors(exc),
+                password=password,
+                status_code=422,
+            )
+        return Redirect(f"/admin/accounts/{account_id}?done=password_reset", status_code=303)
+
+    @post("/accounts/{account_id:int}/disable", sync_to_thread=True)
+    def disable(
+        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
+    ) -> Template | Redirect:
+        try:
+            orgadmin.disable_account(db, principal, account_id, now=utcnow())
+        except Conflict as exc:
+            db.rollback()
+            return self._account_page(
+                db, principal, account_id, error=render(exc.message), status_code=409
+            )
+        return Redirect(f"/admin/accounts/{account_id}?done=disabled", status_code=303)
+
+    @post("/accounts/{account_id:int}/enable", sync_to_thread=True)
+    def enable(
+        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
+    ) -> Template | Redirect:
+        try:
+            orgadmin.enable_account(db, principal, account_id)
+        except Conflict as exc:
+            db.rollback()
+            return self._account_page(
+                db, principal, account_id, error=render(exc.message), status_code=409
+            )
+        return Redirect(f"/admin/accounts/{account_id}?done=enabled", status_code=303)
+
+
+def _roles_from(data: dict[str, Any]) -> orgadmin.RolesInput:
+    def many(name: str) -> list[str]:
+        value = data.get(name, [])
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    return orgadmin.parse_roles(many("secretary"), many("instructor"), bool(data.get("admin")))
