@@ -17,6 +17,7 @@ from service.periods import period_of
 from service.publication import is_frozen
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
 from service.scoring.rules import Rulebook
+from service.transfers import branch_on
 from service.types import TENTH
 
 REASON_MAX = 500
@@ -50,9 +51,13 @@ def record_adjustment(
     member = session.get(Member, data.member_id)
     if member is None:
         raise NotFound(Message(N_("No such member.")))
-    if data.branch_id is not None and member.branch_id != data.branch_id:
+    # A deduction or adjustment belongs to the branch the member was in on its day: it
+    # counts there, and that branch's secretary records it (after a transfer, the old
+    # branch still decides about the time before it).
+    branch_id = branch_on(session, member.id, data.day)
+    if data.branch_id is not None and branch_id != data.branch_id:
         raise InvalidInput({"member_id": Message(N_("Choose a member of this branch."))})
-    if not (actor.is_admin or member.branch_id in actor.branches_with_secretary):
+    if not (actor.is_admin or branch_id in actor.branches_with_secretary):
         raise PermissionDenied(
             Message(N_("Only the member's branch secretary records deductions and adjustments."))
         )
@@ -104,7 +109,7 @@ def record_adjustment(
 
     adjustment = Adjustment(
         member_id=member.id,
-        branch_id=member.branch_id,
+        branch_id=branch_id,
         rule_id=data.rule_id,
         day=data.day,
         period=period_of(data.day),

@@ -1,6 +1,174 @@
 """`jifen` subcommands of this feature; service/cli.py imports this module at its end,
-so commands declared here with ``@main.command()`` / ``@main.group()`` join ``jifen``."""
+so commands declared here with ``@main.command()`` / ``@main.group()`` join ``jifen``.
+
+* ``jifen import members FILE [--apply]``: check a roster (CSV or XLSX); dry run by
+  default; exit 1 with every problem as "row N, column X: ...".
+* ``jifen import template [--xlsx] OUT``: write an empty roster template.
+* ``jifen transfer MEMBER_CODE BRANCH_CODE --on YYYY-MM-DD``: 组织关系转接.
+"""
 
 from __future__ import annotations
 
-from service.cli import main  # noqa: F401 - the group the commands attach to
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service import cli as _cli
+from service.cli import _BY_OPTION, console, main
+
+# Files with more rows than this show a progress bar (a small file is done at once).
+PROGRESS_FROM_ROWS = 500
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import the member roster (党员名册) from CSV or XLSX."""
+
+
+@import_group.command("members")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--apply", "apply", is_flag=True, help="Write the changes (default: dry run).")
+@_BY_OPTION
+def import_members(path: Path, apply: bool, username: str | None) -> None:
+    """Check FILE and, with --apply, create and update members.
+
+    Nothing is written while any row has a problem; each problem is printed as
+    "row N, column X: what is wrong" and the command exits 1.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from service.roster_import import RosterFileError, import_roster, read_table
+
+    try:
+        table = read_table(path.read_bytes())
+    except RosterFileError as exc:
+        click.echo(f"error: {path}: {exc.message}", err=True)
+        raise SystemExit(1) from exc
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=len(table.rows) < PROGRESS_FROM_ROWS,
+    ) as progress:
+        task = progress.add_task("checking rows", total=len(table.rows))
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        with _cli._database().transaction(write=apply) as session:
+            actor_id = _cli._office_principal(session, username).account_id if apply else None
+            report = import_roster(session, table, apply=apply, actor_id=actor_id, progress=advance)
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    if report.problems:
+        count = len(report.problems)
+        click.echo(
+            f"{path.name}: {len(table.rows)} rows, {count} problem{'s' if count != 1 else ''}; "
+            "nothing was written",
+            err=True,
+        )
+        raise SystemExit(1)
+    for change in report.changes[:50]:
+        what = "create" if change.created else f"update {', '.join(change.fields)}"
+        click.echo(f"row {change.row}: {change.code} {change.name}: {what}")
+    if len(report.changes) > 50:
+        click.echo(f"... and {len(report.changes) - 50} more")
+    click.echo(f"{path.name}: {report.rows} rows in {report.seconds:.2f} s. {report.summary()}")
+
+
+@import_group.command("template")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--xlsx", "as_xlsx", is_flag=True, help="Write XLSX (default: CSV).")
+def import_template(out: Path, as_xlsx: bool) -> None:
+    """Write a roster template with the column names and one example row to OUT."""
+    from service.roster_import import COLUMNS, template_csv, template_xlsx
+
+    out.write_bytes(template_xlsx() if as_xlsx else template_csv())
+    click.echo(f"wrote {out}")
+    for column in COLUMNS:
+        click.echo(f"  {column.chinese} ({column.key}){': required' if column.required else ''}")
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> Any:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from exc
+
+
+@main.command()
+@click.argument("member_code")
+@click.argument("branch_code")
+@click.option(
+    "--on",
+    "effective",
+    required=True,
+    callback=_date,
+    metavar="YYYY-MM-DD",
+    help="The effective date (today or earlier).",
+)
+@click.option("--note", default="", help="The reason or reference (e.g. the transfer letter).")
+@click.option("--mobile", is_flag=True, help="A mobile member (流动党员) taking part here.")
+@_BY_OPTION
+def transfer(
+    member_code: str,
+    branch_code: str,
+    effective: Any,
+    note: str,
+    mobile: bool,
+    username: str | None,
+) -> None:
+    """Transfer a member to another branch (组织关系转接) from the effective date on."""
+    from sqlalchemy import select
+
+    from service.config import get_settings
+    from service.errors import DomainError
+    from service.models import Branch, Member
+    from service.periods import town_today
+    from service.transfers import member_history, transfer_member
+    from service.types import utcnow
+
+    now = utcnow()
+    try:
+        with _cli._database().transaction() as session:
+            principal = _cli._office_principal(session, username)
+            member = session.scalar(select(Member).where(Member.code == member_code))
+            if member is None:
+                click.echo(f"error: no member '{member_code}'", err=True)
+                raise SystemExit(1)
+            branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
+            if branch_id is None:
+                click.echo(f"error: no branch '{branch_code}'", err=True)
+                raise SystemExit(1)
+            result = transfer_member(
+                session,
+                principal,
+                member.id,
+                branch_id,
+                effective,
+                note,
+                today=town_today(now, get_settings().timezone),
+                now=now,
+                mobile=mobile,
+            )
+            history = member_history(session, member.id)
+            name = member.name
+    except DomainError as exc:
+        raise _cli._domain_failure(exc) from exc
+    click.echo(
+        f"{member_code} {name} transferred to {branch_code} from {result.effective.isoformat()}"
+        + (
+            f"; {result.pending_moved} pending entries move with them"
+            if result.pending_moved
+            else ""
+        )
+    )
+    for stay in history:
+        since = stay.from_date.isoformat() if stay.from_date else "(records began)"
+        until = stay.to_date.isoformat() if stay.to_date else "now"
+        click.echo(f"  {since} – {until}: {stay.branch_code} {stay.branch_name}")

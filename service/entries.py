@@ -18,6 +18,7 @@ from service.periods import period_of
 from service.publication import is_frozen
 from service.scoring.engine import quantity_problem
 from service.scoring.rules import Rulebook
+from service.transfers import branch_on
 
 DESCRIPTION_MAX = 2000
 
@@ -99,7 +100,10 @@ def submit_entry(
 
     entry = Entry(
         member_id=member.id,
-        branch_id=member.branch_id,
+        # The branch the member belonged to on the activity date, not today's: its
+        # points count there (boards, ledger), and that branch's secretary reviews it,
+        # since the service was done while the member was in that branch.
+        branch_id=branch_on(session, member.id, data.activity_date),
         rule_id=data.rule_id,
         ruleset_version=ruleset.version,
         activity_date=data.activity_date,

@@ -82,7 +82,12 @@ def mark_step(
 ) -> None:
     """Record that a suggestion was adopted or implemented on ``day``; the step's points
     (from the rule) count in that day's month. ``branch_id``, when given, is the branch
-    page the step is marked from: the entry must be one of its suggestions."""
+    page the step is marked from: the entry must be one of its suggestions.
+
+    A step counts for the entry's branch (the branch the member was in when making the
+    suggestion, ``Entry.branch_id``), even if the member has transferred since: the
+    suggestion was made to that branch, and its secretary adopts it. The ledger takes
+    the step's branch from the entry (service/ledger.py)."""
     if step not in STEPS:
         raise NotFound(Message(N_("No such step.")))
     entry = _suggestion(session, actor, rulebook, entry_id, branch_id)
