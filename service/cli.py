@@ -680,10 +680,6 @@ def publish_correction_command(period: str, username: str | None) -> None:
         click.echo(f"  {b_change.code} {b_change.name}: total {before} -> {after}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 @publish.command("objections")
 @click.argument("period", metavar="YYYY-MM", callback=_month_argument)
 @_BY_OPTION
@@ -740,3 +736,6 @@ def publish_answer(objection_id: int, resolution: str, answer: str, username: st
 # Commands of the people-administration features live in their own modules; importing
 # them here attaches them to ``main``. At the end of the module, so ``main`` exists.
 from service import cli_audit, cli_org, cli_roster  # noqa: E402, F401
+
+if __name__ == "__main__":  # pragma: no cover - `python -m service.cli`; the script is `jifen`
+    sys.exit(main())
