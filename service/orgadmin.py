@@ -696,12 +696,16 @@ def member_for_edit(
 ) -> Member:
     """A member the actor may see for editing. ``branch_id`` is the roster the request
     came through: the member must be in it."""
+    # Permission first: someone who may not read the roster learns nothing, not even
+    # whether a member id exists.
+    if branch_id is None:
+        require_admin(actor)
+    elif not can_view_roster(actor, branch_id):
+        raise PermissionDenied(Message(N_("This member is not on a roster you keep.")))
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound(Message(N_("No such member.")))
-    if branch_id is None:
-        require_admin(actor)
-    elif member.branch_id != branch_id or not can_view_roster(actor, branch_id):
+    if branch_id is not None and member.branch_id != branch_id:
         raise PermissionDenied(Message(N_("This member is not on a roster you keep.")))
     return member
 
