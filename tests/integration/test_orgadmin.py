@@ -21,7 +21,16 @@ from service.accounts import (
 from service.cli import main
 from service.db import Database
 from service.errors import InvalidInput, PermissionDenied
-from service.models import Account, AuditEvent, Member, Membership, Role, RoleGrant, WebSession
+from service.models import (
+    Account,
+    AuditEvent,
+    Member,
+    Membership,
+    Organisation,
+    Role,
+    RoleGrant,
+    WebSession,
+)
 from service.orgadmin import (
     RolesInput,
     create_member,
@@ -280,3 +289,41 @@ def test_branch_and_member_lists(jifen: Any, town: SmallTown) -> None:
     ]
     everybody = jifen("members", "list")
     assert len(everybody.output.strip().splitlines()) == 7
+
+
+def test_branch_and_organisation_commands(jifen: Any, town: SmallTown, database: Database) -> None:
+    created = jifen("branches", "create", "B003", "西山桥商业街联合党支部", "--kind", "joint")
+    assert created.exit_code == 0, created.output
+    for name, owner in [("西山桥百货商行", "林老板"), ("西山桥餐饮店", "何老板")]:
+        added = jifen(
+            "organisations", "create", name, "--branch", "B003", "--kind", "enterprise",
+            "--employees", "12", "--owner", owner,
+        )  # fmt: skip
+        assert added.exit_code == 0, added.output
+    listed = jifen("organisations", "list", "--search", "西山桥")
+    assert listed.exit_code == 0
+    assert [line.split("\t")[0] for line in listed.output.strip().splitlines()[1:]] == [
+        "B003",
+        "B003",
+    ]
+    assert "B003\tjoint\t0\t2\t西山桥商业街联合党支部" in jifen("branches", "list").output
+
+    for args, words in [
+        (("branches", "create", "B003", "另一个支部", "--kind", "single"), "code"),
+        (
+            ("organisations", "create", "某厂", "--branch", "B999", "--kind", "enterprise",
+             "--employees", "3", "--owner", "某人"),
+            "no branch with code",
+        ),
+        # 宝元鞋厂党支部 is single and already covers its one organisation
+        (
+            ("organisations", "create", "宝元二厂", "--branch", "B002", "--kind", "enterprise",
+             "--employees", "3", "--owner", "某人"),
+            "error:",
+        ),
+    ]:  # fmt: skip
+        result = jifen(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert words in result.output, (args, result.output)
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Organisation)) == 4
