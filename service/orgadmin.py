@@ -26,6 +26,7 @@ from service.accounts import (
     end_account_sessions,
     hash_password,
 )
+from service.boards import get_branch
 from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
 from service.models import (
@@ -81,6 +82,12 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 # --- checks ---------------------------------------------------------------------------
 
 
+def id_number_check_char(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character of a 身份证号 (GB 11643)."""
+    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
+    return ID_CHECK[total % 11]
+
+
 def id_number_problem(value: str) -> Message | None:
     """Why ``value`` is not a valid 18-character 身份证号, or None."""
     if not ID_NUMBER_PATTERN.fullmatch(value):
@@ -89,8 +96,7 @@ def id_number_problem(value: str) -> Message | None:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return Message(N_("The birth date inside this ID number is not a real date."))
-    total = sum(int(digit) * weight for digit, weight in zip(value[:17], ID_WEIGHTS, strict=True))
-    if ID_CHECK[total % 11] != value[17]:
+    if id_number_check_char(value[:17]) != value[17]:
         return Message(N_("This ID number's check character is wrong; check for a typo."))
     return None
 
@@ -270,13 +276,6 @@ def create_branch(session: Session, actor: Principal, data: BranchInput) -> int:
     session.flush()
     session.flush()
     return branch.id
-
-
-def get_branch(session: Session, branch_id: int) -> Branch:
-    branch = session.get(Branch, branch_id)
-    if branch is None:
-        raise NotFound(Message(N_("No such branch.")))
-    return branch
 
 
 def branch_for_edit(session: Session, actor: Principal, branch_id: int) -> Branch:

@@ -39,13 +39,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
-from openpyxl.comments import Comment  # type: ignore[import-untyped]
+from openpyxl import Workbook, load_workbook
+from openpyxl.comments import Comment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.i18n import N_, Message
 from service.models import Branch, Member, Membership, MemberStatus, Organisation
+from service.orgadmin import ID_NUMBER_PATTERN, PHONE_PATTERN, id_number_check_char
 
 MAX_ROWS = 50_000
 # Queries with IN (...) lists are split so that neither database meets its limit of
@@ -112,10 +113,6 @@ STATUS_CHINESE = {
     MemberStatus.EXEMPT: "免评",
 }
 
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
-ID_PATTERN = re.compile(r"\d{17}[\dX]")
-PHONE_PATTERN = re.compile(r"1[3-9]\d{9}")
 DATE_PATTERNS = (
     re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
     re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
@@ -125,14 +122,9 @@ DATE_PATTERNS = (
 )
 
 
-def id_number_check_char(first17: str) -> str:
-    """The ISO 7064 MOD 11-2 check character of a 身份证号 (GB 11643)."""
-    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
-    return ID_CHECK[total % 11]
-
-
 def id_number_problem(value: str) -> Message | None:
-    if not ID_PATTERN.fullmatch(value):
+    """The member form's check (service.orgadmin), worded for a row of a file."""
+    if not ID_NUMBER_PATTERN.fullmatch(value):
         return Message(N_("An ID number has 18 characters: 17 digits, then a digit or X."))
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from service.db import Database
 from service.models import Member, Membership
+from service.orgadmin import id_number_check_char
 from service.periods import town_today
-from service.roster_import import id_number_check_char
 from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 

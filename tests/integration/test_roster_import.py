@@ -25,11 +25,11 @@ from service.models import (
     Organisation,
     OrganisationKind,
 )
+from service.orgadmin import id_number_check_char
 from service.roster_import import (
     COLUMNS,
     ImportReport,
     RosterFileError,
-    id_number_check_char,
     import_roster,
     read_table,
     template_csv,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service import orgadmin
 from service.accounts import Principal, new_initial_password
+from service.boards import get_branch
 from service.errors import Conflict, InvalidInput
 from service.i18n import N_
 from service.types import utcnow
@@ -334,7 +335,7 @@ class OrgAdminController(Controller):
             member_id,
             member_values(member),
             {},
-            branch_name=orgadmin.get_branch(db, member.branch_id).name,
+            branch_name=get_branch(db, member.branch_id).name,
             notice=notice_text(done),
         )
 
@@ -348,7 +349,7 @@ class OrgAdminController(Controller):
         data: FormData,
     ) -> Template | Redirect:
         member = orgadmin.member_for_edit(db, principal, member_id)
-        branch_id, branch_name = member.branch_id, orgadmin.get_branch(db, member.branch_id).name
+        branch_id, branch_name = member.branch_id, get_branch(db, member.branch_id).name
         values = {**first_value(data), "branch_id": str(branch_id)}
         try:
             orgadmin.update_member(
