@@ -220,6 +220,22 @@ class WebSession(Base):
     user_agent: Mapped[str] = mapped_column(String(255), default="")
 
 
+class LoginFailure(Base):
+    """A failed sign-in: the throttle counts these per username and per client address
+    over a sliding window. Kept in the database so every worker and host sees them."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_username", "username", "at"),
+        Index("ix_login_failure_address", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))  # as typed, lower-cased
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
 class Entry(Base):
     """A member's declaration of service (积分申报)."""
 
@@ -255,6 +271,29 @@ class Entry(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EntryPhoto(Base):
+    """A photo a member attached to an entry as evidence.
+
+    The file lives under the upload folder (``JIFEN_UPLOAD_DIR``), outside the static
+    folder, named by ``stored_name`` (random, never the uploaded name), and is served
+    only to those who may see the entry. It is re-encoded on upload, which drops
+    metadata such as the phone's GPS position.
+    """
+
+    __tablename__ = "entry_photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entry.id"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
 
 
 class Adjustment(Base):
