@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     # Periods are calendar months here; "today" and "this month" are read in this zone.
     timezone: str = "Asia/Shanghai"
     debug: bool = False
+    # Host names the app answers to; a request naming another Host is refused (400), so
+    # links and redirects built from it cannot point elsewhere. "*" allows any (tests).
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "testserver", "testserver.local"]
+    # Photo evidence lives here, outside the static folder, under generated names.
+    upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    max_photo_bytes: int = 5 * 1024 * 1024
+    max_photos_per_entry: int = 3
+    # Sign-in throttling: failures within the window, per username and per address.
+    login_window_minutes: int = 15
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 30
 
 
 @lru_cache(maxsize=1)
