@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInput, NotFound
+from service import audit
+from service.errors import InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
-from service.models import Account, Branch, Member, Role, RoleGrant, WebSession
+from service.models import Account, AuditEvent, Branch, Member, Role, RoleGrant, WebSession
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 ARGON2_TIME_COST = 2
@@ -151,6 +154,20 @@ def end_session(session: Session, token: str) -> None:
     session.execute(delete(WebSession).where(WebSession.id == _digest(token)))
 
 
+def prune_sessions(session: Session, *, now: datetime, idle: timedelta, absolute: timedelta) -> int:
+    """Delete every session past its idle or absolute timeout; how many.
+
+    ``resolve_session`` already refuses them; this only keeps abandoned sessions (a
+    browser never opened again) from piling up in the table.
+    """
+    result = session.execute(
+        delete(WebSession).where(
+            or_(WebSession.last_seen_at < now - idle, WebSession.created_at < now - absolute)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 @dataclass(frozen=True)
 class SessionLookup:
     """What a cookie token stands for.
@@ -226,7 +243,43 @@ def load_principal(
 # --- passwords chosen by people, and the office's account actions -----------------------
 
 MIN_PASSWORD_LENGTH = 10
+# ASVS asks for at least 64 characters to be accepted; passphrases need the room, and
+# argon2 hashes any length in the same time, so the cap only bounds the request.
 MAX_PASSWORD_LENGTH = 256
+COMMON_PASSWORDS_FILE = "data/common_passwords.txt"
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The passwords too common to choose (service/data/common_passwords.txt, read once
+    through the package's resources so that it is found in an installed wheel too)."""
+    text = resources.files("service").joinpath(COMMON_PASSWORDS_FILE).read_text("utf-8")
+    return frozenset(
+        line.strip().lower()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def is_common_password(password: str) -> bool:
+    """Case-insensitive: "Password123" is guessed as early as "password123"."""
+    return password.strip().lower() in common_passwords()
+
+
+def chosen_password_problem(password: str, *, username: str) -> Message | None:
+    """Why a password someone chose for themselves is refused, or None: too short, too
+    long, their username, or on the list of common passwords."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return Message(N_("Use at least %(min)s characters."), {"min": MIN_PASSWORD_LENGTH})
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return Message(N_("This text is too long."))
+    if password.strip().lower() == username.strip().lower():
+        return Message(N_("Do not use your username as your password."))
+    if is_common_password(password):
+        return Message(
+            N_("This password is one of the most common ones and easily guessed. Choose another.")
+        )
+    return None
 
 
 def new_initial_password() -> str:
@@ -248,6 +301,49 @@ def session_id_of(token: str) -> str:
     return _digest(token)
 
 
+SESSIONS_ENDED_KIND = "account.end_sessions"
+
+
+def end_sessions_by_office(session: Session, actor: Principal, account_id: int) -> int:
+    """The office ends every session of an account at once (a lost phone, a shared
+    computer left signed in); how many ended. The account stays enabled: its owner
+    simply signs in again. Acting on its own account, the office keeps the session it
+    acts from, so the office is not thrown out mid-action.
+
+    Ending sessions changes no audited record (sessions are not), so the audit line is
+    written here, with the same who and from where as the session hook's lines.
+    """
+    if not actor.is_admin:
+        raise PermissionDenied(Message(N_("Only the organisation office may do this.")))
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(Message(N_("No such account.")))
+    keep = actor.session_id if account.id == actor.account_id else None
+    ended = end_account_sessions(session, account.id, keep=keep)
+    if not audit.is_suspended():
+        context = audit.current_context()
+        branch_id = (
+            session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
+            if account.member_id is not None
+            else None
+        )
+        session.add(
+            AuditEvent(
+                actor_id=context.actor_id,
+                ip_address=context.ip_address,
+                kind=SESSIONS_ENDED_KIND,
+                object_type="account",
+                object_id=str(account.id),
+                branch_id=branch_id,
+                summary=account.username,
+                before=None,
+                after=json.dumps({"sessions_ended": ended}),
+            )
+        )
+    session.flush()
+    return ended
+
+
 def change_password(
     session: Session,
     account_id: int,
@@ -257,21 +353,18 @@ def change_password(
     *,
     keep_session_id: str | None = None,
 ) -> None:
-    """Set a password the person chose: checks the current one, length, that it differs
-    from the current one and matches its confirmation. Clears the must-change flag and
-    ends the account's other sessions."""
+    """Set a password the person chose: checks the current one, that the new one is long
+    enough, not common, not the username, differs from the current one and matches its
+    confirmation. Clears the must-change flag and ends the account's other sessions."""
     account = session.get(Account, account_id)
     if account is None or not account.is_active:
         raise NotFound(Message(N_("No such account.")))
     errors: dict[str, Message] = {}
     if not verify_password(account.password_hash, current):
         errors["current"] = Message(N_("This is not your current password."))
-    if len(new) < MIN_PASSWORD_LENGTH:
-        errors["new"] = Message(
-            N_("Use at least %(min)s characters."), {"min": MIN_PASSWORD_LENGTH}
-        )
-    elif len(new) > MAX_PASSWORD_LENGTH:
-        errors["new"] = Message(N_("This text is too long."))
+    problem = chosen_password_problem(new, username=account.username)
+    if problem is not None:
+        errors["new"] = problem
     elif "current" not in errors and new == current:
         errors["new"] = Message(N_("Choose a password different from the current one."))
     if "new" not in errors and new != confirmation:

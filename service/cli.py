@@ -735,7 +735,11 @@ def publish_answer(objection_id: int, resolution: str, answer: str, username: st
 
 # Commands of the people-administration features live in their own modules; importing
 # them here attaches them to ``main``. At the end of the module, so ``main`` exists.
-from service import cli_audit, cli_org, cli_roster  # noqa: E402, F401
+from service import cli_audit, cli_backup, cli_org, cli_roster  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover - `python -m service.cli`; the script is `jifen`
-    sys.exit(main())
+    # Run as a module, this file is ``__main__``, a second copy: the command modules
+    # above attached themselves to ``service.cli.main``, so that is the one to run.
+    from service.cli import main as registered_main
+
+    sys.exit(registered_main())

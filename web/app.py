@@ -6,11 +6,16 @@ import logging
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.allowed_hosts import AllowedHostsMiddleware
 from litestar.openapi.config import OpenAPIConfig
+from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_400_BAD_REQUEST
+from litestar.types import Receive, Scope, Send
 
 from service.config import Settings, get_settings
 from service.db import Database
@@ -39,6 +44,40 @@ from web.templating import template_config
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEVELOPMENT_SECRET = Settings.model_fields["secret_key"].default
+
+
+def csrf_cookie_name(settings: Settings) -> str:
+    # Like the session cookie: with __Host- the browser keeps it only if Secure, Path=/
+    # and without Domain, so a sibling subdomain cannot plant a token of its choosing.
+    return "__Host-jifen_csrf" if settings.https else "jifen_csrf"
+
+
+def host_name(host_header: str) -> str:
+    """The host of a Host header without its port, lower-cased ("[::1]:8000" → "::1")."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.partition(":")[0]
+
+
+class AllowedHosts(AllowedHostsMiddleware):
+    """Litestar's allowed-hosts check (its config and patterns), matching the host name
+    without the port. Litestar 2.22 and later match the whole header, port included,
+    so "127.0.0.1:8000" never matches an allowed "127.0.0.1" (litestar#4869) and every
+    request to a server on a port would be refused."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.allowed_hosts_regex is None:  # "*": any host
+            await self.app(scope, receive, send)
+            return
+        host = host_name(MutableScopeHeaders(scope=scope).get("host") or "")
+        if host and self.allowed_hosts_regex.fullmatch(host):
+            await self.app(scope, receive, send)
+            return
+        response = ASGIResponse(
+            body=b"Invalid host header", status_code=HTTP_400_BAD_REQUEST, media_type="text/plain"
+        )
+        await response(scope, receive, send)
 
 
 def create_app(
@@ -76,6 +115,11 @@ def create_app(
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            # First, so a request naming another host touches nothing (not even the
+            # session lookup): links built from the Host header cannot point elsewhere.
+            DefineMiddleware(
+                AllowedHosts, config=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts))
+            ),
             DefineMiddleware(
                 LocaleMiddleware,
                 default_locale=settings.default_locale,
@@ -85,7 +129,7 @@ def create_app(
         ],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            cookie_name="jifen_csrf",
+            cookie_name=csrf_cookie_name(settings),
             cookie_secure=settings.https,
             cookie_httponly=True,
             cookie_samesite="lax",

@@ -14,7 +14,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service import audit
-from service.accounts import Principal, resolve_session, touch_session
+from service.accounts import Principal, end_session, resolve_session, touch_session
 from service.config import Settings
 from service.db import Database
 from service.types import utcnow
@@ -59,8 +59,10 @@ def trusts_proxy(settings: Settings) -> bool:
 
 
 def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
-    """The client's address for the audit log: the socket's peer, or, behind a trusted
-    proxy, the address that proxy appended last to X-Forwarded-For."""
+    """The client's address for the audit log and the sign-in throttle: the socket's
+    peer, or, behind a trusted proxy, the address that proxy appended last to
+    X-Forwarded-For. Never an earlier hop: those come from the client, which could
+    rotate them to escape the throttle or to blame another address."""
     if trust_proxy:
         for key, value in scope.get("headers", []):
             if key == b"x-forwarded-for":
@@ -117,6 +119,11 @@ class SessionAuthMiddleware:
         if lookup.needs_touch:
             with self.database.transaction() as session:
                 touch_session(session, token, now)
+        elif lookup.expired:
+            # Timed out (or its account was disabled): refused above already; deleting it
+            # at first sight keeps the table to live sessions.
+            with self.database.transaction() as session:
+                end_session(session, token)
         acting: Principal | None = lookup.principal or getattr(lookup, "password_change", None)
         return lookup.principal, acting.account_id if acting is not None else None
 

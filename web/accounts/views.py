@@ -8,6 +8,7 @@ other page no principal, so they send the browser to /login, and /login forwards
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -19,12 +20,14 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from service import throttle
 from service.accounts import (
     MIN_PASSWORD_LENGTH,
     Principal,
     authenticate,
     change_password,
     end_session,
+    prune_sessions,
     resolve_session,
     start_session,
 )
@@ -32,10 +35,16 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.i18n import N_
 from service.types import utcnow
-from web.auth import expired_session_cookie, session_cookie, session_cookie_name
+from web.auth import (
+    client_address,
+    expired_session_cookie,
+    session_cookie,
+    session_cookie_name,
+)
 from web.deps import Db
 from web.forms import domain_field_errors, first_value
 from web.i18n import gettext as _
+from web.i18n import ngettext
 from web.notices import notice
 
 PASSWORD_PAGE = "/account/password"  # noqa: S105 - a path, not a password
@@ -91,6 +100,23 @@ def _password_page_for(target: str) -> str:
     return f"{PASSWORD_PAGE}?done=required&next={quote(target, safe='')}"
 
 
+def _login_refused(
+    username: str,
+    target: str,
+    message: str,
+    status_code: int,
+    *,
+    retry_after: timedelta | None = None,
+) -> Template:
+    headers = {"Retry-After": str(math.ceil(retry_after.total_seconds()))} if retry_after else None
+    return Template(
+        "accounts/login.html",
+        context={"username": username, "next": target, "notice": None, "error": message},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
 class AuthController(Controller):
     path = ""
 
@@ -122,25 +148,40 @@ class AuthController(Controller):
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         target = safe_next(form.get("next"))
+        settings: Settings = request.app.state.settings
+        address = client_address(request.scope, trust_proxy=settings.trusted_proxy)
+        limits = throttle.Limits.from_settings(settings)
+        now = utcnow()
+        wait = throttle.retry_after(db, username, address, now=now, limits=limits)
+        if wait is not None:
+            # Refused before the password is checked: a throttled guess learns nothing,
+            # right or wrong. Counted by the username as typed, so the same message comes
+            # whether or not the account exists.
+            minutes = throttle.minutes_to_wait(wait)
+            message = ngettext(
+                "Too many failed sign-ins. Try again in %(num)s minute.",
+                "Too many failed sign-ins. Try again in %(num)s minutes.",
+                minutes,
+            ) % {"num": minutes}
+            return _login_refused(username, target, message, 429, retry_after=wait)
         account = authenticate(db, username, password) if username and password else None
         if account is None:
+            if username and password:
+                throttle.record_failure(db, username, address, now=now, window=limits.window)
             # One message for unknown user and wrong password: don't reveal which exist.
-            return Template(
-                "accounts/login.html",
-                context={
-                    "username": username,
-                    "next": target,
-                    "notice": None,
-                    "error": _("Wrong username or password."),
-                },
-                status_code=400,
-            )
-        settings: Settings = request.app.state.settings
+            return _login_refused(username, target, _("Wrong username or password."), 400)
+        throttle.clear_failures(db, username)
+        prune_sessions(
+            db,
+            now=now,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        )
         token = start_session(
             db,
             account,
-            now=utcnow(),
-            ip_address=request.client.host if request.client else "",
+            now=now,
+            ip_address=address,
             user_agent=request.headers.get("user-agent", ""),
             replaces_token=request.scope.get("auth") or _cookie_token(request),
         )

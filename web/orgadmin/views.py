@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service import orgadmin
-from service.accounts import Principal, new_initial_password
+from service.accounts import Principal, end_sessions_by_office, new_initial_password
 from service.boards import get_branch
 from service.errors import Conflict, InvalidInput
 from service.i18n import N_
@@ -45,6 +45,10 @@ NOTICES = {
     ),
     "disabled": N_("The account is disabled and signed out everywhere. Its history stays."),
     "enabled": N_("The account is enabled again."),
+    "sessions_ended": N_(
+        "Every session of the account ended at once: whoever uses it must sign in again."
+    ),
+    "other_sessions_ended": N_("Your other sessions ended; this one stays signed in."),
 }
 
 
@@ -541,6 +545,16 @@ class OrgAdminController(Controller):
                 db, principal, account_id, error=render(exc.message), status_code=409
             )
         return Redirect(f"/admin/accounts/{account_id}?done=enabled", status_code=303)
+
+    @post("/accounts/{account_id:int}/end-sessions", sync_to_thread=True)
+    def end_sessions(
+        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
+    ) -> Redirect:
+        """Sign the account out everywhere now (a lost phone, a shared computer left
+        signed in) without disabling it."""
+        end_sessions_by_office(db, principal, account_id)
+        done = "other_sessions_ended" if account_id == principal.account_id else "sessions_ended"
+        return Redirect(f"/admin/accounts/{account_id}?done={done}", status_code=303)
 
 
 def _roles_from(data: dict[str, Any]) -> orgadmin.RolesInput:
