@@ -41,6 +41,7 @@ from service.models import (
     Branch,
     Correction,
     Entry,
+    EntryPhoto,
     Member,
     Membership,
     Objection,
@@ -143,6 +144,7 @@ AUDITED: dict[type[Base], Audited] = {
     ),
     RoleGrant: Audited("role_grant", ("role",)),
     Entry: Audited("entry", ("rule_id", "activity_date")),
+    EntryPhoto: Audited("entry_photo", ("entry_id",)),
     Adjustment: Audited("adjustment", ("rule_id", "day")),
     Publication: Audited("publication", ("period", "revision")),
     Correction: Audited("correction", ("period",)),
@@ -167,6 +169,7 @@ SPECIFIC_KINDS = (
     "account.password",
     "account.disable",
     "account.enable",
+    "account.end_sessions",
     "objection.resolve",
     "correction.close",
 )
@@ -178,6 +181,7 @@ OBJECT_LABELS = {
     "account": N_("Account"),
     "role_grant": N_("Role"),
     "entry": N_("Entry"),
+    "entry_photo": N_("Entry photo"),
     "adjustment": N_("Deduction or adjustment"),
     "publication": N_("Publication"),
     "correction": N_("Correction"),
@@ -199,6 +203,7 @@ ACTION_LABELS = {
     "password": N_("password changed"),
     "disable": N_("disabled"),
     "enable": N_("enabled"),
+    "end_sessions": N_("signed out everywhere"),
     "resolve": N_("resolved"),
     "close": N_("closed"),
 }
@@ -261,6 +266,7 @@ class _Batch:
         self.context = _resolved_context(session)
         self.rows: list[dict[str, Any]] = []
         self._member_branch: dict[int, int | None] = {}
+        self._entry_branch: dict[int, int | None] = {}
 
     def add(
         self,
@@ -296,9 +302,13 @@ class _Batch:
         if branch_id is not None:
             return int(branch_id)
         member_id = get("member_id")
-        if member_id is None:
+        if member_id is not None:
+            return self.member_branch(int(member_id))
+        # A photo has neither: it belongs to the branch of its entry.
+        entry_id = get("entry_id")
+        if entry_id is None:
             return None
-        return self.member_branch(int(member_id))
+        return self.entry_branch(int(entry_id))
 
     def member_branch(self, member_id: int) -> int | None:
         if member_id not in self._member_branch:
@@ -306,6 +316,13 @@ class _Batch:
                 select(Member.__table__.c.branch_id).where(Member.__table__.c.id == member_id)
             )
         return self._member_branch[member_id]
+
+    def entry_branch(self, entry_id: int) -> int | None:
+        if entry_id not in self._entry_branch:
+            self._entry_branch[entry_id] = self.session.connection().scalar(
+                select(Entry.__table__.c.branch_id).where(Entry.__table__.c.id == entry_id)
+            )
+        return self._entry_branch[entry_id]
 
     def write(self) -> None:
         if self.rows:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from service.accounts import Principal
 from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.evidence import PhotoStore, PhotoUpload, PreparedPhoto, prepare_photos, store_photos
 from service.i18n import N_, Message
-from service.models import Account, Branch, Entry, EntryStatus, LedgerKind, LedgerLine, Member
+from service.models import (
+    Account,
+    Branch,
+    Entry,
+    EntryPhoto,
+    EntryStatus,
+    LedgerKind,
+    LedgerLine,
+    Member,
+)
 from service.periods import period_of
 from service.publication import is_frozen
 from service.scoring.engine import quantity_problem
@@ -60,10 +71,24 @@ def submit_entry(
     *,
     today: date,
     now: datetime,
+    photos: Sequence[PhotoUpload] = (),
+    photo_store: PhotoStore | None = None,
 ) -> int:
-    """Record a member's declaration as a pending entry and return its id."""
+    """Record a member's declaration as a pending entry and return its id.
+
+    ``photos`` are checked and stored as its evidence (``photo_store`` says where); a
+    rule with ``photo_required`` refuses an entry without one.
+    """
     if actor.member_id is None:
         raise PermissionDenied(Message(N_("Only party members can declare entries.")))
+    prepared: list[PreparedPhoto] = []
+    photo_problem: Message | None = None
+    if photos:
+        if photo_store is None:
+            raise ValueError("photos need a photo_store to go to")
+        # Decoded before the first query: on SQLite that query begins the request's
+        # write transaction, and decoding megapixels should not hold the write lock.
+        prepared, photo_problem = prepare_photos(photos, photo_store)
     member = session.get(Member, actor.member_id)
     if member is None or not member.active:
         raise PermissionDenied(Message(N_("Your member record is not active.")))
@@ -94,6 +119,12 @@ def submit_entry(
         errors["rule_id"] = Message(N_("Choose an item from the list."))
     elif problem := quantity_problem(rule, data.quantity):
         errors["quantity"] = problem
+    if photo_problem is not None:
+        errors["photos"] = photo_problem
+    elif rule is not None and rule.photo_required and not prepared:
+        errors["photos"] = Message(
+            N_("This item needs at least one photo as evidence: attach a JPEG or PNG photo.")
+        )
     if errors:
         raise InvalidInput(errors)
     assert ruleset is not None
@@ -116,7 +147,61 @@ def submit_entry(
     )
     session.add(entry)
     session.flush()
+    if prepared:
+        assert photo_store is not None
+        store_photos(
+            session, photo_store, entry.id, prepared, uploaded_by_id=actor.account_id, now=now
+        )
     return entry.id
+
+
+def can_view_entry(actor: Principal, entry: Entry) -> bool:
+    """Who sees an entry and its evidence: its member, the reviewers (secretaries and
+    instructors) of the branch it counts for, and the office. The same people the
+    review rules let act on it, plus its member."""
+    return actor.member_id == entry.member_id or actor.can_review_branch(entry.branch_id)
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A photo file the actor may see, and how to send it."""
+
+    path: Path
+    content_type: str
+    filename: str  # a safe name for Content-Disposition, never the uploaded one
+
+
+def entry_photo(
+    session: Session,
+    actor: Principal,
+    store: PhotoStore,
+    entry_id: int,
+    photo_id: int,
+    *,
+    thumbnail: bool = False,
+) -> StoredPhoto:
+    """One photo of an entry, for those who may see the entry (``can_view_entry``)."""
+    entry = session.get(Entry, entry_id)
+    if entry is None:
+        raise NotFound(Message(N_("No such entry.")))
+    # Who may look comes first: a stranger learns nothing about the entry's photos.
+    if not can_view_entry(actor, entry):
+        raise PermissionDenied(Message(N_("This entry is not yours to see.")))
+    photo = session.scalar(
+        select(EntryPhoto).where(EntryPhoto.id == photo_id, EntryPhoto.entry_id == entry_id)
+    )
+    if photo is None:
+        raise NotFound(Message(N_("No such photo.")))
+    if thumbnail:
+        small = store.thumbnail_of(photo.stored_name)
+        # Without its thumbnail (lost, or never made) the photo itself will do.
+        if small.is_file():
+            return StoredPhoto(small, "image/jpeg", f"entry-{entry_id}-photo-{photo_id}-small.jpg")
+    path = store.path_of(photo.stored_name)
+    if not path.is_file():
+        raise NotFound(Message(N_("The photo file is missing on the server.")))
+    extension = "png" if photo.content_type == "image/png" else "jpg"
+    return StoredPhoto(path, photo.content_type, f"entry-{entry_id}-photo-{photo_id}.{extension}")
 
 
 def withdraw_entry(session: Session, actor: Principal, entry_id: int, *, now: datetime) -> None:

@@ -225,10 +225,11 @@ def town(database: Database) -> SmallTown:
 
 
 @pytest.fixture
-def app(database: Database, rulebook: Rulebook, database_url: str) -> Litestar:
+def app(database: Database, rulebook: Rulebook, database_url: str, tmp_path: Path) -> Litestar:
     from web.app import create_app
 
-    settings = Settings(env="test", database_url=database_url)
+    # Photos a test uploads go to its own folder, never to the working tree's var/uploads.
+    settings = Settings(env="test", database_url=database_url, upload_dir=tmp_path / "uploads")
     return create_app(settings, database=database, rulebook=rulebook)
 
 

@@ -11,9 +11,12 @@ A route added later is one line in ``GETS`` or ``POSTS``.
 
 from __future__ import annotations
 
+import io
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,8 @@ from sqlalchemy import select
 
 from service.db import Database
 from service.entries import EntryInput, submit_entry
-from service.models import Account, Organisation
+from service.evidence import PhotoStore, PhotoUpload
+from service.models import Account, EntryPhoto, Organisation
 from service.periods import period_of, shift_period, town_today
 from service.publication import LineRef, publish_month, raise_objection
 from service.review import approve_entry
@@ -29,6 +33,7 @@ from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from service.types import utcnow
 from tests.conftest import Browser, SmallTown, password_hash
+from tests.integration.test_evidence import jpeg_bytes
 
 ANONYMOUS = "anonymous"
 ROLES = (ANONYMOUS, "member", "secretary", "secretary2", "instructor", "admin")
@@ -83,6 +88,27 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/entries", allow(*MEMBERS)),
     Case("GET", "/entries/new", allow(*MEMBERS)),
     Case("GET", "/review", allow("secretary", "secretary2", "instructor", "admin")),
+    # photo evidence: the entry's member, the reviewers of its branch, the office; a photo
+    # through another entry, or none at all, is not found
+    Case(
+        "GET",
+        "/entries/{photo_entry_member}/photos/{photo_member}",
+        allow("member", *REVIEWERS_OF_JINWAN),
+    ),
+    Case(
+        "GET",
+        "/entries/{photo_entry_member}/photos/{photo_member}?thumb=true",
+        allow("member", *REVIEWERS_OF_JINWAN),
+    ),
+    Case(
+        "GET", "/entries/{photo_entry_member3}/photos/{photo_member3}", allow(*REVIEWERS_OF_BAOYUAN)
+    ),
+    Case(
+        "GET",
+        "/entries/{photo_entry_member}/photos/{photo_member3}",
+        allow("member", *REVIEWERS_OF_JINWAN, ok=404),
+    ),
+    Case("GET", "/entries/{nobody}/photos/{nobody}", allow(*SIGNED_IN, ok=404)),
     # member points: the member, the reviewers of the member's branch, the office
     Case("GET", "/me/points", allow(*MEMBERS)),
     Case("GET", "/members/{member}/points", allow("member", *REVIEWERS_OF_JINWAN)),
@@ -373,6 +399,7 @@ POSTS: tuple[Case, ...] = (
     ),
     Case("POST", "/admin/accounts/{account_member2}/disable", OFFICE_ACTS),
     Case("POST", "/admin/accounts/{account_retired}/enable", OFFICE_ACTS),
+    Case("POST", "/admin/accounts/{account_member2}/end-sessions", OFFICE_ACTS),
     # the roster import: the upload is a dry run (200 with its report); applying a file
     # that was never uploaded is refused (409), but only after the guard let the office in
     Case("POST", "/admin/import", OFFICE, upload=ROSTER_FILE),
@@ -408,11 +435,20 @@ class World:
         return text.format(**self.ids)
 
 
-def build_world(database: Database, town: SmallTown, rulebook: Rulebook) -> World:
+def build_world(
+    database: Database, town: SmallTown, rulebook: Rulebook, photo_store: PhotoStore | None = None
+) -> World:
+    """``photo_store``: where the photos' files go, the app's upload folder so that the
+    photo routes find them. Without one the files go to a folder removed at once: the
+    rows exist, and the photo routes answer 404 for the missing file."""
+    if photo_store is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            return build_world(database, town, rulebook, PhotoStore(Path(scratch), 10**7, 3))
+
     def who(username: str) -> Any:
         return town.principal(database, username)
 
-    def submit(username: str, rule_id: str = "volunteer") -> int:
+    def submit(username: str, rule_id: str = "volunteer", *, photo: bool = False) -> int:
         with database.transaction() as session:
             return submit_entry(
                 session,
@@ -421,7 +457,13 @@ def build_world(database: Database, town: SmallTown, rulebook: Rulebook) -> Worl
                 EntryInput(rule_id, today(), Decimal(1), "在西山桥路口指挥交通"),
                 today=today(),
                 now=utcnow(),
+                photos=[PhotoUpload(io.BytesIO(jpeg_bytes()), "photo.jpg")] if photo else [],
+                photo_store=photo_store,
             )
+
+    def photo_of(entry_id: int) -> int | None:
+        with database.transaction(write=False) as session:
+            return session.scalar(select(EntryPhoto.id).where(EntryPhoto.entry_id == entry_id))
 
     def approve(reviewer: str, entry_id: int) -> int:
         with database.transaction() as session:
@@ -448,7 +490,11 @@ def build_world(database: Database, town: SmallTown, rulebook: Rulebook) -> Worl
         "approved_member3": approve("secretary2", submit("member3")),
         "suggestion_jinwan": approve("secretary", submit("member2", "suggestion")),
         "suggestion_baoyuan": approve("secretary2", submit("member3", "suggestion")),
+        "photo_entry_member": submit("member", photo=True),
+        "photo_entry_member3": submit("member3", photo=True),
     }
+    ids["photo_member"] = photo_of(ids["photo_entry_member"])
+    ids["photo_member3"] = photo_of(ids["photo_entry_member3"])
     with database.transaction() as session:
         publish_month(session, who("admin"), rulebook, LAST_MONTH, now=utcnow())
         for branch in ("jinwan", "baoyuan"):
@@ -478,8 +524,8 @@ def build_world(database: Database, town: SmallTown, rulebook: Rulebook) -> Worl
 
 
 @pytest.fixture
-def world(database: Database, town: SmallTown, rulebook: Rulebook) -> World:
-    return build_world(database, town, rulebook)
+def world(database: Database, town: SmallTown, rulebook: Rulebook, app: Any) -> World:
+    return build_world(database, town, rulebook, PhotoStore.from_settings(app.state.settings))
 
 
 def browser_for(make_browser: Any, role: str) -> tuple[Browser, str]:

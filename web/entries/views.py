@@ -1,4 +1,5 @@
-"""A member's entries: declare, list, withdraw."""
+"""A member's entries: declare (with photo evidence), list, withdraw; and the photos,
+served to those who may see their entry."""
 
 from __future__ import annotations
 
@@ -7,22 +8,42 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.config import Settings
-from service.entries import EntryInput, member_entries, submit_entry, withdraw_entry
+from service.entries import (
+    EntryInput,
+    entry_photo,
+    member_entries,
+    submit_entry,
+    withdraw_entry,
+)
 from service.errors import InvalidInput
+from service.evidence import PhotoStore, PhotoUpload, photos_by_entry
 from service.periods import town_today
 from service.types import utcnow
-from web.auth import requires_member
+from web.auth import requires_login, requires_member
 from web.deps import Actor, Db, Rules
 from web.forms import domain_field_errors, first_value, parse_form
 from web.notices import notice
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# Multipart, for the photos; a form sent URL-encoded (no file field) is read as well.
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+_DEFAULTS = Settings.model_fields
+# Litestar takes a route's body limit when the app is built, before settings are read,
+# so it comes from the default photo limits: room for one photo more than allowed, so
+# that too many or too large photos get a message beside the field rather than a bare
+# 413. Each photo's own limit (JIFEN_MAX_PHOTO_BYTES) is checked as it is read; raising
+# it above the default needs this raised too. Files over 1 MB spool to disk, not memory.
+_MAX_PHOTOS: int = _DEFAULTS["max_photos_per_entry"].default
+_MAX_PHOTO_BYTES: int = _DEFAULTS["max_photo_bytes"].default
+ENTRY_BODY_MAX = (_MAX_PHOTOS + 1) * _MAX_PHOTO_BYTES + 256 * 1024
+PHOTO_FIELD = "photos"
 
 
 class EntryForm(BaseModel):
@@ -41,37 +62,69 @@ def _today(request: Request[Any, Any, Any]) -> date:
     return town_today(utcnow(), settings.timezone)
 
 
+def _photo_store(request: Request[Any, Any, Any]) -> PhotoStore:
+    settings: Settings = request.app.state.settings
+    return PhotoStore.from_settings(settings)
+
+
 def _form_page(
     request: Request[Any, Any, Any],
     rulebook: Rules,
     values: dict[str, Any],
     errors: dict[str, str],
     status_code: int = 200,
+    *,
+    photos_dropped: bool = False,
 ) -> Template:
     today = _today(request)
     ruleset = rulebook.in_force(today)
     rules = ruleset.declarable_rules() if ruleset else ()
+    store = _photo_store(request)
     return Template(
         "entries/new.html",
-        context={"rules": rules, "values": values, "errors": errors, "today": today.isoformat()},
+        context={
+            "rules": rules,
+            "values": values,
+            "errors": errors,
+            "today": today.isoformat(),
+            "max_photos": store.max_count,
+            "max_photo_mb": f"{store.max_bytes / (1024 * 1024):g}",
+            # The browser cannot be given files back: the member chooses them again.
+            "photos_dropped": photos_dropped,
+        },
         status_code=status_code,
     )
 
 
+def _uploads(value: Any) -> list[UploadFile]:
+    """The files of the photo field; a file input left empty sends a part without a
+    file name, which arrives as an empty string and is no photo."""
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, UploadFile) and item.filename]
+
+
 class EntriesController(Controller):
     path = "/entries"
-    guards = [requires_member]  # noqa: RUF012 - Litestar's class attribute
+    # Every route needs a signed-in person; declaring and listing need a member record
+    # (their own guard). A photo is also for the entry's reviewers, who may have none:
+    # its route checks the entry itself.
+    guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
 
-    @get("/", sync_to_thread=True)
+    @get("/", guards=[requires_member], sync_to_thread=True)
     def list_entries(
         self, db: Db, principal: Actor, done: FromQuery[str | None] = None
     ) -> Template:
+        entries = member_entries(db, principal)
         return Template(
             "entries/list.html",
-            context={"entries": member_entries(db, principal), "notice": notice(done)},
+            context={
+                "entries": entries,
+                "photos": photos_by_entry(db, [entry.id for entry in entries]),
+                "notice": notice(done),
+            },
         )
 
-    @get("/new", sync_to_thread=False)
+    @get("/new", guards=[requires_member], sync_to_thread=False)
     def new_entry_form(self, request: Request[Any, Any, Any], rulebook: Rules) -> Template:
         values = {
             "rule_id": "",
@@ -81,7 +134,12 @@ class EntriesController(Controller):
         }
         return _form_page(request, rulebook, values, {})
 
-    @post("/new", sync_to_thread=True)
+    @post(
+        "/new",
+        guards=[requires_member],
+        request_max_body_size=ENTRY_BODY_MAX,
+        sync_to_thread=True,
+    )
     def create_entry(
         self,
         request: Request[Any, Any, Any],
@@ -90,10 +148,28 @@ class EntriesController(Controller):
         rulebook: Rules,
         data: FormData,
     ) -> Template | Redirect:
-        values = first_value(data)
+        files = _uploads(data.get(PHOTO_FIELD))
+        try:
+            return self._create(request, db, principal, rulebook, data, files)
+        finally:
+            for file in files:
+                file.file.close()
+
+    def _create(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        data: dict[str, Any],
+        files: list[UploadFile],
+    ) -> Template | Redirect:
+        values = first_value({key: value for key, value in data.items() if key != PHOTO_FIELD})
         parsed = parse_form(EntryForm, values)
         if isinstance(parsed, dict):
-            return _form_page(request, rulebook, values, parsed, status_code=422)
+            return _form_page(
+                request, rulebook, values, parsed, status_code=422, photos_dropped=bool(files)
+            )
         try:
             submit_entry(
                 db,
@@ -107,12 +183,44 @@ class EntriesController(Controller):
                 ),
                 today=_today(request),
                 now=utcnow(),
+                photos=[PhotoUpload(file.file, file.filename) for file in files],
+                photo_store=_photo_store(request),
             )
         except InvalidInput as exc:
-            return _form_page(request, rulebook, values, domain_field_errors(exc), 422)
+            return _form_page(
+                request,
+                rulebook,
+                values,
+                domain_field_errors(exc),
+                422,
+                photos_dropped=bool(files),
+            )
         return Redirect("/entries?done=submitted", status_code=303)
 
-    @post("/{entry_id:int}/withdraw", sync_to_thread=True)
+    @post("/{entry_id:int}/withdraw", guards=[requires_member], sync_to_thread=True)
     def withdraw(self, db: Db, principal: Actor, entry_id: FromPath[int]) -> Redirect:
         withdraw_entry(db, principal, entry_id, now=utcnow())
         return Redirect("/entries?done=withdrawn", status_code=303)
+
+    @get("/{entry_id:int}/photos/{photo_id:int}", sync_to_thread=True)
+    def photo(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        principal: Actor,
+        entry_id: FromPath[int],
+        photo_id: FromPath[int],
+        thumb: FromQuery[bool] = False,
+    ) -> File:
+        stored = entry_photo(
+            db, principal, _photo_store(request), entry_id, photo_id, thumbnail=thumb
+        )
+        return File(
+            path=stored.path,
+            filename=stored.filename,
+            media_type=stored.content_type,
+            content_disposition_type="inline",
+            # Evidence is personal: no shared cache keeps it, and the browser does not
+            # keep it after the page either (nosniff comes with every response).
+            headers={"Cache-Control": "private, no-store"},
+        )

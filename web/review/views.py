@@ -1,4 +1,4 @@
-"""The secretary's review queue."""
+"""The secretary's review queue, with each entry's photo evidence."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from service.errors import Conflict, InvalidInput
+from service.evidence import photos_by_entry
 from service.review import approval_previews, approve_entry, reject_entry, review_queue
 from service.types import utcnow
 from web.auth import requires_reviewer
@@ -40,6 +41,8 @@ def _queue_page(
         context={
             "queue": queue,
             "previews": previews,
+            # The evidence, so the reviewer sees it before deciding.
+            "photos": photos_by_entry(db, [entry.id for entry in queue.entries]),
             "notice": notice_text,
             "error": error,
             "field_errors": field_errors or {},
