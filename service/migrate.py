@@ -49,3 +49,44 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision_chain() -> list[str]:
+    """Every revision from the first to head, in the order they apply."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions("base", "heads")))]
+
+
+def previous_revision(revision: str = "head") -> str | None:
+    """The revision ``revision`` upgrades from (None for the first): with the default,
+    the schema of the previous release."""
+    script = ScriptDirectory.from_config(alembic_config())
+    found = script.get_revision(revision)
+    if found is None:
+        return None
+    down = found.down_revision
+    # Only a merge revision has several parents; Jifen's history is one line.
+    assert down is None or isinstance(down, str), f"revision {revision} merges {down}"
+    return down
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to ``revision`` ("base" for an empty schema). For tests of
+    the migrations and for an operator's way back after a failed release."""
+    config = alembic_config()
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # As in upgrade(): batch operations copy tables, which foreign keys forbid.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.downgrade(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

@@ -1,7 +1,8 @@
 """Fixtures for the browser tests: the real app over real HTTP, and a real Chromium.
 
 ``live_server`` runs uvicorn in a background thread on a free loopback port, serving
-``create_app`` on the shared ``database`` fixture (request ``town`` for data).
+``create_app`` on the shared ``database`` fixture (request ``town`` for data); the
+thread and its start and stop are tests/live_server.py's ``serve_in_thread``.
 ``chromium`` is Debian's /usr/bin/chromium driven through Playwright; the machine
 has no network beyond loopback, so Playwright's own browser download is not used.
 Screenshots go to tests/browser/screenshots/ (gitignored); when a test fails, every
@@ -12,20 +13,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from service.config import Settings
 from service.db import Database
 from service.scoring.rules import Rulebook
+from tests.live_server import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,35 +68,8 @@ def live_server(database: Database, rulebook: Rulebook, database_url: str) -> It
     app = create_app(
         Settings(env="test", database_url=database_url), database=database, rulebook=rulebook
     )
-    # Bind first and hand the socket to uvicorn: the port cannot be taken in between.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive():
-            sock.close()
-            pytest.fail("the live server stopped while starting; see the log above")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            thread.join(5)
-            sock.close()
-            pytest.fail(f"the live server did not start within {SERVER_START_TIMEOUT_S} s")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        assert not thread.is_alive(), "the live server did not stop within 10 s"
+    with serve_in_thread(app, timeout=SERVER_START_TIMEOUT_S) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,52 @@
-"""Alembic creates the schema; the models and the migrations must describe the same one."""
+"""Alembic creates the schema; the models and the migrations must describe the same one.
+
+And the migrations run forward from an empty database and from the previous release's
+schema with data, keeping every row; each step also goes back down cleanly. "Previous"
+is head's down_revision, so these tests follow the history as revisions are added.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
+from service.accounts import load_principal, start_session
 from service.db import Database
-from service.migrate import current_revision, head_revision
-from service.models import Base
+from service.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    previous_revision,
+    revision_chain,
+    upgrade,
+)
+from service.models import (
+    Account,
+    Base,
+    Branch,
+    Entry,
+    EntryPhoto,
+    EntryStatus,
+    LoginFailure,
+    Member,
+)
+from service.review import approve_entry
+from service.scoring.rules import Rulebook
+from service.seed import load_demo_town
+from service.transfers import transfer_member
+
+VERSION_TABLE = "alembic_version"
+UNTIL = date(2026, 11, 20)
+NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 
 def test_database_is_at_head(database: Database) -> None:
@@ -15,7 +54,212 @@ def test_database_is_at_head(database: Database) -> None:
 
 
 def test_models_match_migrations(database: Database) -> None:
-    with database.engine.connect() as connection:
+    assert _differences(database.engine) == []
+
+
+def _differences(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = compare_metadata(context, Base.metadata)
-    assert differences == [], "models changed without a migration: " + repr(differences)
+        differences: list[Any] = compare_metadata(context, Base.metadata)
+    return differences
+
+
+# --- empty databases of their own ----------------------------------------------------------
+
+
+@pytest.fixture
+def empty_database(database_url: str, tmp_path: Path) -> Iterator[Callable[[], Database]]:
+    """Make databases without any table: SQLite files, or PostgreSQL schemas of this run."""
+    made: list[tuple[Database, str | None]] = []
+    admin = Database.from_url(database_url) if database_url.startswith("postgresql") else None
+
+    def make() -> Database:
+        if admin is None:
+            database = Database.from_url(f"sqlite:///{tmp_path / f'db{len(made)}.sqlite3'}")
+            made.append((database, None))
+            return database
+        schema = f"jifen_migrate_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        database = Database.from_url(
+            database_url, connect_args={"options": f"-c search_path={schema}"}
+        )
+        made.append((database, schema))
+        return database
+
+    yield make
+    for database, schema in made:
+        database.dispose()
+        if admin is not None and schema is not None:
+            with admin.engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    if admin is not None:
+        admin.dispose()
+
+
+def _schema(engine: Engine) -> dict[str, Any]:
+    """Tables with their columns, keys, indexes and constraints, as the database has them
+    (Alembic's own table aside: it stays, empty, once everything is downgraded)."""
+    inspector = inspect(engine)
+    described: dict[str, Any] = {}
+    for table in sorted(set(inspector.get_table_names()) - {VERSION_TABLE}):
+        columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)]
+        foreign_keys = sorted(
+            (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+            for fk in inspector.get_foreign_keys(table)
+        )
+        indexes = sorted(
+            (ix["name"] or "", tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
+            for ix in inspector.get_indexes(table)
+        )
+        uniques = sorted(
+            tuple(str(c) for c in uq["column_names"])
+            for uq in inspector.get_unique_constraints(table)
+        )
+        primary_key = tuple(inspector.get_pk_constraint(table)["constrained_columns"])
+        described[table] = (columns, primary_key, foreign_keys, indexes, uniques)
+    return described
+
+
+def test_each_revision_upgrades_and_downgrades_cleanly(
+    empty_database: Callable[[], Database],
+) -> None:
+    """From empty, one revision at a time: up, down to exactly the schema before, up again
+    to exactly the same schema; at head the models match; all the way down leaves only
+    Alembic's own table."""
+    database = empty_database()
+    engine = database.engine
+    chain = revision_chain()
+    assert chain[-1] == head_revision() and chain[0] is not None
+    before = _schema(engine)
+    assert before == {}
+    for revision in chain:
+        down = previous_revision(revision)
+        upgrade(engine, revision)
+        assert current_revision(engine) == revision
+        after = _schema(engine)
+        assert after != before, f"revision {revision} changed nothing"
+
+        downgrade(engine, down or "base")
+        assert current_revision(engine) == down
+        assert _schema(engine) == before, f"downgrading {revision} left its traces"
+
+        upgrade(engine, revision)
+        assert _schema(engine) == after, f"{revision} built another schema the second time"
+        before = after
+    assert _differences(engine) == []
+
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert set(inspect(engine).get_table_names()) <= {VERSION_TABLE}
+
+
+# --- the previous release's schema with data -------------------------------------------------
+
+
+def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
+    """The demo town, and rows for every table the demo leaves empty (sessions, audit
+    events, membership history, sign-in failures, photos), through the services."""
+    with database.transaction() as session:
+        load_demo_town(session, rulebook, seeds_dir, until=UNTIL, env="test")
+    with database.transaction() as session:
+        admin = session.scalars(select(Account).where(Account.username == "admin")).one()
+        principal = load_principal(session, admin.id)
+        assert principal is not None
+        start_session(session, admin, now=NOW, ip_address="127.0.0.1", user_agent="pytest")
+        # A pending entry approved: an audit event, ledger lines, summary rows.
+        entry = session.scalars(
+            select(Entry)
+            .where(Entry.status == EntryStatus.PENDING)
+            .order_by(Entry.activity_date.desc(), Entry.id)
+            .limit(1)
+        ).one()
+        approve_entry(session, principal, rulebook, entry.id, now=NOW)
+        # A transfer: the member's membership history.
+        member = session.scalars(
+            select(Member).where(Member.id != entry.member_id).order_by(Member.id).limit(1)
+        ).one()
+        other_branch = session.scalars(
+            select(Branch.id).where(Branch.id != member.branch_id).order_by(Branch.id).limit(1)
+        ).one()
+        transfer_member(
+            session,
+            principal,
+            member.id,
+            other_branch,
+            date(2026, 11, 21),
+            "组织关系转入",
+            today=date(2026, 11, 21),
+            now=NOW,
+        )
+        session.add(LoginFailure(username="nobody", address="192.0.2.1", at=NOW))
+        session.add(
+            EntryPhoto(
+                entry_id=entry.id,
+                stored_name=f"{uuid.uuid4().hex}.jpg",
+                content_type="image/jpeg",
+                size_bytes=1234,
+                width=640,
+                height=480,
+                sha256="0" * 64,
+                uploaded_at=NOW,
+                uploaded_by_id=admin.id,
+            )
+        )
+
+
+def _reflect(engine: Engine) -> MetaData:
+    metadata = MetaData()
+    metadata.reflect(bind=engine)
+    return metadata
+
+
+def _read(engine: Engine, table: Table, columns: list[str]) -> list[tuple[Any, ...]]:
+    order = list(table.primary_key.columns) or [table.c[name] for name in columns]
+    with engine.connect() as connection:
+        query = select(*(table.c[name] for name in columns)).order_by(*order)
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def test_upgrade_from_the_previous_release_keeps_every_row(
+    empty_database: Callable[[], Database], rulebook: Rulebook, project_root: Path
+) -> None:
+    head = head_revision()
+    previous = previous_revision("head")
+    assert head is not None and previous is not None
+
+    # A: the current schema, full of data.
+    current = empty_database()
+    upgrade(current.engine)
+    _fill(current, rulebook, project_root / "seeds")
+    filled = _reflect(current.engine)
+
+    # B: the previous release's schema, given A's rows in every table and column it has.
+    older = empty_database()
+    upgrade(older.engine, previous)
+    assert current_revision(older.engine) == previous
+    copied: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+    for table in _reflect(older.engine).sorted_tables:  # referenced tables first
+        if table.name == VERSION_TABLE:
+            continue
+        source = filled.tables.get(table.name)
+        assert source is not None, f"table {table.name} of {previous} is gone at {head}"
+        columns = [column.name for column in table.columns if column.name in source.c]
+        rows = _read(current.engine, source, columns)
+        assert rows, f"no {table.name} rows to carry over: add some in _fill()"
+        with older.engine.begin() as connection:
+            connection.execute(
+                insert(table), [dict(zip(columns, row, strict=True)) for row in rows]
+            )
+        copied[table.name] = (columns, rows)
+
+    upgrade(older.engine)
+
+    assert current_revision(older.engine) == head
+    upgraded = _reflect(older.engine)
+    assert set(upgraded.tables) == set(filled.tables), "head's tables differ from a fresh head"
+    for name, (columns, rows) in copied.items():
+        assert _read(older.engine, upgraded.tables[name], columns) == rows, (
+            f"table {name} changed on the way from {previous} to {head}"
+        )
+    assert _differences(older.engine) == []
