@@ -123,6 +123,11 @@ def to_xlsx(headings: Sequence[str], table: Table, sheet_title: str) -> bytes:
         cell.font = Font(bold=True)
     for row in table.rows:
         sheet.append(list(row))
+        # openpyxl stores text starting with "=" as a formula: a member named
+        # "=HYPERLINK(...)" would become a live link in the office's spreadsheet.
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
     for column_index, key in enumerate(table.columns, start=1):
         number_format = {
             "points": "0.0",

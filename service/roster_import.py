@@ -223,9 +223,12 @@ def _csv_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
                 Message(N_("The CSV file is neither UTF-8 nor GB18030 text."))
             ) from exc
     try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        sniffed = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel
+        sniffed = csv.excel
+    # Only the delimiter is guessed: the sniffer may take an apostrophe in a name for a
+    # quote character and silently drop it. Spreadsheets quote with '"'.
+    dialect: Any = type("RosterDialect", (csv.excel,), {"delimiter": sniffed.delimiter})
     try:
         # Each record is one spreadsheet row, even when a quoted cell holds a line break.
         return [

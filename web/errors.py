@@ -15,12 +15,14 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
+from sqlalchemy.exc import DataError
 
 from service.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
@@ -116,6 +118,26 @@ def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
     )
 
 
+def unstorable_input(request: AnyRequest, exc: Exception) -> Response[Any]:
+    """Input the database refuses as a value: a NUL character in text on PostgreSQL, a
+    number beyond a column's range (an id of 20 digits in the address). The request is
+    at fault, not the server: a 400 like any other malformed request, never a 500, and
+    nothing of the database's message reaches the page. Logged with the trace, since a
+    form that lets such a value through deserves a check of its own."""
+    logger.warning(
+        "refused a value the database cannot store on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return _error_response(
+        request,
+        HTTP_400_BAD_REQUEST,
+        N_("Request not accepted"),
+        N_("The request could not be handled. Go back and try again."),
+    )
+
+
 def server_error(request: AnyRequest, exc: Exception) -> Response[Any]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(
@@ -135,5 +157,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: not_found,
     DomainError: domain_error,
     HTTPException: http_error,
+    # SQLAlchemy's DataError (PostgreSQL: NUL in text, integer out of range) and the
+    # OverflowError SQLite's driver raises for an integer beyond 64 bits.
+    DataError: unstorable_input,
+    OverflowError: unstorable_input,
     Exception: server_error,
 }

@@ -399,3 +399,13 @@ def test_cli_dry_run_apply_and_template(
     assert result.exit_code == 0, result.output
     assert "1 created, 0 updated, 0 unchanged." in result.output
     assert member_count(database) == 7
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_apostrophes_in_cells_are_kept_whatever_the_delimiter(delimiter: str) -> None:
+    # csv.Sniffer may take "'" for the quote character and drop it from a name.
+    names = ["' onmouseover='x' y='", "O'Neil 欧'尼尔", "'single'"]
+    lines = [delimiter.join(["党员编号", "姓名", "党支部编号"])]
+    lines += [delimiter.join([f"M{index}", name, "B001"]) for index, name in enumerate(names)]
+    table = read_table(("\r\n".join(lines) + "\r\n").encode())
+    assert [cells[1] for _number, cells in table.rows] == names

@@ -1,18 +1,54 @@
 """JSON for integrations. Points are decimal strings with one place ("12.5"): exact,
-never floats."""
+never floats.
+
+Every status an operation can answer with is in the OpenAPI schema (``responses=``), with
+the error body web/errors.py sends under /api; tests/functional/test_api_schemathesis.py
+holds the API to it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import FromPath
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter
 from pydantic import BaseModel, Field
 
 from service.boards import branch_board, member_board
 from web.auth import requires_login
 from web.boards.views import checked_period, current_period
 from web.deps import Actor, Db
+
+# A month key. Only documented, not enforced by Litestar: the handler answers any other
+# text with 404 (no such board), as it always has, rather than a 400.
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+Period = Annotated[
+    str,
+    PathParameter(
+        description="A month, YYYY-MM.",
+        schema_extra={"pattern": PERIOD_PATTERN, "examples": ["2026-11"]},
+    ),
+]
+
+
+class ApiError(BaseModel):
+    """The body of every error under /api (web/errors.py)."""
+
+    status_code: int
+    detail: str = Field(description="What went wrong, in the reader's language.")
+
+
+NOT_SIGNED_IN = ResponseSpec(
+    data_container=ApiError,
+    description="Not signed in: no session cookie, or the session has ended.",
+    generate_examples=False,
+)
+NO_SUCH_MONTH = ResponseSpec(
+    data_container=ApiError,
+    description="Not a month (YYYY-MM).",
+    generate_examples=False,
+)
 
 
 class MemberRef(BaseModel):
@@ -78,7 +114,12 @@ class ApiController(Controller):
     guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
     tags = ["api"]  # noqa: RUF012
 
-    @get("/me", sync_to_thread=True, summary="Who I am, with my points and rank this month")
+    @get(
+        "/me",
+        sync_to_thread=True,
+        summary="Who I am, with my points and rank this month",
+        responses={401: NOT_SIGNED_IN},
+    )
     def me(self, request: Request[Any, Any, Any], db: Db, principal: Actor) -> Me:
         member = None
         month = None
@@ -110,8 +151,9 @@ class ApiController(Controller):
         "/boards/{period:str}/members",
         sync_to_thread=True,
         summary="Members ranked town-wide for a month (YYYY-MM)",
+        responses={401: NOT_SIGNED_IN, 404: NO_SUCH_MONTH},
     )
-    def board_members(self, db: Db, period: FromPath[str]) -> MembersBoard:
+    def board_members(self, db: Db, period: Period) -> MembersBoard:
         board = member_board(db, checked_period(period))
 
         def row(rank: int, tied: bool, line: Any) -> MemberRow:
@@ -135,8 +177,9 @@ class ApiController(Controller):
         "/boards/{period:str}/branches",
         sync_to_thread=True,
         summary="Branches ranked by total and per member for a month (YYYY-MM)",
+        responses={401: NOT_SIGNED_IN, 404: NO_SUCH_MONTH},
     )
-    def board_branches(self, db: Db, period: FromPath[str]) -> BranchesBoard:
+    def board_branches(self, db: Db, period: Period) -> BranchesBoard:
         board = branch_board(db, checked_period(period))
         per_member_rank = {r.item.branch_id: r.rank for r in board.by_per_member}
         return BranchesBoard(
