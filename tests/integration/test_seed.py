@@ -60,7 +60,6 @@ CURRENT_PERIOD = "2026-11"
 PARK = "金湾工业园区联合党支部"
 SHOE_FACTORY = "宝元鞋厂党支部"
 PASSWORD = "demo-password"
-LOAD_BUDGET_S = 10.0
 TOWN_ZONE = ZoneInfo("Asia/Shanghai")
 # The evening of the last day: everything the demo did has happened by then.
 UNTIL_EVENING = datetime.combine(UNTIL, clock(21, 0), tzinfo=TOWN_ZONE)
@@ -109,12 +108,11 @@ def _count(session: Session, model: type[Base]) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def test_load_has_the_reports_numbers_and_is_fast(
+def test_load_has_the_reports_numbers(
     database: Database, rulebook: Rulebook, seeds_dir: Path
 ) -> None:
     summary, seconds = _load(database, rulebook, seeds_dir)
     print(f"\ndemo town load on {database.engine.dialect.name}: {seconds:.2f} s\n{summary}")
-    assert seconds < LOAD_BUDGET_S
 
     with database.transaction(write=False) as session:
         kinds = {
