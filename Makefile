@@ -39,6 +39,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy service web
 
+# The benchmark (bench/README.md); not part of `make test`. PostgreSQL: DB=postgresql
+# (the jifen_bench database on 127.0.0.1, created afresh). Load runs need wrk.
+SCALE ?= city
+DB ?= sqlite
+DURATION ?= 10
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --scale $(SCALE) --db $(DB) --duration $(DURATION) $(BENCH_ARGS)
+
 i18n-check: $(STAMP)
 	$(BIN)/python scripts/i18n.py check
 

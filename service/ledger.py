@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Table, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from service import totals
 from service.models import (
     Adjustment,
     Entry,
@@ -43,8 +43,15 @@ ZERO = Decimal("0.0")
 SummaryKey = tuple[int, str, int, str]  # member, period, branch, rule
 
 
-def append_lines(session: Session, lines: Iterable[LedgerLine]) -> None:
-    """Add ledger lines and fold them into the member × month summary."""
+def append_lines(
+    session: Session,
+    lines: Iterable[LedgerLine],
+    *,
+    participation: Mapping[tuple[str, int, int], int] | None = None,
+) -> None:
+    """Add ledger lines and fold them into the member × month summary and the board
+    totals (with ``participation``: whose approved entries came or went, per span and
+    branch)."""
     deltas: dict[SummaryKey, tuple[Decimal, int]] = {}
     for line in lines:
         session.add(line)
@@ -52,42 +59,48 @@ def append_lines(session: Session, lines: Iterable[LedgerLine]) -> None:
         points, count = deltas.get(key, (ZERO, 0))
         deltas[key] = (points + line.points, count + 1)
     session.flush()
-    if deltas:
-        upsert_summary(session, deltas)
+    if deltas or participation:
+        upsert_summary(session, deltas, participation=participation)
 
 
-def upsert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Decimal, int]]) -> None:
-    """Add point deltas to summary rows, creating rows as needed.
+def upsert_summary(
+    session: Session,
+    deltas: Mapping[SummaryKey, tuple[Decimal, int]],
+    *,
+    participation: Mapping[tuple[str, int, int], int] | None = None,
+) -> None:
+    """Add point deltas to summary rows, creating rows as needed, and move the board
+    totals with them (``service.totals``).
 
     ``INSERT … ON CONFLICT DO UPDATE`` keeps this one statement per row on both
     databases, so two concurrent approvals for the same member cannot both insert.
+    Rows are written in key order, so concurrent writers lock them in the same order.
     """
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = PointsSummary.__table__
-    assert isinstance(table, Table)
-    for (member_id, period, branch_id, rule_id), (points, count) in deltas.items():
-        stmt = builder(table).values(
-            member_id=member_id,
-            period=period,
-            branch_id=branch_id,
-            rule_id=rule_id,
-            points=points,
-            line_count=count,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["member_id", "period", "branch_id", "rule_id"],
-            set_={
-                "points": table.c.points + stmt.excluded.points,
-                "line_count": table.c.line_count + stmt.excluded.line_count,
-            },
-        )
-        session.execute(stmt)
+    # On the connection: the session's hook for bulk statements (service.totals) is for
+    # writes that bypass these deltas, not for them.
+    totals.upsert_adding(
+        session.connection(),
+        PointsSummary,
+        [
+            {
+                "member_id": member_id,
+                "period": period,
+                "branch_id": branch_id,
+                "rule_id": rule_id,
+                "points": points,
+                "line_count": count,
+            }
+            for (member_id, period, branch_id, rule_id), (points, count) in sorted(deltas.items())
+        ],
+    )
+    totals.apply_summary_deltas(session, deltas, participation)
 
 
 def bulk_insert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Decimal, int]]) -> None:
-    """Insert summary rows for an empty table (seeding); one statement for all rows."""
+    """Insert summary rows for an empty table (seeding); one statement for all rows. The
+    board totals are then recomputed from the summary, the entries and the roster."""
     if not deltas:
+        totals.rebuild(session)
         return
     session.execute(
         insert(PointsSummary),
@@ -103,6 +116,7 @@ def bulk_insert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Deci
             for (m, p, b, r), (points, count) in deltas.items()
         ],
     )
+    totals.rebuild(session)
 
 
 def _year_bounds(year: int) -> tuple[date, date]:
@@ -111,26 +125,42 @@ def _year_bounds(year: int) -> tuple[date, date]:
 
 def member_activities(session: Session, member_id: int, year: int) -> list[Activity]:
     """Everything that scores for a member in a year, read from entries and adjustments."""
+    return activities_of(session, [member_id], year).get(member_id, [])
+
+
+def activities_of(
+    session: Session, member_ids: Collection[int], year: int
+) -> dict[int, list[Activity]]:
+    """``member_activities`` of several members at once (the ledger check reads a city
+    a few hundred members at a time); columns, not ORM objects."""
     first, last = _year_bounds(year)
-    activities: list[Activity] = []
-    approved = select(Entry).where(
-        Entry.member_id == member_id, Entry.status == EntryStatus.APPROVED
+    activities: dict[int, list[Activity]] = defaultdict(list)
+    ids = sorted(member_ids)
+    entries = select(
+        Entry.id,
+        Entry.member_id,
+        Entry.rule_id,
+        Entry.branch_id,
+        Entry.quantity,
+        Entry.activity_date,
+        Entry.adopted_on,
+        Entry.implemented_on,
+    ).where(
+        Entry.member_id.in_(ids) if len(ids) > 1 else Entry.member_id == ids[0],
+        Entry.status == EntryStatus.APPROVED,
+        (Entry.activity_date.between(first, last))
+        | (Entry.adopted_on.between(first, last))
+        | (Entry.implemented_on.between(first, last)),
     )
-    for entry in session.scalars(
-        approved.where(
-            (Entry.activity_date.between(first, last))
-            | (Entry.adopted_on.between(first, last))
-            | (Entry.implemented_on.between(first, last))
-        )
-    ):
-        steps = [
+    for entry in session.execute(entries):
+        steps = (
             (Source.ENTRY, entry.activity_date),
             (Source.ADOPTED, entry.adopted_on),
             (Source.IMPLEMENTED, entry.implemented_on),
-        ]
+        )
         for source, day in steps:
             if day is not None and first <= day <= last:
-                activities.append(
+                activities[entry.member_id].append(
                     Activity(
                         source=source,
                         source_id=entry.id,
@@ -140,12 +170,20 @@ def member_activities(session: Session, member_id: int, year: int) -> list[Activ
                         quantity=entry.quantity,
                     )
                 )
-    for adjustment in session.scalars(
-        select(Adjustment).where(
-            Adjustment.member_id == member_id, Adjustment.day.between(first, last)
-        )
-    ):
-        activities.append(
+    adjustments = select(
+        Adjustment.id,
+        Adjustment.member_id,
+        Adjustment.rule_id,
+        Adjustment.day,
+        Adjustment.branch_id,
+        Adjustment.quantity,
+        Adjustment.points,
+    ).where(
+        Adjustment.member_id.in_(ids) if len(ids) > 1 else Adjustment.member_id == ids[0],
+        Adjustment.day.between(first, last),
+    )
+    for adjustment in session.execute(adjustments):
+        activities[adjustment.member_id].append(
             Activity(
                 source=Source.ADJUSTMENT,
                 source_id=adjustment.id,
@@ -156,7 +194,7 @@ def member_activities(session: Session, member_id: int, year: int) -> list[Activ
                 points=adjustment.points,
             )
         )
-    return activities
+    return dict(activities)
 
 
 @dataclass(frozen=True)
@@ -171,9 +209,18 @@ class LedgerState:
 
 
 def ledger_state(session: Session, member_id: int, year: int) -> dict[str, LedgerState]:
+    return ledger_states(session, [member_id], year).get(member_id, {})
+
+
+def ledger_states(
+    session: Session, member_ids: Collection[int], year: int
+) -> dict[int, dict[str, LedgerState]]:
+    """``ledger_state`` of several members at once."""
     first, last = _year_bounds(year)
+    ids = sorted(member_ids)
     rows = session.execute(
         select(
+            LedgerLine.member_id,
             LedgerLine.activity_key,
             func.sum(LedgerLine.points),
             func.min(LedgerLine.rule_id),
@@ -181,13 +228,16 @@ def ledger_state(session: Session, member_id: int, year: int) -> dict[str, Ledge
             func.min(LedgerLine.activity_date),
             func.max(LedgerLine.ruleset_version),
         )
-        .where(LedgerLine.member_id == member_id, LedgerLine.activity_date.between(first, last))
-        .group_by(LedgerLine.activity_key)
+        .where(
+            LedgerLine.member_id.in_(ids) if len(ids) > 1 else LedgerLine.member_id == ids[0],
+            LedgerLine.activity_date.between(first, last),
+        )
+        .group_by(LedgerLine.member_id, LedgerLine.activity_key)
     )
-    return {
-        key: LedgerState(points, rule_id, branch_id, day, version)
-        for key, points, rule_id, branch_id, day, version in rows
-    }
+    states: dict[int, dict[str, LedgerState]] = defaultdict(dict)
+    for member_id, key, points, rule_id, branch_id, day, version in rows:
+        states[member_id][key] = LedgerState(points, rule_id, branch_id, day, version)
+    return dict(states)
 
 
 def frozen_points(
@@ -216,10 +266,27 @@ def score_member_year(
     the scored activities, the ledger state and the frozen values used."""
     if frozen is None:
         frozen = frozen_months(session)
-    activities = member_activities(session, member_id, year)
-    held = ledger_state(session, member_id, year)
-    given = frozen_points(held, activities, frozen) if frozen else {}
-    return score_activities(activities, rulebook, frozen=given), held, given
+    return score_members_year(session, rulebook, [member_id], year, frozen=frozen)[member_id]
+
+
+def score_members_year(
+    session: Session,
+    rulebook: Rulebook,
+    member_ids: Collection[int],
+    year: int,
+    *,
+    frozen: Collection[str],
+) -> dict[int, tuple[list[Scored], dict[str, LedgerState], dict[str, Decimal]]]:
+    """``score_member_year`` for several members, reading them together."""
+    activities = activities_of(session, member_ids, year)
+    held = ledger_states(session, member_ids, year)
+    out = {}
+    for member_id in member_ids:
+        mine = activities.get(member_id, [])
+        state = held.get(member_id, {})
+        given = frozen_points(state, mine, frozen) if frozen else {}
+        out[member_id] = (score_activities(mine, rulebook, frozen=given), state, given)
+    return out
 
 
 def _line(
@@ -281,6 +348,19 @@ def reconcile_member(
     # state and write contradicting lines. SQLite's BEGIN IMMEDIATE already serialises.
     session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
     scored_list, held, given = score_member_year(session, rulebook, member_id, year)
+    # Participation (an approved entry dated in a span, for a branch) moves with the same
+    # activities, published months included: it follows the entries, not the points.
+    joined = totals.participation_changes(
+        session,
+        member_id,
+        year,
+        (
+            (period_of(s.activity.day), s.activity.branch_id)
+            for s in scored_list
+            if s.activity.source is Source.ENTRY
+        ),
+    )
+    totals.write_participation(session, joined)
     scored = {s.activity.key: s for s in scored_list}
     lines: list[LedgerLine] = []
     for key in sorted(scored.keys() | held.keys()):
@@ -307,8 +387,8 @@ def reconcile_member(
         lines.append(
             _line(member_id, key, where, version, delta, kind, now=now, actor_id=actor_id, note=why)
         )
-    if lines:
-        append_lines(session, lines)
+    if lines or joined:
+        append_lines(session, lines, participation=joined)
     return lines
 
 

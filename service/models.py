@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -371,6 +372,90 @@ class PointsSummary(Base):
     line_count: Mapped[int] = mapped_column(Integer)
 
 
+# --- board totals: what the live boards read, kept by service/totals.py ------------------
+# ``period`` is a board's span: a month "2026-07", a quarter "2026-Q3" or a year "2026".
+
+
+class PointsTotal(Base):
+    """A member's points in a span (all branches), with the member's exempt flag, so a
+    board's page is an index range and a rank a count."""
+
+    __tablename__ = "points_total"
+    __table_args__ = (Index("ix_points_total_rank", "period", "exempt", "points"),)
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    points: Mapped[Decimal]
+    exempt: Mapped[bool] = mapped_column(Boolean)
+
+
+# A branch's points per member and participation as sort keys: double precision orders
+# these fractions exactly (two different ones of a branch's points and members lie far
+# more than a rounding step apart) and gives equal fractions equal keys.
+PER_MEMBER_KEY = (
+    "CASE WHEN members = 0 THEN 0.0 ELSE CAST(points AS DOUBLE PRECISION) / members END"
+)
+PARTICIPATION_KEY = (
+    "CASE WHEN members = 0 THEN 0.0 ELSE CAST(participants AS DOUBLE PRECISION) / members END"
+)
+
+
+class BranchTotal(Base):
+    """A branch's points in a span (exempt members' points apart, as on the board), how
+    many of its active, non-exempt members have an approved entry in it, and how many
+    such members it has; with the board's metrics as indexed keys."""
+
+    __tablename__ = "branch_total"
+    __table_args__ = (
+        Index("ix_branch_total_points", "period", "points"),
+        Index("ix_branch_total_per_member", "period", "per_member_key"),
+        Index("ix_branch_total_participation", "period", "participation_key"),
+        Index("ix_branch_total_branch", "branch_id"),
+    )
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
+    points: Mapped[Decimal]
+    participants: Mapped[int] = mapped_column(Integer)
+    members: Mapped[int] = mapped_column(Integer)  # = branch_roster.members
+    # PER_MEMBER_KEY and PARTICIPATION_KEY of the row, written with it (service.totals).
+    per_member_key: Mapped[float] = mapped_column(Float)
+    participation_key: Mapped[float] = mapped_column(Float)
+
+
+class Participation(Base):
+    """A member has at least one approved entry dated in the span for the branch."""
+
+    __tablename__ = "participation"
+    __table_args__ = (Index("ix_participation_member", "member_id", "period"),)
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+
+
+class BoardCount(Base):
+    """Members by class (exempt, active): on the roster (``scope`` ""), or with points
+    other than zero in a span (``scope`` the span)."""
+
+    __tablename__ = "board_count"
+
+    scope: Mapped[str] = mapped_column(String(7), primary_key=True)
+    exempt: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+
+
+class BranchRoster(Base):
+    """Active, non-exempt members of a branch: the denominator of its per-member points
+    and participation."""
+
+    __tablename__ = "branch_roster"
+
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+
+
 @event.listens_for(Session, "before_flush")
 def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
     for obj in session.dirty:
@@ -414,7 +499,12 @@ class PublishedMemberRow(Base):
     is the rank among the members of the same branch on this board."""
 
     __tablename__ = "published_member_row"
-    __table_args__ = (UniqueConstraint("publication_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("publication_id", "member_id"),
+        # A page of the board in rank order, and one branch's lines, without a scan.
+        Index("ix_published_member_row_rank", "publication_id", "town_rank", "member_code"),
+        Index("ix_published_member_row_branch", "publication_id", "branch_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
@@ -433,7 +523,14 @@ class PublishedBranchRow(Base):
     """A branch's line of a published board with its ranks by each metric."""
 
     __tablename__ = "published_branch_row"
-    __table_args__ = (UniqueConstraint("publication_id", "branch_id"),)
+    __table_args__ = (
+        UniqueConstraint("publication_id", "branch_id"),
+        Index("ix_published_branch_row_total", "publication_id", "rank_total", "code"),
+        Index("ix_published_branch_row_per_member", "publication_id", "rank_per_member", "code"),
+        Index(
+            "ix_published_branch_row_participation", "publication_id", "rank_participation", "code"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
@@ -528,3 +625,40 @@ class AuditEvent(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     before: Mapped[str | None] = mapped_column(Text)
     after: Mapped[str | None] = mapped_column(Text)
+
+
+class GroupTotal(Base):
+    """The town's points in a month from one rule, over its non-exempt members (the
+    branches board's chart by rule group reads these instead of every summary row),
+    spread over ``service.totals.GROUP_BUCKETS`` rows by the summary row's branch id
+    modulo that number, so concurrent approvals seldom wait on the same row."""
+
+    __tablename__ = "group_total"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # a month
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    points: Mapped[Decimal]
+
+
+# --- API tokens ------------------------------------------------------------------------
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API, issued by the office to an account: requests
+    with it act as that account, with its roles. Only the SHA-256 of the secret is
+    stored (the secret is shown once, at issue); ``prefix`` names the token on pages."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))

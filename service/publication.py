@@ -22,24 +22,32 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from service.accounts import Principal
 from service.boards import (
+    PAGE_SIZE,
     BranchBoard,
     BranchLine,
+    BranchMetric,
+    BranchPage,
     MemberBoard,
     MemberLine,
+    MemberPage,
     branch_board,
+    code_order,
     member_board,
+    page_count,
+    within_branch,
 )
 from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
@@ -60,6 +68,7 @@ from service.models import (
 from service.periods import parse_period, period_of, town_today
 from service.scoring.ranking import Ranked, competition_rank
 from service.scoring.rules import Rulebook
+from service.types import to_tenths
 
 DEFAULT_NOTICE_DAYS = 7
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -191,7 +200,13 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _member_dict(row: PublishedMemberRow) -> dict[str, Any]:
+def _fields(row: Any) -> Any:
+    """Rows as attribute access: ORM rows, result rows, and the dicts publishing builds."""
+    return SimpleNamespace(**row) if isinstance(row, Mapping) else row
+
+
+def _member_dict(row: Any) -> dict[str, Any]:
+    row = _fields(row)
     return {
         "member_id": row.member_id,
         "code": row.member_code,
@@ -205,7 +220,8 @@ def _member_dict(row: PublishedMemberRow) -> dict[str, Any]:
     }
 
 
-def _branch_dict(row: PublishedBranchRow) -> dict[str, Any]:
+def _branch_dict(row: Any) -> dict[str, Any]:
+    row = _fields(row)
     return {
         "branch_id": row.branch_id,
         "code": row.code,
@@ -250,6 +266,96 @@ def digest_of(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def streamed_digest(
+    publication: Publication,
+    members: Iterable[dict[str, Any]],
+    branches: Iterable[dict[str, Any]],
+    replaces_digest: str,
+) -> str:
+    """``digest_of(canonical_content(...))`` without building the text: the same bytes
+    fed to SHA-256 a line at a time, from row dicts (``_member_dict``, ``_branch_dict``)
+    already in member and branch id order. A province's board is millions of lines."""
+    head = {
+        "period": publication.period,
+        "revision": publication.revision,
+        "published_at": _iso(publication.published_at),
+        "window_ends_at": _iso(publication.window_ends_at),
+        "notice_days": publication.notice_days,
+        "ruleset_version": publication.ruleset_version,
+        "reason": publication.reason,
+        "replaces": replaces_digest,
+        "previous_digest": publication.previous_digest,
+    }
+    sha = hashlib.sha256()
+    # Sorted keys put "branches" and "members" before every key of ``head``.
+    sha.update(b'{"branches":[')
+    _feed(sha, branches)
+    sha.update(b'],"members":[')
+    _feed(sha, members)
+    sha.update(b"]," + _dumps(head)[1:].encode("utf-8"))
+    return sha.hexdigest()
+
+
+def _feed(sha: Any, rows: Iterable[dict[str, Any]]) -> None:
+    separator = b""
+    for row in rows:
+        sha.update(separator + _dumps(row).encode("utf-8"))
+        separator = b","
+
+
+_MEMBER_COLUMNS = (
+    PublishedMemberRow.member_id,
+    PublishedMemberRow.member_code,
+    PublishedMemberRow.name,
+    PublishedMemberRow.branch_id,
+    PublishedMemberRow.branch_name,
+    PublishedMemberRow.points,
+    PublishedMemberRow.exempt,
+    PublishedMemberRow.town_rank,
+    PublishedMemberRow.branch_rank,
+)
+_BRANCH_COLUMNS = (
+    PublishedBranchRow.branch_id,
+    PublishedBranchRow.code,
+    PublishedBranchRow.name,
+    PublishedBranchRow.kind,
+    PublishedBranchRow.total,
+    PublishedBranchRow.members,
+    PublishedBranchRow.participants,
+    PublishedBranchRow.per_member,
+    PublishedBranchRow.participation,
+    PublishedBranchRow.rank_total,
+    PublishedBranchRow.rank_per_member,
+    PublishedBranchRow.rank_participation,
+)
+
+
+def _stored_member_dicts(session: Session, publication_id: int) -> Iterator[dict[str, Any]]:
+    rows = session.execute(
+        select(*_MEMBER_COLUMNS)
+        .where(PublishedMemberRow.publication_id == publication_id)
+        .order_by(PublishedMemberRow.member_id)
+        .execution_options(yield_per=20_000)
+    )
+    for row in rows:
+        yield _member_dict(row)
+
+
+def _stored_branch_dicts(session: Session, publication_id: int) -> Iterator[dict[str, Any]]:
+    rows = session.execute(
+        select(*_BRANCH_COLUMNS)
+        .where(PublishedBranchRow.publication_id == publication_id)
+        .order_by(PublishedBranchRow.branch_id)
+        .execution_options(yield_per=20_000)
+    )
+    for row in rows:
+        yield _branch_dict(row)
+
+
 def _rows(
     session: Session, publication_id: int
 ) -> tuple[list[PublishedMemberRow], list[PublishedBranchRow]]:
@@ -276,9 +382,11 @@ def _replaces_digest(session: Session, publication: Publication) -> str:
 
 
 def _recomputed_digest(session: Session, publication: Publication) -> str:
-    members, branches = _rows(session, publication.id)
-    return digest_of(
-        canonical_content(publication, members, branches, _replaces_digest(session, publication))
+    return streamed_digest(
+        publication,
+        _stored_member_dicts(session, publication.id),
+        _stored_branch_dicts(session, publication.id),
+        _replaces_digest(session, publication),
     )
 
 
@@ -299,9 +407,7 @@ def _first_day(period: str) -> date:
     return date(int(period[:4]), int(period[5:7]), 1)
 
 
-def _board_rows(
-    session: Session, period: str
-) -> tuple[list[PublishedMemberRow], list[PublishedBranchRow]]:
+def _board_rows(session: Session, period: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The live boards of ``period`` as rows to store (ranks as the live pages show
     them; the branch rank is the rank within the member's branch on this board)."""
     town = member_board(session, period)
@@ -317,41 +423,40 @@ def _board_rows(
             lines, score=lambda line: line.points, tie_order=lambda line: line.member_code
         ):
             branch_ranks[ranked.item.member_id] = ranked.rank
-    members: list[PublishedMemberRow] = []
     listed: list[tuple[MemberLine, int | None]] = [(r.item, r.rank) for r in town.ranked]
     listed += [(line, None) for line in town.exempt + town.unscored]
-    for line, rank in listed:
-        members.append(
-            PublishedMemberRow(
-                member_id=line.member_id,
-                member_code=line.member_code,
-                name=line.name,
-                branch_id=line.branch_id,
-                branch_name=line.branch_name,
-                points=line.points,
-                exempt=line.exempt,
-                town_rank=rank,
-                branch_rank=branch_ranks.get(line.member_id),
-            )
-        )
+    members = [
+        {
+            "member_id": line.member_id,
+            "member_code": line.member_code,
+            "name": line.name,
+            "branch_id": line.branch_id,
+            "branch_name": line.branch_name,
+            "points": line.points,
+            "exempt": line.exempt,
+            "town_rank": rank,
+            "branch_rank": branch_ranks.get(line.member_id),
+        }
+        for line, rank in listed
+    ]
     board = branch_board(session, period)
     per_member = {r.item.branch_id: r.rank for r in board.by_per_member}
     participation = {r.item.branch_id: r.rank for r in board.by_participation}
     branches = [
-        PublishedBranchRow(
-            branch_id=r.item.branch_id,
-            code=r.item.code,
-            name=r.item.name,
-            kind=r.item.kind,
-            total=r.item.total,
-            members=r.item.members,
-            participants=r.item.participants,
-            per_member=f"{r.item.per_member:.2f}",
-            participation=f"{r.item.participation:.1f}",
-            rank_total=r.rank,
-            rank_per_member=per_member[r.item.branch_id],
-            rank_participation=participation[r.item.branch_id],
-        )
+        {
+            "branch_id": r.item.branch_id,
+            "code": r.item.code,
+            "name": r.item.name,
+            "kind": r.item.kind,
+            "total": r.item.total,
+            "members": r.item.members,
+            "participants": r.item.participants,
+            "per_member": f"{r.item.per_member:.2f}",
+            "participation": f"{r.item.participation:.1f}",
+            "rank_total": r.rank,
+            "rank_per_member": per_member[r.item.branch_id],
+            "rank_participation": participation[r.item.branch_id],
+        }
         for r in board.by_total
     ]
     return members, branches
@@ -386,19 +491,71 @@ def _store(
         replaces_id=replaces.id if replaces else None,
         reason=reason,
     )
-    publication.digest = digest_of(
-        canonical_content(publication, members, branches, replaces.digest if replaces else "")
+    members.sort(key=lambda row: row["member_id"])
+    branches.sort(key=lambda row: row["branch_id"])
+    publication.digest = streamed_digest(
+        publication,
+        (_member_dict(row) for row in members),
+        (_branch_dict(row) for row in branches),
+        replaces.digest if replaces else "",
     )
     session.add(publication)
     session.flush()
-    for row in members:
-        row.publication_id = publication.id
-    for b_row in branches:
-        b_row.publication_id = publication.id
-    session.add_all(members)
-    session.add_all(branches)
-    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_rows(session, publication.id, members, branches)
+        return publication
+    # One multi-row INSERT per table (executemany), not a unit-of-work object per line.
+    for start in range(0, len(members), 10_000):
+        session.execute(
+            insert(PublishedMemberRow),
+            [{**row, "publication_id": publication.id} for row in members[start : start + 10_000]],
+        )
+    for start in range(0, len(branches), 10_000):
+        session.execute(
+            insert(PublishedBranchRow),
+            [{**row, "publication_id": publication.id} for row in branches[start : start + 10_000]],
+        )
     return publication
+
+
+_MEMBER_ROW_COLUMNS = (
+    "member_id", "member_code", "name", "branch_id", "branch_name", "points", "exempt",
+    "town_rank", "branch_rank",
+)  # fmt: skip
+_BRANCH_ROW_COLUMNS = (
+    "branch_id", "code", "name", "kind", "total", "members", "participants", "per_member",
+    "participation", "rank_total", "rank_per_member", "rank_participation",
+)  # fmt: skip
+
+
+def _copy_rows(
+    session: Session,
+    publication_id: int,
+    members: list[dict[str, Any]],
+    branches: list[dict[str, Any]],
+) -> None:
+    """The stored lines through PostgreSQL's COPY, in the session's transaction: a
+    province's two million lines in seconds rather than minutes of INSERTs."""
+    raw: Any = session.connection().connection.driver_connection
+    tables = (
+        ("published_member_row", _MEMBER_ROW_COLUMNS, members, ("points",)),
+        ("published_branch_row", _BRANCH_ROW_COLUMNS, branches, ("total",)),
+    )
+    for table, columns, rows, tenths in tables:
+        names = ", ".join(("publication_id", *columns))
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        publication_id,
+                        *(
+                            to_tenths(row[c]) if c in tenths
+                            else row[c].value if c == "kind"
+                            else row[c]
+                            for c in columns
+                        ),
+                    )
+                )  # fmt: skip
 
 
 def publish_month(
@@ -547,7 +704,7 @@ def _ranked_from(items: Sequence[tuple[int, Any]]) -> list[Ranked[Any]]:
     return out
 
 
-def _member_board(period: str, rows: Iterable[PublishedMemberRow]) -> MemberBoard:
+def _member_board(period: str, rows: Iterable[Any]) -> MemberBoard:
     ranked: list[tuple[int, MemberLine]] = []
     exempt: list[MemberLine] = []
     unscored: list[MemberLine] = []
@@ -652,12 +809,25 @@ def _intact(session: Session, publication: Publication) -> bool:
     )
 
 
+def publication_intact(session: Session, publication: Publication) -> bool:
+    """The stored rows still give the publication's digest and its link to the
+    publication before holds (re-hashes every stored line: a city's board takes a
+    second or so; the web caches the answer per revision for a while)."""
+    return _intact(session, publication)
+
+
 def revisions(
-    session: Session, period: str, *, known: dict[int, bool] | None = None
+    session: Session,
+    period: str,
+    *,
+    known: dict[int, bool] | None = None,
+    check: Callable[[Session, Publication], bool] | None = None,
 ) -> list[RevisionInfo]:
     """Every revision of ``period``, oldest first, each checked against its digest
-    (``known``: publication id → already checked result, not checked again)."""
+    (``known``: publication id → already checked result, not checked again; ``check``:
+    how to check one, ``publication_intact`` by default)."""
     known = known or {}
+    check = check or publication_intact
     rows = session.execute(
         select(Publication, Account.display_name)
         .outerjoin(Account, Account.id == Publication.published_by_id)
@@ -682,10 +852,20 @@ def revisions(
             ruleset_version=publication.ruleset_version,
             intact=known[publication.id]
             if publication.id in known
-            else _intact(session, publication),
+            else check(session, publication),
         )
         for publication, name in rows
     ]
+
+
+def _revision_of(session: Session, period: str, revision: int | None) -> Publication | None:
+    """One revision of a month (default: the newest), or None."""
+    query = select(Publication).where(Publication.period == period)
+    if revision is None:
+        query = query.order_by(Publication.revision.desc()).limit(1)
+    else:
+        query = query.where(Publication.revision == revision)
+    return session.scalar(query)
 
 
 def published_month(session: Session, period: str, *, now: datetime) -> PublishedMonth | None:
@@ -697,20 +877,13 @@ def published_revision(
     session: Session, period: str, revision: int | None, *, now: datetime
 ) -> PublishedMonth | None:
     """One revision of a month's board (default: the newest), from stored rows."""
-    query = select(Publication).where(Publication.period == period)
-    if revision is None:
-        query = query.order_by(Publication.revision.desc()).limit(1)
-    else:
-        query = query.where(Publication.revision == revision)
-    publication = session.scalar(query)
+    publication = _revision_of(session, period, revision)
     if publication is None:
         return None
     latest = _latest(session, period)
     assert latest is not None
     members, branches = _rows(session, publication.id)
-    intact = digest_of(
-        canonical_content(publication, members, branches, _replaces_digest(session, publication))
-    ) == publication.digest and _link_holds(session, publication)
+    intact = _intact(session, publication)
     return PublishedMonth(
         period=period,
         publication_id=publication.id,
@@ -726,6 +899,240 @@ def published_revision(
         reason=publication.reason,
         revisions=tuple(revisions(session, period, known={publication.id: intact})),
     )
+
+
+# --- stored boards a page at a time (the web pages) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedHeader:
+    """What a page says about a published revision, without its lines: the lines are
+    read a page at a time (``published_member_page``, ``published_branch_page``)."""
+
+    period: str
+    publication_id: int
+    revision: int
+    published_at: datetime
+    window_ends_at: datetime
+    final: bool
+    digest: str
+    intact: bool = True
+    correcting: bool = False
+    reason: str = ""
+    revisions: tuple[RevisionInfo, ...] = ()
+
+
+IntactCheck = Callable[[Session, Publication], bool]
+
+
+def published_header(
+    session: Session,
+    period: str,
+    revision: int | None,
+    *,
+    now: datetime,
+    check: IntactCheck | None = None,
+) -> PublishedHeader | None:
+    """A revision of a month (default: the newest) as ``published_revision`` describes
+    it, lines left out; ``check`` tells whether a revision's stored lines still hold
+    (``publication_intact`` by default; the web passes one that remembers)."""
+    check = check or publication_intact
+    publication = _revision_of(session, period, revision)
+    if publication is None:
+        return None
+    latest = _latest(session, period)
+    assert latest is not None
+    intact = check(session, publication)
+    return PublishedHeader(
+        period=period,
+        publication_id=publication.id,
+        revision=publication.revision,
+        published_at=publication.published_at,
+        window_ends_at=publication.window_ends_at,
+        final=now >= latest.window_ends_at,
+        digest=publication.digest,
+        intact=intact,
+        correcting=_open_correction(session, period) is not None,
+        reason=publication.reason,
+        revisions=tuple(revisions(session, period, known={publication.id: intact}, check=check)),
+    )
+
+
+@dataclass(frozen=True)
+class PublishedCounts:
+    """The counts of a stored members board and its lines listed apart (exempt)."""
+
+    ranked: int
+    without_points: int
+    exempt: list[MemberLine]
+
+
+def _stored_line(row: Any) -> MemberLine:
+    return MemberLine(
+        member_id=row.member_id,
+        member_code=row.member_code,
+        name=row.name,
+        branch_id=row.branch_id,
+        branch_name=row.branch_name,
+        points=row.points,
+        exempt=bool(row.exempt),
+    )
+
+
+def published_counts(session: Session, publication_id: int) -> PublishedCounts:
+    """As ``_member_board`` sorts the stored lines: ranked (a town rank), exempt, and
+    the rest without points."""
+    of = PublishedMemberRow.publication_id == publication_id
+    ranked = session.scalar(
+        select(func.count()).where(of, PublishedMemberRow.town_rank.is_not(None))
+    )
+    unranked = session.scalar(
+        select(func.count()).where(of, PublishedMemberRow.town_rank.is_(None))
+    )
+    exempt = sorted(
+        (
+            _stored_line(row)
+            for row in session.execute(
+                select(*_MEMBER_COLUMNS).where(
+                    of, PublishedMemberRow.town_rank.is_(None), PublishedMemberRow.exempt
+                )
+            )
+        ),
+        key=lambda line: line.member_code,
+    )
+    return PublishedCounts(ranked or 0, (unranked or 0) - len(exempt), exempt)
+
+
+def published_member_page(
+    session: Session,
+    publication_id: int,
+    period: str,
+    page: int,
+    counts: PublishedCounts,
+    *,
+    size: int = PAGE_SIZE,
+) -> MemberPage:
+    """A page of a stored members board in rank order (rank, then member number), with
+    the same ranks and ties ``_member_board`` gives the whole board."""
+    pages = page_count(counts.ranked, size)
+    page = min(max(page, 1), pages)
+    first = (page - 1) * size
+    before = 1 if first > 0 else 0
+    found = list(
+        session.execute(
+            select(*_MEMBER_COLUMNS)
+            .where(
+                PublishedMemberRow.publication_id == publication_id,
+                PublishedMemberRow.town_rank.is_not(None),
+            )
+            .order_by(
+                PublishedMemberRow.town_rank, code_order(session, PublishedMemberRow.member_code)
+            )
+            .limit(size + before + 1)
+            .offset(first - before)
+        )
+    )
+    ranks = [row.town_rank for row in found]
+    rows: list[Ranked[MemberLine]] = []
+    for index in range(before, min(len(found), before + size)):
+        rank = ranks[index]
+        tied = (index > 0 and ranks[index - 1] == rank) or (
+            index + 1 < len(found) and ranks[index + 1] == rank
+        )
+        rows.append(Ranked(rank=rank, tied=tied, item=_stored_line(found[index])))
+    return MemberPage(
+        period=period,
+        rows=rows,
+        ranked_count=counts.ranked,
+        exempt=counts.exempt,
+        without_points=counts.without_points,
+        page=page,
+        pages=pages,
+    )
+
+
+def published_branch_members(
+    session: Session, publication_id: int, period: str, branch_id: int
+) -> MemberBoard:
+    """One branch's lines of a stored board, ranked among themselves (``within_branch``
+    of the whole stored board, reading only that branch's lines)."""
+    rows = session.execute(
+        select(*_MEMBER_COLUMNS).where(
+            PublishedMemberRow.publication_id == publication_id,
+            PublishedMemberRow.branch_id == branch_id,
+        )
+    )
+    return within_branch(_member_board(period, rows), branch_id)
+
+
+_RANK_COLUMNS = {
+    BranchMetric.TOTAL: PublishedBranchRow.rank_total,
+    BranchMetric.PER_MEMBER: PublishedBranchRow.rank_per_member,
+    BranchMetric.PARTICIPATION: PublishedBranchRow.rank_participation,
+}
+
+
+def published_branch_page(
+    session: Session,
+    publication_id: int,
+    period: str,
+    metric: str,
+    page: int,
+    *,
+    size: int = PAGE_SIZE,
+) -> BranchPage:
+    """A page of a stored branches board in the order of ``metric``, with the stored
+    ranks by every metric."""
+    metric = BranchMetric(metric)
+    of = PublishedBranchRow.publication_id == publication_id
+    count = session.scalar(select(func.count()).where(of)) or 0
+    pages = page_count(count, size)
+    page = min(max(page, 1), pages)
+    first = (page - 1) * size
+    before = 1 if first > 0 else 0
+    rank_column = _RANK_COLUMNS[metric]
+    found = list(
+        session.execute(
+            select(*_BRANCH_COLUMNS)
+            .where(of)
+            .order_by(rank_column, code_order(session, PublishedBranchRow.code))
+            .limit(size + before + 1)
+            .offset(first - before)
+        )
+    )
+    name = f"rank_{metric.value}"
+    ranks_of = [getattr(row, name) for row in found]
+    rows: list[Ranked[BranchLine]] = []
+    for index in range(before, min(len(found), before + size)):
+        rank = ranks_of[index]
+        tied = (index > 0 and ranks_of[index - 1] == rank) or (
+            index + 1 < len(found) and ranks_of[index + 1] == rank
+        )
+        row = found[index]
+        rows.append(
+            Ranked(
+                rank=rank,
+                tied=tied,
+                item=BranchLine(
+                    branch_id=row.branch_id,
+                    code=row.code,
+                    name=row.name,
+                    kind=row.kind,
+                    total=row.total,
+                    members=row.members,
+                    participants=row.participants,
+                ),
+            )
+        )
+    shown = found[before : before + size]
+    ranks = {
+        m.value: {row.branch_id: getattr(row, f"rank_{m.value}") for row in shown}
+        for m in BranchMetric
+    }
+    return BranchPage(
+        period=period, metric=metric.value, rows=rows, ranks=ranks, count=count, page=page,
+        pages=pages,
+    )  # fmt: skip
 
 
 # --- differences between revisions --------------------------------------------------------
@@ -898,20 +1305,15 @@ def verify_chain(session: Session) -> ChainReport:
     """Re-hash every publication's stored rows and check every link of the chain."""
     publications = list(session.scalars(select(Publication).order_by(Publication.id)))
     digests = {p.id: p.digest for p in publications}
-    member_rows: dict[int, list[PublishedMemberRow]] = defaultdict(list)
-    for row in session.scalars(select(PublishedMemberRow)):
-        member_rows[row.publication_id].append(row)
-    branch_rows: dict[int, list[PublishedBranchRow]] = defaultdict(list)
-    for b_row in session.scalars(select(PublishedBranchRow)):
-        branch_rows[b_row.publication_id].append(b_row)
     breaks: list[ChainBreak] = []
     previous = ""
     for publication in publications:
         replaces = digests.get(publication.replaces_id or 0, "")
-        recomputed = digest_of(
-            canonical_content(
-                publication, member_rows[publication.id], branch_rows[publication.id], replaces
-            )
+        recomputed = streamed_digest(
+            publication,
+            _stored_member_dicts(session, publication.id),
+            _stored_branch_dicts(session, publication.id),
+            replaces,
         )
         if recomputed != publication.digest:
             breaks.append(

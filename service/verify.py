@@ -24,16 +24,18 @@ ordinary check.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
+from service import totals
 from service.i18n import N_
-from service.ledger import SummaryKey, score_member_year
+from service.ledger import LedgerState, score_members_year
 from service.models import (
     Adjustment,
     Entry,
@@ -46,9 +48,12 @@ from service.models import (
 )
 from service.periods import period_of
 from service.publication import frozen_months
+from service.scoring.engine import Scored
 from service.scoring.rules import Rulebook
+from service.types import from_tenths
 
 ZERO = Decimal("0.0")
+BATCH = 500  # members read together when scoring afresh
 
 
 class DifferenceKind(StrEnum):
@@ -152,7 +157,12 @@ def verify_ledger(session: Session, rulebook: Rulebook) -> VerifyReport:
     frozen = frozen_months(session)
     score_diffs, member_years, activities = _check_scores(session, rulebook, frozen)
     published_diffs = _check_published(session, frozen)
-    differences = _with_members(session, [*summary_diffs, *score_diffs, *published_diffs])
+    # The board totals are sums of the summary: while the summary itself differs from
+    # the ledger, they would only repeat its differences.
+    totals_diffs = [] if summary_diffs else _check_totals(session)
+    differences = _with_members(
+        session, [*summary_diffs, *score_diffs, *published_diffs, *totals_diffs]
+    )
     differences.sort(
         key=lambda d: (d.member.code, d.period, d.kind.value, d.rule_id, d.activity_key or "")
     )
@@ -173,55 +183,50 @@ def _stable_snapshot(session: Session) -> None:
     session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
+# The ledger summed per summary key, against the summary: only the rows that differ come
+# back (the database does the comparing; a city has millions of rows on each side).
+_LEDGER_GROUPS = (
+    "SELECT member_id, period, branch_id, rule_id, SUM(points) AS points, COUNT(*) AS lines "
+    "FROM ledger_line GROUP BY member_id, period, branch_id, rule_id"
+)
+_SUMMARY_CHECK = f"""
+    SELECT l.member_id, l.period, l.branch_id, l.rule_id, l.points, l.lines,
+           s.points AS stored, s.line_count AS stored_lines
+    FROM ({_LEDGER_GROUPS}) l
+    LEFT JOIN points_summary s ON s.member_id = l.member_id AND s.period = l.period
+        AND s.branch_id = l.branch_id AND s.rule_id = l.rule_id
+    WHERE s.member_id IS NULL OR s.points <> l.points OR s.line_count <> l.lines
+    UNION ALL
+    SELECT s.member_id, s.period, s.branch_id, s.rule_id, NULL, NULL, s.points, s.line_count
+    FROM points_summary s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM ledger_line x WHERE x.member_id = s.member_id AND x.period = s.period
+            AND x.branch_id = s.branch_id AND x.rule_id = s.rule_id
+    )
+"""  # noqa: S608 - no input
+
+
 def _check_summary(session: Session) -> tuple[list[Difference], int, int, int]:
-    grouped: dict[SummaryKey, tuple[Decimal, int]] = {
-        (member_id, period, branch_id, rule_id): (points, count)
-        for member_id, period, branch_id, rule_id, points, count in session.execute(
-            select(
-                LedgerLine.member_id,
-                LedgerLine.period,
-                LedgerLine.branch_id,
-                LedgerLine.rule_id,
-                func.sum(LedgerLine.points),
-                func.count(),
-            ).group_by(
-                LedgerLine.member_id, LedgerLine.period, LedgerLine.branch_id, LedgerLine.rule_id
-            )
-        )
-    }
-    stored: dict[SummaryKey, tuple[Decimal, int]] = {
-        (row.member_id, row.period, row.branch_id, row.rule_id): (row.points, row.line_count)
-        for row in session.execute(
-            select(
-                PointsSummary.member_id,
-                PointsSummary.period,
-                PointsSummary.branch_id,
-                PointsSummary.rule_id,
-                PointsSummary.points,
-                PointsSummary.line_count,
-            )
-        )
-    }
     pending: list[Difference] = []
-    for key in sorted(grouped.keys() | stored.keys()):
-        member_id, period, branch_id, rule_id = key
-        expected = grouped.get(key)
-        found = stored.get(key)
-        if expected == found:
-            continue
+    missing = orphans = 0
+    for row in session.execute(text(_SUMMARY_CHECK)):
+        expected = None if row.points is None else (from_tenths(row.points), int(row.lines))
+        found = None if row.stored is None else (from_tenths(row.stored), int(row.stored_lines))
         if found is None:
             kind = DifferenceKind.SUMMARY_MISSING
+            missing += 1
         elif expected is None:
             kind = DifferenceKind.SUMMARY_ORPHAN
+            orphans += 1
         else:
             kind = DifferenceKind.SUMMARY_MISMATCH
         pending.append(
             Difference(
                 kind=kind,
-                member=_unnamed(member_id),
-                period=period,
-                rule_id=rule_id,
-                branch_id=branch_id,
+                member=_unnamed(row.member_id),
+                period=row.period,
+                rule_id=row.rule_id,
+                branch_id=row.branch_id,
                 activity_key=None,
                 expected=expected[0] if expected is not None else None,
                 found=found[0] if found is not None else None,
@@ -229,8 +234,11 @@ def _check_summary(session: Session) -> tuple[list[Difference], int, int, int]:
                 found_lines=found[1] if found is not None else None,
             )
         )
-    line_total = sum(count for _points, count in grouped.values())
-    return pending, len(stored), line_total, len(grouped)
+    pending.sort(key=lambda d: (d.member.id, d.period, d.branch_id or 0, d.rule_id))
+    summary_rows = session.scalar(select(func.count()).select_from(PointsSummary)) or 0
+    line_total = session.scalar(select(func.count()).select_from(LedgerLine)) or 0
+    groups = summary_rows - orphans + missing
+    return pending, summary_rows, line_total, groups
 
 
 def member_years(session: Session, years: Iterable[int] | None = None) -> list[tuple[int, int]]:
@@ -271,48 +279,63 @@ def _check_scores(
     pending: list[Difference] = []
     pairs = member_years(session)
     activities = 0
+    by_year: dict[int, list[int]] = defaultdict(list)
     for member_id, year in pairs:
-        scored_list, held, given = score_member_year(
-            session, rulebook, member_id, year, frozen=frozen
-        )
-        scored = {s.activity.key: s for s in scored_list}
-        activities += len(scored)
-        for key in sorted(scored.keys() | held.keys()):
-            if key in given:
-                continue  # published: checked against the stored board instead
-            fresh = scored.get(key)
-            state = held.get(key)
-            if state is None:
-                # reconcile_member would write an award line, even one of 0 points.
-                assert fresh is not None
-                kind, expected, found = DifferenceKind.NOT_IN_LEDGER, fresh.counted, None
-            else:
-                expected = fresh.counted if fresh is not None else ZERO
-                if expected == state.points:
-                    continue
-                kind, found = DifferenceKind.SCORE_MISMATCH, state.points
-            if fresh is not None:
-                day, rule_id, branch_id = (
-                    fresh.activity.day,
-                    fresh.activity.rule_id,
-                    fresh.activity.branch_id,
-                )
-            else:
-                assert state is not None
-                day, rule_id, branch_id = state.day, state.rule_id, state.branch_id
-            pending.append(
-                Difference(
-                    kind=kind,
-                    member=_unnamed(member_id),
-                    period=period_of(day),
-                    rule_id=rule_id,
-                    branch_id=branch_id,
-                    activity_key=key,
-                    expected=expected,
-                    found=found,
-                )
-            )
+        by_year[year].append(member_id)
+    for year, members in sorted(by_year.items()):
+        for start in range(0, len(members), BATCH):
+            batch = members[start : start + BATCH]
+            scored_by_member = score_members_year(session, rulebook, batch, year, frozen=frozen)
+            for member_id in batch:
+                activities += _compare_member(pending, member_id, *scored_by_member[member_id])
     return pending, len(pairs), activities
+
+
+def _compare_member(
+    pending: list[Difference],
+    member_id: int,
+    scored_list: list[Scored],
+    held: dict[str, LedgerState],
+    given: dict[str, Decimal],
+) -> int:
+    """Add where the ledger differs from a fresh scoring; returns the activities scored."""
+    scored = {s.activity.key: s for s in scored_list}
+    for key in sorted(scored.keys() | held.keys()):
+        if key in given:
+            continue  # published: checked against the stored board instead
+        fresh = scored.get(key)
+        state = held.get(key)
+        if state is None:
+            # reconcile_member would write an award line, even one of 0 points.
+            assert fresh is not None
+            kind, expected, found = DifferenceKind.NOT_IN_LEDGER, fresh.counted, None
+        else:
+            expected = fresh.counted if fresh is not None else ZERO
+            if expected == state.points:
+                continue
+            kind, found = DifferenceKind.SCORE_MISMATCH, state.points
+        if fresh is not None:
+            day, rule_id, branch_id = (
+                fresh.activity.day,
+                fresh.activity.rule_id,
+                fresh.activity.branch_id,
+            )
+        else:
+            assert state is not None
+            day, rule_id, branch_id = state.day, state.rule_id, state.branch_id
+        pending.append(
+            Difference(
+                kind=kind,
+                member=_unnamed(member_id),
+                period=period_of(day),
+                rule_id=rule_id,
+                branch_id=branch_id,
+                activity_key=key,
+                expected=expected,
+                found=found,
+            )
+        )
+    return len(scored)
 
 
 def _check_published(session: Session, frozen: frozenset[str]) -> list[Difference]:
@@ -364,6 +387,40 @@ def _check_published(session: Session, frozen: frozenset[str]) -> list[Differenc
                 )
             )
     return pending
+
+
+def _check_totals(session: Session) -> list[Difference]:
+    """The board tables the live boards read (service.totals) against a recomputation
+    from the summary, the entries and the roster. Reported as summary differences: the
+    subject names the table and the row."""
+    pending: list[Difference] = []
+    for item in totals.differences(session):
+        if item.expected is None:
+            kind = DifferenceKind.SUMMARY_ORPHAN
+        elif item.found is None:
+            kind = DifferenceKind.SUMMARY_MISSING
+        else:
+            kind = DifferenceKind.SUMMARY_MISMATCH
+        pending.append(
+            Difference(
+                kind=kind,
+                member=_unnamed(item.member_id or 0),
+                period=str(item.key[0]) if isinstance(item.key[0], str) else "",
+                rule_id=f"board totals: {item.table} {item.key}",
+                branch_id=item.branch_id,
+                activity_key=None,
+                expected=_first_number(item.expected),
+                found=_first_number(item.found),
+            )
+        )
+    return pending
+
+
+def _first_number(values: tuple[object, ...] | None) -> Decimal | None:
+    if values is None:
+        return None
+    number = next((v for v in values if isinstance(v, int) and not isinstance(v, bool)), 0)
+    return Decimal(number)
 
 
 def _unnamed(member_id: int) -> MemberRef:

@@ -9,6 +9,7 @@ anyio copies context into worker threads, so handlers and templates see the same
 from __future__ import annotations
 
 import gettext as _gettext
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date as _format_date
 from babel.dates import format_datetime as _format_datetime
+from babel.dates import format_skeleton as _format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -56,11 +58,56 @@ def current_locale() -> str:
     return _current_locale.get()
 
 
+@lru_cache(maxsize=1)
+def translated_messages() -> frozenset[str]:
+    """Every msgid (singular) the zh_CN catalog translates, fuzzy ones excluded."""
+    po_path = TRANSLATIONS_DIR / DEFAULT_LOCALE / "LC_MESSAGES" / "messages.po"
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=DEFAULT_LOCALE)
+    found: set[str] = set()
+    for message in catalog:
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.id and all(strings) and not message.fuzzy:
+            found.add(str(message.id[0] if isinstance(message.id, tuple) else message.id))
+    return frozenset(found)
+
+
+# Tests that walk every page switch this on and read what was asked for but missing: a
+# message built at run time, or added without running the catalog update, would
+# otherwise show up in English on a Chinese page without anyone noticing.
+_missing_messages: set[str] | None = None
+
+
+def record_missing_messages(enabled: bool) -> set[str]:
+    """Start (or stop) collecting msgids asked for but absent from the zh_CN catalog."""
+    global _missing_messages
+    _missing_messages = set() if enabled else None
+    return _missing_messages if _missing_messages is not None else set()
+
+
+def missing_messages() -> set[str]:
+    return set(_missing_messages or ())
+
+
+# A message that is only a placeholder carries text translated elsewhere (a field's
+# error passed on as it is): there is nothing of its own to translate.
+_ONLY_PLACEHOLDER = re.compile(r"%\(\w+\)s")
+
+
+def _note(message: str) -> None:
+    if _missing_messages is None or not message or _ONLY_PLACEHOLDER.fullmatch(message):
+        return
+    if message not in translated_messages():
+        _missing_messages.add(message)
+
+
 def gettext(message: str) -> str:
+    _note(message)
     return translations(_current_locale.get()).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
+    _note(singular)
     return translations(_current_locale.get()).ngettext(singular, plural, n)
 
 
@@ -98,9 +145,45 @@ def format_datetime(value: datetime | None) -> str:
 
 
 def format_points(value: Decimal | None) -> str:
+    """Points with one decimal place, grouped (12,345.0).
+
+    English and Simplified Chinese group and mark decimals alike, so a plain format
+    spec gives Babel's output at a fraction of the cost: Babel's format_decimal took
+    about 240 us a call, a third of a board page's time under load (bench/README.md)."""
     if value is None:
         return ""
-    return f"{value:.1f}"
+    return f"{value:,.1f}"
+
+
+def format_number(value: int | None) -> str:
+    """A count grouped as the locale groups it (21,542)."""
+    if value is None:
+        return ""
+    return f"{value:,d}"
+
+
+_SPAN = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4]))?$")
+
+
+def format_period(value: str | None) -> str:
+    """A board's span for people: ``2026-10`` is 2026年10月 / October 2026, ``2026-Q4``
+    2026年第4季度 / Q4 2026, ``2026`` 2026年 / 2026. Keys in URLs stay ISO; anything
+    else is shown as it is."""
+    if not value:
+        return ""
+    match = _SPAN.match(str(value))
+    if match is None:
+        return str(value)
+    year, month, quarter = match.groups()
+    locale = Locale.parse(current_locale())
+    if month:
+        if not 1 <= int(month) <= 12:
+            return str(value)
+        return _format_skeleton("yMMMM", date(int(year), int(month), 1), locale=locale)
+    if quarter:
+        first = date(int(year), (int(quarter) - 1) * 3 + 1, 1)
+        return _format_skeleton("yQQQ", first, locale=locale)
+    return _format_skeleton("y", date(int(year), 1, 1), locale=locale)
 
 
 def locale_for_scope(scope: Scope, default: str) -> str:

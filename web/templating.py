@@ -51,6 +51,8 @@ def build_environment(rulebook: Rulebook) -> Environment:
         date=i18n.format_date,
         datetime=i18n.format_datetime,
         points=i18n.format_points,
+        number=i18n.format_number,
+        period=i18n.format_period,
     )
     return environment
 

@@ -70,14 +70,14 @@ def member(half_year: HalfYear, make_browser: Any) -> Browser:
 def test_the_quarter_board_adds_its_months(member: Browser) -> None:
     page = member.client.get("/boards/2026-Q1")
     assert page.status_code == 200
-    assert "Members board 2026-Q1" in page.text
+    assert "Members board Q1 2026" in page.text
     assert [(c[0], c[1], c[-1]) for c in rows(page.text)] == [
         ("1", "刘洋", "14.0"),
         ("2", "张伟", "5.0"),
         ("3", "李娜", "4.0"),
         ("4", "陈书记", "-10.0"),
     ]
-    assert "This board adds the points of each month of 2026-Q1." in page.text
+    assert "This board adds the points of each month of Q1 2026." in page.text
     assert "Not yet published, figures may change: 2026-01, 2026-02, 2026-03." in page.text
     assert "Stars" not in page.text  # stars belong to the year
     assert_private_stays_private(page.text)
@@ -205,9 +205,9 @@ def test_the_print_view_is_a_bare_a4_notice(member: Browser) -> None:
     assert page.status_code == 200
     html = page.text
     assert "<nav" not in html and "Sign out" not in html  # no navigation chrome
-    assert "Party member points notice, 2026-02" in html
+    assert "Party member points notice, February 2026" in html
     assert "Town Party Committee" in html
-    assert "points for activities dated in 2026-02" in html
+    assert "points for activities dated in February 2026" in html
     assert "Not yet published: a draft for checking" in html
     assert "http://testserver.local/boards/2026-02" in html  # where to object
     assert "organisation office of the town party committee" in html
@@ -302,7 +302,7 @@ def test_the_branches_page_draws_top_branches_and_rule_groups(member: Browser) -
     page = member.client.get("/boards/2026-Q1/branches").text
     top = svg(page, "chart-top-branches")
     assert 'role="img"' in top and "aria-labelledby" in top
-    assert '<title id="chart-top-branches-title">Top branches by total points, 2026-Q1' in top
+    assert '<title id="chart-top-branches-title">Top branches by total points, Q1 2026' in top
     assert "1. 金湾工业园区联合党支部 · 9.0" in top
     groups = svg(page, "chart-rule-groups")
     assert "Rewards · 26.0" in groups

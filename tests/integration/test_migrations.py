@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
 from service.accounts import load_principal, start_session
+from service.api_tokens import issue_token
 from service.db import Database
 from service.migrate import (
     current_revision,
@@ -159,7 +160,8 @@ def test_each_revision_upgrades_and_downgrades_cleanly(
 
 def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
     """The demo town, and rows for every table the demo leaves empty (sessions, audit
-    events, membership history, sign-in failures, photos), through the services."""
+    events, membership history, sign-in failures, photos, API tokens), through the
+    services."""
     with database.transaction() as session:
         load_demo_town(session, rulebook, seeds_dir, until=UNTIL, env="test")
     with database.transaction() as session:
@@ -206,6 +208,7 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
                 uploaded_by_id=admin.id,
             )
         )
+        issue_token(session, principal, admin.id, "migration test", days=30, now=NOW)
 
 
 def _reflect(engine: Engine) -> MetaData:

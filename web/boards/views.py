@@ -1,6 +1,8 @@
 """Boards: members in the town, branches, members within a branch; for a month, a
 quarter (/boards/2026-Q3) or a year (/boards/2026); a print view for the notice board
-and CSV / XLSX exports of every board.
+and CSV / XLSX exports of every board. The town board's exempt members with points are
+not ranked: they are listed on pages of their own (/boards/2026-07/exempt?page=2), and
+the board's pages say how many there are.
 
 A published month shows its stored board (PublishedMonth); an open month the live one,
 marked as such. Quarter and year boards add the months' points.
@@ -13,9 +15,12 @@ each line of the board to object to it.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, Literal, TypeVar
 
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
@@ -28,13 +33,23 @@ from service.boards import (
     BoardPeriod,
     BranchBoard,
     BranchMetric,
+    BranchPage,
+    ExemptPage,
     MemberBoard,
+    MemberLine,
+    MemberPage,
     SpanKind,
     branch_board,
+    branch_page,
+    branch_page_of,
     branch_trend,
+    exempt_page,
+    exempt_page_of,
     get_branch,
     max_stars,
     member_board,
+    member_page,
+    page_of,
     parse_board_period,
     points_by_group,
     public_stars,
@@ -45,22 +60,30 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.exports import Table, branch_table, member_table, to_csv, to_xlsx
 from service.models import Branch
+from service.models import Publication as PublicationRow
 from service.periods import parse_period, period_of, shift_period, town_today
 from service.publication import (
+    PublishedCounts,
+    PublishedHeader,
     PublishedMonth,
     RevisionDiff,
     RevisionInfo,
     diff_revisions,
-    published_month,
+    publication_intact,
+    published_branch_members,
+    published_branch_page,
+    published_counts,
+    published_header,
+    published_member_page,
     published_revision,
 )
+from service.scoring.ranking import Ranked
 from service.scoring.rules import Rulebook
 from service.types import utcnow
 from web.auth import requires_login
 from web.deps import Db, Rules
 from web.i18n import gettext as _
 
-PAGE_SIZE = 50
 TOP_BRANCHES = 10
 TREND_MONTHS = 12
 Sort = Literal["total", "per_member", "participation"]
@@ -99,7 +122,7 @@ class Publication:
     """What the page says about publication: the month's stored board (the revision
     shown), or for a quarter or a year which of its months are published so far."""
 
-    month: PublishedMonth | None
+    month: Published | None
     published: tuple[str, ...]  # months of the span published so far
     open: tuple[str, ...]  # months of the span up to now not yet published
 
@@ -136,32 +159,122 @@ class Publication:
         return f"revision={self.month.revision}" if self.month and self.replaced else ""
 
 
+# --- what a stored revision's lines say, worked out once per revision ----------------
+
+# A stored board never changes (the ORM refuses it), so what is worked out from its lines
+# (its digest still holds, its counts) is kept per app for a while rather than re-read
+# from every line on every page view: a city's board has 100,000 lines. A line changed
+# behind the app's back shows as "does not hold" at the latest this long after.
+STORED_CHECK_SECONDS = 300.0
+V = TypeVar("V")
+
+
+class StoredBoards:
+    """Per app: results worked out from stored revisions, by publication and digest."""
+
+    def __init__(self, seconds: float = STORED_CHECK_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self._working: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], V]) -> V:
+        """The remembered value, or ``compute()``'s: worked out by one request at a time
+        (the others wait for it rather than each re-reading every line)."""
+        value: V
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and time.monotonic() - found[0] < self.seconds:
+                value = found[1]
+                return value
+            working = self._working.setdefault(key, threading.Lock())
+        with working:
+            with self._lock:
+                found = self._entries.get(key)
+            if found is not None and time.monotonic() - found[0] < self.seconds:
+                value = found[1]
+                return value
+            value = compute()
+            with self._lock:
+                if len(self._entries) > 256:
+                    self._entries.clear()
+                self._entries[key] = (time.monotonic(), value)
+                self._working.pop(key, None)
+        return value
+
+    def intact(self, session: Session, publication: PublicationRow) -> bool:
+        return self.get(
+            ("intact", publication.id, publication.digest),
+            lambda: publication_intact(session, publication),
+        )
+
+    def counts(self, session: Session, month: Published) -> PublishedCounts:
+        return self.get(
+            ("counts", month.publication_id, month.digest),
+            lambda: published_counts(session, month.publication_id),
+        )
+
+
+_stored_lock = threading.Lock()
+STORED_BOARDS = "jifen_stored_boards"
+# A month's stored revision as a page has it: its header (lines read a page at a time),
+# or the whole stored board.
+Published = PublishedHeader | PublishedMonth
+
+
+def published_month(session: Session, period: str, *, now: datetime) -> Published | None:
+    """The newest revision of a month as the board pages show it: what the page says
+    about it, the lines being read a page at a time. Whether its stored lines still
+    hold is remembered per app (``StoredBoards``, handed over in ``session.info``)."""
+    boards: StoredBoards | None = session.info.get(STORED_BOARDS)
+    return published_header(
+        session, period, None, now=now, check=boards.intact if boards is not None else None
+    )
+
+
+def stored_boards(request: Request[Any, Any, Any]) -> StoredBoards:
+    state = request.app.state
+    with _stored_lock:
+        found = state.get("stored_boards")
+        if found is None:
+            found = StoredBoards()
+            state["stored_boards"] = found
+    boards: StoredBoards = found
+    return boards
+
+
 def _publication(
-    db: Session, span: BoardPeriod, current: str, revision: int | None = None
+    request: Request[Any, Any, Any],
+    db: Session,
+    span: BoardPeriod,
+    current: str,
+    revision: int | None = None,
 ) -> Publication:
     """``revision`` (months only): show that revision of the month's stored board
     instead of the newest; 404 when the month has no such revision."""
     now = utcnow()
+    boards = stored_boards(request)
+    db.info[STORED_BOARDS] = boards
     published: list[str] = []
     still_open: list[str] = []
-    month: PublishedMonth | None = None
+    month: Published | None = None
     if span.kind is SpanKind.MONTH and revision is not None:
-        month = published_revision(db, span.key, revision, now=now)
+        month = published_header(db, span.key, revision, now=now, check=boards.intact)
         if month is None or span.key > current:
             raise NotFoundException()
         return Publication(month, (span.key,), ())
+    if span.kind is SpanKind.MONTH:
+        if span.key <= current:
+            month = published_month(db, span.key, now=now)
+            (published if month is not None else still_open).append(span.key)
+        return Publication(month, tuple(published), tuple(still_open))
+    # A quarter or a year adds live figures; the page says which months are published.
     for period in span.months:
         if period > current:
             break
         found = published_month(db, period, now=now)
-        if found is None:
-            still_open.append(period)
-        else:
-            published.append(period)
-            month = found
-    return Publication(
-        month if span.kind is SpanKind.MONTH else None, tuple(published), tuple(still_open)
-    )
+        (published if found is not None else still_open).append(period)
+    return Publication(None, tuple(published), tuple(still_open))
 
 
 def revision_diff(db: Session, publication: Publication) -> RevisionDiff | None:
@@ -170,6 +283,18 @@ def revision_diff(db: Session, publication: Publication) -> RevisionDiff | None:
     if month is None or before is None:
         return None
     return diff_revisions(db, month.period, before.revision, month.revision)
+
+
+def cached_revision_diff(
+    request: Request[Any, Any, Any], db: Session, publication: Publication
+) -> RevisionDiff | None:
+    """``revision_diff``, worked out once per pair of stored revisions."""
+    month, before = publication.month, publication.replaces
+    if month is None or before is None:
+        return None
+    return stored_boards(request).get(
+        ("diff", before.digest, month.digest), lambda: revision_diff(db, publication)
+    )
 
 
 def may_object(request: Request[Any, Any, Any], publication: Publication) -> bool:
@@ -194,7 +319,7 @@ def publication_context(
     query = publication.query
     return {
         "publication": publication,
-        "diff": revision_diff(db, publication),
+        "diff": cached_revision_diff(request, db, publication),
         "can_object": may_object(request, publication),
         "rev_first": f"?{query}" if query else "",  # to start a query string
         "rev_more": f"&{query}" if query else "",  # to add to one
@@ -218,54 +343,123 @@ def _nav(request: Request[Any, Any, Any], span: BoardPeriod) -> dict[str, Any]:
     }
 
 
-def points_links(request: Request[Any, Any, Any], board: MemberBoard) -> frozenset[int]:
+def points_links(request: Request[Any, Any, Any], lines: Iterable[MemberLine]) -> frozenset[int]:
     """Members whose line links to their points page: only for viewers who may open it
     (a secretary or instructor of the member's branch, an admin). The page itself checks
     again; this only keeps links away from people they would fail for."""
     principal: Principal | None = request.scope.get("user")
     if principal is None or not principal.is_reviewer:
         return frozenset()
-    lines = [ranked.item for ranked in board.ranked] + board.exempt + board.unscored
     return frozenset(
         line.member_id for line in lines if principal.can_review_branch(line.branch_id)
     )
 
 
-def _page(items: list[Any], page: int) -> tuple[list[Any], int, int]:
-    pages = max(1, -(-len(items) // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    return items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], page, pages
+def board_lines(board: MemberBoard) -> list[MemberLine]:
+    return [ranked.item for ranked in board.ranked] + board.exempt + board.unscored
+
+
+def _stored(db: Session, publication: Publication) -> PublishedMonth:
+    """The whole stored revision shown (prints and exports list every line)."""
+    month = publication.month
+    assert month is not None
+    if isinstance(month, PublishedMonth):
+        return month
+    stored = published_revision(db, month.period, month.revision, now=utcnow())
+    assert stored is not None
+    return stored
 
 
 def town_members(db: Session, span: BoardPeriod, publication: Publication) -> MemberBoard:
+    """The whole members board (prints and exports)."""
     if publication.month is not None:
-        return publication.month.members
+        return _stored(db, publication).members
     return member_board(db, span.key)
+
+
+def town_member_page(
+    request: Request[Any, Any, Any],
+    db: Session,
+    span: BoardPeriod,
+    publication: Publication,
+    page: int,
+) -> MemberPage:
+    """One page of the members board: stored lines of a published month, or live."""
+    month = publication.month
+    if isinstance(month, PublishedMonth):
+        return page_of(month.members, page)
+    if month is not None:
+        counts = stored_boards(request).counts(db, month)
+        return published_member_page(db, month.publication_id, span.key, page, counts)
+    return member_page(db, span.key, page)
+
+
+def town_exempt_page(
+    request: Request[Any, Any, Any],
+    db: Session,
+    span: BoardPeriod,
+    publication: Publication,
+    page: int,
+) -> ExemptPage:
+    """One page of the members board's exempt members with points: a published month's
+    stored lines (read once per revision, as the board page's counts), or live."""
+    month = publication.month
+    if isinstance(month, PublishedMonth):
+        return exempt_page_of(span.key, month.members.exempt, page)
+    if month is not None:
+        return exempt_page_of(span.key, stored_boards(request).counts(db, month).exempt, page)
+    return exempt_page(db, span.key, page)
 
 
 def branch_members(
     db: Session, span: BoardPeriod, publication: Publication, branch_id: int
 ) -> MemberBoard:
-    if publication.month is not None:
-        return within_branch(publication.month.members, branch_id)
+    month = publication.month
+    if isinstance(month, PublishedMonth):
+        return within_branch(month.members, branch_id)
+    if month is not None:
+        return published_branch_members(db, month.publication_id, span.key, branch_id)
     return member_board(db, span.key, branch_id=branch_id)
 
 
 def town_branches(db: Session, span: BoardPeriod, publication: Publication) -> BranchBoard:
+    """The whole branches board (prints and exports)."""
     if publication.month is not None:
-        return publication.month.branches
+        return _stored(db, publication).branches
     return branch_board(db, span.key)
 
 
+def town_branch_page(
+    db: Session,
+    span: BoardPeriod,
+    publication: Publication,
+    metric: str,
+    page: int,
+    *,
+    other_ranks: bool = True,
+) -> BranchPage:
+    """``other_ranks``: also the shown branches' ranks by the other metrics (a live
+    board works them out from every branch's keys; a stored board has them)."""
+    month = publication.month
+    if isinstance(month, PublishedMonth):
+        return branch_page_of(month.branches, metric, page)
+    if month is not None:
+        return published_branch_page(db, month.publication_id, span.key, metric, page)
+    return branch_page(db, span.key, metric, page, other_ranks=other_ranks)
+
+
 def year_stars(
-    request: Request[Any, Any, Any], rulebook: Rulebook, span: BoardPeriod, board: MemberBoard
+    request: Request[Any, Any, Any],
+    rulebook: Rulebook,
+    span: BoardPeriod,
+    ranked: Iterable[Ranked[MemberLine]],
 ) -> tuple[dict[int, int] | None, int]:
     """Stars show on year boards only (the thresholds are on the yearly score)."""
     if span.kind is not SpanKind.YEAR:
         return None, 0
     today = town_date(request)
     return (
-        public_stars(board, rulebook, span.year, as_of=today),
+        public_stars(ranked, rulebook, span.year, as_of=today),
         max_stars(rulebook, span.year, as_of=today),
     )
 
@@ -383,20 +577,47 @@ class BoardsController(Controller):
         revision: int | None,
     ) -> Template:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request), revision)
-        board = town_members(db, span, publication)
-        stars, star_count = year_stars(request, rulebook, span, board)
-        rows, page, pages = _page(board.ranked, page)
+        publication = _publication(request, db, span, current_period(request), revision)
+        board = town_member_page(request, db, span, publication, page)
+        stars, star_count = year_stars(request, rulebook, span, board.rows)
         return Template(
             "boards/members.html",
             context={
                 "board": board,
-                "rows": rows,
+                "rows": board.rows,
                 "stars": stars,
                 "max_stars": star_count,
-                "linkable": points_links(request, board),
-                "page": page,
-                "pages": pages,
+                "linkable": points_links(request, board.lines),
+                "exempt_count": board.exempt_members,
+                "page": board.page,
+                "pages": board.pages,
+                **publication_context(request, db, publication),
+                **_nav(request, span),
+            },
+        )
+
+    @get("/{period:str}/exempt", sync_to_thread=True)
+    def exempt(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        period: FromPath[str],
+        page: FromQuery[int] = 1,
+        revision: FromQuery[int | None] = None,
+    ) -> Template:
+        """The members board's exempt members with points, unranked, by member number:
+        on pages of their own rather than under every page of the board."""
+        span = checked_span(period)
+        publication = _publication(request, db, span, current_period(request), revision)
+        board = town_exempt_page(request, db, span, publication, page)
+        return Template(
+            "boards/exempt.html",
+            context={
+                "board": board,
+                "lines": board.lines,
+                "linkable": points_links(request, board.lines),
+                "page": board.page,
+                "pages": board.pages,
                 **publication_context(request, db, publication),
                 **_nav(request, span),
             },
@@ -414,25 +635,24 @@ class BoardsController(Controller):
         revision: FromQuery[int | None] = None,
     ) -> Template:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request), revision)
-        board = town_branches(db, span, publication)
-        ranked = board.ranked_by(sort)
-        ranks = {
-            metric.value: {r.item.branch_id: r.rank for r in board.ranked_by(metric)}
-            for metric in BranchMetric
-        }
-        rows, page, pages = _page(ranked, page)
+        publication = _publication(request, db, span, current_period(request), revision)
+        board = town_branch_page(db, span, publication, sort, page)
+        top = (
+            board.rows
+            if board.page == 1
+            else town_branch_page(db, span, publication, sort, 1, other_ranks=False).rows
+        )
         return Template(
             "boards/branches.html",
             context={
-                "rows": rows,
-                "ranks": ranks,
+                "rows": board.rows,
+                "ranks": board.ranks,
                 "sort": sort,
-                "page": page,
-                "pages": pages,
+                "page": board.page,
+                "pages": board.pages,
                 "headline": _headline(rulebook, span),
                 "group_chart": group_chart(db, rulebook, span),
-                "top_chart": top_branches_chart(ranked, sort),
+                "top_chart": top_branches_chart(top, sort),
                 **publication_context(request, db, publication),
                 **_nav(request, span),
             },
@@ -450,9 +670,9 @@ class BoardsController(Controller):
     ) -> Template:
         span = checked_span(period)
         branch: Branch = get_branch(db, branch_id)
-        publication = _publication(db, span, current_period(request), revision)
+        publication = _publication(request, db, span, current_period(request), revision)
         board = branch_members(db, span, publication, branch_id)
-        stars, star_count = year_stars(request, rulebook, span, board)
+        stars, star_count = year_stars(request, rulebook, span, board.ranked)
         chart, trend_months = trend_chart(db, branch_id, span)
         return Template(
             "boards/branch.html",
@@ -461,7 +681,7 @@ class BoardsController(Controller):
                 "board": board,
                 "stars": stars,
                 "max_stars": star_count,
-                "linkable": points_links(request, board),
+                "linkable": points_links(request, board_lines(board)),
                 "trend_chart": chart,
                 "trend_months": trend_months,
                 **publication_context(request, db, publication),
@@ -475,11 +695,11 @@ class BoardsController(Controller):
     ) -> Template:
         """The board for the notice board (公示栏), on A4 paper."""
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request))
+        publication = _publication(request, db, span, current_period(request))
         board = town_members(db, span, publication)
         branches = town_branches(db, span, publication)
         metric = _headline(rulebook, span)
-        stars, star_count = year_stars(request, rulebook, span, board)
+        stars, star_count = year_stars(request, rulebook, span, board.ranked)
         return Template(
             "boards/print.html",
             context={
@@ -508,7 +728,7 @@ class BoardsController(Controller):
         revision: int | None = None,
     ) -> Response[bytes]:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request), revision)
+        publication = _publication(request, db, span, current_period(request), revision)
         if branch_id is None:
             board = town_members(db, span, publication)
             filename = f"jifen-members-{span.key}"
@@ -516,7 +736,7 @@ class BoardsController(Controller):
             get_branch(db, branch_id)
             board = branch_members(db, span, publication, branch_id)
             filename = f"jifen-branch-{branch_id}-members-{span.key}"
-        stars, _count = year_stars(request, rulebook, span, board)
+        stars, _count = year_stars(request, rulebook, span, board.ranked)
         return download(member_table(board, stars), filename, kind, span.key)
 
     def _branch_export(
@@ -529,7 +749,7 @@ class BoardsController(Controller):
         revision: int | None = None,
     ) -> Response[bytes]:
         span = checked_span(period)
-        publication = _publication(db, span, current_period(request), revision)
+        publication = _publication(request, db, span, current_period(request), revision)
         board = town_branches(db, span, publication)
         return download(branch_table(board, sort), f"jifen-branches-{span.key}", kind, span.key)
 
