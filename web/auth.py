@@ -1,7 +1,11 @@
-"""Sign-in sessions on the web: the cookie, the middleware that resolves it, guards."""
+"""Who is asking: the session cookie of the web pages, the API tokens of integrations
+(``Authorization: Bearer jft_...``, under /api only), the middleware that resolves
+either to a ``Principal``, and the guards."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,15 +15,42 @@ from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service import audit
 from service.accounts import Principal, end_session, resolve_session, touch_session
+from service.api_tokens import resolve_token, touch_token
 from service.config import Settings
 from service.db import Database
+from service.i18n import N_
 from service.types import utcnow
+from web.i18n import gettext
 
 SKIP_PREFIXES = ("/static/", "/favicon.ico")
+API_PREFIX = "/api"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# RFC 6750: how a client learns which scheme to use, and why its token was refused.
+WWW_AUTHENTICATE = 'Bearer realm="jifen"'
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="jifen", error="invalid_token"'  # noqa: S105
+INVALID_REQUEST_CHALLENGE = 'Bearer realm="jifen", error="invalid_request"'
+INVALID_TOKEN = N_(
+    "This API token is not valid: it is unknown, revoked or expired, or its account is "
+    "disabled. Ask the organisation office for a new one."
+)
+OTHER_SCHEME = N_("The API takes API tokens only: send Authorization: Bearer jft_...")
+
+
+@dataclass(frozen=True)
+class BearerAuth:
+    """``scope["auth"]`` of a request authenticated by an API token (a session's is its
+    cookie token, a string): the guard of state-changing API calls asks for this."""
+
+    token_id: int
+
+
+def is_api_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -76,9 +107,15 @@ def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
 
 
 class SessionAuthMiddleware:
-    """Resolve the session cookie to a ``Principal`` in ``scope["user"]`` (or None), and
-    name that account and the client's address as the author of every change the
-    request makes (the audit log)."""
+    """Resolve the session cookie, or under /api a bearer token, to a ``Principal`` in
+    ``scope["user"]`` (or None), and name that account and the client's address as the
+    author of every change the request makes (the audit log).
+
+    A request under /api that sends an Authorization header is judged by it alone: a
+    bearer token that is not valid, or another scheme (Basic...), gets 401 here, even
+    when a valid session cookie comes along, so a client never acts as someone other
+    than its credentials say and never learns that a wrong credential was ignored.
+    Elsewhere the header is ignored: the pages are for browsers and their sessions."""
 
     def __init__(self, app: ASGIApp, database: Database, settings: Settings) -> None:
         self.app = app
@@ -95,8 +132,22 @@ class SessionAuthMiddleware:
             await self.app(scope, receive, send)
             return
         actor_id: int | None = None
-        token = _cookie(scope, self.cookie_name)
-        if token:
+        authorization = _authorization(scope) if is_api_path(scope["path"]) else None
+        if authorization is not None:
+            scheme, _sep, credentials = authorization.partition(" ")
+            if scheme.lower() != "bearer":
+                await _refuse(scope, receive, send, OTHER_SCHEME, INVALID_REQUEST_CHALLENGE)
+                return
+            principal, token_id = await anyio.to_thread.run_sync(
+                self._resolve_bearer, credentials.strip()
+            )
+            if principal is None or token_id is None:
+                await _refuse(scope, receive, send, INVALID_TOKEN, INVALID_TOKEN_CHALLENGE)
+                return
+            scope["user"] = principal
+            scope["auth"] = BearerAuth(token_id)
+            actor_id = principal.account_id
+        elif token := _cookie(scope, self.cookie_name):
             principal, actor_id = await anyio.to_thread.run_sync(self._resolve, token)
             if principal is not None:
                 scope["user"] = principal
@@ -127,6 +178,36 @@ class SessionAuthMiddleware:
         acting: Principal | None = lookup.principal or getattr(lookup, "password_change", None)
         return lookup.principal, acting.account_id if acting is not None else None
 
+    def _resolve_bearer(self, secret: str) -> tuple[Principal | None, int | None]:
+        now = utcnow()
+        with self.database.transaction(write=False) as session:
+            lookup = resolve_token(session, secret, now=now)
+        if lookup.principal is not None and lookup.token_id is not None and lookup.needs_touch:
+            with self.database.transaction() as session:
+                touch_token(session, lookup.token_id, now)
+        return lookup.principal, lookup.token_id
+
+
+def _authorization(scope: Scope) -> str | None:
+    """The Authorization header, stripped ("" when empty), or None without one."""
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            return value.decode("latin-1").strip()
+    return None
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str, challenge: str) -> None:
+    """401 for credentials that are not (or no longer) valid, in the JSON shape of every
+    API error (web/errors.py), with the RFC 6750 challenge."""
+    body = json.dumps({"status_code": 401, "detail": gettext(detail)}, ensure_ascii=False)
+    response = ASGIResponse(
+        body=body.encode(),
+        status_code=401,
+        media_type="application/json",
+        headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+    )
+    await response(scope, receive, send)
+
 
 def _cookie(scope: Scope, name: str) -> str | None:
     for key, value in scope["headers"]:
@@ -141,6 +222,28 @@ def _cookie(scope: Scope, name: str) -> str | None:
 def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.scope.get("user") is None:
         raise NotAuthorizedException()
+
+
+class TokenRequired(NotAuthorizedException):
+    """A state-changing API call without an API token (signed out, or with the session
+    cookie alone)."""
+
+
+def requires_api_access(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """The guard of /api: reads take a session or a token; changes take a token only.
+
+    A browser sends the session cookie with any request a foreign page makes it send
+    (a form posted cross-site, a fetch with credentials), so a change the cookie could
+    authorise would be open to cross-site request forgery. Those pages cannot set an
+    Authorization header, and /api is exempt from the CSRF token check (web/app.py), so
+    the token is what protects every API change."""
+    if connection.scope.get("method") not in READ_METHODS and not isinstance(
+        connection.scope.get("auth"), BearerAuth
+    ):
+        raise TokenRequired()
+    requires_login(connection, _)
 
 
 def requires_reviewer(

@@ -1,9 +1,10 @@
-"""JSON for integrations. Points are decimal strings with one place ("12.5"): exact,
-never floats.
+"""JSON for integrations: who I am, and the month boards. Points are decimal strings
+with one place ("12.5"): exact, never floats.
 
 Every status an operation can answer with is in the OpenAPI schema (``responses=``), with
 the error body web/errors.py sends under /api; tests/functional/test_api_schemathesis.py
-holds the API to it.
+holds the API to it. The other operations are in entries.py and members.py; all are
+mounted under /api by web/api/__init__.py, which also sets their guard.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
 from pydantic import BaseModel, Field
 
-from service.boards import branch_board, member_board
-from web.auth import requires_login
+from service.boards import board_counts, branch_board, member_board, member_standing
+from web.api.common import READ_SECURITY, UNAUTHORIZED, ApiError
 from web.boards.views import checked_period, current_period
 from web.deps import Actor, Db
 
@@ -32,18 +33,6 @@ Period = Annotated[
 ]
 
 
-class ApiError(BaseModel):
-    """The body of every error under /api (web/errors.py)."""
-
-    status_code: int
-    detail: str = Field(description="What went wrong, in the reader's language.")
-
-
-NOT_SIGNED_IN = ResponseSpec(
-    data_container=ApiError,
-    description="Not signed in: no session cookie, or the session has ended.",
-    generate_examples=False,
-)
 NO_SUCH_MONTH = ResponseSpec(
     data_container=ApiError,
     description="Not a month (YYYY-MM).",
@@ -110,15 +99,15 @@ class BranchesBoard(BaseModel):
 
 
 class ApiController(Controller):
-    path = "/api"
-    guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
-    tags = ["api"]  # noqa: RUF012
+    path = "/"
+    tags = ["me and boards"]  # noqa: RUF012 - Litestar's class attribute
 
     @get(
         "/me",
         sync_to_thread=True,
         summary="Who I am, with my points and rank this month",
-        responses={401: NOT_SIGNED_IN},
+        security=READ_SECURITY,
+        responses={401: UNAUTHORIZED},
     )
     def me(self, request: Request[Any, Any, Any], db: Db, principal: Actor) -> Me:
         member = None
@@ -131,13 +120,14 @@ class ApiController(Controller):
                 branch_name=principal.member_branch_name,
             )
             period = current_period(request)
-            board = member_board(db, period)
-            standing = board.standing(principal.member_id)
+            # The member's line and rank by index, and the board's count (board_count):
+            # the town board of the month is not built for one member.
+            standing = member_standing(db, period, principal.member_id)
             month = MonthStanding(
                 period=period,
                 points=f"{standing.item.points:.1f}" if standing else "0.0",
                 rank=standing.rank if standing else None,
-                ranked_members=len(board.ranked),
+                ranked_members=board_counts(db, period).ranked,
             )
         return Me(
             username=principal.username,
@@ -151,7 +141,8 @@ class ApiController(Controller):
         "/boards/{period:str}/members",
         sync_to_thread=True,
         summary="Members ranked town-wide for a month (YYYY-MM)",
-        responses={401: NOT_SIGNED_IN, 404: NO_SUCH_MONTH},
+        security=READ_SECURITY,
+        responses={401: UNAUTHORIZED, 404: NO_SUCH_MONTH},
     )
     def board_members(self, db: Db, period: Period) -> MembersBoard:
         board = member_board(db, checked_period(period))
@@ -177,7 +168,8 @@ class ApiController(Controller):
         "/boards/{period:str}/branches",
         sync_to_thread=True,
         summary="Branches ranked by total and per member for a month (YYYY-MM)",
-        responses={401: NOT_SIGNED_IN, 404: NO_SUCH_MONTH},
+        security=READ_SECURITY,
+        responses={401: UNAUTHORIZED, 404: NO_SUCH_MONTH},
     )
     def board_branches(self, db: Db, period: Period) -> BranchesBoard:
         board = branch_board(db, checked_period(period))
