@@ -1,4 +1,4 @@
-"""The front door, the language switch and a health check."""
+"""The front door (each person's home page), the language switch and a health check."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 from sqlalchemy import text
 
 from service.accounts import Principal
+from service.home import member_home, office_home, reviewer_home
+from service.periods import period_of
+from service.publication import MONTH_STATE_LABELS
+from service.types import utcnow
 from web.accounts.views import safe_next
-from web.deps import Db
+from web.deps import Db, Rules
 from web.forms import first_value
-from web.i18n import LANG_COOKIE, LOCALES
+from web.i18n import LANG_COOKIE, LOCALES, gettext
+from web.points.views import town_date
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -23,16 +28,28 @@ FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENC
 class HomeController(Controller):
     path = ""
 
-    @get("/", sync_to_thread=False)
-    def home(self, request: Request[Any, Any, Any]) -> Redirect:
+    @get("/", sync_to_thread=True)
+    def home(self, request: Request[Any, Any, Any], db: Db, rulebook: Rules) -> Template | Redirect:
+        """A block for each hat the person wears: their own points as a member, each
+        branch they review, the office's months. Someone with none of them (an account
+        without a member record or a role) has the public boards."""
         principal: Principal | None = request.scope.get("user")
         if principal is None:
             return Redirect("/login", status_code=303)
-        if principal.is_reviewer:
-            return Redirect("/review", status_code=303)
-        if principal.member_id is not None:
-            return Redirect("/entries", status_code=303)
-        return Redirect("/boards", status_code=303)
+        if principal.member_id is None and not principal.is_reviewer:
+            return Redirect("/boards", status_code=303)
+        today, now = town_date(request), utcnow()
+        return Template(
+            "home/index.html",
+            context={
+                "person": principal,
+                "period": period_of(today),
+                "state_label": lambda state: gettext(MONTH_STATE_LABELS[state]),
+                "member": member_home(db, principal, rulebook, today=today, now=now),
+                "branches": reviewer_home(db, principal, rulebook, today=today),
+                "office": office_home(db, principal, rulebook, now=now),
+            },
+        )
 
     @post("/lang", sync_to_thread=False)
     def switch_language(self, data: FormData) -> Redirect:
