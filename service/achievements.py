@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
 from service.i18n import N_, Message
 from service.models import Branch, BranchKind, Entry, EntryStatus, Member, Organisation
+from service.pagination import PAGE_SIZE, Page, fetch_page
 from service.periods import period_of
 from service.scoring.rules import Rule, Rulebook, RuleGroup
 
@@ -164,3 +165,47 @@ def branch_achievements(
         suggestions=tuple(suggestions),
         active_months=tuple(t for t in tallies if not t.empty),
     )
+
+
+def year_suggestions_page(
+    session: Session,
+    rulebook: Rulebook,
+    branch_id: int,
+    year: int,
+    *,
+    page: int = 1,
+    size: int = PAGE_SIZE,
+) -> Page[Suggestion]:
+    """Page ``page`` of the suggestions ``branch_achievements`` lists for ``year`` (made,
+    adopted or implemented in it; approved only), oldest first, cut in the database."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    # A rule is a suggestion in the ruleset the entry was scored under.
+    suggestion_rules = [
+        and_(
+            Entry.ruleset_version == ruleset.version,
+            Entry.rule_id.in_([rule.id for rule in ruleset.rules if rule.suggestion]),
+        )
+        for ruleset in rulebook.rulesets
+        if any(rule.suggestion for rule in ruleset.rules)
+    ]
+    rows, total, page, pages = fetch_page(
+        session,
+        select(
+            Entry.id, Entry.description, Entry.activity_date, Entry.adopted_on, Entry.implemented_on
+        )
+        .where(
+            Entry.branch_id == branch_id,
+            Entry.status == EntryStatus.APPROVED,
+            or_(*suggestion_rules) if suggestion_rules else false(),
+            (Entry.activity_date.between(first, last))
+            | (Entry.adopted_on.between(first, last))
+            | (Entry.implemented_on.between(first, last)),
+        )
+        .order_by(Entry.activity_date, Entry.id),
+        page=page,
+        size=size,
+    )
+    items = [Suggestion(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+    return Page(items=items, total=total, page=page, pages=pages, size=size)

@@ -25,6 +25,7 @@ from service.models import (
     LedgerLine,
     Member,
 )
+from service.pagination import Page, fetch_page
 from service.periods import period_of
 from service.publication import is_frozen
 from service.scoring.engine import quantity_problem
@@ -32,6 +33,9 @@ from service.scoring.rules import Rulebook
 from service.transfers import branch_on
 
 DESCRIPTION_MAX = 2000
+# An entry shows its description and photos: a page of /entries holds 25, as the review
+# queue's does by default.
+ENTRIES_PAGE_SIZE = 25
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,24 @@ def member_entries(session: Session, actor: Principal, *, limit: int = 100) -> l
         .limit(limit)
     )
     return to_views(rows)
+
+
+def member_entries_page(
+    session: Session, actor: Principal, *, page: int = 1, size: int = ENTRIES_PAGE_SIZE
+) -> Page[EntryView]:
+    """Page ``page`` of the actor's own entries, newest first (the order of
+    ``member_entries``): every entry is on some page, however many there are."""
+    if actor.member_id is None:
+        return Page(items=[], total=0, page=1, pages=1, size=size)
+    rows, total, page, pages = fetch_page(
+        session,
+        entry_views_query()
+        .where(Entry.member_id == actor.member_id)
+        .order_by(Entry.submitted_at.desc(), Entry.id.desc()),
+        page=page,
+        size=size,
+    )
+    return Page(items=to_views(rows), total=total, page=page, pages=pages, size=size)
 
 
 def count_by_status(session: Session) -> dict[str, int]:

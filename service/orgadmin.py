@@ -11,14 +11,15 @@ and a disabled account keep their history.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from service import pagination
 from service.accounts import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -41,6 +42,7 @@ from service.models import (
     Role,
     RoleGrant,
 )
+from service.pagination import fetch_page
 
 PAGE_SIZE = 50
 
@@ -190,25 +192,34 @@ class BranchInput:
     kind: BranchKind
 
 
-def _member_counts(session: Session) -> dict[int, int]:
-    rows = session.execute(
-        select(Member.branch_id, func.count()).where(Member.active).group_by(Member.branch_id)
-    )
-    return {branch_id: count for branch_id, count in rows}
-
-
-def list_branches(session: Session, actor: Principal, query: str = "") -> list[BranchRow]:
-    require_admin(actor)
-    counts = _member_counts(session)
-    organisations: dict[int, list[str]] = {}
-    for branch_id, name in session.execute(
-        select(Organisation.branch_id, Organisation.name).order_by(Organisation.name)
-    ):
-        organisations.setdefault(branch_id, []).append(name)
-    statement = select(Branch).order_by(Branch.code)
+def _branches_query(query: str) -> Select[Branch]:
+    """The branches a search finds (by code or name), by code; the id last, so pages
+    neither repeat nor skip a branch."""
+    statement = select(Branch).order_by(Branch.code, Branch.id)
     if query.strip():
         pattern = f"%{query.strip()}%"
         statement = statement.where(or_(Branch.code.ilike(pattern), Branch.name.ilike(pattern)))
+    return statement
+
+
+def _branch_rows(
+    session: Session, branches: Sequence[Branch], *, only: bool = True
+) -> list[BranchRow]:
+    """The rows of ``branches``, with their active members and organisations: counted
+    for these branches alone when ``only``, for every branch otherwise."""
+    ids = [branch.id for branch in branches]
+    counts_query = select(Member.branch_id, func.count()).where(Member.active)
+    organisations_query = select(Organisation.branch_id, Organisation.name)
+    if only:
+        counts_query = counts_query.where(Member.branch_id.in_(ids))
+        organisations_query = organisations_query.where(Organisation.branch_id.in_(ids))
+    counts: dict[int, int] = {
+        branch_id: count
+        for branch_id, count in session.execute(counts_query.group_by(Member.branch_id))
+    }
+    organisations: dict[int, list[str]] = {}
+    for branch_id, name in session.execute(organisations_query.order_by(Organisation.name)):
+        organisations.setdefault(branch_id, []).append(name)
     return [
         BranchRow(
             id=branch.id,
@@ -218,8 +229,25 @@ def list_branches(session: Session, actor: Principal, query: str = "") -> list[B
             members=counts.get(branch.id, 0),
             organisations=tuple(organisations.get(branch.id, [])),
         )
-        for branch in session.scalars(statement)
+        for branch in branches
     ]
+
+
+def list_branches(session: Session, actor: Principal, query: str = "") -> list[BranchRow]:
+    require_admin(actor)
+    branches = list(session.scalars(_branches_query(query)))
+    return _branch_rows(session, branches, only=False)
+
+
+def branches_page(
+    session: Session, actor: Principal, query: str = "", *, page: int = 1, size: int = PAGE_SIZE
+) -> pagination.Page[BranchRow]:
+    """Page ``page`` of ``list_branches``: counted and fetched in the database, a page
+    past the last being the last."""
+    require_admin(actor)
+    rows, total, page, pages = fetch_page(session, _branches_query(query), page=page, size=size)
+    items = _branch_rows(session, [row[0] for row in rows])
+    return pagination.Page(items=items, total=total, page=page, pages=pages, size=size)
 
 
 def branch_choices(session: Session) -> list[tuple[int, str, str]]:

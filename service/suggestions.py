@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from service.accounts import Principal
@@ -14,6 +15,7 @@ from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import N_, Message
 from service.ledger import reconcile_member
 from service.models import Branch, Entry, EntryStatus, LedgerLine, Member
+from service.pagination import PAGE_SIZE, Page, fetch_page
 from service.periods import period_of
 from service.publication import is_frozen
 from service.review import _check_reviewer
@@ -156,16 +158,17 @@ def _check_branch(session: Session, actor: Principal, branch_id: int) -> Branch:
     return branch
 
 
-def branch_suggestions(
+SUGGESTIONS_PAGE_SIZE = 25  # each suggestion carries its steps and a date form
+
+
+def _suggestions_query(
     session: Session, actor: Principal, rulebook: Rulebook, branch_id: int
-) -> list[SuggestionView]:
-    """A branch's suggestions, newest first, with how far each has come. Reviewers of
-    the branch only: pending suggestions are not public."""
+) -> Select[Entry, str]:
     _check_branch(session, actor, branch_id)
     suggestion_rules = {
         rule.id for ruleset in rulebook.rulesets for rule in ruleset.rules if rule.suggestion
     }
-    rows = session.execute(
+    return (
         select(Entry, Member.name)
         .join(Member, Member.id == Entry.member_id)
         .where(
@@ -174,7 +177,38 @@ def branch_suggestions(
             Entry.status.in_([EntryStatus.PENDING, EntryStatus.APPROVED]),
         )
         .order_by(Entry.activity_date.desc(), Entry.id.desc())
-    ).all()
+    )
+
+
+def branch_suggestions(
+    session: Session, actor: Principal, rulebook: Rulebook, branch_id: int
+) -> list[SuggestionView]:
+    """A branch's suggestions, newest first, with how far each has come. Reviewers of
+    the branch only: pending suggestions are not public."""
+    rows = session.execute(_suggestions_query(session, actor, rulebook, branch_id)).all()
+    return _suggestion_views(session, rows)
+
+
+def branch_suggestions_page(
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    branch_id: int,
+    *,
+    page: int = 1,
+    size: int = SUGGESTIONS_PAGE_SIZE,
+) -> Page[SuggestionView]:
+    """Page ``page`` of ``branch_suggestions``, counted and cut in the database; the
+    same check of the branch's reviewers comes first."""
+    rows, total, page, pages = fetch_page(
+        session, _suggestions_query(session, actor, rulebook, branch_id), page=page, size=size
+    )
+    return Page(
+        items=_suggestion_views(session, rows), total=total, page=page, pages=pages, size=size
+    )
+
+
+def _suggestion_views(session: Session, rows: Sequence[Row[Entry, str]]) -> list[SuggestionView]:
     points: dict[tuple[int, Source], Decimal] = {}
     entry_ids = [row[0].id for row in rows]
     if entry_ids:
@@ -221,14 +255,30 @@ class BranchChoice:
     name: str
 
 
-def reviewer_branches(session: Session, actor: Principal) -> list[BranchChoice]:
-    """The branches the actor reviews (every branch for an admin), by code."""
+def _reviewer_branches_query(actor: Principal) -> Select[int, str, str]:
     if not actor.is_reviewer:
         raise PermissionDenied(Message(N_("Only secretaries and instructors review entries.")))
-    query = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code)
+    query = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code, Branch.id)
     if not actor.is_admin:
         query = query.where(Branch.id.in_(actor.reviewer_branch_ids))
+    return query
+
+
+def reviewer_branches(session: Session, actor: Principal) -> list[BranchChoice]:
+    """The branches the actor reviews (every branch for an admin), by code."""
+    query = _reviewer_branches_query(actor)
     return [BranchChoice(row.id, row.code, row.name) for row in session.execute(query)]
+
+
+def reviewer_branches_page(
+    session: Session, actor: Principal, *, page: int = 1, size: int = PAGE_SIZE
+) -> Page[BranchChoice]:
+    """Page ``page`` of ``reviewer_branches``: the office sees every branch of the town."""
+    rows, total, page, pages = fetch_page(
+        session, _reviewer_branches_query(actor), page=page, size=size
+    )
+    items = [BranchChoice(row.id, row.code, row.name) for row in rows]
+    return Page(items=items, total=total, page=page, pages=pages, size=size)
 
 
 def branch_name(session: Session, actor: Principal, branch_id: int) -> str:

@@ -9,7 +9,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from service.achievements import branch_achievements
+from service.achievements import branch_achievements, year_suggestions_page
+from service.pagination import page_number
 from web.auth import requires_login
 from web.boards.views import town_date
 from web.deps import Db, Rules
@@ -30,6 +31,7 @@ class AchievementsController(Controller):
         rulebook: Rules,
         branch_id: FromPath[int],
         year: FromQuery[int | None] = None,
+        page: FromQuery[str | None] = None,
     ) -> Template:
         """Open to every signed-in user: approved entries only, never deductions."""
         today = town_date(request)
@@ -37,10 +39,12 @@ class AchievementsController(Controller):
         if not FIRST_YEAR <= shown <= today.year:
             raise NotFoundException()
         achievements = branch_achievements(db, rulebook, branch_id, shown)
+        suggestions = year_suggestions_page(db, rulebook, branch_id, shown, page=page_number(page))
         return Template(
             "achievements/branch.html",
             context={
                 "a": achievements,
+                "suggestions": suggestions,
                 "previous_year": shown - 1 if shown > FIRST_YEAR else None,
                 "next_year": shown + 1 if shown < today.year else None,
             },

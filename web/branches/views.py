@@ -21,14 +21,15 @@ from service.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
 from service.errors import Conflict, InvalidInput, NotFound
 from service.explain import adjustable_members, branch_members, can_record_in_branch
 from service.i18n import N_, Message
+from service.pagination import page_number
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from service.suggestions import (
     STEPS,
     branch_name,
-    branch_suggestions,
+    branch_suggestions_page,
     mark_step,
-    reviewer_branches,
+    reviewer_branches_page,
 )
 from service.types import utcnow
 from web.auth import requires_reviewer
@@ -78,13 +79,14 @@ def _branch_page(
     branch_id: int,
     today: date,
     *,
+    page: int = 1,
     notice_text: str | None = None,
     error: str | None = None,
     field_errors: dict[int, str] | None = None,
     days: dict[int, str] | None = None,
     status_code: int = 200,
 ) -> Template:
-    suggestions = branch_suggestions(db, principal, rulebook, branch_id)
+    suggestions = branch_suggestions_page(db, principal, rulebook, branch_id, page=page)
     return Template(
         "branches/branch.html",
         context={
@@ -153,10 +155,9 @@ class BranchesController(Controller):
     guards = [requires_reviewer]  # noqa: RUF012 - Litestar's class attribute
 
     @get("/", sync_to_thread=True)
-    def index(self, db: Db, principal: Actor) -> Template:
-        return Template(
-            "branches/index.html", context={"branches": reviewer_branches(db, principal)}
-        )
+    def index(self, db: Db, principal: Actor, page: FromQuery[str | None] = None) -> Template:
+        branches = reviewer_branches_page(db, principal, page=page_number(page))
+        return Template("branches/index.html", context={"branches": branches})
 
     @get("/{branch_id:int}", sync_to_thread=True)
     def branch(
@@ -167,6 +168,7 @@ class BranchesController(Controller):
         rulebook: Rules,
         branch_id: FromPath[int],
         done: FromQuery[str | None] = None,
+        page: FromQuery[str | None] = None,
     ) -> Template:
         message = NOTICES.get(done or "")
         return _branch_page(
@@ -175,6 +177,7 @@ class BranchesController(Controller):
             rulebook,
             branch_id,
             town_date(request),
+            page=page_number(page),
             notice_text=gettext(message) if message else None,
         )
 
@@ -189,10 +192,14 @@ class BranchesController(Controller):
         entry_id: FromPath[int],
         step: FromPath[str],
         data: FormData,
+        page: FromQuery[str | None] = None,
     ) -> Template | Redirect:
         if step not in STEPS:
             raise NotFound(Message(N_("No such step.")))
         today = town_date(request)
+        # The page of suggestions the form was on: an error shows it again, and so does
+        # the answer after the step is marked.
+        number = page_number(page)
         values = first_value(data)
         typed = str(values.get("day", ""))
         parsed = parse_form(StepForm, values)
@@ -218,6 +225,7 @@ class BranchesController(Controller):
                 rulebook,
                 branch_id,
                 today,
+                page=number,
                 field_errors={entry_id: render(next(iter(exc.errors.values())))},
                 days={entry_id: typed},
                 status_code=422,
@@ -230,10 +238,12 @@ class BranchesController(Controller):
                 rulebook,
                 branch_id,
                 today,
+                page=number,
                 error=render(exc.message),
                 status_code=409,
             )
-        return Redirect(f"/branches/{branch_id}?done={step}", status_code=303)
+        suffix = f"&page={number}" if number > 1 else ""
+        return Redirect(f"/branches/{branch_id}?done={step}{suffix}", status_code=303)
 
     @get("/{branch_id:int}/adjustments/new", sync_to_thread=True)
     def new_adjustment(

@@ -18,12 +18,13 @@ from service.config import Settings
 from service.entries import (
     EntryInput,
     entry_photo,
-    member_entries,
+    member_entries_page,
     submit_entry,
     withdraw_entry,
 )
 from service.errors import InvalidInput
 from service.evidence import PhotoStore, PhotoUpload, photos_by_entry
+from service.pagination import page_number
 from service.periods import town_today
 from service.types import utcnow
 from web.auth import requires_login, requires_member
@@ -112,14 +113,19 @@ class EntriesController(Controller):
 
     @get("/", guards=[requires_member], sync_to_thread=True)
     def list_entries(
-        self, db: Db, principal: Actor, done: FromQuery[str | None] = None
+        self,
+        db: Db,
+        principal: Actor,
+        done: FromQuery[str | None] = None,
+        page: FromQuery[str | None] = None,
     ) -> Template:
-        entries = member_entries(db, principal)
+        # Any page number is read, never refused: past the last is the last page.
+        entries = member_entries_page(db, principal, page=page_number(page))
         return Template(
             "entries/list.html",
             context={
                 "entries": entries,
-                "photos": photos_by_entry(db, [entry.id for entry in entries]),
+                "photos": photos_by_entry(db, [entry.id for entry in entries.items]),
                 "notice": notice(done),
             },
         )
@@ -198,9 +204,18 @@ class EntriesController(Controller):
         return Redirect("/entries?done=submitted", status_code=303)
 
     @post("/{entry_id:int}/withdraw", guards=[requires_member], sync_to_thread=True)
-    def withdraw(self, db: Db, principal: Actor, entry_id: FromPath[int]) -> Redirect:
+    def withdraw(
+        self,
+        db: Db,
+        principal: Actor,
+        entry_id: FromPath[int],
+        page: FromQuery[str | None] = None,
+    ) -> Redirect:
         withdraw_entry(db, principal, entry_id, now=utcnow())
-        return Redirect("/entries?done=withdrawn", status_code=303)
+        # Back to the page the entry was withdrawn from (clamped there if it shrank).
+        number = page_number(page)
+        suffix = f"&page={number}" if number > 1 else ""
+        return Redirect(f"/entries?done=withdrawn{suffix}", status_code=303)
 
     @get("/{entry_id:int}/photos/{photo_id:int}", sync_to_thread=True)
     def photo(

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from service.accounts import Principal
 from service.errors import Conflict, InvalidInput, NotFound
 from service.i18n import N_
+from service.objections import my_objections_page
+from service.pagination import page_number
 from service.publication import (
     OBJECTION_MAX,
     RESOLUTION_LABELS,
     LineRef,
     ObjectionTarget,
-    my_objections,
     objection_target,
     raise_objection,
 )
@@ -78,12 +79,18 @@ class ObjectionsController(Controller):
     guards = [requires_member]  # noqa: RUF012 - Litestar's class attribute
 
     @get("/", sync_to_thread=True)
-    def mine(self, db: Db, principal: Actor, done: FromQuery[str | None] = None) -> Template:
+    def mine(
+        self,
+        db: Db,
+        principal: Actor,
+        done: FromQuery[str | None] = None,
+        page: FromQuery[str | None] = None,
+    ) -> Template:
         message = NOTICES.get(done or "")
         return Template(
             "objections/list.html",
             context={
-                "objections": my_objections(db, principal),
+                "objections": my_objections_page(db, principal, page=page_number(page)),
                 "resolution_label": lambda value: gettext(RESOLUTION_LABELS[value]),
                 "notice": gettext(message) if message else None,
             },

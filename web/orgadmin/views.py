@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from service import orgadmin
 from service.accounts import Principal, end_sessions_by_office, new_initial_password
+from service.api_tokens import IssuedToken, issue_token, list_tokens, parse_days, revoke_token
 from service.boards import get_branch
 from service.errors import Conflict, InvalidInput
 from service.i18n import N_
+from service.pagination import page_number
 from service.types import utcnow
 from web.admin.views import requires_admin
 from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
@@ -49,7 +51,10 @@ NOTICES = {
         "Every session of the account ended at once: whoever uses it must sign in again."
     ),
     "other_sessions_ended": N_("Your other sessions ended; this one stays signed in."),
+    "token_revoked": N_("The API token was revoked: its next request is refused."),
 }
+# A new token's default lifetime on the form: a year, so a forgotten one runs out.
+DEFAULT_LIFETIME_DAYS = "365"
 
 
 def client_ip(request: AnyRequest) -> str:
@@ -77,13 +82,14 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        rows = orgadmin.list_branches(db, principal, q)
+        result = orgadmin.branches_page(db, principal, q, page=page_number(page))
         return Template(
             "orgadmin/branches.html",
             context={
-                "rows": rows,
+                "result": result,
                 "q": q,
                 "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
                 "notice": notice_text(done),
@@ -446,11 +452,15 @@ class OrgAdminController(Controller):
         error: str | None = None,
         errors: dict[str, str] | None = None,
         password: str | None = None,
+        issued: IssuedToken | None = None,
+        token_values: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Template:
         row = orgadmin.account_for_edit(db, principal, account_id)
         return Template(
             "orgadmin/account.html",
+            # A page showing a new token's secret must not be kept by any cache.
+            headers={"Cache-Control": "no-store"} if issued else None,
             context={
                 "row": row,
                 "current": orgadmin.current_roles(db, account_id),
@@ -461,6 +471,10 @@ class OrgAdminController(Controller):
                 "errors": errors or {},
                 "notice": notice,
                 "error": error,
+                "tokens": list_tokens(db, principal, account_id=account_id),
+                "issued": issued,
+                "token_values": token_values or {"name": "", "days": DEFAULT_LIFETIME_DAYS},
+                "now": utcnow(),
             },
             status_code=status_code,
         )
@@ -555,6 +569,67 @@ class OrgAdminController(Controller):
         end_sessions_by_office(db, principal, account_id)
         done = "other_sessions_ended" if account_id == principal.account_id else "sessions_ended"
         return Redirect(f"/admin/accounts/{account_id}?done={done}", status_code=303)
+
+    # --- API tokens ----------------------------------------------------------------
+
+    @post("/accounts/{account_id:int}/tokens", sync_to_thread=True)
+    def issue_api_token(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        account_id: FromPath[int],
+        data: FormData,
+    ) -> Template:
+        """Issue a token and show its secret on this answer alone: it is not stored, so
+        no redirect could show it again (and it must not travel in a URL)."""
+        values = first_value(data)
+        token_values = {"name": str(values.get("name", "")), "days": str(values.get("days", ""))}
+        try:
+            days = parse_days(token_values["days"])
+            issued = issue_token(
+                db, principal, account_id, token_values["name"], days=days, now=utcnow()
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            return self._account_page(
+                db,
+                principal,
+                account_id,
+                errors=domain_field_errors(exc),
+                token_values=token_values,
+                status_code=422,
+            )
+        except Conflict as exc:
+            db.rollback()
+            return self._account_page(
+                db, principal, account_id, error=render(exc.message), status_code=409
+            )
+        return self._account_page(
+            db,
+            principal,
+            account_id,
+            issued=issued,
+            notice=gettext(N_("The API token was issued.")),
+        )
+
+    @post("/accounts/{account_id:int}/tokens/{token_id:int}/revoke", sync_to_thread=True)
+    def revoke_api_token(
+        self,
+        request: AnyRequest,
+        db: Db,
+        principal: Actor,
+        account_id: FromPath[int],
+        token_id: FromPath[int],
+    ) -> Template | Redirect:
+        try:
+            revoke_token(db, principal, token_id, now=utcnow(), account_id=account_id)
+        except Conflict as exc:
+            db.rollback()
+            return self._account_page(
+                db, principal, account_id, error=render(exc.message), status_code=409
+            )
+        return Redirect(f"/admin/accounts/{account_id}?done=token_revoked", status_code=303)
 
 
 def _roles_from(data: dict[str, Any]) -> orgadmin.RolesInput:
