@@ -14,6 +14,9 @@ from rich.console import Console
 
 from service.config import get_settings
 from service.db import Database
+from service.i18n import N_, terminal_render
+from service.i18n import terminal_gettext as _
+from service.i18n import terminal_ngettext as ngettext
 from service.scoring.rules import Rulebook, RulesError
 
 if TYPE_CHECKING:
@@ -35,16 +38,28 @@ def _print_problems(problems: list[str]) -> None:
         click.echo(problem, err=True)
 
 
-def _rulebook(*, purpose: str = "") -> Rulebook:
+def _rulebook(*, serving: bool = False) -> Rulebook:
     """The rulebook of the configured rules directory; on problems, print each with its
     file, rule and field and exit 1."""
     rules_dir = get_settings().rules_dir
     try:
         return Rulebook.from_directory(rules_dir)
     except RulesError as exc:
-        click.echo(f"error: the scoring rules in {rules_dir} are invalid{purpose}:", err=True)
+        if serving:
+            text = _(
+                "error: the scoring rules in %(directory)s are invalid; the server does not start:"
+            )
+        else:
+            text = _("error: the scoring rules in %(directory)s are invalid:")
+        click.echo(text % {"directory": rules_dir}, err=True)
         _print_problems(exc.problems)
         raise SystemExit(1) from exc
+
+
+def _error_markup(text: str) -> str:
+    """A problem for the rich console: "error" in red, then what is wrong."""
+    label = _("error")
+    return f"[red]{label}[/red] {text}"
 
 
 @click.group()
@@ -65,7 +80,9 @@ def db_upgrade(revision: str) -> None:
 
     database = _database()
     upgrade(database.engine, revision)
-    console.print(f"database at revision {current_revision(database.engine)}")
+    console.print(
+        _("database at revision %(revision)s") % {"revision": current_revision(database.engine)}
+    )
 
 
 @main.group()
@@ -95,15 +112,15 @@ def seed_demo(if_empty: bool, until: Any) -> None:
     if settings.env == "production":
         # Said first: in production the reason is production, whatever the database holds.
         console.print(
-            "[red]error[/red] the demo town is not loaded in production (JIFEN_ENV=production)"
+            _error_markup(_("the demo town is not loaded in production (JIFEN_ENV=production)"))
         )
         raise SystemExit(1)
     with database.transaction() as session:
         if not is_empty(session):
             if if_empty:
-                console.print("database already holds a town; demo seed skipped")
+                console.print(_("database already holds a town; demo seed skipped"))
                 return
-            console.print("[red]error[/red] the database is not empty; seed an empty database")
+            console.print(_error_markup(_("the database is not empty; seed an empty database")))
             raise SystemExit(1)
     last_day: date = until.date() if until else town_today(utcnow(), settings.timezone)
     try:
@@ -117,7 +134,7 @@ def seed_demo(if_empty: bool, until: Any) -> None:
                 console=console,
             )
     except DemoRefused as exc:
-        console.print(f"[red]error[/red] {exc}")
+        console.print(_error_markup(str(exc)))
         raise SystemExit(1) from exc
     console.print(summary)
 
@@ -145,7 +162,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web application."""
     import uvicorn
 
-    _rulebook(purpose="; the server does not start")  # refuse broken rules, with reasons
+    _rulebook(serving=True)  # refuse broken rules, with reasons
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -180,13 +197,28 @@ def rules_check(path: Path | None) -> None:
     except RulesError as exc:
         _print_problems(exc.problems)
         count = len(exc.problems)
-        click.echo(f"{target}: {count} problem{'s' if count != 1 else ''}", err=True)
+        summary = ngettext("%(target)s: %(count)d problem", "%(target)s: %(count)d problems", count)
+        click.echo(summary % {"target": target, "count": count}, err=True)
         raise SystemExit(1) from exc
     rule_count = sum(len(ruleset.rules) for ruleset in rulesets)
-    versions = ", ".join(f"{r.version} from {r.effective_from}" for r in rulesets)
+    versions = ", ".join(
+        _("%(version)s from %(date)s") % {"version": r.version, "date": r.effective_from}
+        for r in rulesets
+    )
+    checked = ngettext(
+        "%(target)s: %(count)d ruleset (%(versions)s), %(rules)d rules, OK",
+        "%(target)s: %(count)d rulesets (%(versions)s), %(rules)d rules, OK",
+        len(rulesets),
+    )
     click.echo(
-        f"{target}: {len(rulesets)} ruleset{'s' if len(rulesets) != 1 else ''} "
-        f"({versions}), {rule_count} rules, OK"
+        checked
+        % {"target": target, "count": len(rulesets), "versions": versions, "rules": rule_count}
+    )
+
+
+def _not_a_month(value: str) -> click.BadParameter:
+    return click.BadParameter(
+        _("'%(value)s' is not a month; write YYYY-MM, e.g. 2026-03") % {"value": value}
     )
 
 
@@ -195,7 +227,7 @@ def _period(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
 
     for value in values:
         if not PERIOD_PATTERN.fullmatch(value):
-            raise click.BadParameter(f"'{value}' is not a month; write YYYY-MM, e.g. 2026-03")
+            raise _not_a_month(value)
     return sorted(set(values))
 
 
@@ -255,13 +287,19 @@ def _print_preview(result: Preview) -> None:
 
     out = _stdout_console()
     out.print(
-        f"Candidate ruleset {result.version}, effective from {result.effective_from}, "
-        "compared with the rules in force."
+        _(
+            "Candidate ruleset %(version)s, effective from %(date)s, "
+            "compared with the rules in force."
+        )
+        % {"version": result.version, "date": result.effective_from}
     )
     if result.excluded:
-        out.print(f"Published months left unchanged: {', '.join(result.excluded)}")
+        out.print(
+            _("Published months left unchanged: %(months)s")
+            % {"months": ", ".join(result.excluded)}
+        )
     if not result.months:
-        out.print("No open month with points to compare.")
+        out.print(_("No open month with points to compare."))
         return
     lines_by_month: dict[str, list[PreviewLine]] = {}
     for line in result.lines:
@@ -269,25 +307,36 @@ def _print_preview(result: Preview) -> None:
     for total in result.month_totals:
         out.print()
         changed = lines_by_month.get(total.period, [])
+        month_line = ngettext(
+            "%(period)s: total %(before)s -> %(after)s (%(change)s), "
+            "%(count)d member with other points or town rank",
+            "%(period)s: total %(before)s -> %(after)s (%(change)s), "
+            "%(count)d members with other points or town rank",
+            total.members_affected,
+        )
         out.print(
-            f"{total.period}: total {total.points_before:.1f} -> {total.points_after:.1f} "
-            f"({_signed(total.points_after - total.points_before)}), "
-            f"{total.members_affected} member{'s' if total.members_affected != 1 else ''} "
-            "with other points or town rank"
+            month_line
+            % {
+                "period": total.period,
+                "before": f"{total.points_before:.1f}",
+                "after": f"{total.points_after:.1f}",
+                "change": _signed(total.points_after - total.points_before),
+                "count": total.members_affected,
+            }
         )
         if not changed:
             continue
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("Member", no_wrap=True)
-        table.add_column("Name", no_wrap=True)
-        table.add_column("Branch", overflow="ellipsis", max_width=30, no_wrap=True)
-        table.add_column("Points", justify="right", no_wrap=True)
-        table.add_column("Change", justify="right", no_wrap=True)
-        table.add_column("Town rank", justify="right", no_wrap=True)
+        table.add_column(_("Member"), no_wrap=True)
+        table.add_column(_("Name"), no_wrap=True)
+        table.add_column(_("Branch"), overflow="ellipsis", max_width=30, no_wrap=True)
+        table.add_column(_("Points"), justify="right", no_wrap=True)
+        table.add_column(_("Change"), justify="right", no_wrap=True)
+        table.add_column(_("Town rank"), justify="right", no_wrap=True)
         for line in changed:
             table.add_row(
                 line.member_code,
-                line.name + (" (exempt)" if line.exempt else ""),
+                _("%(name)s (exempt)") % {"name": line.name} if line.exempt else line.name,
                 line.branch_name,
                 f"{line.points_before:.1f} -> {line.points_after:.1f}",
                 _signed(line.change),
@@ -295,11 +344,20 @@ def _print_preview(result: Preview) -> None:
             )
         out.print(table)
     out.print()
+    members = ngettext("%(count)d member", "%(count)d members", result.members_affected)
+    months = ngettext("%(count)d month", "%(count)d months", len(result.months))
     out.print(
-        f"In all: {result.members_affected} member{'s' if result.members_affected != 1 else ''} "
-        f"affected in {len(result.months)} month{'s' if len(result.months) != 1 else ''}; "
-        f"points {result.points_before:.1f} -> {result.points_after:.1f} "
-        f"({_signed(result.points_after - result.points_before)}). Nothing was written."
+        _(
+            "In all: %(members)s affected in %(months)s; points %(before)s -> %(after)s "
+            "(%(change)s). Nothing was written."
+        )
+        % {
+            "members": members % {"count": result.members_affected},
+            "months": months % {"count": len(result.months)},
+            "before": f"{result.points_before:.1f}",
+            "after": f"{result.points_after:.1f}",
+            "change": _signed(result.points_after - result.points_before),
+        }
     )
 
 
@@ -333,19 +391,27 @@ def ledger_verify() -> None:
     click.echo(verify_summary(report))
     if not report.ok:
         count = len(report.differences)
-        click.echo(f"FAILED: {count} difference{'s' if count != 1 else ''}", err=True)
+        failed = ngettext("FAILED: %(count)d difference", "FAILED: %(count)d differences", count)
+        click.echo(failed % {"count": count}, err=True)
         raise SystemExit(1)
-    click.echo("OK: the summary table and the ledger agree with a fresh scoring")
+    click.echo(_("OK: the summary table and the ledger agree with a fresh scoring"))
 
 
 def verify_summary(report: VerifyReport) -> str:
     rows = report.ledger_lines + report.summary_rows
     rate = rows / report.seconds if report.seconds > 0 else float(rows)
-    return (
-        f"checked {report.member_years} member-years ({report.activities} activities), "
-        f"{report.ledger_lines} ledger lines and {report.summary_rows} summary rows "
-        f"in {report.seconds:.2f} s ({rate:,.0f} rows/s)"
-    )
+    return _(
+        "checked %(member_years)s member-years (%(activities)s activities), "
+        "%(ledger_lines)s ledger lines and %(summary_rows)s summary rows "
+        "in %(seconds)s s (%(rate)s rows/s)"
+    ) % {
+        "member_years": report.member_years,
+        "activities": report.activities,
+        "ledger_lines": report.ledger_lines,
+        "summary_rows": report.summary_rows,
+        "seconds": f"{report.seconds:.2f}",
+        "rate": f"{rate:,.0f}",
+    }
 
 
 @ledger.command("rescore")
@@ -372,10 +438,10 @@ def ledger_rescore(years: tuple[int, ...]) -> None:
     now = utcnow()
     database = _database()
     with Progress(
-        TextColumn("rescoring"),
+        TextColumn(_("rescoring")),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("member-years"),
+        TextColumn(_("member-years")),
         console=console,
         transient=True,
     ) as progress:
@@ -393,16 +459,31 @@ def ledger_rescore(years: tuple[int, ...]) -> None:
     for line in appended[:_SHOWN_LINES]:
         click.echo(line)
     if len(appended) > _SHOWN_LINES:
-        click.echo(f"... and {len(appended) - _SHOWN_LINES} more lines")
+        more = len(appended) - _SHOWN_LINES
+        click.echo(
+            ngettext("... and %(count)d more line", "... and %(count)d more lines", more)
+            % {"count": more}
+        )
     with database.transaction(write=False) as session:
         from service.publication import frozen_months
 
         frozen = sorted(frozen_months(session))
     if frozen:
-        click.echo(f"published months left unchanged: {', '.join(frozen)}")
+        click.echo(_("published months left unchanged: %(months)s") % {"months": ", ".join(frozen)})
+    rescored = ngettext(
+        "rescored %(member_years)s member-years: appended %(count)d ledger line, "
+        "net change %(change)s points",
+        "rescored %(member_years)s member-years: appended %(count)d ledger lines, "
+        "net change %(change)s points",
+        result.lines,
+    )
     click.echo(
-        f"rescored {result.member_years} member-years: appended {result.lines} ledger "
-        f"line{'s' if result.lines != 1 else ''}, net change {_signed(result.points)} points"
+        rescored
+        % {
+            "member_years": result.member_years,
+            "count": result.lines,
+            "change": _signed(result.points),
+        }
     )
 
 
@@ -429,9 +510,22 @@ def _lines_written_at(session: Session, now: datetime) -> list[str]:
         .where(LedgerLine.created_at == now)
         .order_by(Member.code, LedgerLine.period, LedgerLine.id)
     )
+    line = _(
+        "%(code)s %(name)s, %(period)s, %(activity)s: %(rule)s "
+        "(rules %(version)s) %(kind)s %(points)s"
+    )
     return [
-        f"{row.code} {row.name}, {row.period}, {row.activity_key}: {row.rule_id} "
-        f"(rules {row.ruleset_version}) {row.kind.value} {_signed(row.points)}"
+        line
+        % {
+            "code": row.code,
+            "name": row.name,
+            "period": row.period,
+            "activity": row.activity_key,
+            "rule": row.rule_id,
+            "version": row.ruleset_version,
+            "kind": row.kind.value,
+            "points": _signed(row.points),
+        }
         for row in rows
     ]
 
@@ -471,7 +565,7 @@ def _month_argument(_ctx: click.Context, _param: click.Parameter, value: str) ->
     from service.periods import PERIOD_PATTERN
 
     if not PERIOD_PATTERN.fullmatch(value):
-        raise click.BadParameter(f"'{value}' is not a month; write YYYY-MM, e.g. 2026-03")
+        raise _not_a_month(value)
     return value
 
 
@@ -492,7 +586,7 @@ def _office_principal(session: Session, username: str | None) -> Any:
     if username:
         account_id = session.scalar(select(Account.id).where(Account.username == username))
         if account_id is None:
-            console.print(f"[red]error[/red] no account '{username}'")
+            console.print(_error_markup(_("no account '%(username)s'") % {"username": username}))
             raise SystemExit(1)
     else:
         admins = list(
@@ -502,14 +596,23 @@ def _office_principal(session: Session, username: str | None) -> Any:
         )
         if len(admins) != 1:
             console.print(
-                "[red]error[/red] say which office account acts: --by USERNAME "
-                f"({len(admins)} admin accounts exist)"
+                _error_markup(
+                    _(
+                        "say which office account acts: --by USERNAME "
+                        "(%(count)d admin accounts exist)"
+                    )
+                    % {"count": len(admins)}
+                )
             )
             raise SystemExit(1)
         account_id = admins[0]
     principal = load_principal(session, account_id)
     if principal is None or not principal.is_admin:
-        console.print(f"[red]error[/red] '{username}' is not an active office (admin) account")
+        console.print(
+            _error_markup(
+                _("'%(username)s' is not an active office (admin) account") % {"username": username}
+            )
+        )
         raise SystemExit(1)
     return principal
 
@@ -526,15 +629,22 @@ def _domain_failure(exc: Exception) -> SystemExit:
     from service.publication import PendingEntries
 
     if isinstance(exc, PendingEntries):
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(_error_line(terminal_render(exc.message)), err=True)
         for branch in exc.branches:
-            click.echo(f"  {branch.name}: {branch.count} pending", err=True)
+            pending = _("%(branch)s: %(count)d pending")
+            click.echo("  " + pending % {"branch": branch.name, "count": branch.count}, err=True)
     elif isinstance(exc, InvalidInput):
         for field_name, message in exc.errors.items():
-            click.echo(f"error: {field_name}: {message}", err=True)
+            text = f"{field_name}: {terminal_render(message)}"
+            click.echo(_error_line(text), err=True)
     elif isinstance(exc, DomainError):
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(_error_line(terminal_render(exc.message)), err=True)
     return SystemExit(1)
+
+
+def _error_line(text: str) -> str:
+    """A problem for plain output: "error: " and what is wrong."""
+    return _("error: %(message)s") % {"message": text}
 
 
 @publish.command("month", hidden=True)
@@ -548,7 +658,8 @@ def publish_month_command(period: str, username: str | None) -> None:
 
     rulebook = _rulebook()
     try:
-        with console.status(f"publishing {period}"), _database().transaction() as session:
+        status = _("publishing %(period)s") % {"period": period}
+        with console.status(status), _database().transaction() as session:
             principal = _office_principal(session, username)
             publication = publish_month(session, principal, rulebook, period, now=utcnow())
             summary = _publication_summary(session, publication)
@@ -568,12 +679,24 @@ def _publication_summary(session: Session, publication: Any) -> str:
     branches = session.scalar(
         select(func.count()).where(PublishedBranchRow.publication_id == publication.id)
     )
-    return (
-        f"published {publication.period} revision {publication.revision} "
-        f"(publication {publication.id}): {members} member lines, {branches} branch lines\n"
-        f"digest {publication.digest}\n"
-        f"objections are taken until {_town_time(publication.window_ends_at)}"
-    )
+    values = {
+        "period": publication.period,
+        "revision": publication.revision,
+        "id": publication.id,
+        "members": members,
+        "branches": branches,
+        "digest": publication.digest,
+        "until": _town_time(publication.window_ends_at),
+    }
+    lines = [
+        _(
+            "published %(period)s revision %(revision)s (publication %(id)s): "
+            "%(members)s member lines, %(branches)s branch lines"
+        ),
+        _("digest %(digest)s"),
+        _("objections are taken until %(until)s"),
+    ]
+    return "\n".join(line % values for line in lines)
 
 
 @publish.command("verify")
@@ -581,19 +704,26 @@ def publish_verify() -> None:
     """Re-hash every published board and check the chain; exit 1 on any break."""
     from service.publication import verify_chain
 
-    with console.status("checking the chain"), _database().transaction(write=False) as session:
+    with (
+        console.status(_("checking the chain")),
+        _database().transaction(write=False) as session,
+    ):
         report = verify_chain(session)
     for item in report.breaks:
-        click.echo(f"BROKEN: {item.describe()}")
+        click.echo(_("BROKEN: %(break)s") % {"break": item.describe()})
     if not report.ok:
         count = len(report.breaks)
-        click.echo(
-            f"FAILED: {count} break{'s' if count != 1 else ''} in the chain of "
-            f"{report.publications} publications",
-            err=True,
+        failed = ngettext(
+            "FAILED: %(count)d break in the chain of %(publications)d publications",
+            "FAILED: %(count)d breaks in the chain of %(publications)d publications",
+            count,
         )
+        click.echo(failed % {"count": count, "publications": report.publications}, err=True)
         raise SystemExit(1)
-    click.echo(f"OK: {report.publications} publications; every digest and link holds")
+    click.echo(
+        _("OK: %(publications)d publications; every digest and link holds")
+        % {"publications": report.publications}
+    )
 
 
 @publish.command("list")
@@ -610,16 +740,32 @@ def publish_list() -> None:
             for item_period in {item.period for item in items}
         }
     if not items:
-        click.echo("nothing is published yet")
+        click.echo(_("nothing is published yet"))
         return
     for item in items:
-        mark = "" if item.intact else "  BROKEN"
-        reason = f"  reason: {item.reason}" if item.reason else ""
-        click.echo(
-            f"{item.publication_id:>5}  {item.period} r{item.revision}  "
-            f"{_town_time(item.published_at)}  by {item.published_by or '-'}  "
-            f"[{states[item.period].value}]  {item.digest[:16]}{mark}{reason}"
-        )
+        mark = "" if item.intact else "  " + _("BROKEN")
+        reason = "  " + _("reason: %(reason)s") % {"reason": item.reason} if item.reason else ""
+        line = _("%(id)s  %(period)s r%(revision)s  %(time)s  by %(by)s  [%(state)s]  %(digest)s")
+        values = {
+            "id": f"{item.publication_id:>5}",
+            "period": item.period,
+            "revision": item.revision,
+            "time": _town_time(item.published_at),
+            "by": item.published_by or "-",
+            "state": _(_MONTH_STATES[states[item.period].value]),
+            "digest": item.digest[:16],
+        }
+        click.echo(line % values + mark + reason)
+
+
+# The words ``jifen publish list`` shows for a month's state: in English the state's own
+# name, as scripts read it.
+_MONTH_STATES = {
+    "open": N_("open"),
+    "published": N_("published"),
+    "correcting": N_("correcting"),
+    "final": N_("final"),
+}
 
 
 @publish.command("correct")
@@ -639,8 +785,11 @@ def publish_correct(period: str, reason: str, username: str | None) -> None:
     except DomainError as exc:
         raise _domain_failure(exc) from exc
     click.echo(
-        f"correction of {period} opened: entries, adjustments and suggestion steps dated in "
-        f"it may change; publish it with 'jifen publish correction {period}'"
+        _(
+            "correction of %(period)s opened: entries, adjustments and suggestion steps "
+            "dated in it may change; publish it with 'jifen publish correction %(period)s'"
+        )
+        % {"period": period}
     )
 
 
@@ -656,7 +805,7 @@ def publish_correction_command(period: str, username: str | None) -> None:
     rulebook = _rulebook()
     try:
         with (
-            console.status(f"publishing the correction of {period}"),
+            console.status(_("publishing the correction of %(period)s") % {"period": period}),
             _database().transaction() as session,
         ):
             principal = _office_principal(session, username)
@@ -666,18 +815,32 @@ def publish_correction_command(period: str, username: str | None) -> None:
     except DomainError as exc:
         raise _domain_failure(exc) from exc
     click.echo(summary)
-    click.echo(f"reason: {diff.reason}")
+    click.echo(_("reason: %(reason)s") % {"reason": diff.reason})
     for change in diff.members:
         before = "-" if change.points_before is None else f"{change.points_before:.1f}"
         after = "-" if change.points_after is None else f"{change.points_after:.1f}"
+        member_line = _(
+            "%(code)s %(name)s: %(before)s -> %(after)s points, "
+            "rank %(rank_before)s -> %(rank_after)s"
+        )
         click.echo(
-            f"  {change.member_code} {change.name}: {before} -> {after} points, "
-            f"rank {_rank(change.rank_before)} -> {_rank(change.rank_after)}"
+            "  "
+            + member_line
+            % {
+                "code": change.member_code,
+                "name": change.name,
+                "before": before,
+                "after": after,
+                "rank_before": _rank(change.rank_before),
+                "rank_after": _rank(change.rank_after),
+            }
         )
     for b_change in diff.branches:
         before = "-" if b_change.total_before is None else f"{b_change.total_before:.1f}"
         after = "-" if b_change.total_after is None else f"{b_change.total_after:.1f}"
-        click.echo(f"  {b_change.code} {b_change.name}: total {before} -> {after}")
+        branch_line = _("%(code)s %(name)s: total %(before)s -> %(after)s")
+        values = {"code": b_change.code, "name": b_change.name, "before": before, "after": after}
+        click.echo("  " + branch_line % values)
 
 
 @publish.command("objections")
@@ -695,17 +858,24 @@ def publish_objections(period: str, username: str | None) -> None:
     except DomainError as exc:
         raise _domain_failure(exc) from exc
     if not objections:
-        click.echo(f"no objections to {period}")
+        click.echo(_("no objections to %(period)s") % {"period": period})
         return
     for item in objections:
+        # The state stays the word --resolution takes (no_change, corrected) or "open".
         state = item.resolution.value if item.resolution else item.status.value
-        click.echo(
-            f"#{item.id}  r{item.revision}  {_town_time(item.created_at)}  {item.objector} "
-            f"on {item.line_label}  [{state}]"
-        )
+        line = _("#%(id)s  r%(revision)s  %(time)s  %(objector)s on %(line)s  [%(state)s]")
+        values = {
+            "id": item.id,
+            "revision": item.revision,
+            "time": _town_time(item.created_at),
+            "objector": item.objector,
+            "line": item.line_label,
+            "state": state,
+        }
+        click.echo(line % values)
         click.echo(f"    {item.text}")
         if item.answer:
-            click.echo(f"    answer: {item.answer}")
+            click.echo("    " + _("answer: %(answer)s") % {"answer": item.answer})
 
 
 @publish.command("answer")
@@ -730,12 +900,15 @@ def publish_answer(objection_id: int, resolution: str, answer: str, username: st
             resolve_objection(session, principal, objection_id, answer, resolution, now=utcnow())
     except DomainError as exc:
         raise _domain_failure(exc) from exc
-    click.echo(f"objection #{objection_id} answered and resolved: {resolution}")
+    click.echo(
+        _("objection #%(id)s answered and resolved: %(resolution)s")
+        % {"id": objection_id, "resolution": resolution}
+    )
 
 
 # Commands of the people-administration features live in their own modules; importing
 # them here attaches them to ``main``. At the end of the module, so ``main`` exists.
-from service import cli_audit, cli_backup, cli_org, cli_roster  # noqa: E402, F401
+from service import cli_audit, cli_backup, cli_org, cli_roster, cli_tokens  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover - `python -m service.cli`; the script is `jifen`
     # Run as a module, this file is ``__main__``, a second copy: the command modules

@@ -18,6 +18,8 @@ from service import audit
 from service import cli as _cli
 from service.cli import console, main
 from service.config import Settings
+from service.i18n import terminal_gettext as _
+from service.i18n import terminal_ngettext as ngettext
 
 _BY_MARK = "_jifen_audit_by"
 
@@ -73,7 +75,9 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> An
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as exc:
-        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from exc
+        raise click.BadParameter(
+            _("'%(value)s' is not a date; write YYYY-MM-DD") % {"value": value}
+        ) from exc
 
 
 def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,6 +121,7 @@ def audit_list(limit: int, **filters: Any) -> None:
     with _cli._database().transaction(write=False) as session:
         total = audit.count_events(session, criteria, timezone=timezone)
         rows = list(audit.iter_events(session, criteria, timezone=timezone, limit=limit))
+    # An event's line is data (time, account, kind, object, fields): it stays as recorded.
     for row in rows:
         who = row.actor or "-"
         where = row.ip_address or "-"
@@ -127,8 +132,14 @@ def audit_list(limit: int, **filters: Any) -> None:
         )
         for name, before, after in row.fields:
             click.echo(f"    {name}: {_show(before)} -> {_show(after)}")
-    shown = len(rows)
-    click.echo(f"{shown} of {total} events shown ({timezone})", err=True)
+    # Both English forms say "events" ("1 of 1 events shown", as scripts read it); the
+    # catalog may inflect by the total.
+    shown = ngettext(
+        "%(shown)d of %(total)d events shown (%(timezone)s)",
+        "%(shown)d of %(total)d events shown (%(timezone)s)",
+        total,
+    )
+    click.echo(shown % {"shown": len(rows), "total": total, "timezone": timezone}, err=True)
 
 
 def _show(value: Any) -> str:
@@ -143,7 +154,7 @@ def audit_export(out: Path, **filters: Any) -> None:
     timezone = _settings().timezone
     criteria = _criteria(**filters)
     with (
-        console.status("exporting the audit log"),
+        console.status(_("exporting the audit log")),
         _cli._database().transaction(write=False) as session,
     ):
         total = audit.count_events(session, criteria, timezone=timezone)
@@ -153,4 +164,7 @@ def audit_export(out: Path, **filters: Any) -> None:
             timezone=timezone,
         )
     out.write_bytes(body)
-    click.echo(f"{total} events written to {out}")
+    written = ngettext(
+        "%(count)d event written to %(path)s", "%(count)d events written to %(path)s", total
+    )
+    click.echo(written % {"count": total, "path": out})

@@ -7,11 +7,17 @@ service/cli.py imports this module at its end, so the commands declared here joi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from service import cli as _cli
 from service.cli import console, main
+from service.i18n import terminal_gettext as _
+from service.i18n import terminal_ngettext as ngettext
+
+if TYPE_CHECKING:
+    from service.backup import BackupDone, Contents, RestoreDone
 
 
 def _database_url() -> str:
@@ -32,13 +38,14 @@ def backup(out: Path, force: bool) -> None:
     """
     from service.backup import BackupError, backup_database
 
+    url = _database_url()
     try:
-        with console.status(f"backing up to {out}"):
-            done = backup_database(_database_url(), out, force=force)
+        with console.status(_("backing up to %(path)s") % {"path": out}):
+            done = backup_database(url, out, force=force)
     except BackupError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_cli._error_line(str(exc)), err=True)
         raise SystemExit(1) from exc
-    click.echo(done.describe())
+    click.echo(_backed_up(done, url))
 
 
 @main.command("restore")
@@ -54,10 +61,87 @@ def restore(source: Path, force: bool) -> None:
     """
     from service.backup import BackupError, restore_database
 
+    url = _database_url()
     try:
-        with console.status(f"restoring {source}"):
-            done = restore_database(_database_url(), source, force=force)
+        with console.status(_("restoring %(path)s") % {"path": source}):
+            done = restore_database(url, source, force=force)
     except BackupError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_cli._error_line(str(exc)), err=True)
         raise SystemExit(1) from exc
-    click.echo(done.describe())
+    click.echo(_restored(done, url))
+
+
+# What was done, in the terminal's language: the words of BackupDone.describe() and
+# RestoreDone.describe() (service/backup.py), which stay the English of logs.
+
+
+def _database(url: str) -> str:
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _("the SQLite database %(path)s") % {"path": parsed.database}
+    shown = parsed.render_as_string(hide_password=True)
+    return _("the PostgreSQL database %(url)s") % {"url": shown}
+
+
+def _rows(count: int) -> str:
+    return ngettext("%(count)s row", "%(count)s rows", count) % {"count": f"{count:,}"}
+
+
+def _contents(contents: Contents) -> str:
+    tables = len(contents.rows)
+    text = ngettext(
+        "revision %(revision)s, %(count)d table, %(rows)s",
+        "revision %(revision)s, %(count)d tables, %(rows)s",
+        tables,
+    )
+    return text % {
+        "revision": contents.revision,
+        "count": tables,
+        "rows": _rows(contents.total_rows),
+    }
+
+
+def _size(size: int) -> str:
+    if size >= 100_000:
+        return f"{size / 1_000_000:.1f} MB"
+    return ngettext("%(count)s byte", "%(count)s bytes", size) % {"count": f"{size:,}"}
+
+
+def _backed_up(done: BackupDone, url: str) -> str:
+    return _("backed up %(database)s (%(contents)s) to %(path)s (%(size)s) in %(seconds)s s") % {
+        "database": _database(url),
+        "contents": _contents(done.contents),
+        "path": done.path,
+        "size": _size(done.size_bytes),
+        "seconds": f"{done.seconds:.1f}",
+    }
+
+
+def _restored(done: RestoreDone, url: str) -> str:
+    from service.migrate import head_revision
+
+    lines = [
+        _("restored %(path)s (%(contents)s) into %(database)s in %(seconds)s s")
+        % {
+            "path": done.path,
+            "contents": _contents(done.contents),
+            "database": _database(url),
+            "seconds": f"{done.seconds:.1f}",
+        }
+    ]
+    if done.replaced_rows:
+        lines.append(
+            _("replaced what the target held: %(rows)s") % {"rows": _rows(done.replaced_rows)}
+        )
+    head = head_revision()
+    if done.contents.revision != head:
+        lines.append(
+            _(
+                "the backup is at revision %(revision)s, this Jifen's schema is at %(head)s: "
+                "run 'jifen db upgrade' before serving it"
+            )
+            % {"revision": done.contents.revision, "head": head}
+        )
+    return "\n".join(lines)

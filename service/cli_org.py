@@ -14,6 +14,8 @@ import click
 
 from service import cli as _cli
 from service.cli import main
+from service.i18n import terminal_gettext as _
+from service.i18n import terminal_render
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -29,7 +31,7 @@ _BY = click.option(
 
 
 def _fail(message: str) -> SystemExit:
-    click.echo(f"error: {message}", err=True)
+    click.echo(_cli._error_line(message), err=True)
     return SystemExit(1)
 
 
@@ -38,10 +40,12 @@ def _failure(exc: Exception) -> SystemExit:
 
     if isinstance(exc, InvalidInput):
         for field_name, message in exc.errors.items():
-            click.echo(f"error: {field_name}: {message}", err=True)
+            # The field stays the form's own name (username, member_code): scripts read it.
+            text = f"{field_name}: {terminal_render(message)}"
+            click.echo(_cli._error_line(text), err=True)
         return SystemExit(1)
     if isinstance(exc, DomainError):
-        return _fail(str(exc.message))
+        return _fail(terminal_render(exc.message))
     raise exc
 
 
@@ -60,10 +64,16 @@ def _parse_role(session: Session, text: str) -> tuple[str, int]:
 
     role, _sep, code = text.partition(":")
     if role not in {"secretary", "instructor"} or not code:
-        raise _fail(f"--role {text!r}: write secretary:BRANCHCODE or instructor:BRANCHCODE")
+        raise _fail(
+            _("--role %(value)s: write secretary:BRANCHCODE or instructor:BRANCHCODE")
+            % {"value": repr(text)}
+        )
     branch_id = session.scalar(select(Branch.id).where(Branch.code == code))
     if branch_id is None:
-        raise _fail(f"--role {text!r}: no branch with code {code!r}")
+        raise _fail(
+            _("--role %(value)s: no branch with code %(code)s")
+            % {"value": repr(text), "code": repr(code)}
+        )
     return role, branch_id
 
 
@@ -125,7 +135,10 @@ def accounts_create(
             create_account(session, principal, data)
     except DomainError as exc:
         raise _failure(exc) from exc
-    click.echo(f"account {username} created; initial password (must be changed at first sign-in):")
+    created = _(
+        "account %(username)s created; initial password (must be changed at first sign-in):"
+    )
+    click.echo(created % {"username": username})
     click.echo(password)
 
 
@@ -145,7 +158,10 @@ def accounts_reset_password(username: str, by_username: str | None) -> None:
             reset_password(session, principal, account_id_by_username(session, username), password)
     except DomainError as exc:
         raise _failure(exc) from exc
-    click.echo(f"password of {username} reset; its sessions ended. New initial password:")
+    click.echo(
+        _("password of %(username)s reset; its sessions ended. New initial password:")
+        % {"username": username}
+    )
     click.echo(password)
 
 
@@ -166,7 +182,9 @@ def accounts_disable(username: str, by_username: str | None) -> None:
             )
     except DomainError as exc:
         raise _failure(exc) from exc
-    click.echo(f"account {username} disabled and signed out everywhere")
+    click.echo(
+        _("account %(username)s disabled and signed out everywhere") % {"username": username}
+    )
 
 
 @accounts.command("enable")
@@ -183,7 +201,7 @@ def accounts_enable(username: str, by_username: str | None) -> None:
             enable_account(session, principal, account_id_by_username(session, username))
     except DomainError as exc:
         raise _failure(exc) from exc
-    click.echo(f"account {username} enabled")
+    click.echo(_("account %(username)s enabled") % {"username": username})
 
 
 @main.group()
@@ -203,6 +221,7 @@ def branches_list(by_username: str | None) -> None:
             rows = list_branches(session, _office(session, by_username))
     except DomainError as exc:
         raise _failure(exc) from exc
+    # Tab-separated for scripts: the header and the values stay as they are in any language.
     click.echo("code\tkind\tmembers\torganisations\tname")
     for row in rows:
         click.echo(f"{row.code}\t{row.kind}\t{row.members}\t{len(row.organisations)}\t{row.name}")
@@ -231,7 +250,7 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
             if branch_code is not None:
                 branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
                 if branch_id is None:
-                    raise _fail(f"no branch with code {branch_code!r}")
+                    raise _fail(_("no branch with code %(code)s") % {"code": repr(branch_code)})
             rows = []
             page = 1
             while True:
@@ -242,6 +261,7 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
                 page += 1
     except DomainError as exc:
         raise _failure(exc) from exc
+    # Tab-separated for scripts: the header and the values stay as they are in any language.
     click.echo("code\tname\tbranch\tstatus\tstate")
     for row in rows:
         state = "active" if row.active else f"left {row.left_on or ''}".strip()
@@ -265,7 +285,11 @@ def branches_create(code: str, name: str, kind: str, by_username: str | None) ->
             create_branch(session, principal, data)
     except DomainError as exc:
         raise _failure(exc) from exc
-    click.echo(f"branch {code} {name} ({kind}) created")
+    # The kind stays the word --kind takes (single, joint).
+    click.echo(
+        _("branch %(code)s %(name)s (%(kind)s) created")
+        % {"code": code, "name": name, "kind": kind}
+    )
 
 
 @main.group()
@@ -290,6 +314,7 @@ def organisations_list(search: str, by_username: str | None) -> None:
                 rows += list_organisations(session, principal, search, number).rows
     except DomainError as exc:
         raise _failure(exc) from exc
+    # Tab-separated for scripts: the header and the values stay as they are in any language.
     click.echo("branch\tkind\tstatus\temployees\tmembers\towner\tname")
     for row in rows:
         click.echo(
@@ -332,7 +357,9 @@ def organisations_create(
             principal = _office(session, by_username)
             branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
             if branch_id is None:
-                raise _fail(f"--branch: no branch with code {branch_code!r}")
+                raise _fail(
+                    _("--branch: no branch with code %(code)s") % {"code": repr(branch_code)}
+                )
             data = parse_organisation(
                 {
                     "name": name,
@@ -346,4 +373,6 @@ def organisations_create(
             create_organisation(session, principal, data)
     except DomainError as exc:
         raise _failure(exc) from exc
-    click.echo(f"organisation {name} created under {branch_code}")
+    click.echo(
+        _("organisation %(name)s created under %(branch)s") % {"name": name, "branch": branch_code}
+    )

@@ -17,9 +17,14 @@ import click
 
 from service import cli as _cli
 from service.cli import _BY_OPTION, console, main
+from service.i18n import terminal_gettext as _
+from service.i18n import terminal_ngettext as ngettext
+from service.i18n import terminal_render
 
 # Files with more rows than this show a progress bar (a small file is done at once).
 PROGRESS_FROM_ROWS = 500
+# A run shows at most this many of the members it creates or updates.
+SHOWN_CHANGES = 50
 
 
 @main.group("import")
@@ -44,7 +49,8 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
     try:
         table = read_table(path.read_bytes())
     except RosterFileError as exc:
-        click.echo(f"error: {path}: {exc.message}", err=True)
+        text = f"{path}: {terminal_render(exc.message)}"
+        click.echo(_cli._error_line(text), err=True)
         raise SystemExit(1) from exc
 
     with Progress(
@@ -55,7 +61,7 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
         transient=True,
         disable=len(table.rows) < PROGRESS_FROM_ROWS,
     ) as progress:
-        task = progress.add_task("checking rows", total=len(table.rows))
+        task = progress.add_task(_("checking rows"), total=len(table.rows))
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -64,21 +70,44 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
             actor_id = _cli._office_principal(session, username).account_id if apply else None
             report = import_roster(session, table, apply=apply, actor_id=actor_id, progress=advance)
     for problem in report.problems:
-        click.echo(str(problem), err=True)
+        click.echo(problem.render(_), err=True)
     if report.problems:
         count = len(report.problems)
-        click.echo(
-            f"{path.name}: {len(table.rows)} rows, {count} problem{'s' if count != 1 else ''}; "
-            "nothing was written",
-            err=True,
+        refused = ngettext(
+            "%(file)s: %(rows)d rows, %(count)d problem; nothing was written",
+            "%(file)s: %(rows)d rows, %(count)d problems; nothing was written",
+            count,
         )
+        click.echo(refused % {"file": path.name, "rows": len(table.rows), "count": count}, err=True)
         raise SystemExit(1)
-    for change in report.changes[:50]:
-        what = "create" if change.created else f"update {', '.join(change.fields)}"
-        click.echo(f"row {change.row}: {change.code} {change.name}: {what}")
-    if len(report.changes) > 50:
-        click.echo(f"... and {len(report.changes) - 50} more")
-    click.echo(f"{path.name}: {report.rows} rows in {report.seconds:.2f} s. {report.summary()}")
+    for change in report.changes[:SHOWN_CHANGES]:
+        values = {"row": change.row, "code": change.code, "name": change.name}
+        if change.created:
+            line = _("row %(row)s: %(code)s %(name)s: create")
+        else:
+            # The fields stay the roster's column keys (name, phone, branch_code, ...).
+            line = _("row %(row)s: %(code)s %(name)s: update %(fields)s")
+            values["fields"] = ", ".join(change.fields)
+        click.echo(line % values)
+    if len(report.changes) > SHOWN_CHANGES:
+        more = len(report.changes) - SHOWN_CHANGES
+        click.echo(
+            ngettext("... and %(count)d more", "... and %(count)d more", more) % {"count": more}
+        )
+    done = ngettext(
+        "%(file)s: %(rows)d row in %(seconds)s s. %(summary)s",
+        "%(file)s: %(rows)d rows in %(seconds)s s. %(summary)s",
+        report.rows,
+    )
+    click.echo(
+        done
+        % {
+            "file": path.name,
+            "rows": report.rows,
+            "seconds": f"{report.seconds:.2f}",
+            "summary": terminal_render(report.summary()),
+        }
+    )
 
 
 @import_group.command("template")
@@ -89,16 +118,22 @@ def import_template(out: Path, as_xlsx: bool) -> None:
     from service.roster_import import COLUMNS, template_csv, template_xlsx
 
     out.write_bytes(template_xlsx() if as_xlsx else template_csv())
-    click.echo(f"wrote {out}")
+    click.echo(_("wrote %(path)s") % {"path": out})
+    # The column names are the file's own (Chinese, then the key), in any language.
     for column in COLUMNS:
-        click.echo(f"  {column.chinese} ({column.key}){': required' if column.required else ''}")
+        line = f"{column.chinese} ({column.key})"
+        if column.required:
+            line = _("%(column)s: required") % {"column": line}
+        click.echo(f"  {line}")
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> Any:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as exc:
-        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from exc
+        raise click.BadParameter(
+            _("'%(value)s' is not a date; write YYYY-MM-DD") % {"value": value}
+        ) from exc
 
 
 @main.command()
@@ -139,11 +174,13 @@ def transfer(
             principal = _cli._office_principal(session, username)
             member = session.scalar(select(Member).where(Member.code == member_code))
             if member is None:
-                click.echo(f"error: no member '{member_code}'", err=True)
+                no_member = _("no member '%(code)s'") % {"code": member_code}
+                click.echo(_cli._error_line(no_member), err=True)
                 raise SystemExit(1)
             branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
             if branch_id is None:
-                click.echo(f"error: no branch '{branch_code}'", err=True)
+                no_branch = _("no branch '%(code)s'") % {"code": branch_code}
+                click.echo(_cli._error_line(no_branch), err=True)
                 raise SystemExit(1)
             result = transfer_member(
                 session,
@@ -160,15 +197,25 @@ def transfer(
             name = member.name
     except DomainError as exc:
         raise _cli._domain_failure(exc) from exc
-    click.echo(
-        f"{member_code} {name} transferred to {branch_code} from {result.effective.isoformat()}"
-        + (
-            f"; {result.pending_moved} pending entries move with them"
-            if result.pending_moved
-            else ""
+    values = {
+        "code": member_code,
+        "name": name,
+        "branch": branch_code,
+        "date": result.effective.isoformat(),
+        "count": result.pending_moved,
+    }
+    if result.pending_moved:
+        moved = ngettext(
+            "%(code)s %(name)s transferred to %(branch)s from %(date)s; "
+            "%(count)d pending entry moves with them",
+            "%(code)s %(name)s transferred to %(branch)s from %(date)s; "
+            "%(count)d pending entries move with them",
+            result.pending_moved,
         )
-    )
+    else:
+        moved = _("%(code)s %(name)s transferred to %(branch)s from %(date)s")
+    click.echo(moved % values)
     for stay in history:
-        since = stay.from_date.isoformat() if stay.from_date else "(records began)"
-        until = stay.to_date.isoformat() if stay.to_date else "now"
+        since = stay.from_date.isoformat() if stay.from_date else _("(records began)")
+        until = stay.to_date.isoformat() if stay.to_date else _("now")
         click.echo(f"  {since} – {until}: {stay.branch_code} {stay.branch_name}")

@@ -7,6 +7,9 @@ still on notice with objections.
 Everything is generated in memory first and written with one bulk INSERT per table.
 Ids are assigned here rather than by the database, so ledger lines can point at their
 entries without reading anything back.
+
+What the loader says (its progress, its refusals, the summary it returns) is in the
+terminal's language (service.i18n): ``jifen seed demo`` prints it as it is.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from sqlalchemy.orm import Session
 
 from service.accounts import Principal, hash_password, load_principal
 from service.audit import suspended as audit_suspended
+from service.i18n import N_
+from service.i18n import terminal_gettext as gettext
+from service.i18n import terminal_ngettext as ngettext
 from service.ledger import bulk_insert_summary, upsert_summary
 from service.models import (
     Account,
@@ -85,6 +91,17 @@ DAY_CLOSES = 21 * 60
 # How often a named branch's own wording is used over the town-wide lists.
 OWN_WORDING_SHARE = 0.75
 STEPS = ("branches", "organisations", "members", "accounts", "activity", "ledger", "publication")
+# The words the progress bar shows for each step (and when it is done).
+STEP_LABELS = {
+    "branches": N_("branches"),
+    "organisations": N_("organisations"),
+    "members": N_("members"),
+    "accounts": N_("accounts"),
+    "activity": N_("activity"),
+    "ledger": N_("ledger"),
+    "publication": N_("publication"),
+    "done": N_("done"),
+}
 
 SummaryKey = tuple[int, str, int, str]
 
@@ -594,22 +611,23 @@ def _steps(console: Console | None) -> Iterator[Callable[[str], None]]:
         yield lambda _step: None
         return
     columns = (
-        TextColumn("demo town: {task.description:<14}"),
+        TextColumn(gettext("demo town:") + " {task.description:<14}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(STEPS[0], total=len(STEPS))
+        task = progress.add_task(gettext(STEP_LABELS[STEPS[0]]), total=len(STEPS))
         started = False
 
         def start(step: str) -> None:
             nonlocal started
-            progress.update(task, description=step, advance=1 if started else 0)
+            label = gettext(STEP_LABELS[step])
+            progress.update(task, description=label, advance=1 if started else 0)
             started = True
 
         yield start
-        progress.update(task, description="done", completed=len(STEPS))
+        progress.update(task, description=gettext(STEP_LABELS["done"]), completed=len(STEPS))
 
 
 # --- the loader -----------------------------------------------------------------------
@@ -632,14 +650,19 @@ def load_demo_town(
     """
     if env == "production":
         raise DemoRefused(
-            "the demo town is not loaded in production (JIFEN_ENV=production): it creates "
-            "accounts with a published password"
+            gettext(
+                "the demo town is not loaded in production (JIFEN_ENV=production): it "
+                "creates accounts with a published password"
+            )
         )
     town = read_town_file(seeds_dir)
     if rulebook.in_force(until) is None:
         raise DemoRefused(
-            f"no points ruleset is in force on {until.isoformat()}, so there would be no "
-            "activity to show; choose a later --until"
+            gettext(
+                "no points ruleset is in force on %(day)s, so there would be no activity "
+                "to show; choose a later --until"
+            )
+            % {"day": until.isoformat()}
         )
     _refuse_unless_empty(session)
     with _steps(console) as start, audit_suspended():  # a bulk load, not people's changes
@@ -652,9 +675,17 @@ def _refuse_unless_empty(session: Session) -> None:
     for model in (Branch, Organisation, Member, Account, Entry):
         if session.scalar(select(func.count()).select_from(model)):
             raise DemoRefused(
-                f"the database already holds data (table '{model.__tablename__}'); "
-                "load the demo town into an empty database"
+                gettext(
+                    "the database already holds data (table '%(table)s'); load the demo "
+                    "town into an empty database"
+                )
+                % {"table": model.__tablename__}
             )
+
+
+def _counted(text: str, count: int) -> str:
+    """``text`` (an ngettext form with ``%(count)s``) for ``count``."""
+    return text % {"count": count}
 
 
 class _TownBuilder:
@@ -726,17 +757,59 @@ class _TownBuilder:
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)
         counts = self.counts
-        return (
-            f"demo town {self.town.town.name} loaded: {len(self.branches)} branches "
-            f"({joint} joint), {counts['organisations']} organisations, "
-            f"{counts['members']} members, {len(entries)} entries ({pending} pending) "
-            f"up to {self.until.isoformat()}; {counts['adopted']} suggestions adopted "
-            f"({counts['implemented']} implemented), {counts['deductions']} deductions, "
-            f"{counts['manual']} manual adjustments, {counts['revoked']} approvals revoked, "
-            f"{counts['ledger_lines']} ledger lines ({counts['clipped']} clipped by caps); "
-            f"{published}; "
-            f"accounts {usernames}, password {self.town.demo.password}"
+        branches, organisations = len(self.branches), counts["organisations"]
+        members, adopted = counts["members"], counts["adopted"]
+        deductions, manual = counts["deductions"], counts["manual"]
+        revoked, lines = counts["revoked"], counts["ledger_lines"]
+        summary = gettext(
+            "demo town %(town)s loaded: %(branches)s (%(joint)d joint), %(organisations)s, "
+            "%(members)s, %(entries)s (%(pending)d pending) up to %(until)s; %(adopted)s "
+            "(%(implemented)d implemented), %(deductions)s, %(adjustments)s, %(revoked)s, "
+            "%(ledger_lines)s (%(clipped)d clipped by caps); %(published)s; "
+            "accounts %(accounts)s, password %(password)s"
         )
+        return summary % {
+            "town": self.town.town.name,
+            "branches": _counted(
+                ngettext("%(count)s branch", "%(count)s branches", branches), branches
+            ),
+            "joint": joint,
+            "organisations": _counted(
+                ngettext("%(count)s organisation", "%(count)s organisations", organisations),
+                organisations,
+            ),
+            "members": _counted(
+                ngettext("%(count)s member", "%(count)s members", members), members
+            ),
+            "entries": _counted(
+                ngettext("%(count)s entry", "%(count)s entries", len(entries)), len(entries)
+            ),
+            "pending": pending,
+            "until": self.until.isoformat(),
+            "adopted": _counted(
+                ngettext("%(count)s suggestion adopted", "%(count)s suggestions adopted", adopted),
+                adopted,
+            ),
+            "implemented": counts["implemented"],
+            "deductions": _counted(
+                ngettext("%(count)s deduction", "%(count)s deductions", deductions), deductions
+            ),
+            "adjustments": _counted(
+                ngettext("%(count)s manual adjustment", "%(count)s manual adjustments", manual),
+                manual,
+            ),
+            "revoked": _counted(
+                ngettext("%(count)s approval revoked", "%(count)s approvals revoked", revoked),
+                revoked,
+            ),
+            "ledger_lines": _counted(
+                ngettext("%(count)s ledger line", "%(count)s ledger lines", lines), lines
+            ),
+            "clipped": counts["clipped"],
+            "published": published,
+            "accounts": usernames,
+            "password": self.town.demo.password,
+        }
 
     # branches and organisations
 
@@ -1737,7 +1810,7 @@ class _TownBuilder:
         config = self.town.publication
         self.counts["objections"] = 0
         if config is None or not self.publish_at:
-            return "no month published"
+            return gettext("no month published")
         admin = self._principal(self.admin_id)
         periods = sorted(self.publish_at)
         plan = self.correction
@@ -1748,13 +1821,34 @@ class _TownBuilder:
         self._object(admin, config.objections, periods[-1], entries)
         last = self.publish_at[periods[-1]]
         window_ends = last + timedelta(days=self._notice_days(periods[-1]))
-        done = f"{periods[0]} to {periods[-2]} final, " if len(periods) > 1 else ""
-        fixed = f"{plan.period} corrected (revision 2), " if plan else ""
-        return (
-            f"published {done}{fixed}{periods[-1]} on notice until "
-            f"{window_ends.astimezone(self.zone):%Y-%m-%d %H:%M} "
-            f"({self.counts['objections']} objections raised in all)"
+        months: list[str] = []
+        if len(periods) > 1:
+            months.append(
+                gettext("%(first)s to %(last)s final") % {"first": periods[0], "last": periods[-2]}
+            )
+        if plan:
+            months.append(
+                gettext("%(period)s corrected (revision %(revision)s)")
+                % {"period": plan.period, "revision": 2}
+            )
+        objections = self.counts["objections"]
+        on_notice = ngettext(
+            "%(period)s on notice until %(until)s (%(count)d objection raised in all)",
+            "%(period)s on notice until %(until)s (%(count)d objections raised in all)",
+            objections,
         )
+        months.append(
+            on_notice
+            % {
+                "period": periods[-1],
+                "until": f"{window_ends.astimezone(self.zone):%Y-%m-%d %H:%M}",
+                "count": objections,
+            }
+        )
+        # TRANSLATORS: between the months of "published 2026-08 to 2026-09 final, 2026-10
+        # on notice until ..." in the summary of `jifen seed demo`.
+        separator = gettext(", ")
+        return gettext("published %(months)s") % {"months": separator.join(months)}
 
     def _principal(self, account_id: int) -> Principal:
         principal = load_principal(self.session, account_id)

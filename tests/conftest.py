@@ -13,6 +13,13 @@ import pytest
 from sqlalchemy import text
 
 os.environ.setdefault("JIFEN_ENV", "test")
+# The CLI speaks the terminal's language; tests read its English unless they ask for
+# another one (tests/functional/test_cli_locale.py), whatever the developer's shell says.
+os.environ["LANG"] = "C.UTF-8"
+os.environ.pop("LANGUAGE", None)
+os.environ.pop("LC_ALL", None)
+os.environ.pop("LC_MESSAGES", None)
+os.environ.pop("JIFEN_LOCALE", None)
 
 from service.config import PROJECT_ROOT
 from service.db import Database

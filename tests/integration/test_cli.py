@@ -22,6 +22,11 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    # English output, whatever the developer's terminal speaks (LANGUAGE and LC_ALL would
+    # come before LANG).
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        env.pop(name, None)
+    env["LANG"] = "C.UTF-8"
     env["JIFEN_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     env["JIFEN_ENV"] = "development"
     return env
