@@ -36,6 +36,7 @@ from service.i18n import N_
 from service.models import (
     Account,
     Adjustment,
+    ApiToken,
     AuditEvent,
     Base,
     Branch,
@@ -149,6 +150,14 @@ AUDITED: dict[type[Base], Audited] = {
     Publication: Audited("publication", ("period", "revision")),
     Correction: Audited("correction", ("period",)),
     Objection: Audited("objection", ("publication_id",)),
+    # Only the secret's hash is stored, and even that stays out of the log; last_used_at
+    # moves with use (at most once a minute), not by anyone's decision.
+    ApiToken: Audited(
+        "api_token",
+        ("name", "prefix"),
+        ignored=frozenset({"last_used_at"}),
+        secret=frozenset({"token_hash"}),
+    ),
 }
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
 _AUDIT_TABLE = Base.metadata.tables[AuditEvent.__tablename__]
@@ -186,6 +195,7 @@ OBJECT_LABELS = {
     "publication": N_("Publication"),
     "correction": N_("Correction"),
     "objection": N_("Objection"),
+    "api_token": N_("API token"),
 }
 ACTION_LABELS = {
     "create": N_("created"),

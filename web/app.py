@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.allowed_hosts import AllowedHostsMiddleware
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_400_BAD_REQUEST
@@ -24,9 +25,10 @@ from web.accounts.views import AuthController
 from web.achievements.views import AchievementsController
 from web.admin.publication import PublicationController
 from web.admin.views import AdminController
-from web.api.views import ApiController
+from web.api import api_router
+from web.api.common import BEARER, SESSION
 from web.audit import HANDLERS as AUDIT_HANDLERS
-from web.auth import SessionAuthMiddleware
+from web.auth import SessionAuthMiddleware, session_cookie_name
 from web.boards.views import BoardsController
 from web.branches.views import BranchesController
 from web.deps import DEPENDENCIES
@@ -44,6 +46,25 @@ from web.templating import template_config
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEVELOPMENT_SECRET = Settings.model_fields["secret_key"].default
+# The JSON API takes no CSRF token: its changes need an API token in the Authorization
+# header, which a foreign page cannot make a browser send (web/auth.py
+# requires_api_access refuses the session cookie for them).
+CSRF_EXEMPT = [r"^/api(/|$)"]
+API_DESCRIPTION = """Entries, reviews, members and the month boards of the 党员积分服务, for
+integrations.
+
+**Authentication.** Send an API token: `Authorization: Bearer jft_...`. The organisation
+office issues tokens to an account (on the account's page, or `jifen tokens issue`); a
+token acts as that account with its roles, and stops working when revoked, expired, or
+while the account is disabled. Reads (GET) also accept the session cookie of a signed-in
+browser; changes (POST) accept only a token, never the cookie. A missing or invalid
+token gets 401 with `WWW-Authenticate: Bearer`.
+
+**Conventions.** Points and quantities are decimal strings with one place (`"12.5"`),
+never floats. Lists come in pages: `limit` (1 to 100) and `offset`, with `total` and
+`next_offset` in the answer. Errors are `{"status_code", "detail"}` in the language of
+`Accept-Language` (Chinese by default), with `extra` naming each field of a 400 or 422.
+Photos are added and viewed on the web pages only."""
 
 
 def csrf_cookie_name(settings: Settings) -> str:
@@ -93,7 +114,11 @@ def create_app(
     database = database or Database.from_url(settings.database_url)
     logging.getLogger("jifen").setLevel(logging.INFO)
 
-    return Litestar(
+    # The HTML pages: forms for browsers, kept out of the OpenAPI document, which
+    # describes the JSON API alone.
+    pages = Router(
+        path="/",
+        include_in_schema=False,
         route_handlers=[
             HomeController,
             AuthController,
@@ -106,10 +131,15 @@ def create_app(
             PublicationController,
             ObjectionsController,
             AchievementsController,
-            ApiController,
             *ORGADMIN_HANDLERS,
             *ROSTER_HANDLERS,
             *AUDIT_HANDLERS,
+        ],
+    )
+    return Litestar(
+        route_handlers=[
+            pages,
+            api_router(),
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         dependencies=DEPENDENCIES,
@@ -133,13 +163,31 @@ def create_app(
             cookie_secure=settings.https,
             cookie_httponly=True,
             cookie_samesite="lax",
+            exclude=CSRF_EXEMPT,
         ),
         template_config=template_config(rulebook),
         openapi_config=OpenAPIConfig(
             title="Jifen API",
-            version="0.1.0",
-            description="Points, rankings and entries of the 党员积分服务. Sign in at /login; "
-            "the session cookie authenticates API calls.",
+            version="0.2.0",
+            description=API_DESCRIPTION,
+            components=Components(
+                security_schemes={
+                    BEARER: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="jft_...",
+                        description="An API token the organisation office issued to an "
+                        "account. Required for every change (POST).",
+                    ),
+                    SESSION: SecurityScheme(
+                        type="apiKey",
+                        name=session_cookie_name(settings),
+                        security_scheme_in="cookie",
+                        description="The session cookie of a browser signed in at /login. "
+                        "Reads (GET) only.",
+                    ),
+                }
+            ),
         ),
         state=State({"settings": settings, "database": database, "rulebook": rulebook}),
         before_send=[security_headers(settings.https)],

@@ -57,7 +57,7 @@ def test_the_print_view_prints_on_a4_with_every_member(
     sign_in(page, "member")
     page.goto("/boards/2026-Q1/print")
     page.emulate_media(media="print")
-    expect(page.locator("h1")).to_contain_text("2026-Q1")
+    expect(page.locator("h1")).to_contain_text("2026年第1季度")
     expect(page.locator("nav")).to_have_count(0)  # no navigation chrome on the sheet
 
     members = page.locator(".print-members tbody tr")

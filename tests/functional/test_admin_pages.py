@@ -267,7 +267,8 @@ def test_a_good_candidate_shows_points_and_ranks_before_and_after(
     assert response.status_code == 200
     assert "What version next would change" in response.text
     assert "2 members would get other points or another town rank." in response.text
-    assert f"<h3>{month}</h3>" in response.text
+    month_name = date.fromisoformat(f"{month}-01").strftime("%B %Y")  # "December 2026"
+    assert f"<h3>{month_name}</h3>" in response.text
     assert "Month total 5.0 → 8.0 points." in response.text
     rows = table_rows(response.text)
     # 张伟 overtakes 李娜.

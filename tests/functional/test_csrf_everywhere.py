@@ -6,6 +6,11 @@ covered the day it exists:
 - every POST route, posted by a visitor, a member and the office without a token, with
   a forged token, and with another session's valid token (in the form and in the
   header): 403, the "form has expired" page, and not one row of any table changed;
+- except under /api, exempt from the CSRF token by design (web/app.py): its changes take
+  an API token in the Authorization header, which no foreign page can make a browser
+  send, and refuse the session cookie. There every one of those posts, and even one
+  with this session's valid CSRF token, gets 401 and changes nothing: the cookie a
+  forged request would carry authorises nothing;
 - every GET route (and the permission matrix's GET rows with their query strings), as
   every role: not one row changed;
 - no route answers PUT, PATCH, DELETE or TRACE (405) unless listed as deliberate, and
@@ -147,8 +152,9 @@ def matrix_case(method: str, route: Route) -> Case | None:
 # Columns that legitimately move on a request that changes nothing else: the sign-in
 # middleware refreshes a session's last_seen_at (at most once a minute, see
 # service/accounts.py TOUCH_INTERVAL) so idle sessions expire; that is the session
-# working, not the request changing the town's records.
-VOLATILE_COLUMNS = frozenset({("web_session", "last_seen_at")})
+# working, not the request changing the town's records. An API token's last_used_at
+# moves the same way with its use.
+VOLATILE_COLUMNS = frozenset({("web_session", "last_seen_at"), ("api_token", "last_used_at")})
 
 
 def snapshot(database: Database, *, skip_tables: Iterable[str] = ()) -> dict[str, str]:
@@ -193,6 +199,20 @@ def form_for(route: Route, world: World) -> tuple[dict[str, str], Any]:
     return form, files
 
 
+def is_api(route: Route) -> bool:
+    """Under /api: changes take an API token, never the session cookie (web/auth.py)."""
+    return route.path.startswith("/api/")
+
+
+def cookie_refused(response: Any) -> bool:
+    """The JSON 401 of an API change the session cookie cannot authorise."""
+    return (
+        response.status_code == 401
+        and response.headers.get("content-type", "").startswith("application/json")
+        and response.json().get("status_code") == 401
+    )
+
+
 def forged(token: str) -> str:
     """The session's own token with its last character changed: well-formed, wrong MAC."""
     return token[:-1] + ("0" if token[-1] != "0" else "1")
@@ -234,7 +254,10 @@ def test_every_post_refuses_a_missing_or_foreign_token(
             follow_redirects=False,
         )
         for name, response in responses.items():
-            if response.status_code != 403 or EXPIRED_EN not in response.text:
+            if is_api(route):
+                if not cookie_refused(response):
+                    wrong.append(f"POST {path} with {name}: {response.status_code}")
+            elif response.status_code != 403 or EXPIRED_EN not in response.text:
                 wrong.append(f"POST {path} with {name}: {response.status_code}")
         wrong.extend(
             f"POST {path} changed {change}" for change in changed(before, snapshot(database))
@@ -243,15 +266,21 @@ def test_every_post_refuses_a_missing_or_foreign_token(
 
     # The control: the same posts with this session's own token get past the CSRF check
     # (whatever the route then decides), so the refusals above were the token's doing.
+    # Under /api a valid CSRF token changes nothing: the cookie still authorises no change.
     for route in routes:
         form, files = form_for(route, world)
+        before = snapshot(database)
         response = browser.client.post(
             fill_path(route, world),
             data={**form, "_csrf_token": token},
             files=files,
             follow_redirects=False,
         )
-        assert EXPIRED_EN not in response.text, f"POST {route} refused a valid token"
+        if is_api(route):
+            assert cookie_refused(response), f"POST {route} as {role}: {response.status_code}"
+            assert not changed(before, snapshot(database)), f"POST {route} changed something"
+        else:
+            assert EXPIRED_EN not in response.text, f"POST {route} refused a valid token"
 
 
 def test_the_expired_page_speaks_the_default_language(

@@ -175,6 +175,10 @@ OWNER: Rule = {
     "instructor": (403,  403,  403,  403),
     "admin":      (403,  403,  403,  403),
 }
+# Changes through the API with the session cookie: refused (401) to every role whatever
+# the object, before anything is looked up; the API takes them with a token only
+# (tests/functional/test_api_tokens.py runs these tables with tokens).
+API_COOKIE: Rule = {role: (401, 401, 401, 401) for role in SIGNED_IN}
 # fmt: on
 
 
@@ -246,12 +250,24 @@ GETS: tuple[Row, ...] = (
     Row("GET", "/admin/accounts/{obj}", "account", OFFICE),
     Row("GET", "/entries/{entry}/photos/{obj}", "photo", ENTRY_VIEWERS),
     Row("GET", "/entries/{entry}/photos/{obj}?thumb=true", "photo", ENTRY_VIEWERS),
+    Row("GET", "/review/bulk?entry={obj}", "pending", REVIEW),
+    # the API (here with the session cookie; with tokens in test_api_tokens.py): an entry
+    # is looked up before who may see it, so a missing one is 404 to everyone
+    Row(
+        "GET",
+        "/api/entries/{obj}",
+        "pending",
+        ENTRY_VIEWERS,
+        exceptions={("member", "missing"): 404},
+    ),
+    Row("GET", "/api/members/{obj}", "member", POINTS),
 )
 
 POSTS: tuple[Row, ...] = (
     Row("POST", "/entries/{obj}/withdraw", "pending", OWNER, 303),
     Row("POST", "/review/{obj}/approve", "pending", REVIEW, 303),
     Row("POST", "/review/{obj}/reject", "pending", REVIEW, 303, REASON),
+    Row("POST", "/review/bulk", "pending", REVIEW, 303, {"entry": "{obj}"}),
     Row(
         "POST",
         "/members/{owner}/points/entries/{obj}/revoke",
@@ -338,6 +354,14 @@ POSTS: tuple[Row, ...] = (
         exceptions=OWN_ACCOUNT_KEPT,
     ),
     Row("POST", "/admin/accounts/{obj}/end-sessions", "account", OFFICE, 303),
+    # an API token for the account: the page shows it once (200)
+    Row("POST", "/admin/accounts/{obj}/tokens", "account", OFFICE, 200, {"name": "区党建平台同步"}),
+    # (this town has no tokens: the office gets 404 past the guard, everyone else 403
+    # before any lookup; revoking real tokens, and through another account's page, is in
+    # test_api_tokens.py)
+    Row("POST", "/admin/accounts/{obj}/tokens/{obj}/revoke", "account", OFFICE, 404),
+    Row("POST", "/api/reviews/{obj}/approve", "pending", API_COOKIE),
+    Row("POST", "/api/reviews/{obj}/reject", "pending", API_COOKIE, form=REASON),
 )
 
 
@@ -626,5 +650,6 @@ def test_rule_tables_cover_every_role() -> None:
         ADJUST,
         ENTRY_VIEWERS,
         OWNER,
+        API_COOKIE,
     ):
         assert set(rule) == set(SIGNED_IN)

@@ -88,6 +88,22 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/entries", allow(*MEMBERS)),
     Case("GET", "/entries/new", allow(*MEMBERS)),
     Case("GET", "/review", allow("secretary", "secretary2", "instructor", "admin")),
+    Case(
+        "GET",
+        "/review?rule=volunteer&from={today}&size=50&page=2",
+        allow("secretary", "secretary2", "instructor", "admin"),
+    ),
+    # the bulk approval's confirmation: the entries' reviewers, never one's own entry
+    Case("GET", "/review/bulk?entry={pending_member}", allow(*REVIEWERS_OF_JINWAN)),
+    Case("GET", "/review/bulk?entry={pending_member3}", allow(*REVIEWERS_OF_BAOYUAN)),
+    Case("GET", "/review/bulk?entry={pending_secretary}", allow("instructor", "admin")),
+    Case(
+        "GET",
+        "/review/bulk?entry={nobody}",
+        allow("secretary", "secretary2", "instructor", "admin", ok=404),
+    ),
+    # the front page: a block for each hat the person wears
+    Case("GET", "/", EVERYONE),
     # photo evidence: the entry's member, the reviewers of its branch, the office; a photo
     # through another entry, or none at all, is not found
     Case(
@@ -125,6 +141,7 @@ GETS: tuple[Case, ...] = (
     # public boards, their exports and achievements: every signed-in person
     Case("GET", "/boards", EVERYONE),
     Case("GET", "/boards/{this_month}", EVERYONE),
+    Case("GET", "/boards/{this_month}/exempt", EVERYONE),
     Case("GET", "/boards/{this_month}/branches", EVERYONE),
     Case("GET", "/boards/{this_month}/branches/{baoyuan}", EVERYONE),
     Case("GET", "/boards/{last_month}/print", EVERYONE),
@@ -198,13 +215,27 @@ GETS: tuple[Case, ...] = (
         "/branches/{nobody}/roster",
         allow("secretary", "secretary2", "instructor", "admin", ok=404),
     ),
-    # the API: 401 instead of a redirect to sign in
+    # the API: 401 instead of a redirect to sign in. Reads take the session cookie (as
+    # here) or an API token (tests/functional/test_api_tokens.py sweeps those).
     Case("GET", "/api/me", api(*SIGNED_IN)),
     Case("GET", "/api/boards/{this_month}/members", api(*SIGNED_IN)),
     Case("GET", "/api/boards/{this_month}/branches", api(*SIGNED_IN)),
+    Case("GET", "/api/entries", api(*MEMBERS)),
+    Case("GET", "/api/entries/{pending_member}", api("member", *REVIEWERS_OF_JINWAN)),
+    Case("GET", "/api/entries/{pending_member3}", api(*REVIEWERS_OF_BAOYUAN)),
+    Case("GET", "/api/entries/{nobody}", allow(*SIGNED_IN, ok=404, anonymous=401)),
+    Case("GET", "/api/reviews", api("secretary", "secretary2", "instructor", "admin")),
+    Case("GET", "/api/members", api("secretary", "secretary2", "instructor", "admin")),
+    Case("GET", "/api/members/{member}", api("member", *REVIEWERS_OF_JINWAN)),
+    Case("GET", "/api/members/{member3}", api(*REVIEWERS_OF_BAOYUAN)),
+    Case("GET", "/api/members/{nobody}", allow(ok=404, denied=404, anonymous=401)),
 )
 
 REASON = {"reason": "经支部核实"}
+# Changes through the API take an API token only: the session cookie (with a valid CSRF
+# token, as every row here sends) is refused with 401 for every role. Who may do what
+# with a token is swept in tests/functional/test_api_tokens.py.
+API_CHANGE = allow(ok=401, denied=401, anonymous=401)
 ADJUSTMENT = {"rule_id": MANUAL_RULE_ID, "points": "-1.0", "reason": "无故缺席组织生活"}
 OFFICE_ACTS = allow("admin", ok=303)
 VALID_ID = "11010519491231002X"  # a 身份证号 with a correct check character
@@ -264,6 +295,27 @@ POSTS: tuple[Case, ...] = (
         "/review/{nobody}/approve",
         allow("secretary", "secretary2", "instructor", "admin", ok=404),
     ),
+    # approving in bulk: every entry must be the reviewer's to decide
+    Case(
+        "POST", "/review/bulk", allow(*REVIEWERS_OF_JINWAN, ok=303), {"entry": "{pending_member}"}
+    ),
+    Case(
+        "POST", "/review/bulk", allow(*REVIEWERS_OF_BAOYUAN, ok=303), {"entry": "{pending_member3}"}
+    ),
+    Case(
+        "POST",
+        "/review/bulk",
+        allow("instructor", "admin", ok=303),
+        {"entry": "{pending_secretary}"},
+    ),
+    Case(
+        "POST",
+        "/review/bulk",
+        allow("secretary", "secretary2", "instructor", "admin", ok=404),
+        {"entry": "{nobody}"},
+    ),
+    # nothing selected: refused beside the list, after the guard
+    Case("POST", "/review/bulk", allow("secretary", "secretary2", "instructor", "admin", ok=422)),
     # revoking an approval from a member's points page
     Case(
         "POST",
@@ -400,6 +452,13 @@ POSTS: tuple[Case, ...] = (
     Case("POST", "/admin/accounts/{account_member2}/disable", OFFICE_ACTS),
     Case("POST", "/admin/accounts/{account_retired}/enable", OFFICE_ACTS),
     Case("POST", "/admin/accounts/{account_member2}/end-sessions", OFFICE_ACTS),
+    # API tokens: the office issues one (the page shows it once: 200) and revokes it
+    Case("POST", "/admin/accounts/{account_member2}/tokens", OFFICE, {"name": "区党建平台同步"}),
+    Case(
+        "POST",
+        "/admin/accounts/{account_member2}/tokens/{nobody}/revoke",
+        allow("admin", admin=404),
+    ),
     # the roster import: the upload is a dry run (200 with its report); applying a file
     # that was never uploaded is refused (409), but only after the guard let the office in
     Case("POST", "/admin/import", OFFICE, upload=ROSTER_FILE),
@@ -421,6 +480,15 @@ POSTS: tuple[Case, ...] = (
     Case("POST", "/branches/{baoyuan}/roster/{member}", NOBODY, ZHANG),
     # no such member: 404 for those who edit the roster, 403 for the rest
     Case("POST", "/branches/{jinwan}/roster/{nobody}", allow("secretary", "admin", ok=404), ZHANG),
+    # the API's changes: never through the session cookie
+    Case(
+        "POST",
+        "/api/entries",
+        API_CHANGE,
+        {"rule_id": "volunteer", "activity_date": "{today}", "description": "义务巡河"},
+    ),
+    Case("POST", "/api/reviews/{pending_member}/approve", API_CHANGE),
+    Case("POST", "/api/reviews/{pending_member}/reject", API_CHANGE, REASON),
 )
 
 

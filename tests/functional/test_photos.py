@@ -80,7 +80,9 @@ def photo_links(html: str) -> list[str]:
 
 
 def error_beside_photos(html: str) -> str:
-    match = re.search(r'<p class="field-error" id="photos-error">(.*?)</p>', html, re.DOTALL)
+    match = re.search(
+        r'<p class="field-error" role="alert" id="photos-error">(.*?)</p>', html, re.DOTALL
+    )
     assert match, "no message beside the photo field"
     return match.group(1)
 

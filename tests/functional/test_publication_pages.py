@@ -142,8 +142,10 @@ def test_a_tampered_row_shows_as_a_broken_chain(
 
     page = plain(admin.client.get("/admin/publication").text)
     assert "The chain is broken" in page
+    # the month is named as people name it: "November 2026", not its key "2026-11"
+    month_name = date.fromisoformat(f"{LAST_MONTH}-01").strftime("%B %Y")
     assert (
-        f"{LAST_MONTH} revision 1 (publication {publication_id}): "
+        f"{month_name} revision 1 (publication {publication_id}): "
         "The stored board does not match its digest" in page
     )
     month = plain(admin.client.get(f"/admin/publication/{LAST_MONTH}").text)

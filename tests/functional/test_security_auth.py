@@ -101,7 +101,9 @@ def banner(response: Any) -> str:
 
 
 def field_error(page: str, name: str) -> str:
-    match = re.search(rf'<p class="field-error" id="{name}-error">(.*?)</p>', page, re.S)
+    match = re.search(
+        rf'<p class="field-error" role="alert" id="{name}-error">(.*?)</p>', page, re.S
+    )
     assert match, f"no error beside {name}"
     return html.unescape(match.group(1))
 
