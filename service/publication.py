@@ -238,15 +238,9 @@ def _branch_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def canonical_content(
-    publication: Publication,
-    members: Iterable[PublishedMemberRow],
-    branches: Iterable[PublishedBranchRow],
-    replaces_digest: str,
-) -> str:
-    """The text the digest is taken of: JSON with sorted keys, no spaces, points as
-    strings with one decimal place, rows by id of member and branch."""
-    content = {
+def _head(publication: Publication, replaces_digest: str) -> dict[str, Any]:
+    """The digested fields of a revision other than its lines."""
+    return {
         "period": publication.period,
         "revision": publication.revision,
         "published_at": _iso(publication.published_at),
@@ -256,10 +250,23 @@ def canonical_content(
         "reason": publication.reason,
         "replaces": replaces_digest,
         "previous_digest": publication.previous_digest,
+    }
+
+
+def canonical_content(
+    publication: Publication,
+    members: Iterable[PublishedMemberRow],
+    branches: Iterable[PublishedBranchRow],
+    replaces_digest: str,
+) -> str:
+    """The text the digest is taken of: JSON with sorted keys, no spaces, points as
+    strings with one decimal place, rows by id of member and branch."""
+    content = {
+        **_head(publication, replaces_digest),
         "members": [_member_dict(r) for r in sorted(members, key=lambda r: r.member_id)],
         "branches": [_branch_dict(r) for r in sorted(branches, key=lambda r: r.branch_id)],
     }
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _dumps(content)
 
 
 def digest_of(content: str) -> str:
@@ -279,17 +286,7 @@ def streamed_digest(
     """``digest_of(canonical_content(...))`` without building the text: the same bytes
     fed to SHA-256 a line at a time, from row dicts (``_member_dict``, ``_branch_dict``)
     already in member and branch id order. A province's board is millions of lines."""
-    head = {
-        "period": publication.period,
-        "revision": publication.revision,
-        "published_at": _iso(publication.published_at),
-        "window_ends_at": _iso(publication.window_ends_at),
-        "notice_days": publication.notice_days,
-        "ruleset_version": publication.ruleset_version,
-        "reason": publication.reason,
-        "replaces": replaces_digest,
-        "previous_digest": publication.previous_digest,
-    }
+    head = _head(publication, replaces_digest)
     sha = hashlib.sha256()
     # Sorted keys put "branches" and "members" before every key of ``head``.
     sha.update(b'{"branches":[')

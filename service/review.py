@@ -17,6 +17,7 @@ from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.i18n import ENTRY_STATUS_LABELS, N_, Message
 from service.ledger import reconcile_member, score_member_year
 from service.models import Branch, Entry, EntryStatus, LedgerKind
+from service.pagination import page_bounds
 from service.periods import period_of
 from service.publication import frozen_months, is_frozen
 from service.scoring.engine import Activity, Source, score_activities
@@ -142,8 +143,7 @@ def queue_page(
     base = _queue_conditions(actor)
     narrowed = [*base, *queue_filter.conditions()]
     matching = session.scalar(select(func.count()).select_from(Entry).where(*narrowed)) or 0
-    pages = max(1, -(-matching // size))
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(matching, page, size)
     entries = to_views(
         session.execute(
             entry_views_query()
