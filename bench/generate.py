@@ -1,6 +1,6 @@
 """Benchmark data, fast: a town, a city or a province written with bulk inserts.
 
-The schema is the real one (Alembic migrations, ``service.migrate``); the rows are
+The schema is the real one (Alembic migrations, ``service.persistence.migrate``); the rows are
 written with the drivers' bulk paths: ``executemany`` on one SQLite connection with
 load-time PRAGMAs, ``COPY`` on PostgreSQL, secondary indexes dropped during the load and
 built again afterwards. Nothing goes through the ORM.
@@ -33,14 +33,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from service.accounts import hash_password
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.migrate import upgrade
-from service.periods import period_of, town_today
+from service.accounts.sessions import hash_password
+from service.kernel.config import PROJECT_ROOT
+from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
+from service.persistence.migrate import upgrade
+from service.persistence.types import to_tenths, utcnow
 from service.scoring.engine import entry_points
 from service.scoring.rules import Rule, Rulebook, RuleGroup
-from service.types import to_tenths, utcnow
 
 BENCH_PASSWORD = "bench-password-2026"
 ADMIN_USERNAME = "bench-admin"
@@ -951,7 +951,7 @@ class Generator:
     def _summaries(self) -> None:
         """The board totals, built from the summary in SQL the way the app rebuilds them."""
         try:
-            from service.totals import rebuild_statements
+            from service.boards.totals import rebuild_statements
         except ImportError:  # an older commit without board totals (before/after figures)
             return
         for statement in rebuild_statements():

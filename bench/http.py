@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.config import PROJECT_ROOT
+from service.kernel.config import PROJECT_ROOT
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
 

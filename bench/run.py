@@ -19,13 +19,13 @@ from rich.console import Console
 from bench import http, scenarios
 from bench.generate import SCALES, Generated, default_url, generate, load_stats
 from bench.report import Report, Row, machine_info, now_text
-from service.accounts import start_session
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.models import Account
-from service.periods import period_of, shift_period, town_today
+from service.accounts.sessions import start_session
+from service.kernel.config import PROJECT_ROOT
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import Account
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 
 SCENARIOS = ("ranking", "publish", "http", "approvals", "verify")
 console = Console(width=200)

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 
 from bench.generate import ADMIN_USERNAME, Generated
 from bench.report import Report, Row
-from service import boards
-from service.accounts import Principal, load_principal
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.models import Account, Entry, EntryStatus, Member, PointsSummary
-from service.publication import publish_month
+from service.accounts.sessions import Principal, load_principal
+from service.boards import pages as boards
+from service.kernel.config import PROJECT_ROOT
+from service.persistence.db import Database
+from service.persistence.models import Account, Entry, EntryStatus, Member, PointsSummary
+from service.persistence.types import utcnow
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 
 RAW_MONTH = (
     "SELECT member_id, SUM(points) AS points FROM ledger_line WHERE period = :period "
@@ -217,7 +217,7 @@ def ranking(report: Report, database: Database, data: Generated, *, repeat: int)
 
 
 def publishing(report: Report, database: Database, data: Generated, rulebook: Rulebook) -> None:
-    from service.publication import published_periods
+    from service.publication.publish import published_periods
 
     with database.transaction(write=False) as session:
         done = published_periods(session)
@@ -241,7 +241,7 @@ def publishing(report: Report, database: Database, data: Generated, rulebook: Ru
     limit = {"sqlite": 10.0, "postgresql": 60.0}[report.db]
     scale_target = (report.db, report.scale) in {("sqlite", "city"), ("postgresql", "province")}
     with database.transaction(write=False) as session:
-        from service.models import PublishedMemberRow
+        from service.persistence.models import PublishedMemberRow
 
         stored = session.scalar(
             select(func.count()).where(PublishedMemberRow.publication_id == rows)
@@ -343,7 +343,7 @@ def _reviewer_process(
 
 
 def _approve(session: Session, actor: Principal, rulebook: Rulebook, entry: int) -> None:
-    from service.review import approve_entry
+    from service.entries.review import approve_entry
 
     approve_entry(session, actor, rulebook, entry, now=utcnow())
 

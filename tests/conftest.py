@@ -21,10 +21,10 @@ os.environ.pop("LC_ALL", None)
 os.environ.pop("LC_MESSAGES", None)
 os.environ.pop("JIFEN_LOCALE", None)
 
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.migrate import upgrade
-from service.models import Base
+from service.kernel.config import PROJECT_ROOT
+from service.persistence.db import Database
+from service.persistence.migrate import upgrade
+from service.persistence.models import Base
 from service.scoring.rules import Rulebook
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -113,9 +113,9 @@ from typing import Any  # noqa: E402
 from litestar import Litestar  # noqa: E402
 from litestar.testing import TestClient  # noqa: E402
 
-from service.accounts import Principal, hash_password, load_principal  # noqa: E402
-from service.config import Settings  # noqa: E402
-from service.models import (  # noqa: E402
+from service.accounts.sessions import Principal, hash_password, load_principal  # noqa: E402
+from service.kernel.config import Settings  # noqa: E402
+from service.persistence.models import (  # noqa: E402
     Account,
     Branch,
     BranchKind,

@@ -27,18 +27,22 @@ import httpx
 import uvicorn
 from sqlalchemy import make_url, text
 
-from service.db import Database
+from service.persistence.db import Database
 
 SERVER_START_TIMEOUT_S = 20.0
 SERVER_STOP_TIMEOUT_S = 10.0
-# The installed ``jifen`` script, as an operator runs it. Not ``python -m service.cli``:
-# run as __main__, that module is a second copy of service.cli, and the commands other
-# modules attach to service.cli's ``main`` (backup, audit, accounts...) are not on it.
+# The installed ``jifen`` script, as an operator runs it. Not ``python -m service.cli.commands``:
+# run as __main__, that module is a second copy of service.cli.commands, and the commands other
+# modules attach to service.cli.commands's ``main`` (backup, audit, accounts...) are not on it.
 _SCRIPT = Path(sys.executable).with_name("jifen")
 JIFEN = (
     [str(_SCRIPT)]
     if _SCRIPT.exists()
-    else [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
+    else [
+        sys.executable,
+        "-c",
+        "import sys; from service.cli import main; sys.exit(main())",
+    ]
 )
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 

@@ -18,8 +18,8 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 from litestar.types import Receive, Scope, Send
 
-from service.config import Settings, get_settings
-from service.db import Database
+from service.kernel.config import Settings, get_settings
+from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from web.accounts.views import AuthController
 from web.achievements.views import AchievementsController

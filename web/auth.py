@@ -18,13 +18,13 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service import audit
-from service.accounts import Principal, end_session, resolve_session, touch_session
-from service.api_tokens import resolve_token, touch_token
-from service.config import Settings
-from service.db import Database
-from service.i18n import N_
-from service.types import utcnow
+from service.accounts.api_tokens import resolve_token, touch_token
+from service.accounts.sessions import Principal, end_session, resolve_session, touch_session
+from service.audit import capture as audit
+from service.kernel.config import Settings
+from service.kernel.i18n import N_
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from web.i18n import gettext
 
 SKIP_PREFIXES = ("/static/", "/favicon.ico")

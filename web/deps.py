@@ -12,8 +12,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal
-from service.db import Database
+from service.accounts.sessions import Principal
+from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

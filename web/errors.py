@@ -30,8 +30,8 @@ from litestar.status_codes import (
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DataError
 
-from service.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
-from service.i18n import N_, Message
+from service.kernel.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from service.kernel.i18n import N_, Message
 from web.i18n import activate_for_scope, render
 from web.i18n import gettext as _
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from service.errors import InvalidInput
-from service.i18n import N_, Message
+from service.kernel.errors import InvalidInput
+from service.kernel.i18n import N_, Message
 from web.i18n import render
 
 FormT = TypeVar("FormT", bound=BaseModel)

@@ -29,7 +29,7 @@ from babel.support import Translations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.i18n import Message
+from service.kernel.i18n import Message
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 LOCALES = ("zh_CN", "en")

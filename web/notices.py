@@ -5,7 +5,7 @@ The key selects a fixed message, so nothing from the URL is ever shown as text.
 
 from __future__ import annotations
 
-from service.i18n import N_
+from service.kernel.i18n import N_
 from web.i18n import gettext
 
 NOTICES = {

@@ -8,7 +8,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from service.i18n import ENTRY_STATUS_LABELS
+from service.kernel.i18n import ENTRY_STATUS_LABELS
 from service.scoring.rules import Rulebook
 from web import i18n
 

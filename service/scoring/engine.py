@@ -20,9 +20,9 @@ from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from service.i18n import N_, Message
+from service.kernel.i18n import N_, Message
+from service.persistence.types import TENTH
 from service.scoring.rules import Rule, Rulebook, UnitRounding
-from service.types import TENTH
 
 ONE = Decimal(1)
 ZERO = Decimal("0.0")

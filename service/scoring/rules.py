@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from service.errors import DomainError
-from service.i18n import Message
+from service.kernel.errors import DomainError
+from service.kernel.i18n import Message
 
 PointValue = Annotated[Decimal, Field(max_digits=7, decimal_places=1, allow_inf_nan=False)]
 CapValue = Annotated[Decimal, Field(ge=0, max_digits=7, decimal_places=1, allow_inf_nan=False)]

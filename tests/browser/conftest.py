@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from service.config import Settings
-from service.db import Database
+from service.kernel.config import Settings
+from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from tests.live_server import serve_in_thread
 

@@ -35,9 +35,9 @@ import pytest
 from litestar import Litestar
 from playwright.sync_api import BrowserContext, Page
 
-from service.config import Settings
-from service.db import Database
-from service.evidence import PhotoStore
+from service.entries.evidence import PhotoStore
+from service.kernel.config import Settings
+from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from tests.browser import a11y
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, SERVER_START_TIMEOUT_S

@@ -20,14 +20,14 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import LedgerKind, LedgerLine
-from service.periods import town_today
-from service.review import approve_entry, reject_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, reject_entry
+from service.kernel.periods import town_today
+from service.ledger.verify import verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import LedgerKind, LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
-from service.verify import verify_ledger
 from tests.browser import a11y
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.test_journey import assert_no_sideways_scroll, sign_in, zh

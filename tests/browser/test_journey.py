@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from service.db import Database
-from service.i18n import ENTRY_STATUS_LABELS
+from service.kernel.i18n import ENTRY_STATUS_LABELS
+from service.persistence.db import Database
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import PASSWORD, SmallTown
 from web.i18n import translations

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.periods import town_today
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.test_journey import assert_no_sideways_scroll, sign_in, zh
 from tests.conftest import SmallTown

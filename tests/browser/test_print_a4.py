@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from service.db import Database
+from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from tests.conftest import PASSWORD, SmallTown
 from tests.integration.test_period_views import STREET_LIGHTS, seed_half_year

@@ -36,13 +36,13 @@ from babel import Locale
 from babel.dates import format_skeleton
 from playwright.sync_api import BrowserContext, Page, expect
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.i18n import ENTRY_STATUS_LABELS
-from service.periods import period_of, shift_period, town_today
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.i18n import ENTRY_STATUS_LABELS
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.browser import a11y
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import PASSWORD, SmallTown

@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.models import Member
+from service.persistence.db import Database
+from service.persistence.models import Member
 from tests.browser.conftest import DESKTOP
 from tests.browser.test_journey import sign_in
 from tests.conftest import SmallTown

@@ -13,13 +13,13 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.periods import period_of, town_today
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.config import PROJECT_ROOT
+from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

@@ -14,13 +14,13 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Entry, EntryStatus, LedgerLine
-from service.periods import period_of, shift_period
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import period_of, shift_period
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus, LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 from tests.functional.test_api_tokens import ENTRY, bearer, issue
 from tests.functional.test_permission_matrix import today
@@ -259,7 +259,7 @@ def test_a_month_already_published_is_refused(
     database: Database,
     rulebook: Rulebook,
 ) -> None:
-    from service.publication import publish_month
+    from service.publication.publish import publish_month
 
     last_month = shift_period(THIS_MONTH, -1)
     with database.transaction() as session:
@@ -281,7 +281,7 @@ def test_a_month_already_published_is_refused(
 def test_a_rule_that_needs_a_photo_is_refused_with_the_reason(
     database: Database, database_url: str, town: SmallTown, tmp_path: Any
 ) -> None:
-    from service.config import Settings
+    from service.kernel.config import Settings
     from web.app import create_app
 
     settings = Settings(env="test", database_url=database_url, upload_dir=tmp_path / "uploads")

@@ -35,7 +35,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 from schemathesis.generation import GenerationMode
 
-from service.db import Database
+from service.persistence.db import Database
 from tests.conftest import Browser, SmallTown
 from tests.functional.test_api_tokens import issue
 
@@ -200,8 +200,8 @@ def test_the_api_conforms_to_its_schema_with_a_revoked_token(
     """A token that no longer works gets the documented 401 everywhere."""
     from sqlalchemy import update
 
-    from service.models import ApiToken
-    from service.types import utcnow
+    from service.persistence.models import ApiToken
+    from service.persistence.types import utcnow
 
     secret = issue(database, town, "secretary")
     with database.transaction() as session:

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from service import audit
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import AuditEvent, Branch, BranchKind
-from service.periods import town_today
+from service.audit import capture as audit
+from service.entries.entry import EntryInput, submit_entry
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.models import AuditEvent, Branch, BranchKind
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 from web.auth import client_address
 

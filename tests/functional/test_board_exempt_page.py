@@ -13,16 +13,16 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from service.accounts import Principal
-from service.boards import EXEMPT_PAGE_SIZE
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Member, MemberStatus
-from service.periods import period_of, shift_period, town_today
-from service.publication import publish_month
-from service.review import approve_entry
+from service.accounts.sessions import Principal
+from service.boards.pages import EXEMPT_PAGE_SIZE
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import Member, MemberStatus
+from service.persistence.types import utcnow
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

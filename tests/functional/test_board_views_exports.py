@@ -15,10 +15,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from service.boards import branch_board, member_board
-from service.db import Database
-from service.models import Branch
-from service.publication import PublishedMonth
+from service.boards.pages import branch_board, member_board
+from service.persistence.db import Database
+from service.persistence.models import Branch
+from service.publication.publish import PublishedMonth
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
 from tests.integration.test_period_views import (
@@ -383,8 +383,8 @@ def test_the_branch_board_links_to_the_achievements(member: Browser, half_year: 
 def test_a_really_published_month_shows_its_banner_everywhere(
     member: Browser, database: Database, rulebook: Rulebook, half_year: HalfYear
 ) -> None:
-    from service.publication import publish_month
-    from service.types import utcnow
+    from service.persistence.types import utcnow
+    from service.publication.publish import publish_month
 
     with database.transaction() as session:
         publish_month(

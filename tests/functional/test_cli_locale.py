@@ -14,14 +14,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from service import audit, cli
-from service.config import PROJECT_ROOT, Settings
-from service.db import Database
-from service.i18n import environment_locale
-from service.migrate import head_revision, upgrade
-from service.periods import period_of, shift_period, town_today
-from service.roster_import import COLUMNS
-from service.types import utcnow
+from service.audit import capture as audit
+from service.cli import commands as cli
+from service.kernel.config import PROJECT_ROOT, Settings
+from service.kernel.i18n import environment_locale
+from service.kernel.periods import period_of, shift_period, town_today
+from service.people.roster_import import COLUMNS
+from service.persistence.db import Database
+from service.persistence.migrate import head_revision, upgrade
+from service.persistence.types import utcnow
 from tests.conftest import SmallTown
 
 RULES_DIR = PROJECT_ROOT / "scoring_rules"

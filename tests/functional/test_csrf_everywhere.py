@@ -32,8 +32,8 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import select
 
-from service.db import Database
-from service.models import Base
+from service.persistence.db import Database
+from service.persistence.models import Base
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
 from tests.functional.test_permission_matrix import (

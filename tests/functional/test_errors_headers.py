@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from service.periods import town_today
-from service.types import utcnow
+from service.kernel.periods import town_today
+from service.persistence.types import utcnow
 from tests.conftest import PASSWORD, Browser, SmallTown
 from web.i18n import TRANSLATIONS_DIR
 

@@ -27,15 +27,15 @@ import pytest
 from litestar import Litestar
 from openpyxl import load_workbook
 
-from service import orgadmin
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Branch, Member
-from service.periods import shift_period
-from service.publication import publish_month
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import shift_period
+from service.people import orgadmin
+from service.persistence.db import Database
+from service.persistence.models import Branch, Member
+from service.persistence.types import utcnow
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 from tests.functional.test_csrf_everywhere import Route, fill_path, route_table
 from tests.functional.test_permission_matrix import (

@@ -34,17 +34,17 @@ from litestar import Litestar
 from PIL import Image
 from sqlalchemy import select
 
-from service.config import Settings
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.evidence import PhotoStore, PhotoUpload
-from service.models import Branch, EntryPhoto, Member, Organisation
-from service.orgadmin import disable_account
-from service.publication import LineRef, raise_objection
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.evidence import PhotoStore, PhotoUpload
+from service.entries.review import approve_entry
+from service.kernel.config import Settings
+from service.people.orgadmin import disable_account
+from service.persistence.db import Database
+from service.persistence.models import Branch, EntryPhoto, Member, Organisation
+from service.persistence.types import utcnow
+from service.publication.publish import LineRef, raise_objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 from tests.functional.test_csrf_everywhere import route_table, same_shape
 from tests.functional.test_permission_matrix import (

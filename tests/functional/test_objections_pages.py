@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Objection
-from service.periods import period_of, shift_period, town_today
-from service.publication import publish_month
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import Objection
+from service.persistence.types import utcnow
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

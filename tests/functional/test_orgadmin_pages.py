@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.models import Account, Branch, Member, Membership, Organisation, WebSession
+from service.persistence.db import Database
+from service.persistence.models import Account, Branch, Member, Membership, Organisation, WebSession
 from tests.conftest import PASSWORD, Browser, SmallTown
 
 HOST = "testserver.local"

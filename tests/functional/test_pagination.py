@@ -16,17 +16,24 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 
-from service.db import Database
-from service.entries import ENTRIES_PAGE_SIZE, EntryInput, submit_entry
-from service.models import Branch, BranchKind, Entry, EntryStatus, Objection, Publication
-from service.objections import OBJECTIONS_PAGE_SIZE
-from service.pagination import PAGE_SIZE
-from service.periods import period_of, shift_period, town_today
-from service.publication import publish_month
-from service.review import approve_entry
+from service.entries.entry import ENTRIES_PAGE_SIZE, EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.entries.suggestions import SUGGESTIONS_PAGE_SIZE
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import (
+    Branch,
+    BranchKind,
+    Entry,
+    EntryStatus,
+    Objection,
+    Publication,
+)
+from service.persistence.pagination import PAGE_SIZE
+from service.persistence.types import utcnow
+from service.publication.my_objections import OBJECTIONS_PAGE_SIZE
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
-from service.suggestions import SUGGESTIONS_PAGE_SIZE
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

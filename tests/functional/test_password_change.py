@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.accounts import verify_password
-from service.db import Database
-from service.models import Account, WebSession
+from service.accounts.sessions import verify_password
+from service.persistence.db import Database
+from service.persistence.models import Account, WebSession
 from tests.conftest import PASSWORD, Browser, SmallTown
 
 HOST = "testserver.local"

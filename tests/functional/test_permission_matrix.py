@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.evidence import PhotoStore, PhotoUpload
-from service.models import Account, EntryPhoto, Organisation
-from service.periods import period_of, shift_period, town_today
-from service.publication import LineRef, publish_month, raise_objection
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.evidence import PhotoStore, PhotoUpload
+from service.entries.review import approve_entry
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import Account, EntryPhoto, Organisation
+from service.persistence.types import utcnow
+from service.publication.publish import LineRef, publish_month, raise_objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown, password_hash
 from tests.integration.test_evidence import jpeg_bytes
 

@@ -17,10 +17,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from PIL import ExifTags, Image
 
-from service.config import Settings
-from service.db import Database
-from service.periods import town_today
-from service.types import utcnow
+from service.kernel.config import Settings
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from tests.conftest import Browser, SmallTown
 from tests.integration.test_evidence import (
     gif_bytes,

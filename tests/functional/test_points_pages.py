@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Entry, EntryStatus, LedgerKind, LedgerLine
-from service.periods import period_of, town_today
-from service.review import approve_entry
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus, LedgerKind, LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Publication
-from service.periods import period_of, shift_period, town_today
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import Publication
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

@@ -15,13 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Entry, EntryStatus, LedgerKind, LedgerLine
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.ledger.verify import verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus, LedgerKind, LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
-from service.verify import verify_ledger
 from tests.conftest import CSRF_FIELD, Browser, SmallTown
 from tests.functional.test_review_pages import HOST, queue_ids, today
 
@@ -443,7 +443,7 @@ def test_the_notice_names_only_entries_the_reviewer_may_see(
 def test_an_instructor_filters_by_branch(
     queue: Queue, database: Database, town: SmallTown, make_browser: Any
 ) -> None:
-    from service.models import Role, RoleGrant
+    from service.persistence.models import Role, RoleGrant
 
     with database.transaction() as session:
         session.add(

@@ -12,12 +12,12 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import LedgerLine
-from service.periods import period_of, town_today
+from service.entries.entry import EntryInput, submit_entry
+from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
+from service.persistence.models import LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"

@@ -12,11 +12,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.models import Member, Membership
-from service.orgadmin import id_number_check_char
-from service.periods import town_today
-from service.types import utcnow
+from service.kernel.periods import town_today
+from service.people.orgadmin import id_number_check_char
+from service.persistence.db import Database
+from service.persistence.models import Member, Membership
+from service.persistence.types import utcnow
 from tests.conftest import Browser, SmallTown
 
 HOST = "testserver.local"
@@ -141,7 +141,7 @@ def test_problems_are_listed_and_nothing_can_be_applied(admin: Browser, database
 
 
 def test_the_kind_of_file_comes_from_its_content(admin: Browser) -> None:
-    from service.roster_import import template_xlsx
+    from service.people.roster_import import template_xlsx
 
     # An XLSX named .csv is read as XLSX (its example row: M0001 in B001).
     as_xlsx = upload(admin, template_xlsx(), name="roster.csv")

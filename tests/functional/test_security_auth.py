@@ -29,7 +29,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select, update
 
-from service.accounts import (
+from service.accounts.sessions import (
     ARGON2_MEMORY_KIB,
     ARGON2_TIME_COST,
     COMMON_PASSWORDS_FILE,
@@ -37,11 +37,11 @@ from service.accounts import (
     session_id_of,
     verify_password,
 )
-from service.config import PROJECT_ROOT, Settings
-from service.db import Database
-from service.models import Account, AuditEvent, LoginFailure, WebSession
+from service.kernel.config import PROJECT_ROOT, Settings
+from service.persistence.db import Database
+from service.persistence.models import Account, AuditEvent, LoginFailure, WebSession
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import CSRF_FIELD, PASSWORD, Browser, SmallTown
 
 HOST = "testserver.local"

@@ -21,9 +21,9 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from service.config import Settings
-from service.db import Database
-from service.models import AuditEvent
+from service.kernel.config import Settings
+from service.persistence.db import Database
+from service.persistence.models import AuditEvent
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
 from tests.functional.test_csrf_everywhere import fill_path, route_table

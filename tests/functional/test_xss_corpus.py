@@ -37,8 +37,8 @@ from litestar import Litestar
 from markupsafe import escape
 from sqlalchemy import select
 
-from service.db import Database
-from service.models import Account, Entry, EntryStatus, Objection
+from service.persistence.db import Database
+from service.persistence.models import Account, Entry, EntryStatus, Objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown

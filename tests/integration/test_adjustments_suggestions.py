@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.accounts import Principal
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.boards import member_board
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from service.explain import (
+from service.accounts.sessions import Principal
+from service.boards.pages import member_board
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, revoke_entry
+from service.entries.suggestions import Step, branch_suggestions, mark_step, reviewer_branches
+from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.kernel.periods import period_of, town_today
+from service.ledger.explain import (
     Explanation,
     LineKind,
     adjustable_members,
@@ -28,14 +30,19 @@ from service.explain import (
     explain_member,
     revoke_member_entry,
 )
-from service.models import Adjustment, Entry, EntryStatus, LedgerKind, LedgerLine, PointsSummary
-from service.periods import period_of, town_today
-from service.review import approve_entry, revoke_entry
+from service.ledger.verify import verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import (
+    Adjustment,
+    Entry,
+    EntryStatus,
+    LedgerKind,
+    LedgerLine,
+    PointsSummary,
+)
+from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from service.suggestions import Step, branch_suggestions, mark_step, reviewer_branches
-from service.types import utcnow
-from service.verify import verify_ledger
 from tests.conftest import SmallTown
 
 ZERO = Decimal("0.0")

@@ -15,11 +15,14 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import delete, func, insert, select, update
 
-from service import audit, cli
-from service.config import PROJECT_ROOT, Settings
-from service.db import Database
-from service.entries import EntryInput, submit_entry, withdraw_entry
-from service.models import (
+from service.audit import capture as audit
+from service.cli import commands as cli
+from service.entries.entry import EntryInput, submit_entry, withdraw_entry
+from service.entries.review import approve_entry, reject_entry, revoke_entry
+from service.kernel.config import PROJECT_ROOT, Settings
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import (
     Account,
     AuditEvent,
     Branch,
@@ -32,10 +35,8 @@ from service.models import (
     RoleGrant,
     WebSession,
 )
-from service.periods import period_of, shift_period, town_today
-from service.review import approve_entry, reject_entry, revoke_entry
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 
@@ -383,7 +384,7 @@ def test_cli_changes_are_audited_as_cli_and_by(
 
 
 def test_demo_seed_is_not_audited(database: Database, rulebook: Rulebook) -> None:
-    from service.seed import load_demo_town
+    from service.ops.seed import load_demo_town
 
     with database.transaction() as session:
         load_demo_town(

@@ -25,17 +25,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from service.accounts import load_principal
-from service.boards import branch_board, member_board
-from service.db import Database
-from service.errors import Conflict
-from service.migrate import head_revision
-from service.models import Account, Entry, EntryStatus, LedgerLine
-from service.publication import published_month
-from service.review import approve_entry
+from service.accounts.sessions import load_principal
+from service.boards.pages import branch_board, member_board
+from service.entries.review import approve_entry
+from service.kernel.errors import Conflict
+from service.ops.seed import load_demo_town
+from service.persistence.db import Database
+from service.persistence.migrate import head_revision
+from service.persistence.models import Account, Entry, EntryStatus, LedgerLine
+from service.persistence.types import utcnow
+from service.publication.publish import published_month
 from service.scoring.rules import Rulebook
-from service.seed import load_demo_town
-from service.types import utcnow
 from tests.live_server import process_database_url, process_env, run_jifen
 
 UNTIL = date(2026, 11, 20)

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.generate import SCALES, generate, libpq_url
-from service.boards import exempt_page, member_board, member_page
-from service.db import Database
-from service.models import Entry, EntryStatus
+from service.boards.pages import exempt_page, member_board, member_page
+from service.ledger.verify import verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus
 from service.scoring.rules import Rulebook
-from service.verify import verify_ledger
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Board pages read a page at a time (service.boards.member_page, branch_page,
-member_standing, exempt_page; the stored ones in service.publication) give exactly the
+"""Board pages read a page at a time (service.boards.pages.member_page, branch_page,
+member_standing, exempt_page; the stored ones in service.publication.publish) give exactly the
 lines, ranks, ties and counts of the whole boards, the branches board's chart by rule
 group read from the group totals equals the sum of the summary rows, and the board totals
 they read follow every change: approvals, revocations, deductions, a member made exempt
@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import totals
-from service.accounts import Principal
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.boards import (
+from service.accounts.sessions import Principal
+from service.boards import totals
+from service.boards.pages import (
     BranchMetric,
     MemberLine,
     board_counts,
@@ -34,10 +33,13 @@ from service.boards import (
     points_by_group_from_summary,
     within_branch,
 )
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Branch, BranchKind, Member, MemberStatus
-from service.publication import (
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, revoke_entry
+from service.people.transfers import transfer_member
+from service.persistence.db import Database
+from service.persistence.models import Branch, BranchKind, Member, MemberStatus
+from service.publication.publish import (
     publish_month,
     published_branch_members,
     published_branch_page,
@@ -45,9 +47,7 @@ from service.publication import (
     published_member_page,
     published_month,
 )
-from service.review import approve_entry, revoke_entry
 from service.scoring.rules import Rulebook
-from service.transfers import transfer_member
 from tests.conftest import SmallTown
 
 NOW = datetime(2026, 5, 3, 2, 0, tzinfo=UTC)

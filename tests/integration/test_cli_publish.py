@@ -11,15 +11,15 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 
-from service import cli
-from service.config import Settings
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Publication
-from service.periods import period_of, shift_period, town_today
-from service.review import approve_entry
+from service.cli import commands as cli
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.config import Settings
+from service.kernel.periods import period_of, shift_period, town_today
+from service.persistence.db import Database
+from service.persistence.models import Publication
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 # Last month: it has ended wherever the tests run.
@@ -115,7 +115,7 @@ def test_publish_needs_an_office_account(run: Any, town: SmallTown) -> None:
 def test_the_office_lists_and_answers_objections(
     run: Any, database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
-    from service.publication import LineRef, raise_objection
+    from service.publication.publish import LineRef, raise_objection
 
     admin = town.principal(database, "admin")
     with database.transaction() as session:

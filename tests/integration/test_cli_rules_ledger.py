@@ -17,15 +17,15 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, text
 
-from service import cli
-from service.config import PROJECT_ROOT, Settings
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import LedgerKind, LedgerLine
-from service.periods import period_of, town_today
-from service.review import approve_entry
+from service.cli import commands as cli
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.config import PROJECT_ROOT, Settings
+from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
+from service.persistence.models import LedgerKind, LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 RULES_DIR = PROJECT_ROOT / "scoring_rules"

@@ -9,14 +9,14 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import Conflict
-from service.models import LedgerLine, PointsSummary
-from service.periods import town_today
-from service.review import approve_entry
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.errors import Conflict
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.models import LedgerLine, PointsSummary
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 

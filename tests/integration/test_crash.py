@@ -23,12 +23,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.models import Entry, EntryStatus, LedgerLine
-from service.periods import town_today
+from service.entries.entry import EntryInput, submit_entry
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus, LedgerLine
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import PASSWORD, SmallTown
 from tests.live_server import (
     ServerProcess,

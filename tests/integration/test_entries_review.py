@@ -8,17 +8,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from service.accounts import Principal
-from service.boards import branch_board, member_board
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.entries import EntryInput, member_entries, submit_entry, withdraw_entry
-from service.errors import Conflict, InvalidInput, PermissionDenied
-from service.models import Entry, EntryStatus, LedgerKind, LedgerLine, PointsSummary
-from service.periods import period_of, town_today
-from service.review import approve_entry, reject_entry, review_queue
+from service.accounts.sessions import Principal
+from service.boards.pages import branch_board, member_board
+from service.entries.entry import EntryInput, member_entries, submit_entry, withdraw_entry
+from service.entries.review import approve_entry, reject_entry, review_queue
+from service.kernel.config import PROJECT_ROOT
+from service.kernel.errors import Conflict, InvalidInput, PermissionDenied
+from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus, LedgerKind, LedgerLine, PointsSummary
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 TIMEZONE = "Asia/Shanghai"

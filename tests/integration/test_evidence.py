@@ -23,15 +23,15 @@ import pytest
 from PIL import ExifTags, Image
 from sqlalchemy import select
 
-from service.config import PROJECT_ROOT
-from service.db import Database
-from service.entries import EntryInput, entry_photo, submit_entry
-from service.errors import InvalidInput, NotFound, PermissionDenied
-from service.evidence import MAX_PIXELS, MAX_SIDE, PhotoStore, PhotoUpload, prepare_photo
-from service.models import AuditEvent, EntryPhoto
-from service.periods import town_today
+from service.entries.entry import EntryInput, entry_photo, submit_entry
+from service.entries.evidence import MAX_PIXELS, MAX_SIDE, PhotoStore, PhotoUpload, prepare_photo
+from service.kernel.config import PROJECT_ROOT
+from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.models import AuditEvent, EntryPhoto
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook, parse_ruleset
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 # --- images made here, with Pillow ------------------------------------------------------

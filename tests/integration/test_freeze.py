@@ -13,10 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.ledger import reconcile_member
-from service.models import (
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, revoke_entry
+from service.ledger.preview import preview_ruleset, published_months, rescore_ledger
+from service.ledger.reconcile import reconcile_member
+from service.ledger.verify import verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import (
     Adjustment,
     Correction,
     Entry,
@@ -27,11 +30,8 @@ from service.models import (
     PublishedBranchRow,
     PublishedMemberRow,
 )
-from service.preview import preview_ruleset, published_months, rescore_ledger
-from service.publication import publish_month
-from service.review import approve_entry, revoke_entry
+from service.publication.publish import publish_month
 from service.scoring.rules import Rule, Rulebook, Ruleset
-from service.verify import verify_ledger
 from tests.conftest import SmallTown
 
 NOW = datetime(2026, 5, 3, 2, 0, tzinfo=UTC)

@@ -22,14 +22,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.i18n import ENTRY_STATUS_LABELS, N_, Message
-from service.models import Entry, EntryStatus, LedgerLine, PointsSummary
-from service.periods import town_today
+from service.entries.entry import EntryInput, submit_entry
+from service.kernel.i18n import ENTRY_STATUS_LABELS, N_, Message
+from service.kernel.periods import town_today
+from service.ledger.verify import verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import Entry, EntryStatus, LedgerLine, PointsSummary
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
-from service.verify import verify_ledger
 from tests.conftest import PASSWORD, SmallTown
 from tests.live_server import (
     ServerProcess,

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from service.accounts import Principal
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import PermissionDenied
-from service.explain import (
+from service.accounts.sessions import Principal
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, reject_entry, review_queue
+from service.entries.suggestions import branch_suggestions, mark_step, reviewer_branches
+from service.kernel.errors import PermissionDenied
+from service.kernel.periods import town_today
+from service.ledger.explain import (
     branch_members,
     can_record_in_branch,
     can_view_branch,
@@ -23,7 +25,8 @@ from service.explain import (
     explain_for,
     viewable_branch_ids,
 )
-from service.models import (
+from service.persistence.db import Database
+from service.persistence.models import (
     Branch,
     BranchKind,
     Entry,
@@ -33,12 +36,9 @@ from service.models import (
     Role,
     RoleGrant,
 )
-from service.periods import town_today
-from service.review import approve_entry, reject_entry, review_queue
+from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from service.suggestions import branch_suggestions, mark_step, reviewer_branches
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 

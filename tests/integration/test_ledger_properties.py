@@ -43,13 +43,17 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal, load_principal
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import Conflict, InvalidInput
-from service.ledger import member_activities
-from service.models import (
+from service.accounts.sessions import Principal, load_principal
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, reject_entry, revoke_entry
+from service.entries.suggestions import Step, mark_step
+from service.kernel.errors import Conflict, InvalidInput
+from service.kernel.periods import period_of
+from service.ledger.reconcile import member_activities
+from service.ledger.verify import member_years, verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import (
     Account,
     Branch,
     BranchKind,
@@ -61,12 +65,8 @@ from service.models import (
     Role,
     RoleGrant,
 )
-from service.periods import period_of
-from service.review import approve_entry, reject_entry, revoke_entry
 from service.scoring.engine import MANUAL_RULE_ID, entry_points, score_activities
 from service.scoring.rules import Rule, Rulebook, Ruleset
-from service.suggestions import Step, mark_step
-from service.verify import member_years, verify_ledger
 from tests.conftest import password_hash, wipe
 
 TODAY = date(2026, 11, 25)

@@ -19,10 +19,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
-from service.accounts import load_principal, start_session
-from service.api_tokens import issue_token
-from service.db import Database
-from service.migrate import (
+from service.accounts.api_tokens import issue_token
+from service.accounts.sessions import load_principal, start_session
+from service.entries.review import approve_entry
+from service.ops.seed import load_demo_town
+from service.people.transfers import transfer_member
+from service.persistence.db import Database
+from service.persistence.migrate import (
     current_revision,
     downgrade,
     head_revision,
@@ -30,7 +33,7 @@ from service.migrate import (
     revision_chain,
     upgrade,
 )
-from service.models import (
+from service.persistence.models import (
     Account,
     Base,
     Branch,
@@ -40,10 +43,7 @@ from service.models import (
     LoginFailure,
     Member,
 )
-from service.review import approve_entry
 from service.scoring.rules import Rulebook
-from service.seed import load_demo_town
-from service.transfers import transfer_member
 
 VERSION_TABLE = "alembic_version"
 UNTIL = date(2026, 11, 20)

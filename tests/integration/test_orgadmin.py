@@ -11,27 +11,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from service import cli as cli_module
-from service.accounts import (
+from service.accounts.sessions import (
     authenticate,
     resolve_session,
     start_session,
     verify_password,
 )
-from service.cli import main
-from service.db import Database
-from service.errors import InvalidInput, PermissionDenied
-from service.models import (
-    Account,
-    AuditEvent,
-    Member,
-    Membership,
-    Organisation,
-    Role,
-    RoleGrant,
-    WebSession,
-)
-from service.orgadmin import (
+from service.cli import commands as cli_module
+from service.cli.commands import main
+from service.kernel.errors import InvalidInput, PermissionDenied
+from service.people.orgadmin import (
     RolesInput,
     create_member,
     disable_account,
@@ -42,7 +31,18 @@ from service.orgadmin import (
     set_roles,
     update_member,
 )
-from service.types import utcnow
+from service.persistence.db import Database
+from service.persistence.models import (
+    Account,
+    AuditEvent,
+    Member,
+    Membership,
+    Organisation,
+    Role,
+    RoleGrant,
+    WebSession,
+)
+from service.persistence.types import utcnow
 from tests.conftest import PASSWORD, SmallTown
 
 TODAY = date(2026, 11, 25)

@@ -13,9 +13,9 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from service.achievements import branch_achievements
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.boards import (
+from service.boards.achievements import branch_achievements
+from service.boards.exports import branch_table, member_table, to_csv, to_xlsx
+from service.boards.pages import (
     BranchLine,
     PointsGroup,
     SpanKind,
@@ -28,15 +28,15 @@ from service.boards import (
     public_stars,
     within_branch,
 )
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import InvalidInput
-from service.exports import branch_table, member_table, to_csv, to_xlsx
-from service.models import BranchKind
-from service.review import approve_entry, revoke_entry
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, revoke_entry
+from service.entries.suggestions import mark_step
+from service.kernel.errors import InvalidInput
+from service.persistence.db import Database
+from service.persistence.models import BranchKind
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.suggestions import mark_step
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 TODAY = date(2026, 11, 25)
@@ -401,7 +401,7 @@ def test_member_exports_hold_the_board_rows_and_nothing_private(
 
 
 def test_a_name_that_looks_like_a_formula_stays_text_in_csv() -> None:
-    from service.exports import Table
+    from service.boards.exports import Table
 
     table = Table(("name", "points"), (('=HYPERLINK("x")', Decimal("1.0")),))
     rows = list(csv.reader(io.StringIO(to_csv(["Name", "Points"], table).decode("utf-8-sig"))))

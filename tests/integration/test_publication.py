@@ -10,13 +10,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from service.accounts import Principal
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.boards import branch_board, member_board
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from service.models import (
+from service.accounts.sessions import Principal
+from service.boards.pages import branch_board, member_board
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, revoke_entry
+from service.entries.suggestions import Step, mark_step
+from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.ledger.verify import DifferenceKind, verify_ledger
+from service.persistence.db import Database
+from service.persistence.models import (
     Entry,
     EntryStatus,
     LedgerLine,
@@ -25,7 +28,7 @@ from service.models import (
     PublishedMemberRow,
     Resolution,
 )
-from service.publication import (
+from service.publication.publish import (
     BreakKind,
     LineRef,
     MonthState,
@@ -41,10 +44,7 @@ from service.publication import (
     resolve_objection,
     verify_chain,
 )
-from service.review import approve_entry, revoke_entry
 from service.scoring.rules import Rulebook
-from service.suggestions import Step, mark_step
-from service.verify import DifferenceKind, verify_ledger
 from tests.conftest import SmallTown
 
 MARCH = "2026-03"

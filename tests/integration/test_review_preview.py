@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.periods import town_today
-from service.review import approval_previews, approve_entry, review_queue
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approval_previews, approve_entry, review_queue
+from service.kernel.periods import town_today
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from tests.conftest import SmallTown
 
 

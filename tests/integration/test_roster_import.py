@@ -15,18 +15,8 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 from sqlalchemy import func, insert, select
 
-from service.db import Database
-from service.models import (
-    Branch,
-    BranchKind,
-    Member,
-    Membership,
-    MemberStatus,
-    Organisation,
-    OrganisationKind,
-)
-from service.orgadmin import id_number_check_char
-from service.roster_import import (
+from service.people.orgadmin import id_number_check_char
+from service.people.roster_import import (
     COLUMNS,
     ImportReport,
     RosterFileError,
@@ -34,6 +24,16 @@ from service.roster_import import (
     read_table,
     template_csv,
     template_xlsx,
+)
+from service.persistence.db import Database
+from service.persistence.models import (
+    Branch,
+    BranchKind,
+    Member,
+    Membership,
+    MemberStatus,
+    Organisation,
+    OrganisationKind,
 )
 from tests.conftest import SmallTown
 
@@ -375,7 +375,7 @@ def test_gb18030_csv_as_excel_saves_it_in_china(database: Database, town: SmallT
 def test_cli_dry_run_apply_and_template(
     database: Database, town: SmallTown, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service import cli
+    from service.cli import commands as cli
 
     monkeypatch.setattr(cli, "_database", lambda: database)
     runner = CliRunner()

@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts import authenticate, load_principal
-from service.db import Database
-from service.migrate import upgrade
-from service.models import (
+from service.accounts.sessions import authenticate, load_principal
+from service.ledger.verify import verify_ledger
+from service.ops.seed import DemoRefused, load_demo_town
+from service.persistence.db import Database
+from service.persistence.migrate import upgrade
+from service.persistence.models import (
     Account,
     Adjustment,
     Base,
@@ -40,7 +42,8 @@ from service.models import (
     Role,
     RoleGrant,
 )
-from service.publication import (
+from service.persistence.types import utcnow
+from service.publication.publish import (
     LineRef,
     MonthState,
     diff_revisions,
@@ -50,9 +53,6 @@ from service.publication import (
 )
 from service.scoring.engine import MANUAL_RULE_ID, Source, entry_points, quantity_problem
 from service.scoring.rules import Rulebook
-from service.seed import DemoRefused, load_demo_town
-from service.types import utcnow
-from service.verify import verify_ledger
 
 UNTIL = date(2026, 11, 20)
 FIRST_DAY = date(2026, 8, 1)

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from service import throttle
-from service.db import Database
-from service.models import LoginFailure
-from service.types import utcnow
+from service.accounts import throttle
+from service.persistence.db import Database
+from service.persistence.models import LoginFailure
+from service.persistence.types import utcnow
 
 LIMITS = throttle.Limits(window=timedelta(minutes=15), per_account=5, per_address=30)
 HOME = "198.51.100.7"

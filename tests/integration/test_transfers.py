@@ -11,13 +11,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from service.accounts import Principal
-from service.adjustments import AdjustmentInput, record_adjustment
-from service.boards import branch_board, member_board
-from service.db import Database
-from service.entries import EntryInput, submit_entry
-from service.errors import InvalidInput, PermissionDenied
-from service.models import (
+from service.accounts.sessions import Principal
+from service.boards.pages import branch_board, member_board
+from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
+from service.kernel.errors import InvalidInput, PermissionDenied
+from service.people.transfers import TransferResult, branch_on, member_history, transfer_member
+from service.persistence.db import Database
+from service.persistence.models import (
     Adjustment,
     Entry,
     EntryStatus,
@@ -29,10 +31,8 @@ from service.models import (
     Role,
     RoleGrant,
 )
-from service.publication import publish_month, published_month
-from service.review import approve_entry
+from service.publication.publish import publish_month, published_month
 from service.scoring.rules import Rulebook
-from service.transfers import TransferResult, branch_on, member_history, transfer_member
 from tests.conftest import SmallTown
 
 TODAY = date(2026, 4, 20)
@@ -270,7 +270,7 @@ def test_a_mobile_member_takes_part_in_the_new_branch(
 def test_cli_transfer(
     people: People, database: Database, town: SmallTown, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service import cli
+    from service.cli import commands as cli
 
     monkeypatch.setattr(cli, "_database", lambda: database)
     runner = CliRunner()

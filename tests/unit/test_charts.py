@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.charts import (
+from service.scoring.charts import (
     PAD,
     WIDTH,
     Datum,

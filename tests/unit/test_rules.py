@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from service.config import PROJECT_ROOT
-from service.errors import InvalidInput
-from service.periods import parse_period, period_of, shift_period
+from service.kernel.config import PROJECT_ROOT
+from service.kernel.errors import InvalidInput
+from service.kernel.periods import parse_period, period_of, shift_period
+from service.persistence.types import from_tenths, to_tenths
 from service.scoring.rules import Rulebook, RulesError, UnitRounding, load_ruleset
-from service.types import from_tenths, to_tenths
 
 HEADER = """\
 version = "{version}"

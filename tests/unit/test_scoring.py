@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.config import PROJECT_ROOT
+from service.kernel.config import PROJECT_ROOT
+from service.persistence.types import TENTH
 from service.scoring.engine import entry_points, quantity_problem
 from service.scoring.rules import Rule, Rulebook, RuleGroup, UnitRounding
-from service.types import TENTH
 
 RULEBOOK = Rulebook.from_directory(PROJECT_ROOT / "scoring_rules")
 RULESET = RULEBOOK.version("2025.1")

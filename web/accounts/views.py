@@ -20,8 +20,8 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service import throttle
-from service.accounts import (
+from service.accounts import throttle
+from service.accounts.sessions import (
     MIN_PASSWORD_LENGTH,
     Principal,
     authenticate,
@@ -31,10 +31,10 @@ from service.accounts import (
     resolve_session,
     start_session,
 )
-from service.config import Settings
-from service.errors import InvalidInput
-from service.i18n import N_
-from service.types import utcnow
+from service.kernel.config import Settings
+from service.kernel.errors import InvalidInput
+from service.kernel.i18n import N_
+from service.persistence.types import utcnow
 from web.auth import (
     client_address,
     expired_session_cookie,

@@ -9,8 +9,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from service.achievements import branch_achievements, year_suggestions_page
-from service.pagination import page_number
+from service.boards.achievements import branch_achievements, year_suggestions_page
+from service.persistence.pagination import page_number
 from web.auth import requires_login
 from web.boards.views import town_date
 from web.deps import Db, Rules

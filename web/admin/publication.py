@@ -12,11 +12,12 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal
-from service.errors import Conflict, InvalidInput
-from service.i18n import N_
-from service.periods import PERIOD_PATTERN
-from service.publication import (
+from service.accounts.sessions import Principal
+from service.kernel.errors import Conflict, InvalidInput
+from service.kernel.i18n import N_
+from service.kernel.periods import PERIOD_PATTERN
+from service.persistence.types import utcnow
+from service.publication.publish import (
     BREAK_LABELS,
     MONTH_STATE_LABELS,
     RESOLUTION_LABELS,
@@ -34,7 +35,6 @@ from service.publication import (
     resolve_objection,
     verify_chain,
 )
-from service.types import utcnow
 from web.admin.views import requires_admin
 from web.deps import Actor, Db, Rules
 from web.forms import first_value

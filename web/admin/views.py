@@ -19,16 +19,16 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body
 from litestar.response import Template
 
-from service.accounts import Principal
-from service.config import Settings
-from service.db import Database
-from service.errors import InvalidInput
-from service.i18n import N_, Message
-from service.periods import parse_period, town_today
-from service.preview import Preview, PreviewLine, preview_ruleset
+from service.accounts.sessions import Principal
+from service.kernel.config import Settings
+from service.kernel.errors import InvalidInput
+from service.kernel.i18n import N_, Message
+from service.kernel.periods import parse_period, town_today
+from service.ledger.preview import Preview, PreviewLine, preview_ruleset
+from service.ledger.verify import DIFFERENCE_LABELS, Difference, VerifyReport, verify_ledger
+from service.persistence.db import Database
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook, RulesError, Ruleset, parse_ruleset
-from service.types import utcnow
-from service.verify import DIFFERENCE_LABELS, Difference, VerifyReport, verify_ledger
 from web.auth import requires_login
 from web.deps import Rules
 from web.forms import first_value

@@ -17,8 +17,8 @@ from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 from pydantic import BaseModel, Field
 
-from service.errors import InvalidInput
-from service.i18n import N_
+from service.kernel.errors import InvalidInput
+from service.kernel.i18n import N_
 from web.auth import WWW_AUTHENTICATE, TokenRequired
 from web.i18n import activate_for_scope, gettext, render
 

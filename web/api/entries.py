@@ -11,13 +11,13 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, PathParameter, QueryParameter
 
-from service.api_queries import own_entries, pending_reviews, viewable_entry
-from service.entries import EntryInput, submit_entry
-from service.errors import InvalidInput
-from service.i18n import N_, Message
-from service.models import EntryStatus
-from service.review import approve_entry, reject_entry
-from service.types import utcnow
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry, reject_entry
+from service.kernel.errors import InvalidInput
+from service.kernel.i18n import N_, Message
+from service.overview.api import own_entries, pending_reviews, viewable_entry
+from service.persistence.models import EntryStatus
+from service.persistence.types import utcnow
 from web.api.common import (
     CHANGE_SECURITY,
     CONFLICT,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.params import PathParameter, QueryParameter
 
-from service.api_queries import member_detail, visible_members
+from service.overview.api import member_detail, visible_members
 from web.api.common import (
     FORBIDDEN,
     MAX_ID,

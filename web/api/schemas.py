@@ -10,8 +10,8 @@ from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service.api_queries import EntryItem, MemberDetail, MemberSummary
-from service.models import EntryStatus, MemberStatus
+from service.overview.api import EntryItem, MemberDetail, MemberSummary
+from service.persistence.models import EntryStatus, MemberStatus
 from service.scoring.rules import Rulebook
 from web.api.common import PageInfo
 
@@ -45,7 +45,7 @@ Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=
 
 
 class NewEntry(BaseModel):
-    """A member's declaration, checked as the web form checks it (service.entries.
+    """A member's declaration, checked as the web form checks it (service.entries.entry.
     submit_entry). Photos cannot be sent through the API: an item whose rule needs a
     photo is declared on the web form."""
 

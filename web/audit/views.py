@@ -13,11 +13,11 @@ from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import audit
-from service.config import Settings
-from service.errors import InvalidInput
-from service.i18n import N_, Message
-from service.models import Branch
+from service.audit import capture as audit
+from service.kernel.config import Settings
+from service.kernel.errors import InvalidInput
+from service.kernel.i18n import N_, Message
+from service.persistence.models import Branch
 from web.admin.views import requires_admin
 from web.deps import Db
 from web.i18n import gettext as _

@@ -28,8 +28,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal
-from service.boards import (
+from service.accounts.sessions import Principal
+from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
+from service.boards.pages import (
     BoardPeriod,
     BranchBoard,
     BranchMetric,
@@ -55,14 +56,13 @@ from service.boards import (
     public_stars,
     within_branch,
 )
-from service.charts import Chart, Datum, column_chart, horizontal_bars
-from service.config import Settings
-from service.errors import InvalidInput
-from service.exports import Table, branch_table, member_table, to_csv, to_xlsx
-from service.models import Branch
-from service.models import Publication as PublicationRow
-from service.periods import parse_period, period_of, shift_period, town_today
-from service.publication import (
+from service.kernel.config import Settings
+from service.kernel.errors import InvalidInput
+from service.kernel.periods import parse_period, period_of, shift_period, town_today
+from service.persistence.models import Branch
+from service.persistence.models import Publication as PublicationRow
+from service.persistence.types import utcnow
+from service.publication.publish import (
     PublishedCounts,
     PublishedHeader,
     PublishedMonth,
@@ -77,9 +77,9 @@ from service.publication import (
     published_member_page,
     published_revision,
 )
+from service.scoring.charts import Chart, Datum, column_chart, horizontal_bars
 from service.scoring.ranking import Ranked
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from web.auth import requires_login
 from web.deps import Db, Rules
 from web.i18n import gettext as _

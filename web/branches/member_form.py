@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service import orgadmin
-from service.models import Member
+from service.people import orgadmin
+from service.persistence.models import Member
 from web.i18n import gettext
 
 

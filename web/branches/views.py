@@ -15,23 +15,23 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from service import orgadmin
-from service.accounts import Principal
-from service.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
-from service.errors import Conflict, InvalidInput, NotFound
-from service.explain import adjustable_members, branch_members, can_record_in_branch
-from service.i18n import N_, Message
-from service.pagination import page_number
-from service.scoring.engine import MANUAL_RULE_ID
-from service.scoring.rules import Rulebook
-from service.suggestions import (
+from service.accounts.sessions import Principal
+from service.entries.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
+from service.entries.suggestions import (
     STEPS,
     branch_name,
     branch_suggestions_page,
     mark_step,
     reviewer_branches_page,
 )
-from service.types import utcnow
+from service.kernel.errors import Conflict, InvalidInput, NotFound
+from service.kernel.i18n import N_, Message
+from service.ledger.explain import adjustable_members, branch_members, can_record_in_branch
+from service.people import orgadmin
+from service.persistence.pagination import page_number
+from service.persistence.types import utcnow
+from service.scoring.engine import MANUAL_RULE_ID
+from service.scoring.rules import Rulebook
 from web.auth import requires_reviewer
 from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
 from web.deps import Actor, Db, Rules

@@ -14,19 +14,19 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.config import Settings
-from service.entries import (
+from service.entries.entry import (
     EntryInput,
     entry_photo,
     member_entries_page,
     submit_entry,
     withdraw_entry,
 )
-from service.errors import InvalidInput
-from service.evidence import PhotoStore, PhotoUpload, photos_by_entry
-from service.pagination import page_number
-from service.periods import town_today
-from service.types import utcnow
+from service.entries.evidence import PhotoStore, PhotoUpload, photos_by_entry
+from service.kernel.config import Settings
+from service.kernel.errors import InvalidInput
+from service.kernel.periods import town_today
+from service.persistence.pagination import page_number
+from service.persistence.types import utcnow
 from web.auth import requires_login, requires_member
 from web.deps import Actor, Db, Rules
 from web.forms import domain_field_errors, first_value, parse_form

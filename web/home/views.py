@@ -11,11 +11,11 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
-from service.accounts import Principal
-from service.home import member_home, office_home, reviewer_home
-from service.periods import period_of
-from service.publication import MONTH_STATE_LABELS
-from service.types import utcnow
+from service.accounts.sessions import Principal
+from service.kernel.periods import period_of
+from service.overview.home import member_home, office_home, reviewer_home
+from service.persistence.types import utcnow
+from service.publication.publish import MONTH_STATE_LABELS
 from web.accounts.views import safe_next
 from web.deps import Db, Rules
 from web.forms import first_value

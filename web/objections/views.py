@@ -10,12 +10,13 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal
-from service.errors import Conflict, InvalidInput, NotFound
-from service.i18n import N_
-from service.objections import my_objections_page
-from service.pagination import page_number
-from service.publication import (
+from service.accounts.sessions import Principal
+from service.kernel.errors import Conflict, InvalidInput, NotFound
+from service.kernel.i18n import N_
+from service.persistence.pagination import page_number
+from service.persistence.types import utcnow
+from service.publication.my_objections import my_objections_page
+from service.publication.publish import (
     OBJECTION_MAX,
     RESOLUTION_LABELS,
     LineRef,
@@ -23,7 +24,6 @@ from service.publication import (
     objection_target,
     raise_objection,
 )
-from service.types import utcnow
 from web.auth import requires_member
 from web.deps import Actor, Db
 from web.forms import first_value

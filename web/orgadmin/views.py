@@ -11,14 +11,20 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service import orgadmin
-from service.accounts import Principal, end_sessions_by_office, new_initial_password
-from service.api_tokens import IssuedToken, issue_token, list_tokens, parse_days, revoke_token
-from service.boards import get_branch
-from service.errors import Conflict, InvalidInput
-from service.i18n import N_
-from service.pagination import page_number
-from service.types import utcnow
+from service.accounts.api_tokens import (
+    IssuedToken,
+    issue_token,
+    list_tokens,
+    parse_days,
+    revoke_token,
+)
+from service.accounts.sessions import Principal, end_sessions_by_office, new_initial_password
+from service.boards.pages import get_branch
+from service.kernel.errors import Conflict, InvalidInput
+from service.kernel.i18n import N_
+from service.people import orgadmin
+from service.persistence.pagination import page_number
+from service.persistence.types import utcnow
 from web.admin.views import requires_admin
 from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
 from web.deps import Actor, Db

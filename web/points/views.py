@@ -12,20 +12,20 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal
-from service.config import Settings
-from service.errors import Conflict, InvalidInput
-from service.explain import (
+from service.accounts.sessions import Principal
+from service.kernel.config import Settings
+from service.kernel.errors import Conflict, InvalidInput
+from service.kernel.i18n import N_
+from service.kernel.periods import town_today
+from service.ledger.explain import (
     Explanation,
     can_record_adjustment,
     can_revoke,
     explain_for,
     revoke_member_entry,
 )
-from service.i18n import N_
-from service.periods import town_today
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from web.auth import requires_login, requires_member
 from web.deps import Actor, Db, Rules
 from web.forms import first_value

@@ -15,12 +15,10 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts import Principal
-from service.entries import EntryView
-from service.errors import Conflict, InvalidInput
-from service.evidence import photos_by_entry
-from service.i18n import N_, Message
-from service.review import (
+from service.accounts.sessions import Principal
+from service.entries.entry import EntryView
+from service.entries.evidence import photos_by_entry
+from service.entries.review import (
     BULK_MAX,
     QUEUE_PAGE_SIZES,
     QueueFilter,
@@ -32,8 +30,10 @@ from service.review import (
     reject_entry,
     reviewable_entries,
 )
+from service.kernel.errors import Conflict, InvalidInput
+from service.kernel.i18n import N_, Message
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from service.types import utcnow
 from web.auth import requires_reviewer
 from web.deps import Actor, Db, Rules
 from web.i18n import render

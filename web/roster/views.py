@@ -32,10 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import InvalidInput, NotFound
-from service.i18n import N_, Message
-from service.models import Branch, Member, Organisation
-from service.roster_import import (
+from service.kernel.errors import InvalidInput, NotFound
+from service.kernel.i18n import N_, Message
+from service.people.roster_import import (
     COLUMNS,
     STATUS_CHINESE,
     ImportReport,
@@ -45,8 +44,9 @@ from service.roster_import import (
     template_csv,
     template_xlsx,
 )
-from service.transfers import member_history, transfer_member
-from service.types import utcnow
+from service.people.transfers import member_history, transfer_member
+from service.persistence.models import Branch, Member, Organisation
+from service.persistence.types import utcnow
 from web.admin.views import requires_admin
 from web.deps import Actor, Db
 from web.forms import domain_field_errors, first_value, parse_form

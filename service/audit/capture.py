@@ -1,0 +1,807 @@
+"""The audit log: who changed what, when, from where, before and after.
+
+Nothing in the services calls this module. A session hook (installed once for every
+SQLAlchemy ``Session`` by ``install()``, which ``service/db.py`` calls) looks at each
+flush and writes one ``AuditEvent`` row per created, changed or deleted record of an
+audited model, in the same transaction: a change and its audit line commit or roll back
+together. ORM bulk statements on audited models (``session.execute(insert(Member),
+rows)``, ``update(Member)...``) are recorded too.
+
+Who and from where come from a context variable: the web middleware sets the signed-in
+account and the client's address for each request; the CLI sets ip "cli" (and the
+account of ``--by``). Inside ``suspended()`` nothing is recorded (the demo seed).
+
+Audit events are append-only: the ORM refuses to change or delete one.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, event, func, insert, inspect, select
+from sqlalchemy.orm import ORMExecuteState, Session, aliased
+
+from service.kernel.i18n import N_
+from service.persistence.models import (
+    Account,
+    Adjustment,
+    ApiToken,
+    AuditEvent,
+    Base,
+    Branch,
+    Correction,
+    Entry,
+    EntryPhoto,
+    Member,
+    Membership,
+    Objection,
+    Organisation,
+    Publication,
+    RoleGrant,
+)
+from service.persistence.types import utcnow
+
+# --- who is acting ---------------------------------------------------------------------
+
+CLI_ADDRESS = "cli"
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who causes the changes of the current request or command, and from where."""
+
+    actor_id: int | None = None
+    ip_address: str = ""
+    # The CLI knows a username (``--by``) before any session exists; the hook resolves it.
+    actor_username: str | None = None
+
+
+_NOBODY = AuditContext()
+_context: ContextVar[AuditContext | None] = ContextVar("jifen_audit_context", default=None)
+_suspended: ContextVar[bool] = ContextVar("jifen_audit_suspended", default=False)
+
+
+def current_context() -> AuditContext:
+    return _context.get() or _NOBODY
+
+
+@contextmanager
+def acting(
+    actor_id: int | None, ip_address: str, *, actor_username: str | None = None
+) -> Iterator[AuditContext]:
+    """Attribute every change made inside the block to ``actor_id`` from ``ip_address``."""
+    context = AuditContext(actor_id, ip_address[:64], actor_username)
+    token = _context.set(context)
+    try:
+        yield context
+    finally:
+        _context.reset(token)
+
+
+def set_context(actor_id: int | None, ip_address: str) -> Any:
+    """Set the context for the rest of the current task; returns the token to reset."""
+    return _context.set(AuditContext(actor_id, ip_address[:64]))
+
+
+def reset_context(token: Any) -> None:
+    _context.reset(token)
+
+
+def act_as_username(username: str | None) -> None:
+    """The CLI's ``--by USERNAME``: changes from here on are that account's."""
+    if username:
+        _context.set(replace(current_context(), actor_id=None, actor_username=username))
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Record nothing inside the block (bulk loads such as the demo town)."""
+    token = _suspended.set(True)
+    try:
+        yield
+    finally:
+        _suspended.reset(token)
+
+
+def is_suspended() -> bool:
+    return _suspended.get()
+
+
+# --- what is audited -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audited:
+    """How one model is recorded."""
+
+    object_type: str
+    label: tuple[str, ...]  # attributes that name the object in the summary
+    ignored: frozenset[str] = field(default_factory=frozenset)  # noise, never recorded
+    secret: frozenset[str] = field(default_factory=frozenset)  # recorded as "changed"
+
+
+AUDITED: dict[type[Base], Audited] = {
+    Branch: Audited("branch", ("name", "code")),
+    Organisation: Audited("organisation", ("name",)),
+    Member: Audited("member", ("name", "code")),
+    Membership: Audited("membership", ("member_id",)),
+    # last_login_at moves at every sign-in: a session, not a change to the account.
+    Account: Audited(
+        "account",
+        ("username",),
+        ignored=frozenset({"last_login_at"}),
+        secret=frozenset({"password_hash"}),
+    ),
+    RoleGrant: Audited("role_grant", ("role",)),
+    Entry: Audited("entry", ("rule_id", "activity_date")),
+    EntryPhoto: Audited("entry_photo", ("entry_id",)),
+    Adjustment: Audited("adjustment", ("rule_id", "day")),
+    Publication: Audited("publication", ("period", "revision")),
+    Correction: Audited("correction", ("period",)),
+    Objection: Audited("objection", ("publication_id",)),
+    # Only the secret's hash is stored, and even that stays out of the log; last_used_at
+    # moves with use (at most once a minute), not by anyone's decision.
+    ApiToken: Audited(
+        "api_token",
+        ("name", "prefix"),
+        ignored=frozenset({"last_used_at"}),
+        secret=frozenset({"token_hash"}),
+    ),
+}
+_BY_TABLE = {model.__tablename__: model for model in AUDITED}
+_AUDIT_TABLE = Base.metadata.tables[AuditEvent.__tablename__]
+
+SECRET_SET = "set"  # noqa: S105 - what the log says instead of a secret
+SECRET_CHANGED = "changed"  # noqa: S105
+
+# Kinds the admin page offers in its filter, with their English labels.
+ACTIONS = ("create", "update", "delete")
+SPECIFIC_KINDS = (
+    "entry.approve",
+    "entry.reject",
+    "entry.withdraw",
+    "entry.revoke",
+    "entry.adopt",
+    "entry.implement",
+    "member.transfer",
+    "account.password",
+    "account.disable",
+    "account.enable",
+    "account.end_sessions",
+    "objection.resolve",
+    "correction.close",
+)
+OBJECT_LABELS = {
+    "branch": N_("Branch"),
+    "organisation": N_("Organisation"),
+    "member": N_("Member"),
+    "membership": N_("Membership"),
+    "account": N_("Account"),
+    "role_grant": N_("Role"),
+    "entry": N_("Entry"),
+    "entry_photo": N_("Entry photo"),
+    "adjustment": N_("Deduction or adjustment"),
+    "publication": N_("Publication"),
+    "correction": N_("Correction"),
+    "objection": N_("Objection"),
+    "api_token": N_("API token"),
+}
+ACTION_LABELS = {
+    "create": N_("created"),
+    "update": N_("changed"),
+    "delete": N_("deleted"),
+    "bulk_update": N_("changed in bulk"),
+    "bulk_delete": N_("deleted in bulk"),
+    "approve": N_("approved"),
+    "reject": N_("rejected"),
+    "withdraw": N_("withdrawn"),
+    "revoke": N_("revoked"),
+    "adopt": N_("marked adopted"),
+    "implement": N_("marked implemented"),
+    "transfer": N_("transferred"),
+    "password": N_("password changed"),
+    "disable": N_("disabled"),
+    "enable": N_("enabled"),
+    "end_sessions": N_("signed out everywhere"),
+    "resolve": N_("resolved"),
+    "close": N_("closed"),
+}
+
+
+def all_kinds() -> list[str]:
+    kinds = {
+        f"{audited.object_type}.{action}" for audited in AUDITED.values() for action in ACTIONS
+    }
+    return sorted(kinds | set(SPECIFIC_KINDS))
+
+
+def kind_parts(kind: str) -> tuple[str, str]:
+    object_type, _dot, action = kind.partition(".")
+    return object_type, action
+
+
+# --- serialising values ----------------------------------------------------------------
+
+
+def to_json_value(value: Any) -> Any:
+    """A column value as JSON: dates, times and decimals as strings, enums by value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return str(Decimal(str(value)))
+    return str(value)
+
+
+def _dump(values: Mapping[str, Any] | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
+def _label(obj: Any, audited: Audited, values: Mapping[str, Any] | None = None) -> str:
+    parts = []
+    for name in audited.label:
+        value = values.get(name) if values is not None else getattr(obj, name, None)
+        if value is not None:
+            parts.append(str(to_json_value(value)))
+    return " ".join(parts)[:200]
+
+
+# --- the flush hook --------------------------------------------------------------------
+
+
+class _Batch:
+    """The audit rows of one flush, written with one INSERT."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.now = utcnow()
+        self.context = _resolved_context(session)
+        self.rows: list[dict[str, Any]] = []
+        self._member_branch: dict[int, int | None] = {}
+        self._entry_branch: dict[int, int | None] = {}
+
+    def add(
+        self,
+        kind: str,
+        object_type: str,
+        object_id: Any,
+        branch_id: int | None,
+        summary: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        self.rows.append(
+            {
+                "at": self.now,
+                "actor_id": self.context.actor_id,
+                "ip_address": self.context.ip_address,
+                "kind": kind[:48],
+                "object_type": object_type[:32],
+                "object_id": "" if object_id is None else str(object_id)[:64],
+                "branch_id": branch_id,
+                "summary": summary,
+                "before": _dump(before),
+                "after": _dump(after),
+            }
+        )
+
+    def branch_of(self, obj: Any, values: Mapping[str, Any] | None = None) -> int | None:
+        """The branch an event belongs to: the object's own, else its member's."""
+        get = values.get if values is not None else (lambda name: getattr(obj, name, None))
+        branch_id = get("branch_id")
+        if branch_id is None and (isinstance(obj, Objection) or obj is Objection):
+            branch_id = get("line_branch_id")
+        if branch_id is not None:
+            return int(branch_id)
+        member_id = get("member_id")
+        if member_id is not None:
+            return self.member_branch(int(member_id))
+        # A photo has neither: it belongs to the branch of its entry.
+        entry_id = get("entry_id")
+        if entry_id is None:
+            return None
+        return self.entry_branch(int(entry_id))
+
+    def member_branch(self, member_id: int) -> int | None:
+        if member_id not in self._member_branch:
+            self._member_branch[member_id] = self.session.connection().scalar(
+                select(Member.__table__.c.branch_id).where(Member.__table__.c.id == member_id)
+            )
+        return self._member_branch[member_id]
+
+    def entry_branch(self, entry_id: int) -> int | None:
+        if entry_id not in self._entry_branch:
+            self._entry_branch[entry_id] = self.session.connection().scalar(
+                select(Entry.__table__.c.branch_id).where(Entry.__table__.c.id == entry_id)
+            )
+        return self._entry_branch[entry_id]
+
+    def write(self) -> None:
+        if self.rows:
+            self.session.connection().execute(insert(_AUDIT_TABLE), self.rows)
+
+
+def _resolved_context(session: Session) -> AuditContext:
+    context = current_context()
+    if context.actor_id is None and context.actor_username:
+        account_table = Account.__table__
+        actor_id = session.connection().scalar(
+            select(account_table.c.id).where(account_table.c.username == context.actor_username)
+        )
+        context = replace(context, actor_id=actor_id, actor_username=None)
+        _context.set(context)
+    return context
+
+
+def _columns(obj: Any) -> list[str]:
+    return [attr.key for attr in inspect(type(obj)).column_attrs]
+
+
+def _snapshot(obj: Any, audited: Audited, *, secret_mark: str) -> dict[str, Any]:
+    """Every loaded column value of ``obj`` (what a created or deleted record held)."""
+    state = inspect(obj)
+    values: dict[str, Any] = {}
+    for key in _columns(obj):
+        if key in audited.ignored:
+            continue
+        if key not in state.dict:
+            continue  # never loaded: unknown, not None
+        value = state.dict[key]
+        if key in audited.secret:
+            values[key] = secret_mark
+        elif value is not None:
+            values[key] = to_json_value(value)
+    return values
+
+
+def _changes(obj: Any, audited: Audited) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(before, after, raw after values) of the columns this flush changes."""
+    state = inspect(obj)
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    raw_before: dict[str, Any] = {}
+    for key in _columns(obj):
+        if key in audited.ignored:
+            continue
+        history = state.attrs[key].history
+        if not history.added and not history.deleted:
+            continue
+        old = history.deleted[0] if history.deleted else None
+        new = history.added[0] if history.added else None
+        if history.deleted and history.added and old == new:
+            continue
+        if not history.added:
+            continue  # only unloaded or expired, not changed
+        raw_before[key] = old
+        if key in audited.secret:
+            before[key], after[key] = "***", SECRET_CHANGED
+        else:
+            before[key], after[key] = to_json_value(old), to_json_value(new)
+    return before, after, raw_before
+
+
+def _specific_kind(obj: Any, raw_before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """A more telling action than "update" when the change is a known step."""
+    if isinstance(obj, Entry):
+        if "status" in after:
+            transitions = {
+                ("pending", "approved"): "approve",
+                ("pending", "rejected"): "reject",
+                ("pending", "withdrawn"): "withdraw",
+                ("approved", "revoked"): "revoke",
+            }
+            old = to_json_value(raw_before.get("status"))
+            action = transitions.get((old, after["status"]))
+            if action:
+                return action
+        if raw_before.get("implemented_on") is None and after.get("implemented_on"):
+            return "implement"
+        if raw_before.get("adopted_on") is None and after.get("adopted_on"):
+            return "adopt"
+    if isinstance(obj, Member) and "branch_id" in after:
+        return "transfer"
+    if isinstance(obj, Account):
+        if "disabled_at" in after or "is_active" in after:
+            disabled = after.get("disabled_at") or after.get("is_active") is False
+            return "disable" if disabled else "enable"
+        if "password_hash" in after:
+            return "password"
+    if (
+        isinstance(obj, Objection)
+        and after.get("status") == "resolved"
+        and to_json_value(raw_before.get("status")) == "open"
+    ):
+        return "resolve"
+    if (
+        isinstance(obj, Correction)
+        and raw_before.get("publication_id") is None
+        and after.get("publication_id") is not None
+    ):
+        return "close"
+    return "update"
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    if _suspended.get():
+        return
+    if not (session.new or session.dirty or session.deleted):
+        return
+    batch: _Batch | None = None
+
+    def get_batch() -> _Batch:
+        nonlocal batch
+        if batch is None:
+            batch = _Batch(session)
+        return batch
+
+    for obj in list(session.new):
+        audited = AUDITED.get(type(obj))
+        if audited is None:
+            continue
+        b = get_batch()
+        after = _snapshot(obj, audited, secret_mark=SECRET_SET)
+        branch_id = obj.id if isinstance(obj, Branch) else b.branch_of(obj)
+        b.add(
+            f"{audited.object_type}.create",
+            audited.object_type,
+            _identity(obj),
+            branch_id,
+            _label(obj, audited),
+            None,
+            after,
+        )
+    for obj in list(session.dirty):
+        audited = AUDITED.get(type(obj))
+        if audited is None or not session.is_modified(obj, include_collections=False):
+            continue
+        before, after, raw_before = _changes(obj, audited)
+        if not after:
+            continue
+        b = get_batch()
+        action = _specific_kind(obj, raw_before, after)
+        branch_id = obj.id if isinstance(obj, Branch) else b.branch_of(obj)
+        b.add(
+            f"{audited.object_type}.{action}",
+            audited.object_type,
+            _identity(obj),
+            branch_id,
+            _label(obj, audited),
+            before,
+            after,
+        )
+    for obj in list(session.deleted):
+        audited = AUDITED.get(type(obj))
+        if audited is None:
+            continue
+        b = get_batch()
+        before = _snapshot(obj, audited, secret_mark=SECRET_CHANGED)
+        # A deleted branch's id would point nowhere: its events keep the id in object_id.
+        branch_id = None if isinstance(obj, Branch) else b.branch_of(obj)
+        b.add(
+            f"{audited.object_type}.delete",
+            audited.object_type,
+            _identity(obj),
+            branch_id,
+            _label(obj, audited),
+            before,
+            None,
+        )
+    if batch is not None:
+        batch.write()
+
+
+def _identity(obj: Any) -> str:
+    # New objects get their identity key only after the flush; the mapper reads the
+    # primary key from the instance, which the INSERT has filled in.
+    key = inspect(type(obj)).primary_key_from_instance(obj)
+    return "/".join("" if part is None else str(part) for part in key)
+
+
+def _bulk_statement(state: ORMExecuteState) -> Any:
+    """Record ORM bulk INSERT/UPDATE/DELETE statements on audited models, after the
+    statement ran (the audit rows refer to what it wrote)."""
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    statement: Any = state.statement
+    table = getattr(statement, "table", None)
+    name = getattr(table, "name", None)
+    if name == AuditEvent.__tablename__ and not state.is_insert:
+        raise RuntimeError("audit events are append-only")
+    model = _BY_TABLE.get(name or "")
+    if model is None or _suspended.get():
+        return None
+    audited = AUDITED[model]
+    result = state.invoke_statement()
+    batch = _Batch(state.session)
+    parameters = state.parameters
+    if state.is_insert:
+        rows: Sequence[Mapping[str, Any]]
+        if isinstance(parameters, list):
+            rows = parameters
+        elif isinstance(parameters, Mapping) and parameters:
+            rows = [parameters]
+        else:
+            rows = [{}]
+        for row in rows:
+            after = {
+                key: (SECRET_SET if key in audited.secret else to_json_value(value))
+                for key, value in row.items()
+                if key not in audited.ignored and value is not None
+            }
+            branch_id = row.get("id") if model is Branch else batch.branch_of(model, row)
+            batch.add(
+                f"{audited.object_type}.create",
+                audited.object_type,
+                row.get("id"),
+                branch_id,
+                _label(None, audited, row),
+                None,
+                after,
+            )
+    else:
+        action = "bulk_update" if state.is_update else "bulk_delete"
+        values: dict[str, Any] = {}
+        if state.is_update:
+            for column, value in (statement._values or {}).items():
+                name = str(getattr(column, "key", column))
+                literal = getattr(value, "value", None)
+                values[name] = SECRET_CHANGED if name in audited.secret else to_json_value(literal)
+        criteria = str(statement.whereclause) if statement.whereclause is not None else ""
+        batch.add(
+            f"{audited.object_type}.{action}",
+            audited.object_type,
+            "*",
+            None,
+            criteria[:500],
+            None,
+            values or None,
+        )
+    batch.write()
+    return result
+
+
+# --- append-only ------------------------------------------------------------------------
+
+
+def _append_only(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in session.dirty:
+        if isinstance(obj, AuditEvent) and session.is_modified(obj):
+            raise RuntimeError("audit events are append-only")
+    for obj in session.deleted:
+        if isinstance(obj, AuditEvent):
+            raise RuntimeError("audit events are append-only")
+
+
+_installed = False
+
+
+def install() -> None:
+    """Register the hooks on every Session (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _append_only)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "do_orm_execute", _bulk_statement)
+    _installed = True
+
+
+# --- reading the log --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    account: str | None = None  # username
+    branch: str | None = None  # branch code
+    kind: str | None = None  # a full kind ("entry.approve") or an object type ("entry")
+    since: date | None = None  # town dates, inclusive
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor: str | None  # username
+    actor_name: str | None
+    ip_address: str
+    kind: str
+    object_type: str
+    object_id: str
+    branch_id: int | None
+    branch: str | None  # name
+    summary: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+    @property
+    def fields(self) -> list[tuple[str, Any, Any]]:
+        """(field, before, after) of each recorded column, in name order."""
+        names = sorted(set(self.before) | set(self.after))
+        return [(name, self.before.get(name), self.after.get(name)) for name in names]
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+def _filtered(query: Select[Any], criteria: AuditFilter, timezone: str) -> Select[Any]:
+    zone = ZoneInfo(timezone)
+    if criteria.account:
+        query = query.where(
+            AuditEvent.actor_id.in_(
+                select(Account.id).where(Account.username == criteria.account.strip())
+            )
+        )
+    if criteria.branch:
+        query = query.where(
+            AuditEvent.branch_id.in_(select(Branch.id).where(Branch.code == criteria.branch))
+        )
+    if criteria.kind:
+        if "." in criteria.kind:
+            query = query.where(AuditEvent.kind == criteria.kind)
+        else:
+            query = query.where(AuditEvent.object_type == criteria.kind)
+    if criteria.since:
+        query = query.where(AuditEvent.at >= _day_start(criteria.since, zone))
+    if criteria.until:
+        query = query.where(AuditEvent.at < _day_start(criteria.until + timedelta(days=1), zone))
+    return query
+
+
+def _rows_query() -> Any:
+    actor = aliased(Account)
+    return (
+        select(
+            AuditEvent.id,
+            AuditEvent.at,
+            AuditEvent.actor_id,
+            actor.username,
+            actor.display_name,
+            AuditEvent.ip_address,
+            AuditEvent.kind,
+            AuditEvent.object_type,
+            AuditEvent.object_id,
+            AuditEvent.branch_id,
+            Branch.name,
+            AuditEvent.summary,
+            AuditEvent.before,
+            AuditEvent.after,
+        )
+        .outerjoin(actor, actor.id == AuditEvent.actor_id)
+        .outerjoin(Branch, Branch.id == AuditEvent.branch_id)
+    )
+
+
+def _to_row(row: Any) -> AuditRow:
+    return AuditRow(
+        id=row[0],
+        at=row[1],
+        actor_id=row[2],
+        actor=row[3],
+        actor_name=row[4],
+        ip_address=row[5],
+        kind=row[6],
+        object_type=row[7],
+        object_id=row[8],
+        branch_id=row[9],
+        branch=row[10],
+        summary=row[11],
+        before=json.loads(row[12]) if row[12] else {},
+        after=json.loads(row[13]) if row[13] else {},
+    )
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]
+    total: int
+    page: int
+    pages: int
+
+
+def count_events(session: Session, criteria: AuditFilter, *, timezone: str) -> int:
+    query = _filtered(select(func.count()).select_from(AuditEvent), criteria, timezone)
+    return session.scalar(query) or 0
+
+
+def audit_page(
+    session: Session,
+    criteria: AuditFilter,
+    *,
+    timezone: str,
+    page: int = 1,
+    per_page: int = 50,
+) -> AuditPage:
+    """One page of the filtered log, newest first."""
+    total = count_events(session, criteria, timezone=timezone)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    query = _filtered(_rows_query(), criteria, timezone).order_by(
+        AuditEvent.at.desc(), AuditEvent.id.desc()
+    )
+    result = session.execute(query.limit(per_page).offset((page - 1) * per_page))
+    return AuditPage([_to_row(row) for row in result], total, page, pages)
+
+
+def iter_events(
+    session: Session, criteria: AuditFilter, *, timezone: str, limit: int | None = None
+) -> Iterator[AuditRow]:
+    """Every filtered event, newest first."""
+    query = _filtered(_rows_query(), criteria, timezone).order_by(
+        AuditEvent.at.desc(), AuditEvent.id.desc()
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    for row in session.execute(query.execution_options(yield_per=1000)):
+        yield _to_row(row)
+
+
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "account",
+    "ip_address",
+    "kind",
+    "object_type",
+    "object_id",
+    "branch",
+    "summary",
+    "before",
+    "after",
+)
+# A cell starting with one of these is a formula to a spreadsheet.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def to_csv(rows: Iterator[AuditRow], headings: Sequence[str], *, timezone: str) -> bytes:
+    """The rows as CSV, UTF-8 with a BOM (Excel reads the Chinese names); times in town
+    time with their offset."""
+    zone = ZoneInfo(timezone)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headings)
+    for row in rows:
+        writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    row.id,
+                    row.at.astimezone(zone).isoformat(timespec="seconds"),
+                    row.actor or "",
+                    row.ip_address,
+                    row.kind,
+                    row.object_type,
+                    row.object_id,
+                    row.branch or "",
+                    row.summary,
+                    _dump(row.before) if row.before else "",
+                    _dump(row.after) if row.after else "",
+                )
+            ]
+        )
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -1,0 +1,147 @@
+"""Boards as spreadsheets: CSV (UTF-8 with a BOM, so Excel reads the Chinese names) and
+XLSX. The rows are the public board's: name, branch, points and rank, never a
+deduction or its reason. Column headings come from the caller, already translated."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from service.boards.pages import BranchBoard, BranchMetric, MemberBoard
+
+Cell = str | int | Decimal | None
+
+# A cell starting with one of these is a formula to a spreadsheet: names are text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]  # column keys; the caller maps them to headings
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+MEMBER_COLUMNS = ("rank", "tied", "name", "branch", "points")
+MEMBER_STAR_COLUMNS = (*MEMBER_COLUMNS, "stars")
+BRANCH_COLUMNS = (
+    "rank",
+    "tied",
+    "branch",
+    "kind",
+    "total",
+    "members",
+    "per_member",
+    "participants",
+    "participation",
+    "rank_total",
+    "rank_per_member",
+    "rank_participation",
+)
+
+
+def member_table(board: MemberBoard, stars: Mapping[int, int] | None = None) -> Table:
+    """The ranked members, in board order. With ``stars`` (the year board) a stars
+    column, blank below the first star."""
+    rows = []
+    for ranked in board.ranked:
+        line = ranked.item
+        row: tuple[Cell, ...] = (
+            ranked.rank,
+            "=" if ranked.tied else "",
+            line.name,
+            line.branch_name,
+            line.points,
+        )
+        if stars is not None:
+            row = (*row, stars.get(line.member_id))
+        rows.append(row)
+    return Table(MEMBER_STAR_COLUMNS if stars is not None else MEMBER_COLUMNS, tuple(rows))
+
+
+def branch_table(board: BranchBoard, metric: str) -> Table:
+    """Every branch, in the order of ``metric``, with its rank by each metric."""
+    ranks = {
+        name: {r.item.branch_id: r.rank for r in board.ranked_by(name)} for name in BranchMetric
+    }
+    rows = []
+    for ranked in board.ranked_by(metric):
+        line = ranked.item
+        rows.append(
+            (
+                ranked.rank,
+                "=" if ranked.tied else "",
+                line.name,
+                line.kind.value,
+                line.total,
+                line.members,
+                line.per_member,
+                line.participants,
+                line.participation,
+                ranks[BranchMetric.TOTAL][line.branch_id],
+                ranks[BranchMetric.PER_MEMBER][line.branch_id],
+                ranks[BranchMetric.PARTICIPATION][line.branch_id],
+            )
+        )
+    return Table(BRANCH_COLUMNS, tuple(rows))
+
+
+def _text_cell(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return str(value)
+
+
+def to_csv(headings: Sequence[str], table: Table) -> bytes:
+    """UTF-8 with a byte order mark: without it Excel guesses a local code page and the
+    names come out garbled."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([_text_cell(heading) for heading in headings])
+    for row in table.rows:
+        writer.writerow([_text_cell(value) for value in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(headings: Sequence[str], table: Table, sheet_title: str) -> bytes:
+    """One sheet: a bold header row, numbers stored as numbers (points with one
+    decimal, shares with two), text as text."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    # Sheet names are at most 31 characters and refuse a few symbols.
+    sheet.title = "".join(ch for ch in sheet_title if ch not in "[]:*?/\\")[:31] or "Board"
+    sheet.append(list(headings))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in table.rows:
+        sheet.append(list(row))
+        # openpyxl stores text starting with "=" as a formula: a member named
+        # "=HYPERLINK(...)" would become a live link in the office's spreadsheet.
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+    for column_index, key in enumerate(table.columns, start=1):
+        number_format = {
+            "points": "0.0",
+            "total": "0.0",
+            "per_member": "0.00",
+            "participation": "0.0",
+        }.get(key)
+        if number_format is None:
+            continue
+        for (cell,) in sheet.iter_rows(
+            min_row=2, min_col=column_index, max_col=column_index, max_row=sheet.max_row
+        ):
+            cell.number_format = number_format
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

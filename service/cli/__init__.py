@@ -1,0 +1,5 @@
+"""The ``jifen`` command."""
+
+from service.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,378 @@
+"""`jifen accounts`, `jifen branches`, `jifen members`: the office's people
+administration from a terminal. service/cli.py imports this module at its end, so the
+groups declared here join ``jifen``.
+
+Each command acts as an office (admin) account (``--by USERNAME``, default: the only
+admin account), through the same service functions and checks as the web pages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from service.cli import commands as _cli
+from service.cli.commands import main
+from service.kernel.i18n import terminal_gettext as _
+from service.kernel.i18n import terminal_render
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from service.accounts.sessions import Principal
+
+_BY = click.option(
+    "--by",
+    "by_username",
+    default=None,
+    help="The office account acting (default: the only admin account).",
+)
+
+
+def _fail(message: str) -> SystemExit:
+    click.echo(_cli._error_line(message), err=True)
+    return SystemExit(1)
+
+
+def _failure(exc: Exception) -> SystemExit:
+    from service.kernel.errors import DomainError, InvalidInput
+
+    if isinstance(exc, InvalidInput):
+        for field_name, message in exc.errors.items():
+            # The field stays the form's own name (username, member_code): scripts read it.
+            text = f"{field_name}: {terminal_render(message)}"
+            click.echo(_cli._error_line(text), err=True)
+        return SystemExit(1)
+    if isinstance(exc, DomainError):
+        return _fail(terminal_render(exc.message))
+    raise exc
+
+
+def _office(session: Session, username: str | None) -> Principal:
+    from service.audit import capture as audit
+
+    principal: Principal = _cli._office_principal(session, username)
+    audit.act_as_username(principal.username)
+    return principal
+
+
+def _parse_role(session: Session, text: str) -> tuple[str, int]:
+    from sqlalchemy import select
+
+    from service.persistence.models import Branch
+
+    role, _sep, code = text.partition(":")
+    if role not in {"secretary", "instructor"} or not code:
+        raise _fail(
+            _("--role %(value)s: write secretary:BRANCHCODE or instructor:BRANCHCODE")
+            % {"value": repr(text)}
+        )
+    branch_id = session.scalar(select(Branch.id).where(Branch.code == code))
+    if branch_id is None:
+        raise _fail(
+            _("--role %(value)s: no branch with code %(code)s")
+            % {"value": repr(text), "code": repr(code)}
+        )
+    return role, branch_id
+
+
+@main.group()
+def accounts() -> None:
+    """Sign-in accounts: create, reset a password, disable or enable."""
+
+
+@accounts.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="The name shown on pages.")
+@click.option(
+    "--member", "member_code", default=None, help="Member number of a member's own account."
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE:BRANCHCODE|admin",
+    help="secretary:CODE or instructor:CODE (repeatable), or admin.",
+)
+@_BY
+def accounts_create(
+    username: str,
+    display_name: str,
+    member_code: str | None,
+    roles: tuple[str, ...],
+    by_username: str | None,
+) -> None:
+    """Create an account and print its initial password (to be changed at first
+    sign-in)."""
+    from service.accounts.sessions import new_initial_password
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import AccountInput, RolesInput, create_account, parse_account
+
+    password = new_initial_password()
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            secretary: set[int] = set()
+            instructor: set[int] = set()
+            admin = False
+            for text in roles:
+                if text == "admin":
+                    admin = True
+                    continue
+                role, branch_id = _parse_role(session, text)
+                (secretary if role == "secretary" else instructor).add(branch_id)
+            role_input = RolesInput(frozenset(secretary), frozenset(instructor), admin)
+            data: AccountInput = parse_account(
+                {
+                    "username": username,
+                    "display_name": display_name,
+                    "member_code": member_code or "",
+                    "password": password,
+                },
+                role_input,
+            )
+            create_account(session, principal, data)
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    created = _(
+        "account %(username)s created; initial password (must be changed at first sign-in):"
+    )
+    click.echo(created % {"username": username})
+    click.echo(password)
+
+
+@accounts.command("reset-password")
+@click.argument("username")
+@_BY
+def accounts_reset_password(username: str, by_username: str | None) -> None:
+    """Give USERNAME a new initial password (printed) and end all its sessions."""
+    from service.accounts.sessions import new_initial_password
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import account_id_by_username, reset_password
+
+    password = new_initial_password()
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            reset_password(session, principal, account_id_by_username(session, username), password)
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(
+        _("password of %(username)s reset; its sessions ended. New initial password:")
+        % {"username": username}
+    )
+    click.echo(password)
+
+
+@accounts.command("disable")
+@click.argument("username")
+@_BY
+def accounts_disable(username: str, by_username: str | None) -> None:
+    """Disable USERNAME: it cannot sign in and its sessions end now; its history stays."""
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import account_id_by_username, disable_account
+    from service.persistence.types import utcnow
+
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            disable_account(
+                session, principal, account_id_by_username(session, username), now=utcnow()
+            )
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(
+        _("account %(username)s disabled and signed out everywhere") % {"username": username}
+    )
+
+
+@accounts.command("enable")
+@click.argument("username")
+@_BY
+def accounts_enable(username: str, by_username: str | None) -> None:
+    """Enable USERNAME again."""
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import account_id_by_username, enable_account
+
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            enable_account(session, principal, account_id_by_username(session, username))
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(_("account %(username)s enabled") % {"username": username})
+
+
+@main.group()
+def branches() -> None:
+    """Party branches."""
+
+
+@branches.command("list")
+@_BY
+def branches_list(by_username: str | None) -> None:
+    """Every branch: code, kind, active members, organisations covered, name."""
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import list_branches
+
+    try:
+        with _cli._database().transaction(write=False) as session:
+            rows = list_branches(session, _office(session, by_username))
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    # Tab-separated for scripts: the header and the values stay as they are in any language.
+    click.echo("code\tkind\tmembers\torganisations\tname")
+    for row in rows:
+        click.echo(f"{row.code}\t{row.kind}\t{row.members}\t{len(row.organisations)}\t{row.name}")
+
+
+@main.group()
+def members() -> None:
+    """Party members."""
+
+
+@members.command("list")
+@click.option("--branch", "branch_code", default=None, help="Only this branch (its code).")
+@_BY
+def members_list(branch_code: str | None, by_username: str | None) -> None:
+    """Members by number: code, name, branch, status, active or the day they left."""
+    from sqlalchemy import select
+
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import PAGE_SIZE, search_members
+    from service.persistence.models import Branch
+
+    try:
+        with _cli._database().transaction(write=False) as session:
+            principal = _office(session, by_username)
+            branch_id = None
+            if branch_code is not None:
+                branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
+                if branch_id is None:
+                    raise _fail(_("no branch with code %(code)s") % {"code": repr(branch_code)})
+            rows = []
+            page = 1
+            while True:
+                result = search_members(session, principal, branch_id=branch_id, page=page)
+                rows.extend(result.rows)
+                if page >= result.pages or len(result.rows) < PAGE_SIZE:
+                    break
+                page += 1
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    # Tab-separated for scripts: the header and the values stay as they are in any language.
+    click.echo("code\tname\tbranch\tstatus\tstate")
+    for row in rows:
+        state = "active" if row.active else f"left {row.left_on or ''}".strip()
+        click.echo(f"{row.code}\t{row.name}\t{row.branch_name}\t{row.status}\t{state}")
+
+
+@branches.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["single", "joint"]), required=True)
+@_BY
+def branches_create(code: str, name: str, kind: str, by_username: str | None) -> None:
+    """Add a branch: single (one organisation) or joint (several)."""
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import create_branch, parse_branch
+
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            data = parse_branch({"code": code, "name": name, "kind": kind})
+            create_branch(session, principal, data)
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    # The kind stays the word --kind takes (single, joint).
+    click.echo(
+        _("branch %(code)s %(name)s (%(kind)s) created")
+        % {"code": code, "name": name, "kind": kind}
+    )
+
+
+@main.group()
+def organisations() -> None:
+    """Enterprises and social organisations with their 五清 facts."""
+
+
+@organisations.command("list")
+@click.option("--search", default="", help="Part of a name, owner, branch name or code.")
+@_BY
+def organisations_list(search: str, by_username: str | None) -> None:
+    """Organisations: branch, kind, business status, employees, members, owner, name."""
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import list_organisations
+
+    try:
+        with _cli._database().transaction(write=False) as session:
+            principal = _office(session, by_username)
+            first = list_organisations(session, principal, search)
+            rows = list(first.rows)
+            for number in range(2, first.pages + 1):
+                rows += list_organisations(session, principal, search, number).rows
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    # Tab-separated for scripts: the header and the values stay as they are in any language.
+    click.echo("branch\tkind\tstatus\temployees\tmembers\towner\tname")
+    for row in rows:
+        click.echo(
+            f"{row.branch_code}\t{row.kind}\t{row.business_status}\t{row.employee_count}\t"
+            f"{row.members}\t{row.owner_name}\t{row.name}"
+        )
+
+
+@organisations.command("create")
+@click.argument("name")
+@click.option("--branch", "branch_code", required=True, help="The covering branch's code.")
+@click.option("--kind", type=click.Choice(["enterprise", "social"]), required=True)
+@click.option(
+    "--status",
+    "business_status",
+    type=click.Choice(["operating", "suspended", "closed"]),
+    default="operating",
+)
+@click.option("--employees", "employee_count", type=click.IntRange(min=0), required=True)
+@click.option("--owner", "owner_name", required=True, help="The owner or legal representative.")
+@_BY
+def organisations_create(
+    name: str,
+    branch_code: str,
+    kind: str,
+    business_status: str,
+    employee_count: int,
+    owner_name: str,
+    by_username: str | None,
+) -> None:
+    """Add an organisation under a branch (a single branch covers exactly one)."""
+    from sqlalchemy import select
+
+    from service.kernel.errors import DomainError
+    from service.people.orgadmin import create_organisation, parse_organisation
+    from service.persistence.models import Branch
+
+    try:
+        with _cli._database().transaction() as session:
+            principal = _office(session, by_username)
+            branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
+            if branch_id is None:
+                raise _fail(
+                    _("--branch: no branch with code %(code)s") % {"code": repr(branch_code)}
+                )
+            data = parse_organisation(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "branch_id": str(branch_id),
+                    "business_status": business_status,
+                    "employee_count": str(employee_count),
+                    "owner_name": owner_name,
+                }
+            )
+            create_organisation(session, principal, data)
+    except DomainError as exc:
+        raise _failure(exc) from exc
+    click.echo(
+        _("organisation %(name)s created under %(branch)s") % {"name": name, "branch": branch_code}
+    )

@@ -1,0 +1,387 @@
+"""Explaining a member's points, line by line (底数清、数据实).
+
+The explanation is a fresh scoring with the pure engine, the same computation
+``reconcile_member`` writes to the ledger, so its month totals equal the summary table
+the boards read and its lines add up to the year's points. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.accounts.sessions import Principal
+from service.entries.review import revoke_entry
+from service.kernel.errors import NotFound, PermissionDenied
+from service.kernel.i18n import N_, Message
+from service.kernel.periods import period_of
+from service.ledger.reconcile import score_member_year
+from service.persistence.models import Adjustment, Branch, Entry, EntryStatus, Member
+from service.scoring.engine import (
+    MANUAL_RULE_ID,
+    Scored,
+    Source,
+    YearScore,
+    year_score,
+)
+from service.scoring.rules import Rulebook, RuleGroup
+
+ZERO = Decimal("0.0")
+
+
+class LineKind(StrEnum):
+    """What a line is, in the words a member uses (the engine's Source, with an
+    adjustment split into a deduction under a rule and a manual adjustment)."""
+
+    ENTRY = "entry"
+    ADOPTED = "adopted"
+    IMPLEMENTED = "implemented"
+    DEDUCTION = "deduction"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True)
+class Line:
+    day: date
+    kind: LineKind
+    source: Source
+    source_id: int
+    entry_id: int | None  # the entry behind an entry line or a suggestion step
+    branch_id: int  # the branch the points count for
+    rule_id: str
+    ruleset_version: str  # the rules that scored this line
+    text: str  # the entry's description, or the adjustment's reason
+    quantity: Decimal
+    raw: Decimal
+    counted: Decimal
+    clipped_by: tuple[str, ...]
+    missing_rule: bool
+    # The caps that clipped this line, each with its limit in the line's ruleset
+    # ("cap_per_month", 10.0), so the page can say which limit took what.
+    caps: tuple[tuple[str, Decimal], ...] = ()
+
+    @property
+    def clipped(self) -> Decimal:
+        return self.raw - self.counted
+
+    @property
+    def manual(self) -> bool:
+        return self.rule_id == MANUAL_RULE_ID
+
+
+@dataclass(frozen=True)
+class Month:
+    period: str
+    lines: tuple[Line, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.counted for line in self.lines), ZERO)
+
+    @property
+    def clipped(self) -> Decimal:
+        return sum((line.clipped for line in self.lines), ZERO)
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    """An approval taken back this year: no longer in the lines, but the member should
+    still see why their points went down."""
+
+    entry_id: int
+    day: date
+    rule_id: str
+    ruleset_version: str
+    description: str
+    reason: str
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    member_id: int
+    member_name: str
+    branch_id: int
+    branch_name: str
+    year: int
+    months: tuple[Month, ...]
+    score: YearScore
+    max_stars: int
+    first_threshold: Decimal | None  # below it the score is flagged
+    next_threshold: Decimal | None  # the next star, if there is one
+    revoked: tuple[RevokedEntry, ...]
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        return tuple(line for month in self.months for line in month.lines)
+
+    @property
+    def to_next_star(self) -> Decimal | None:
+        if self.next_threshold is None:
+            return None
+        return self.next_threshold - self.score.total
+
+
+def can_view_branch(actor: Principal, branch_id: int) -> bool:
+    """Who sees a branch's own pages (its entries, members, roster, suggestions): its
+    secretaries, the instructors (党建指导员) assigned to it, and the office. The public
+    boards are open to everyone signed in and need no check."""
+    return actor.can_review_branch(branch_id)
+
+
+def viewable_branch_ids(actor: Principal) -> frozenset[int] | None:
+    """The branches ``can_view_branch`` allows; None for the office (every branch)."""
+    if actor.is_admin:
+        return None
+    return actor.reviewer_branch_ids
+
+
+def can_view_points(actor: Principal, member_id: int, member_branch_id: int) -> bool:
+    """The member, a secretary or instructor of the member's branch, and admins see a
+    member's explanation (it holds deductions and their reasons, never public)."""
+    return actor.member_id == member_id or can_view_branch(actor, member_branch_id)
+
+
+def can_record_adjustment(actor: Principal, member_id: int, member_branch_id: int) -> bool:
+    """Mirrors ``record_adjustment``: the member's branch secretary or an admin, never
+    for themselves. Instructors oversee, they do not record deductions."""
+    if actor.member_id == member_id:
+        return False
+    return can_record_in_branch(actor, member_branch_id)
+
+
+def can_revoke(actor: Principal, member_id: int, line: Line) -> bool:
+    """Mirrors ``review._check_reviewer`` for an entry line, so the page offers the
+    form only where the service will accept it."""
+    return (
+        line.kind is LineKind.ENTRY
+        and actor.member_id != member_id
+        and actor.can_review_branch(line.branch_id)
+    )
+
+
+def _caps(scored: Scored, rulebook: Rulebook) -> tuple[tuple[str, Decimal], ...]:
+    if not scored.clipped_by:
+        return ()
+    ruleset = rulebook.version(scored.ruleset_version)
+    rule = ruleset.rule(scored.activity.rule_id) if ruleset else None
+    limits = rule.caps if rule else {}
+    return tuple((name, limits[name]) for name in scored.clipped_by if name in limits)
+
+
+def _kind(scored: Scored, rulebook: Rulebook) -> LineKind:
+    source = scored.activity.source
+    if source is not Source.ADJUSTMENT:
+        return LineKind(source.value)
+    ruleset = rulebook.version(scored.ruleset_version)
+    rule = ruleset.rule(scored.activity.rule_id) if ruleset else None
+    if rule is not None and rule.group is RuleGroup.DEDUCTION:
+        return LineKind.DEDUCTION
+    return LineKind.ADJUSTMENT
+
+
+def explain_member(
+    session: Session, rulebook: Rulebook, member_id: int, year: int, *, as_of: date
+) -> Explanation:
+    """Every activity of ``year`` for the member, scored afresh and grouped by month."""
+    found = session.execute(
+        select(Member, Branch.name)
+        .join(Branch, Branch.id == Member.branch_id)
+        .where(Member.id == member_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(Message(N_("No such member.")))
+    member, branch_name = found
+
+    # Scored as reconciliation scores it: published months count what was published.
+    scored, _held, _given = score_member_year(session, rulebook, member_id, year)
+    entry_ids = {s.activity.source_id for s in scored if s.activity.source is not Source.ADJUSTMENT}
+    adjustment_ids = {
+        s.activity.source_id for s in scored if s.activity.source is Source.ADJUSTMENT
+    }
+    # Filtered by member as well as id, so a stray id can never pull in someone
+    # else's text.
+    descriptions: dict[int, str] = {}
+    if entry_ids:
+        for row in session.execute(
+            select(Entry.id, Entry.description).where(
+                Entry.member_id == member_id, Entry.id.in_(entry_ids)
+            )
+        ):
+            descriptions[row.id] = row.description
+    reasons: dict[int, str] = {}
+    if adjustment_ids:
+        for row in session.execute(
+            select(Adjustment.id, Adjustment.reason).where(
+                Adjustment.member_id == member_id, Adjustment.id.in_(adjustment_ids)
+            )
+        ):
+            reasons[row.id] = row.reason
+
+    by_month: dict[str, list[Line]] = defaultdict(list)
+    for item in scored:
+        activity = item.activity
+        is_adjustment = activity.source is Source.ADJUSTMENT
+        by_month[period_of(activity.day)].append(
+            Line(
+                day=activity.day,
+                kind=_kind(item, rulebook),
+                source=activity.source,
+                source_id=activity.source_id,
+                entry_id=None if is_adjustment else activity.source_id,
+                branch_id=activity.branch_id,
+                rule_id=activity.rule_id,
+                ruleset_version=item.ruleset_version,
+                text=(reasons if is_adjustment else descriptions).get(activity.source_id, ""),
+                quantity=activity.quantity,
+                raw=item.raw,
+                counted=item.counted,
+                clipped_by=item.clipped_by,
+                missing_rule=item.missing_rule,
+                caps=_caps(item, rulebook),
+            )
+        )
+    months = tuple(Month(period, tuple(by_month[period])) for period in sorted(by_month))
+
+    points = sum((item.counted for item in scored), ZERO)
+    score = year_score(year, points, rulebook, as_of=as_of)
+    ruleset = rulebook.version(score.ruleset_version)
+    thresholds = ruleset.star_thresholds if ruleset else ()
+    return Explanation(
+        member_id=member.id,
+        member_name=member.name,
+        branch_id=member.branch_id,
+        branch_name=branch_name,
+        year=year,
+        months=months,
+        score=score,
+        max_stars=len(thresholds),
+        first_threshold=thresholds[0] if thresholds else None,
+        next_threshold=next((t for t in thresholds if t > score.total), None),
+        revoked=_revoked(session, member_id, year),
+    )
+
+
+def _revoked(session: Session, member_id: int, year: int) -> tuple[RevokedEntry, ...]:
+    rows = session.scalars(
+        select(Entry)
+        .where(
+            Entry.member_id == member_id,
+            Entry.status == EntryStatus.REVOKED,
+            Entry.activity_date.between(date(year, 1, 1), date(year, 12, 31)),
+        )
+        .order_by(Entry.activity_date, Entry.id)
+    )
+    return tuple(
+        RevokedEntry(
+            entry_id=entry.id,
+            day=entry.activity_date,
+            rule_id=entry.rule_id,
+            ruleset_version=entry.ruleset_version,
+            description=entry.description,
+            reason=entry.revoke_reason or "",
+            revoked_at=entry.revoked_at,
+        )
+        for entry in rows
+    )
+
+
+def member_branch(session: Session, member_id: int) -> int:
+    branch_id = session.scalar(select(Member.branch_id).where(Member.id == member_id))
+    if branch_id is None:
+        raise NotFound(Message(N_("No such member.")))
+    return branch_id
+
+
+def explain_for(
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    member_id: int,
+    year: int,
+    *,
+    as_of: date,
+) -> Explanation:
+    """``explain_member`` behind the object-level check: a secretary of another branch
+    is refused before anything about the member is read."""
+    if not can_view_points(actor, member_id, member_branch(session, member_id)):
+        raise PermissionDenied(Message(N_("You do not have access to this member's points.")))
+    return explain_member(session, rulebook, member_id, year, as_of=as_of)
+
+
+def revoke_member_entry(
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    member_id: int,
+    entry_id: int,
+    reason: str,
+    *,
+    now: datetime,
+) -> int:
+    """Revoke an approval from a member's points page. The entry must be that member's,
+    so the page the reviewer returns to is the one whose points changed. Returns the
+    year the entry counted in."""
+    found = session.execute(
+        select(Entry.member_id, Entry.activity_date).where(Entry.id == entry_id)
+    ).one_or_none()
+    if found is None or found.member_id != member_id:
+        raise NotFound(Message(N_("No such entry.")))
+    revoke_entry(session, actor, rulebook, entry_id, reason, now=now)
+    day: date = found.activity_date
+    return day.year
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    member_id: int
+    code: str
+    name: str
+
+
+def can_record_in_branch(actor: Principal, branch_id: int) -> bool:
+    """Whether the actor records deductions and adjustments in a branch at all: its
+    secretary or an admin (see ``can_record_adjustment``)."""
+    return actor.is_admin or branch_id in actor.branches_with_secretary
+
+
+def adjustable_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
+    """The branch's active members the actor may record an adjustment for (never
+    themselves: ``record_adjustment`` refuses that), by member number."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not can_record_in_branch(actor, branch_id):
+        raise PermissionDenied(
+            Message(N_("Only the member's branch secretary records deductions and adjustments."))
+        )
+    rows = session.execute(
+        select(Member.id, Member.code, Member.name)
+        .where(Member.branch_id == branch_id, Member.active)
+        .order_by(Member.code)
+    )
+    return [
+        MemberChoice(member_id, code, name)
+        for member_id, code, name in rows
+        if member_id != actor.member_id
+    ]
+
+
+def branch_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
+    """The branch's active members, by member number, for a reviewer of the branch: the
+    way from the branch page to each member's points."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not can_view_branch(actor, branch_id):
+        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
+    rows = session.execute(
+        select(Member.id, Member.code, Member.name)
+        .where(Member.branch_id == branch_id, Member.active)
+        .order_by(Member.code)
+    )
+    return [MemberChoice(row.id, row.code, row.name) for row in rows]

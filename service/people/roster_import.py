@@ -1,0 +1,809 @@
+"""Roster import (党员名册导入) from CSV or XLSX: a dry run that reports every problem by
+row and column, then an apply that writes nothing unless every row is good.
+
+Columns (the header row; Chinese or English names, in any order):
+
+=================  ============  ========  ==============================================
+English            中文           required  value
+=================  ============  ========  ==============================================
+code               党员编号        yes       the member's number, the key of the import
+name               姓名           yes       up to 60 characters
+id_number          身份证号        yes       18 characters, checksum checked (X allowed)
+phone              手机号          no        11-digit mainland mobile number (+86 allowed)
+branch_code        党支部编号      yes       a branch's number (e.g. B001)
+organisation       所在单位        no        the name of an organisation the branch covers
+status             党员类别        yes       正式党员 / 预备党员 / 流动党员 / 免评
+                                           (or full / probationary / mobile / exempt)
+joined_party_on    入党日期        no        a date: 2010-07-01, 2010/7/1, 2010年7月1日
+=================  ============  ========  ==============================================
+
+Rows are matched to members by ``code``. A new code creates a member (and its
+Membership row); a known code updates the fields that differ. A column left out of the
+file is not touched; an empty cell of an optional column clears the value. A different
+branch for a known member is a problem, never applied: a change of branch is a transfer
+(service/transfers.py) with its effective date. Members missing from the file are left
+as they are. Re-importing the same file changes nothing.
+
+Row numbers are the spreadsheet's: the header is row 1. Blank rows are skipped but
+keep their numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.comments import Comment
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.kernel.i18n import N_, Message
+from service.people.orgadmin import ID_NUMBER_PATTERN, PHONE_PATTERN, id_number_check_char
+from service.persistence.models import Branch, Member, Membership, MemberStatus, Organisation
+
+MAX_ROWS = 50_000
+# Queries with IN (...) lists are split so that neither database meets its limit of
+# bound parameters on a large roster.
+CHUNK = 500
+EARLIEST_JOIN = date(1921, 7, 1)
+PROGRESS_EVERY = 100
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    chinese: str
+    required: bool
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.chinese}/{self.key}"
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("code", "党员编号", True, ("编号", "member_code")),
+    Column("name", "姓名", True, ()),
+    Column("id_number", "身份证号", True, ("身份证号码", "公民身份号码", "id")),
+    Column("phone", "手机号", False, ("手机", "手机号码", "联系电话", "mobile")),
+    Column("branch_code", "党支部编号", True, ("支部编号", "branch")),
+    Column("organisation", "所在单位", False, ("单位", "organization", "工作单位")),
+    Column("status", "党员类别", True, ("类别", "党员状态")),
+    Column("joined_party_on", "入党日期", False, ("入党时间", "joined_on")),
+)
+COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
+
+
+def _normal_header(text: str) -> str:
+    return re.sub(r"[\s_\-()（）]+", "", text.replace("\ufeff", "")).lower()
+
+
+_HEADER_NAMES: dict[str, str] = {}
+for _column in COLUMNS:
+    for _name in (_column.key, _column.chinese, *_column.aliases):
+        _HEADER_NAMES[_normal_header(_name)] = _column.key
+
+STATUS_NAMES: dict[str, MemberStatus] = {
+    "正式党员": MemberStatus.FULL,
+    "正式": MemberStatus.FULL,
+    "full": MemberStatus.FULL,
+    "预备党员": MemberStatus.PROBATIONARY,
+    "预备": MemberStatus.PROBATIONARY,
+    "probationary": MemberStatus.PROBATIONARY,
+    "流动党员": MemberStatus.MOBILE,
+    "流动": MemberStatus.MOBILE,
+    "mobile": MemberStatus.MOBILE,
+    "免评": MemberStatus.EXEMPT,
+    "免评党员": MemberStatus.EXEMPT,
+    "exempt": MemberStatus.EXEMPT,
+}
+STATUS_CHINESE = {
+    MemberStatus.FULL: "正式党员",
+    MemberStatus.PROBATIONARY: "预备党员",
+    MemberStatus.MOBILE: "流动党员",
+    MemberStatus.EXEMPT: "免评",
+}
+
+DATE_PATTERNS = (
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+def id_number_problem(value: str) -> Message | None:
+    """The member form's check (service.people.orgadmin), worded for a row of a file."""
+    if not ID_NUMBER_PATTERN.fullmatch(value):
+        return Message(N_("An ID number has 18 characters: 17 digits, then a digit or X."))
+    try:
+        date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return Message(N_("Characters 7 to 14 of the ID number are not a date of birth."))
+    if id_number_check_char(value[:17]) != value[17]:
+        return Message(
+            N_("The last character of the ID number does not match the others: check for a typo.")
+        )
+    return None
+
+
+# --- reading the file ---------------------------------------------------------------------
+
+
+class RosterFileError(Exception):
+    """The file cannot be read as a roster at all (not CSV or XLSX, no header, ...)."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        super().__init__(str(message))
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    # (row number as the spreadsheet shows it, cell values); blank rows left out
+    rows: list[tuple[int, list[Any]]]
+    kind: str  # "csv" or "xlsx"
+
+
+def sniff_kind(content: bytes) -> str:
+    """ "xlsx" or "csv", by content: an XLSX file is a ZIP holding xl/workbook.xml."""
+    if content.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                if "xl/workbook.xml" in archive.namelist():
+                    return "xlsx"
+        except zipfile.BadZipFile:
+            pass
+        raise RosterFileError(Message(N_("This file is neither a CSV nor an XLSX file.")))
+    if content.startswith(b"\xd0\xcf\x11\xe0"):
+        raise RosterFileError(
+            Message(N_("This is an old Excel (.xls) file: save it as .xlsx or CSV first."))
+        )
+    if b"\x00" in content[:4096]:
+        raise RosterFileError(Message(N_("This file is neither a CSV nor an XLSX file.")))
+    return "csv"
+
+
+def _blank(cells: Sequence[Any]) -> bool:
+    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+
+
+def read_table(content: bytes) -> Table:
+    """The header and rows of a CSV (UTF-8, with or without BOM, or GB18030 as Excel
+    saves it in China) or of the first sheet of an XLSX workbook."""
+    if not content.strip():
+        raise RosterFileError(Message(N_("The file is empty.")))
+    kind = sniff_kind(content)
+    raw = _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
+    header: list[str] | None = None
+    rows: list[tuple[int, list[Any]]] = []
+    for number, cells in raw:
+        if _blank(cells):
+            continue
+        if header is None:
+            if number != 1:
+                raise RosterFileError(
+                    Message(N_("Row 1 must hold the column names; the template shows them."))
+                )
+            header = ["" if cell is None else str(cell).strip() for cell in cells]
+            continue
+        rows.append((number, list(cells)))
+        if len(rows) > MAX_ROWS:
+            raise RosterFileError(
+                Message(
+                    N_("The file has more than %(max)s rows; split it."), {"max": f"{MAX_ROWS:,}"}
+                )
+            )
+    if header is None:
+        raise RosterFileError(Message(N_("The file is empty.")))
+    while header and not header[-1]:
+        header.pop()
+    return Table(header=header, rows=rows, kind=kind)
+
+
+def _csv_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = content.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise RosterFileError(
+                Message(N_("The CSV file is neither UTF-8 nor GB18030 text."))
+            ) from exc
+    try:
+        sniffed = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        sniffed = csv.excel
+    # Only the delimiter is guessed: the sniffer may take an apostrophe in a name for a
+    # quote character and silently drop it. Spreadsheets quote with '"'.
+    dialect: Any = type("RosterDialect", (csv.excel,), {"delimiter": sniffed.delimiter})
+    try:
+        # Each record is one spreadsheet row, even when a quoted cell holds a line break.
+        return [
+            (number, cells)
+            for number, cells in enumerate(csv.reader(io.StringIO(text), dialect), 1)
+        ]
+    except csv.Error as exc:
+        raise RosterFileError(
+            Message(N_("The CSV file cannot be read: %(error)s"), {"error": str(exc)})
+        ) from exc
+
+
+def _xlsx_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:
+        raise RosterFileError(
+            Message(N_("The XLSX file cannot be read: save it again from the spreadsheet."))
+        ) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        return [
+            (number, list(cells))
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), 1)
+        ]
+    finally:
+        workbook.close()
+
+
+# --- checking the rows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int
+    column: str | None  # as the header names it; None: the whole row
+    message: Message
+
+    def render(self, gettext: Callable[[str], str] = N_) -> str:
+        if self.column is None:
+            return Message(
+                N_("row %(row)s: %(problem)s"), {"row": self.row, "problem": self.message}
+            ).render(gettext)
+        return Message(
+            N_("row %(row)s, column %(column)s: %(problem)s"),
+            {"row": self.row, "column": self.column, "problem": self.message},
+        ).render(gettext)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass
+class RowData:
+    row: int
+    values: dict[str, Any]  # column key → parsed value (only the file's columns)
+
+
+@dataclass(frozen=True)
+class Change:
+    row: int
+    code: str
+    name: str
+    created: bool
+    fields: tuple[str, ...]  # the fields an update changes
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    rows: int
+    problems: list[Problem] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    applied: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def created(self) -> int:
+        return sum(change.created for change in self.changes)
+
+    @property
+    def updated(self) -> int:
+        return sum(not change.created for change in self.changes)
+
+    def summary(self) -> Message:
+        if self.applied:
+            text = N_("%(created)s created, %(updated)s updated, %(unchanged)s unchanged.")
+        else:
+            text = N_(
+                "Dry run: %(created)s to create, %(updated)s to update, %(unchanged)s "
+                "unchanged. Nothing was written."
+            )
+        return Message(
+            text,
+            {"created": self.created, "updated": self.updated, "unchanged": self.unchanged},
+        )
+
+
+def _text(cell: Any) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).strip()
+
+
+def _parse_date(cell: Any) -> date | None:
+    if isinstance(cell, datetime):
+        return cell.date()
+    if isinstance(cell, date):
+        return cell
+    text = _text(cell)
+    for pattern in DATE_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            try:
+                return date(int(match[1]), int(match[2]), int(match[3]))
+            except ValueError:
+                return None
+    return None
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+@dataclass
+class _Context:
+    branches: dict[str, int]  # code → id
+    branch_codes: dict[int, str]
+    organisations: dict[str, tuple[int, int]]  # name → (id, branch id)
+    members: dict[str, Member]  # code → member, for the codes in the file
+    id_owner: dict[str, str]  # id number → member code, for the ID numbers in the file
+
+
+def _context(session: Session, codes: list[str], id_numbers: list[str]) -> _Context:
+    branches = {code: id_ for id_, code in session.execute(select(Branch.id, Branch.code))}
+    organisations = {
+        name: (id_, branch_id)
+        for id_, name, branch_id in session.execute(
+            select(Organisation.id, Organisation.name, Organisation.branch_id)
+        )
+    }
+    members: dict[str, Member] = {}
+    for chunk in _chunks(sorted(set(codes))):
+        for member in session.scalars(select(Member).where(Member.code.in_(chunk))):
+            members[member.code] = member
+    id_owner: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(id_numbers))):
+        for code, number in session.execute(
+            select(Member.code, Member.id_number).where(Member.id_number.in_(chunk))
+        ):
+            if number is not None:
+                id_owner[number] = code
+    return _Context(
+        branches=branches,
+        branch_codes={id_: code for code, id_ in branches.items()},
+        organisations=organisations,
+        members=members,
+        id_owner=id_owner,
+    )
+
+
+def _header_problems(header: list[str]) -> tuple[list[Problem], dict[int, str]]:
+    problems: list[Problem] = []
+    positions: dict[int, str] = {}
+    seen: dict[str, str] = {}
+    known = ", ".join(column.label for column in COLUMNS)
+    for index, name in enumerate(header):
+        if not name:
+            continue
+        key = _HEADER_NAMES.get(_normal_header(name))
+        if key is None:
+            problems.append(
+                Problem(
+                    1,
+                    name,
+                    Message(
+                        N_("Unknown column; the columns are: %(columns)s."), {"columns": known}
+                    ),
+                )
+            )
+        elif key in seen:
+            problems.append(
+                Problem(
+                    1,
+                    name,
+                    Message(N_("The same column as %(other)s."), {"other": seen[key]}),
+                )
+            )
+        else:
+            seen[key] = name
+            positions[index] = key
+    for column in COLUMNS:
+        if column.required and column.key not in seen:
+            problems.append(
+                Problem(1, column.label, Message(N_("This required column is missing.")))
+            )
+    return problems, positions
+
+
+def check_rows(
+    session: Session, table: Table, *, progress: Progress | None = None
+) -> tuple[list[Problem], list[RowData], dict[str, str]]:
+    """Every problem of the file, the parsed rows and the header name of each column."""
+    problems, positions = _header_problems(table.header)
+    header_of = {key: table.header[index] for index, key in positions.items()}
+    if problems:
+        return problems, [], header_of
+    if not table.rows:
+        return [Problem(2, None, Message(N_("The file has no member rows.")))], [], header_of
+
+    raw: list[tuple[int, dict[str, Any]]] = []
+    for number, cells in table.rows:
+        values = {
+            key: cells[index] if index < len(cells) else None for index, key in positions.items()
+        }
+        raw.append((number, values))
+    ctx = _context(
+        session,
+        [_text(values.get("code")) for _, values in raw],
+        [_text(values.get("id_number")).upper() for _, values in raw],
+    )
+    code_rows: dict[str, int] = {}
+    id_rows: dict[str, int] = {}
+    parsed: list[RowData] = []
+    total = len(raw)
+    for done, (number, values) in enumerate(raw, 1):
+        row_problems: list[Problem] = []
+
+        def problem(
+            key: str,
+            message: Message,
+            number: int = number,
+            sink: list[Problem] = row_problems,
+        ) -> None:
+            sink.append(Problem(number, header_of[key], message))
+
+        data = RowData(number, {})
+        for column in COLUMNS:
+            if column.key not in values:
+                continue
+            cell = values[column.key]
+            text = _text(cell)
+            if not text and column.required:
+                problem(column.key, Message(N_("This field is required.")))
+                continue
+            data.values[column.key] = _check_cell(column.key, cell, text, ctx, problem)
+        code = data.values.get("code")
+        if code:
+            if code in code_rows:
+                problem(
+                    "code",
+                    Message(
+                        N_("Member number %(code)s is already on row %(row)s."),
+                        {"code": code, "row": code_rows[code]},
+                    ),
+                )
+            else:
+                code_rows[code] = number
+        id_number = data.values.get("id_number")
+        if id_number:
+            owner = ctx.id_owner.get(id_number)
+            if id_number in id_rows:
+                problem(
+                    "id_number",
+                    Message(N_("The same ID number as row %(row)s."), {"row": id_rows[id_number]}),
+                )
+            elif owner is not None and owner != code:
+                problem(
+                    "id_number",
+                    Message(
+                        N_("This ID number belongs to member %(code)s already."), {"code": owner}
+                    ),
+                )
+            id_rows.setdefault(id_number, number)
+        branch_id = data.values.get("branch_code")
+        organisation = data.values.get("organisation")
+        if (
+            branch_id is not None
+            and organisation is not None
+            and ctx.organisations[organisation][1] != branch_id
+        ):
+            problem(
+                "organisation",
+                Message(
+                    N_("%(organisation)s is not covered by branch %(branch)s."),
+                    {"organisation": organisation, "branch": ctx.branch_codes[branch_id]},
+                ),
+            )
+        member = ctx.members.get(code) if code else None
+        if member is not None and branch_id is not None and member.branch_id != branch_id:
+            problem(
+                "branch_code",
+                Message(
+                    N_(
+                        "Member %(code)s is in branch %(current)s: a change of branch is a "
+                        "transfer with its effective date (jifen transfer, or the member's "
+                        "transfer page), not an import."
+                    ),
+                    {"code": code, "current": ctx.branch_codes.get(member.branch_id, "?")},
+                ),
+            )
+        if row_problems:
+            problems.extend(row_problems)
+        else:
+            parsed.append(data)
+        if progress and (done % PROGRESS_EVERY == 0 or done == total):
+            progress(done, total)
+    return problems, parsed, header_of
+
+
+def _check_cell(
+    key: str, cell: Any, text: str, ctx: _Context, problem: Callable[[str, Message], None]
+) -> Any:
+    """The parsed value of one cell (None when empty or bad; a bad one adds a problem)."""
+    if key == "code":
+        if len(text) > 32:
+            problem(key, Message(N_("At most %(max)s characters."), {"max": 32}))
+            return None
+        return text
+    if key == "name":
+        if len(text) > 60:
+            problem(key, Message(N_("At most %(max)s characters."), {"max": 60}))
+            return None
+        return text
+    if key == "id_number":
+        if isinstance(cell, (int, float)):
+            problem(
+                key,
+                Message(
+                    N_(
+                        "The spreadsheet stores this ID number as a number, which loses its "
+                        "last digits: format the column as text and type it again."
+                    )
+                ),
+            )
+            return None
+        value = re.sub(r"\s+", "", text).upper()
+        if message := id_number_problem(value):
+            problem(key, message)
+            return None
+        return value
+    if key == "phone":
+        if not text:
+            return None
+        value = re.sub(r"[\s\-]+", "", text)
+        value = re.sub(r"^(\+?86)(?=1\d{10}$)", "", value)
+        if not PHONE_PATTERN.fullmatch(value):
+            problem(
+                key,
+                Message(
+                    N_("%(value)s is not a mobile number: 11 digits starting with 1."),
+                    {"value": text},
+                ),
+            )
+            return None
+        return value
+    if key == "branch_code":
+        branch_id = ctx.branches.get(text)
+        if branch_id is None:
+            problem(key, Message(N_("No branch has the number %(code)s."), {"code": text}))
+        return branch_id
+    if key == "organisation":
+        if not text:
+            return None
+        if text not in ctx.organisations:
+            problem(key, Message(N_("No organisation is named %(name)s."), {"name": text}))
+            return None
+        return text
+    if key == "status":
+        status = STATUS_NAMES.get(text.lower())
+        if status is None:
+            problem(
+                key,
+                Message(
+                    N_(
+                        "Unknown category %(value)s: write 正式党员, 预备党员, 流动党员 or 免评 "
+                        "(or full, probationary, mobile, exempt)."
+                    ),
+                    {"value": text},
+                ),
+            )
+        return status
+    if key == "joined_party_on":
+        if not text:
+            return None
+        day = _parse_date(cell)
+        if day is None:
+            problem(
+                key,
+                Message(N_("%(value)s is not a date: write it like 2010-07-01."), {"value": text}),
+            )
+        elif not EARLIEST_JOIN <= day <= date.today():
+            problem(
+                key,
+                Message(
+                    N_("%(value)s is not a possible date to join the Party."),
+                    {"value": day.isoformat()},
+                ),
+            )
+            return None
+        return day
+    raise AssertionError(key)
+
+
+# --- applying -----------------------------------------------------------------------------
+
+
+def _wanted(data: RowData, ctx_orgs: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """The member fields a row sets (only for the columns the file has)."""
+    wanted: dict[str, Any] = {}
+    for key, value in data.values.items():
+        if key == "code":
+            continue
+        if key == "branch_code":
+            wanted["branch_id"] = value
+        elif key == "organisation":
+            wanted["organisation_id"] = ctx_orgs[value][0] if value else None
+        else:
+            wanted[key] = value
+    return wanted
+
+
+def import_roster(
+    session: Session,
+    table: Table,
+    *,
+    apply: bool,
+    actor_id: int | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Check ``table`` against the database; with ``apply`` and no problem at all, create
+    and update the members. A dry run (and any run with a problem) writes nothing.
+    ``progress(done, total)`` is called as rows are checked and written."""
+    import time
+
+    started = time.perf_counter()
+    report = ImportReport(kind=table.kind, rows=len(table.rows))
+    problems, rows, _ = check_rows(session, table, progress=progress)
+    report.problems = sorted(problems, key=lambda p: (p.row, _column_order(p.column)))
+    if problems:
+        report.seconds = time.perf_counter() - started
+        return report
+    organisations = {
+        name: (id_, branch_id)
+        for id_, name, branch_id in session.execute(
+            select(Organisation.id, Organisation.name, Organisation.branch_id)
+        )
+    }
+    existing: dict[str, Member] = {}
+    for chunk in _chunks(sorted(str(row.values["code"]) for row in rows)):
+        for member in session.scalars(select(Member).where(Member.code.in_(chunk))):
+            existing[member.code] = member
+    new_members: list[Member] = []
+    for data in rows:
+        code = str(data.values["code"])
+        wanted = _wanted(data, organisations)
+        found = existing.get(code)
+        if found is None:
+            report.changes.append(Change(data.row, code, wanted["name"], True, ()))
+            if apply:
+                new_members.append(Member(code=code, active=True, **wanted))
+            continue
+        changed = tuple(
+            key
+            for key, value in wanted.items()
+            if key != "branch_id" and getattr(found, key) != value
+        )
+        if not changed:
+            report.unchanged += 1
+            continue
+        report.changes.append(Change(data.row, code, found.name, False, changed))
+        if apply:
+            for key in changed:
+                setattr(found, key, wanted[key])
+    if apply:
+        session.add_all(new_members)
+        session.flush()
+        session.add_all(
+            Membership(
+                member_id=member.id,
+                branch_id=member.branch_id,
+                from_date=None,
+                to_date=None,
+                note="roster import",
+                created_by_id=actor_id,
+            )
+            for member in new_members
+        )
+        session.flush()
+        report.applied = True
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _column_order(column: str | None) -> int:
+    if column is None:
+        return -1
+    key = _HEADER_NAMES.get(_normal_header(column))
+    keys = [c.key for c in COLUMNS]
+    return keys.index(key) if key in keys else len(keys)
+
+
+# --- the template -------------------------------------------------------------------------
+
+TEXT_COLUMNS = frozenset({"code", "id_number", "phone", "branch_code"})
+TEMPLATE_TEXT_ROWS = 2000
+TEMPLATE_EXAMPLE = (
+    "M0001",
+    "张伟",
+    "11010519491231002X",
+    "13800138000",
+    "B001",
+    "",
+    "正式党员",
+    "2010-07-01",
+)
+
+
+def template_header() -> list[str]:
+    return [column.chinese for column in COLUMNS]
+
+
+def template_csv() -> bytes:
+    """A CSV template: the Chinese header and one example row, UTF-8 with a BOM so that
+    Excel opens it with the right characters."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(template_header())
+    writer.writerow(TEMPLATE_EXAMPLE)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def template_xlsx() -> bytes:
+    """An XLSX template: header, one example row, ID number and phone columns as text."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "党员名册"
+    sheet.append(template_header())
+    sheet.append(list(TEMPLATE_EXAMPLE))
+    for index, column in enumerate(COLUMNS, 1):
+        cell = sheet.cell(row=1, column=index)
+        note = f"{column.key}{' (必填 required)' if column.required else ''}"
+        cell.comment = Comment(note, "jifen")
+        letter = cell.column_letter
+        sheet.column_dimensions[letter].width = 22 if column.key == "id_number" else 14
+        # Text format keeps 18-digit ID numbers, phone numbers and codes intact.
+        if column.key in TEXT_COLUMNS:
+            for row in range(2, TEMPLATE_TEXT_ROWS + 2):
+                sheet.cell(row=row, column=index).number_format = "@"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def export_rows(members: Iterable[tuple[Member, str, str | None]]) -> list[list[str]]:
+    """Rows in the template's column order for (member, branch code, organisation name)."""
+    return [
+        [
+            member.code,
+            member.name,
+            member.id_number or "",
+            member.phone or "",
+            branch_code,
+            organisation or "",
+            STATUS_CHINESE[member.status],
+            member.joined_party_on.isoformat() if member.joined_party_on else "",
+        ]
+        for member, branch_code, organisation in members
+    ]
