@@ -33,13 +33,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from service.accounts.sessions import hash_password
+from service.accounts.passwords import hash_password
 from service.kernel.config import PROJECT_ROOT
 from service.kernel.periods import period_of, town_today
 from service.persistence.db import Database
 from service.persistence.migrate import upgrade
-from service.persistence.types import to_tenths, utcnow
+from service.persistence.types import utcnow
 from service.scoring.engine import entry_points
+from service.scoring.points import to_tenths
 from service.scoring.rules import Rule, Rulebook, RuleGroup
 
 BENCH_PASSWORD = "bench-password-2026"

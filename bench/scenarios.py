@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bench.generate import ADMIN_USERNAME, Generated
 from bench.report import Report, Row
-from service.accounts.sessions import Principal, load_principal
+from service.accounts.principal import Principal, load_principal
 from service.boards import pages as boards
 from service.kernel.config import PROJECT_ROOT
 from service.persistence.db import Database

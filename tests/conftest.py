@@ -113,7 +113,8 @@ from typing import Any  # noqa: E402
 from litestar import Litestar  # noqa: E402
 from litestar.testing import TestClient  # noqa: E402
 
-from service.accounts.sessions import Principal, hash_password, load_principal  # noqa: E402
+from service.accounts.passwords import hash_password  # noqa: E402
+from service.accounts.principal import Principal, load_principal  # noqa: E402
 from service.kernel.config import Settings  # noqa: E402
 from service.persistence.models import (  # noqa: E402
     Account,

@@ -19,8 +19,9 @@ from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.accounts.api_tokens import resolve_token, touch_token
-from service.accounts.sessions import Principal, end_session, resolve_session, touch_session
-from service.audit import capture as audit
+from service.accounts.principal import Principal
+from service.accounts.sessions import end_session, resolve_session, touch_session
+from service.audit.capture import reset_context, set_context
 from service.kernel.config import Settings
 from service.kernel.i18n import N_
 from service.persistence.db import Database
@@ -153,11 +154,11 @@ class SessionAuthMiddleware:
                 scope["user"] = principal
                 scope["auth"] = token
         address = client_address(scope, trust_proxy=self.trust_proxy)
-        audit_token = audit.set_context(actor_id, address)
+        audit_token = set_context(actor_id, address)
         try:
             await self.app(scope, receive, send)
         finally:
-            audit.reset_context(audit_token)
+            reset_context(audit_token)
 
     def _resolve(self, token: str) -> tuple[Principal | None, int | None]:
         """The signed-in principal and the account the request's changes are audited as

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from service.accounts.sessions import Principal, load_principal
+from service.accounts.principal import Principal, load_principal
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.persistence.models import Account, ApiToken

@@ -16,21 +16,18 @@ Audit events are append-only: the ORM refuses to change or delete one.
 
 from __future__ import annotations
 
-import csv
 import enum
-import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, event, func, insert, inspect, select
-from sqlalchemy.orm import ORMExecuteState, Session, aliased
+from sqlalchemy import event, insert, inspect, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from service.kernel.i18n import N_
 from service.persistence.models import (
@@ -52,8 +49,6 @@ from service.persistence.models import (
 )
 from service.persistence.types import utcnow
 
-# --- who is acting ---------------------------------------------------------------------
-
 CLI_ADDRESS = "cli"
 
 
@@ -68,7 +63,9 @@ class AuditContext:
 
 
 _NOBODY = AuditContext()
+
 _context: ContextVar[AuditContext | None] = ContextVar("jifen_audit_context", default=None)
+
 _suspended: ContextVar[bool] = ContextVar("jifen_audit_suspended", default=False)
 
 
@@ -118,9 +115,6 @@ def is_suspended() -> bool:
     return _suspended.get()
 
 
-# --- what is audited -------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Audited:
     """How one model is recorded."""
@@ -159,14 +153,18 @@ AUDITED: dict[type[Base], Audited] = {
         secret=frozenset({"token_hash"}),
     ),
 }
+
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
+
 _AUDIT_TABLE = Base.metadata.tables[AuditEvent.__tablename__]
 
 SECRET_SET = "set"  # noqa: S105 - what the log says instead of a secret
+
 SECRET_CHANGED = "changed"  # noqa: S105
 
 # Kinds the admin page offers in its filter, with their English labels.
 ACTIONS = ("create", "update", "delete")
+
 SPECIFIC_KINDS = (
     "entry.approve",
     "entry.reject",
@@ -182,6 +180,7 @@ SPECIFIC_KINDS = (
     "objection.resolve",
     "correction.close",
 )
+
 OBJECT_LABELS = {
     "branch": N_("Branch"),
     "organisation": N_("Organisation"),
@@ -197,6 +196,7 @@ OBJECT_LABELS = {
     "objection": N_("Objection"),
     "api_token": N_("API token"),
 }
+
 ACTION_LABELS = {
     "create": N_("created"),
     "update": N_("changed"),
@@ -231,9 +231,6 @@ def kind_parts(kind: str) -> tuple[str, str]:
     return object_type, action
 
 
-# --- serialising values ----------------------------------------------------------------
-
-
 def to_json_value(value: Any) -> Any:
     """A column value as JSON: dates, times and decimals as strings, enums by value."""
     if value is None or isinstance(value, bool | int | str):
@@ -249,7 +246,7 @@ def to_json_value(value: Any) -> Any:
     return str(value)
 
 
-def _dump(values: Mapping[str, Any] | None) -> str | None:
+def dump_values(values: Mapping[str, Any] | None) -> str | None:
     if values is None:
         return None
     return json.dumps(values, ensure_ascii=False, sort_keys=True)
@@ -262,9 +259,6 @@ def _label(obj: Any, audited: Audited, values: Mapping[str, Any] | None = None) 
         if value is not None:
             parts.append(str(to_json_value(value)))
     return " ".join(parts)[:200]
-
-
-# --- the flush hook --------------------------------------------------------------------
 
 
 class _Batch:
@@ -298,8 +292,8 @@ class _Batch:
                 "object_id": "" if object_id is None else str(object_id)[:64],
                 "branch_id": branch_id,
                 "summary": summary,
-                "before": _dump(before),
-                "after": _dump(after),
+                "before": dump_values(before),
+                "after": dump_values(after),
             }
         )
 
@@ -578,9 +572,6 @@ def _bulk_statement(state: ORMExecuteState) -> Any:
     return result
 
 
-# --- append-only ------------------------------------------------------------------------
-
-
 def _append_only(session: Session, _context: Any, _instances: Any) -> None:
     for obj in session.dirty:
         if isinstance(obj, AuditEvent) and session.is_modified(obj):
@@ -602,206 +593,3 @@ def install() -> None:
     event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "do_orm_execute", _bulk_statement)
     _installed = True
-
-
-# --- reading the log --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    account: str | None = None  # username
-    branch: str | None = None  # branch code
-    kind: str | None = None  # a full kind ("entry.approve") or an object type ("entry")
-    since: date | None = None  # town dates, inclusive
-    until: date | None = None
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    id: int
-    at: datetime
-    actor_id: int | None
-    actor: str | None  # username
-    actor_name: str | None
-    ip_address: str
-    kind: str
-    object_type: str
-    object_id: str
-    branch_id: int | None
-    branch: str | None  # name
-    summary: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-
-    @property
-    def fields(self) -> list[tuple[str, Any, Any]]:
-        """(field, before, after) of each recorded column, in name order."""
-        names = sorted(set(self.before) | set(self.after))
-        return [(name, self.before.get(name), self.after.get(name)) for name in names]
-
-
-def _day_start(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone)
-
-
-def _filtered(query: Select[Any], criteria: AuditFilter, timezone: str) -> Select[Any]:
-    zone = ZoneInfo(timezone)
-    if criteria.account:
-        query = query.where(
-            AuditEvent.actor_id.in_(
-                select(Account.id).where(Account.username == criteria.account.strip())
-            )
-        )
-    if criteria.branch:
-        query = query.where(
-            AuditEvent.branch_id.in_(select(Branch.id).where(Branch.code == criteria.branch))
-        )
-    if criteria.kind:
-        if "." in criteria.kind:
-            query = query.where(AuditEvent.kind == criteria.kind)
-        else:
-            query = query.where(AuditEvent.object_type == criteria.kind)
-    if criteria.since:
-        query = query.where(AuditEvent.at >= _day_start(criteria.since, zone))
-    if criteria.until:
-        query = query.where(AuditEvent.at < _day_start(criteria.until + timedelta(days=1), zone))
-    return query
-
-
-def _rows_query() -> Any:
-    actor = aliased(Account)
-    return (
-        select(
-            AuditEvent.id,
-            AuditEvent.at,
-            AuditEvent.actor_id,
-            actor.username,
-            actor.display_name,
-            AuditEvent.ip_address,
-            AuditEvent.kind,
-            AuditEvent.object_type,
-            AuditEvent.object_id,
-            AuditEvent.branch_id,
-            Branch.name,
-            AuditEvent.summary,
-            AuditEvent.before,
-            AuditEvent.after,
-        )
-        .outerjoin(actor, actor.id == AuditEvent.actor_id)
-        .outerjoin(Branch, Branch.id == AuditEvent.branch_id)
-    )
-
-
-def _to_row(row: Any) -> AuditRow:
-    return AuditRow(
-        id=row[0],
-        at=row[1],
-        actor_id=row[2],
-        actor=row[3],
-        actor_name=row[4],
-        ip_address=row[5],
-        kind=row[6],
-        object_type=row[7],
-        object_id=row[8],
-        branch_id=row[9],
-        branch=row[10],
-        summary=row[11],
-        before=json.loads(row[12]) if row[12] else {},
-        after=json.loads(row[13]) if row[13] else {},
-    )
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    rows: list[AuditRow]
-    total: int
-    page: int
-    pages: int
-
-
-def count_events(session: Session, criteria: AuditFilter, *, timezone: str) -> int:
-    query = _filtered(select(func.count()).select_from(AuditEvent), criteria, timezone)
-    return session.scalar(query) or 0
-
-
-def audit_page(
-    session: Session,
-    criteria: AuditFilter,
-    *,
-    timezone: str,
-    page: int = 1,
-    per_page: int = 50,
-) -> AuditPage:
-    """One page of the filtered log, newest first."""
-    total = count_events(session, criteria, timezone=timezone)
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    query = _filtered(_rows_query(), criteria, timezone).order_by(
-        AuditEvent.at.desc(), AuditEvent.id.desc()
-    )
-    result = session.execute(query.limit(per_page).offset((page - 1) * per_page))
-    return AuditPage([_to_row(row) for row in result], total, page, pages)
-
-
-def iter_events(
-    session: Session, criteria: AuditFilter, *, timezone: str, limit: int | None = None
-) -> Iterator[AuditRow]:
-    """Every filtered event, newest first."""
-    query = _filtered(_rows_query(), criteria, timezone).order_by(
-        AuditEvent.at.desc(), AuditEvent.id.desc()
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    for row in session.execute(query.execution_options(yield_per=1000)):
-        yield _to_row(row)
-
-
-CSV_COLUMNS = (
-    "id",
-    "at",
-    "account",
-    "ip_address",
-    "kind",
-    "object_type",
-    "object_id",
-    "branch",
-    "summary",
-    "before",
-    "after",
-)
-# A cell starting with one of these is a formula to a spreadsheet.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
-
-
-def to_csv(rows: Iterator[AuditRow], headings: Sequence[str], *, timezone: str) -> bytes:
-    """The rows as CSV, UTF-8 with a BOM (Excel reads the Chinese names); times in town
-    time with their offset."""
-    zone = ZoneInfo(timezone)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headings)
-    for row in rows:
-        writer.writerow(
-            [
-                _cell(value)
-                for value in (
-                    row.id,
-                    row.at.astimezone(zone).isoformat(timespec="seconds"),
-                    row.actor or "",
-                    row.ip_address,
-                    row.kind,
-                    row.object_type,
-                    row.object_id,
-                    row.branch or "",
-                    row.summary,
-                    _dump(row.before) if row.before else "",
-                    _dump(row.after) if row.after else "",
-                )
-            ]
-        )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -8,17 +8,12 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from service.boards.pages import BranchBoard, BranchMetric, MemberBoard
-
-Cell = str | int | Decimal | None
-
-# A cell starting with one of these is a formula to a spreadsheet: names are text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from service.kernel.spreadsheet import Cell, text_cell
 
 
 @dataclass(frozen=True)
@@ -91,22 +86,14 @@ def branch_table(board: BranchBoard, metric: str) -> Table:
     return Table(BRANCH_COLUMNS, tuple(rows))
 
 
-def _text_cell(value: Cell) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA_STARTS) else value
-    return str(value)
-
-
 def to_csv(headings: Sequence[str], table: Table) -> bytes:
     """UTF-8 with a byte order mark: without it Excel guesses a local code page and the
     names come out garbled."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([_text_cell(heading) for heading in headings])
+    writer.writerow([text_cell(heading) for heading in headings])
     for row in table.rows:
-        writer.writerow([_text_cell(value) for value in row])
+        writer.writerow([text_cell(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 

@@ -30,8 +30,8 @@ from service.persistence.models import (
     PointsSummary,
     PointsTotal,
 )
-from service.persistence.types import from_tenths, to_tenths
 from service.scoring.engine import MANUAL_RULE_ID, year_score
+from service.scoring.points import from_tenths, to_tenths
 from service.scoring.ranking import Ranked, competition_rank
 from service.scoring.rules import Rulebook, RuleGroup
 

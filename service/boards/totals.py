@@ -74,7 +74,7 @@ from service.persistence.models import (
     PointsSummary,
     PointsTotal,
 )
-from service.persistence.types import to_tenths
+from service.scoring.points import to_tenths
 
 ZERO = Decimal("0.0")
 ROSTER = ""  # board_count scope of the roster

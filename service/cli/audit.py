@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from service.audit import capture as audit
+from service.audit.capture import CLI_ADDRESS, act_as_username, reset_context, set_context
+from service.audit.log import CSV_COLUMNS, AuditFilter, count_events, iter_events, to_csv
 from service.cli import commands as _cli
 from service.cli.commands import console, main
 from service.kernel.config import Settings
@@ -29,7 +30,7 @@ def _remember_by(previous: Callable[..., Any] | None) -> Callable[..., Any]:
         if previous is not None:
             value = previous(ctx, param, value)
         if isinstance(value, str) and value:
-            audit.act_as_username(value)
+            act_as_username(value)
         return value
 
     setattr(callback, _BY_MARK, True)
@@ -53,8 +54,8 @@ _main_callback = main.callback
 @click.pass_context
 def _main_with_audit(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
     _watch_by_options(main)
-    token = audit.set_context(None, audit.CLI_ADDRESS)
-    ctx.call_on_close(lambda: audit.reset_context(token))
+    token = set_context(None, CLI_ADDRESS)
+    ctx.call_on_close(lambda: reset_context(token))
     if _main_callback is None:
         return None
     return ctx.invoke(_main_callback, *args, **kwargs)
@@ -93,8 +94,8 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _criteria(**values: Any) -> audit.AuditFilter:
-    return audit.AuditFilter(
+def _criteria(**values: Any) -> AuditFilter:
+    return AuditFilter(
         account=values.get("account"),
         branch=values.get("branch"),
         kind=values.get("kind"),
@@ -119,8 +120,8 @@ def audit_list(limit: int, **filters: Any) -> None:
     zone = ZoneInfo(timezone)
     criteria = _criteria(**filters)
     with _cli._database().transaction(write=False) as session:
-        total = audit.count_events(session, criteria, timezone=timezone)
-        rows = list(audit.iter_events(session, criteria, timezone=timezone, limit=limit))
+        total = count_events(session, criteria, timezone=timezone)
+        rows = list(iter_events(session, criteria, timezone=timezone, limit=limit))
     # An event's line is data (time, account, kind, object, fields): it stays as recorded.
     for row in rows:
         who = row.actor or "-"
@@ -157,10 +158,10 @@ def audit_export(out: Path, **filters: Any) -> None:
         console.status(_("exporting the audit log")),
         _cli._database().transaction(write=False) as session,
     ):
-        total = audit.count_events(session, criteria, timezone=timezone)
-        body = audit.to_csv(
-            audit.iter_events(session, criteria, timezone=timezone),
-            audit.CSV_COLUMNS,
+        total = count_events(session, criteria, timezone=timezone)
+        body = to_csv(
+            iter_events(session, criteria, timezone=timezone),
+            CSV_COLUMNS,
             timezone=timezone,
         )
     out.write_bytes(body)

@@ -580,7 +580,7 @@ _BY_OPTION = click.option(
 def _office_principal(session: Session, username: str | None) -> Any:
     from sqlalchemy import select
 
-    from service.accounts.sessions import load_principal
+    from service.accounts.principal import load_principal
     from service.persistence.models import Account, Role, RoleGrant
 
     if username:

@@ -20,7 +20,7 @@ from service.kernel.i18n import terminal_render
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from service.accounts.sessions import Principal
+    from service.accounts.principal import Principal
 
 _BY = click.option(
     "--by",
@@ -50,10 +50,10 @@ def _failure(exc: Exception) -> SystemExit:
 
 
 def _office(session: Session, username: str | None) -> Principal:
-    from service.audit import capture as audit
+    from service.audit.capture import act_as_username
 
     principal: Principal = _cli._office_principal(session, username)
-    audit.act_as_username(principal.username)
+    act_as_username(principal.username)
     return principal
 
 
@@ -105,7 +105,7 @@ def accounts_create(
 ) -> None:
     """Create an account and print its initial password (to be changed at first
     sign-in)."""
-    from service.accounts.sessions import new_initial_password
+    from service.accounts.passwords import new_initial_password
     from service.kernel.errors import DomainError
     from service.people.orgadmin import AccountInput, RolesInput, create_account, parse_account
 
@@ -147,7 +147,7 @@ def accounts_create(
 @_BY
 def accounts_reset_password(username: str, by_username: str | None) -> None:
     """Give USERNAME a new initial password (printed) and end all its sessions."""
-    from service.accounts.sessions import new_initial_password
+    from service.accounts.passwords import new_initial_password
     from service.kernel.errors import DomainError
     from service.people.orgadmin import account_id_by_username, reset_password
 

@@ -8,16 +8,16 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member
 from service.people.transfers import branch_on
 from service.persistence.models import Adjustment, Member
-from service.persistence.types import TENTH
 from service.publication.publish import is_frozen
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
+from service.scoring.points import TENTH
 from service.scoring.rules import Rulebook
 
 REASON_MAX = 500

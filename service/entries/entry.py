@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.entries.evidence import (
     PhotoStore,
     PhotoUpload,

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.entries.review import _check_reviewer
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message

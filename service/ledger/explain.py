@@ -16,7 +16,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.entries.review import revoke_entry
 from service.kernel.errors import NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message

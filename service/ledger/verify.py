@@ -47,9 +47,9 @@ from service.persistence.models import (
     Publication,
     PublishedMemberRow,
 )
-from service.persistence.types import from_tenths
 from service.publication.publish import frozen_months
 from service.scoring.engine import Scored
+from service.scoring.points import from_tenths
 from service.scoring.rules import Rulebook
 
 ZERO = Decimal("0.0")

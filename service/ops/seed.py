@@ -33,7 +33,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal, hash_password, load_principal
+from service.accounts.passwords import hash_password
+from service.accounts.principal import Principal, load_principal
 from service.audit.capture import suspended as audit_suspended
 from service.kernel.i18n import N_
 from service.kernel.i18n import terminal_gettext as gettext
@@ -58,7 +59,6 @@ from service.persistence.models import (
     Role,
     RoleGrant,
 )
-from service.persistence.types import TENTH
 from service.publication.publish import (
     DEFAULT_NOTICE_DAYS,
     LineRef,
@@ -79,6 +79,7 @@ from service.scoring.engine import (
 from service.scoring.engine import (
     Activity as ScoringActivity,
 )
+from service.scoring.points import TENTH
 from service.scoring.rules import Rule, Rulebook, RuleGroup, Ruleset
 
 TOWN_FILE = "town.toml"

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.pages import member_standing
 from service.entries.entry import EntryView, can_view_entry, entry_views_query, to_views
 from service.entries.evidence import photos_by_entry

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.audit import capture as audit
+from service.audit.capture import install
 
 WRITE_OPTION = "jifen_write"
 # Every change made through a Session is written to the audit log (service/audit.py).
-audit.install()
+install()
 SQLITE_BUSY_TIMEOUT_S = 30
 
 

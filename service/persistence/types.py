@@ -14,20 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
-TENTH = Decimal("0.1")
-
-
-def to_tenths(value: Decimal | int) -> int:
-    """Exact conversion; refuses values with more than one decimal place."""
-    number = Decimal(value)
-    quantized = number.quantize(TENTH)
-    if quantized != number:
-        raise ValueError(f"{value} has more than one decimal place")
-    return int(quantized.scaleb(1))
-
-
-def from_tenths(value: int | Decimal) -> Decimal:
-    return Decimal(value).scaleb(-1).quantize(TENTH)
+from service.scoring.points import from_tenths, to_tenths
 
 
 class Tenths(TypeDecorator[Decimal]):

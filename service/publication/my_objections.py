@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.persistence.models import Objection
 from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
 from service.publication.publish import ObjectionView, _objection_views

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.pages import (
     PAGE_SIZE,
     BranchBoard,
@@ -66,7 +66,7 @@ from service.persistence.models import (
     PublishedMemberRow,
     Resolution,
 )
-from service.persistence.types import to_tenths
+from service.scoring.points import to_tenths
 from service.scoring.ranking import Ranked, competition_rank
 from service.scoring.rules import Rulebook
 

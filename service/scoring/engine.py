@@ -21,7 +21,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from service.kernel.i18n import N_, Message
-from service.persistence.types import TENTH
+from service.scoring.points import TENTH
 from service.scoring.rules import Rule, Rulebook, UnitRounding
 
 ONE = Decimal(1)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from service.audit import capture as audit
+from service.audit.capture import acting
 from service.entries.entry import EntryInput, submit_entry
 from service.kernel.periods import town_today
 from service.persistence.db import Database
@@ -125,7 +125,7 @@ def test_filters_by_branch_kind_and_dates(
 
 
 def test_pages_newest_first(database: Database, town: SmallTown, make_browser: Any) -> None:
-    with audit.acting(town.account_ids["admin"], "192.0.2.1"), database.transaction() as session:
+    with acting(town.account_ids["admin"], "192.0.2.1"), database.transaction() as session:
         session.execute(
             insert(Branch),
             [

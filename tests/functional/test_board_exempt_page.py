@@ -13,7 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.pages import EXEMPT_PAGE_SIZE
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from service.audit import capture as audit
+from service.audit.log import CSV_COLUMNS
 from service.cli import commands as cli
 from service.kernel.config import PROJECT_ROOT, Settings
 from service.kernel.i18n import environment_locale
@@ -339,7 +339,7 @@ def test_audit_list_and_export(
     assert exported.exit_code == 0, exported.output
     assert exported.stdout.strip() == said["written"].format(count=shown[1], path=out)
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
-    assert rows[0] == list(audit.CSV_COLUMNS)  # CSV is never translated
+    assert rows[0] == list(CSV_COLUMNS)  # CSV is never translated
     assert any(row[4] == "account.disable" for row in rows[1:])
 
     bad = run(["audit", "list", "--since", "yesterday"], env)

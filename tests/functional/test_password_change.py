@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.accounts.sessions import verify_password
+from service.accounts.passwords import verify_password
 from service.persistence.db import Database
 from service.persistence.models import Account, WebSession
 from tests.conftest import PASSWORD, Browser, SmallTown

@@ -29,14 +29,14 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select, update
 
-from service.accounts.sessions import (
+from service.accounts.passwords import (
     ARGON2_MEMORY_KIB,
     ARGON2_TIME_COST,
     COMMON_PASSWORDS_FILE,
     common_passwords,
-    session_id_of,
     verify_password,
 )
+from service.accounts.sessions import session_id_of
 from service.kernel.config import PROJECT_ROOT, Settings
 from service.persistence.db import Database
 from service.persistence.models import Account, AuditEvent, LoginFailure, WebSession

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.pages import member_board
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry

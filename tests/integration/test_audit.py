@@ -15,7 +15,15 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import delete, func, insert, select, update
 
-from service.audit import capture as audit
+from service.audit.capture import AuditContext, acting, current_context, suspended
+from service.audit.log import (
+    CSV_COLUMNS,
+    AuditFilter,
+    audit_page,
+    count_events,
+    iter_events,
+    to_csv,
+)
 from service.cli import commands as cli
 from service.entries.entry import EntryInput, submit_entry, withdraw_entry
 from service.entries.review import approve_entry, reject_entry, revoke_entry
@@ -71,22 +79,22 @@ def test_create_update_delete_are_recorded_with_actor_and_address(database: Data
         office_id = session.scalar(select(Account.id).where(Account.username == "office"))
     assert office_id is not None
 
-    with audit.acting(office_id, "203.0.113.7"), database.transaction() as session:
+    with acting(office_id, "203.0.113.7"), database.transaction() as session:
         branch = Branch(code="B901", name="西山桥联合党支部", kind=BranchKind.JOINT)
         session.add(branch)
         session.flush()
         branch_id = branch.id
-    with audit.acting(office_id, "203.0.113.7"), database.transaction() as session:
+    with acting(office_id, "203.0.113.7"), database.transaction() as session:
         found = session.get(Branch, branch_id)
         assert found is not None
         found.name = "西山桥两新组织联合党支部"
-    with audit.acting(office_id, "203.0.113.8"), database.transaction() as session:
+    with acting(office_id, "203.0.113.8"), database.transaction() as session:
         grant = RoleGrant(account_id=office_id, role=Role.INSTRUCTOR, branch_id=branch_id)
         session.add(grant)
         session.flush()
         grant_id = grant.id
         session.flush()
-    with audit.acting(office_id, "203.0.113.8"), database.transaction() as session:
+    with acting(office_id, "203.0.113.8"), database.transaction() as session:
         session.delete(session.get(RoleGrant, grant_id))
 
     created, updated = events(database, object_type="branch")
@@ -129,14 +137,14 @@ def test_entry_life_cycle_has_specific_kinds(
     database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
     secretary = town.principal(database, "secretary")
-    with audit.acting(town.account_ids["member"], "198.51.100.1"):
+    with acting(town.account_ids["member"], "198.51.100.1"):
         first = submit(database, town, rulebook, "member")
         second = submit(database, town, rulebook, "member")
         third = submit(database, town, rulebook, "member")
-    with audit.acting(secretary.account_id, "198.51.100.2"), database.transaction() as session:
+    with acting(secretary.account_id, "198.51.100.2"), database.transaction() as session:
         approve_entry(session, secretary, rulebook, first, now=utcnow())
         reject_entry(session, secretary, second, "请补充照片", now=utcnow())
-    with audit.acting(secretary.account_id, "198.51.100.2"), database.transaction() as session:
+    with acting(secretary.account_id, "198.51.100.2"), database.transaction() as session:
         revoke_entry(session, secretary, rulebook, first, "重复申报", now=utcnow())
     with database.transaction() as session:
         withdraw_entry(session, town.principal(database, "member"), third, now=utcnow())
@@ -232,7 +240,7 @@ def test_change_and_its_event_roll_back_together(database: Database, town: Small
 
 
 def test_bulk_statements_are_recorded(database: Database, town: SmallTown) -> None:
-    with audit.acting(town.account_ids["admin"], "cli"), database.transaction() as session:
+    with acting(town.account_ids["admin"], "cli"), database.transaction() as session:
         session.execute(
             insert(Member),
             [
@@ -257,7 +265,7 @@ def test_bulk_statements_are_recorded(database: Database, town: SmallTown) -> No
 
 
 def test_suspended_records_nothing(database: Database) -> None:
-    with audit.suspended(), database.transaction() as session:
+    with suspended(), database.transaction() as session:
         session.add(Branch(code="B902", name="静默支部", kind=BranchKind.SINGLE))
         session.execute(
             insert(Branch), [{"code": "B903", "name": "批量支部", "kind": BranchKind.SINGLE}]
@@ -282,42 +290,38 @@ def test_audit_events_are_append_only(database: Database, town: SmallTown) -> No
 
 def test_filters_and_csv(database: Database, town: SmallTown, rulebook: Rulebook) -> None:
     secretary = town.principal(database, "secretary")
-    with audit.acting(town.account_ids["member"], "198.51.100.1"):
+    with acting(town.account_ids["member"], "198.51.100.1"):
         entry_id = submit(database, town, rulebook, "member")
-    with audit.acting(secretary.account_id, "198.51.100.2"), database.transaction() as session:
+    with acting(secretary.account_id, "198.51.100.2"), database.transaction() as session:
         approve_entry(session, secretary, rulebook, entry_id, now=utcnow())
     zone = "Asia/Shanghai"
     with database.transaction(write=False) as session:
-        by_secretary = list(
-            audit.iter_events(session, audit.AuditFilter(account="secretary"), timezone=zone)
-        )
+        by_secretary = list(iter_events(session, AuditFilter(account="secretary"), timezone=zone))
         assert [row.kind for row in by_secretary] == ["entry.approve"]
         row = by_secretary[0]
         assert row.actor == "secretary" and row.branch == "金湾工业园区联合党支部"
         assert ("status", "pending", "approved") in row.fields
-        in_baoyuan = audit.count_events(
-            session, audit.AuditFilter(branch="B002", kind="member"), timezone=zone
-        )
+        in_baoyuan = count_events(session, AuditFilter(branch="B002", kind="member"), timezone=zone)
         assert in_baoyuan == 2  # member3 and secretary2 of the small town
-        entries = audit.count_events(session, audit.AuditFilter(kind="entry"), timezone=zone)
+        entries = count_events(session, AuditFilter(kind="entry"), timezone=zone)
         assert entries == 2
         tomorrow = today() + timedelta(days=1)
-        assert not audit.count_events(session, audit.AuditFilter(since=tomorrow), timezone=zone)
-        assert audit.count_events(
-            session, audit.AuditFilter(since=today(), until=today()), timezone=zone
-        ) == audit.count_events(session, audit.AuditFilter(), timezone=zone)
-        page = audit.audit_page(session, audit.AuditFilter(), timezone=zone, per_page=5, page=2)
+        assert not count_events(session, AuditFilter(since=tomorrow), timezone=zone)
+        assert count_events(
+            session, AuditFilter(since=today(), until=today()), timezone=zone
+        ) == count_events(session, AuditFilter(), timezone=zone)
+        page = audit_page(session, AuditFilter(), timezone=zone, per_page=5, page=2)
         assert page.page == 2 and len(page.rows) == 5
-        newest = audit.audit_page(session, audit.AuditFilter(), timezone=zone, per_page=1)
+        newest = audit_page(session, AuditFilter(), timezone=zone, per_page=1)
         assert newest.rows[0].kind == "entry.approve"
-        body = audit.to_csv(
-            audit.iter_events(session, audit.AuditFilter(kind="entry"), timezone=zone),
-            audit.CSV_COLUMNS,
+        body = to_csv(
+            iter_events(session, AuditFilter(kind="entry"), timezone=zone),
+            CSV_COLUMNS,
             timezone=zone,
         )
     assert body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0] == list(audit.CSV_COLUMNS)
+    assert rows[0] == list(CSV_COLUMNS)
     assert [r[4] for r in rows[1:]] == ["entry.approve", "entry.create"]
     assert rows[1][1].endswith("+08:00")  # town time with its offset
 
@@ -326,9 +330,9 @@ def test_formulas_are_neutralised_in_csv(database: Database) -> None:
     with database.transaction() as session:
         session.add(Branch(code="B904", name="=HYPERLINK(1)", kind=BranchKind.SINGLE))
     with database.transaction(write=False) as session:
-        body = audit.to_csv(
-            audit.iter_events(session, audit.AuditFilter(), timezone="Asia/Shanghai"),
-            audit.CSV_COLUMNS,
+        body = to_csv(
+            iter_events(session, AuditFilter(), timezone="Asia/Shanghai"),
+            CSV_COLUMNS,
             timezone="Asia/Shanghai",
         )
     assert "'=HYPERLINK(1)" in body.decode("utf-8-sig")
@@ -357,13 +361,13 @@ def test_cli_changes_are_audited_as_cli_and_by(
     assert published.exit_code == 0, published.output
     (event,) = events(database, kind="publication.create")
     assert event.actor_id is None and event.ip_address == "cli"
-    assert audit.current_context() == audit.AuditContext()  # reset after the command
+    assert current_context() == AuditContext()  # reset after the command
 
     corrected = run(["publish", "correct", last_month, "--reason", "核实更正", "--by", "admin"])
     assert corrected.exit_code == 0, corrected.output
     (event,) = events(database, kind="correction.create")
     assert event.actor_id == town.account_ids["admin"] and event.ip_address == "cli"
-    assert audit.current_context() == audit.AuditContext()
+    assert current_context() == AuditContext()
 
     listed = run(["audit", "list", "--kind", "correction", "--account", "admin"])
     assert listed.exit_code == 0, listed.output
@@ -376,7 +380,7 @@ def test_cli_changes_are_audited_as_cli_and_by(
     assert exported.exit_code == 0, exported.output
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
-    assert rows[0] == list(audit.CSV_COLUMNS)
+    assert rows[0] == list(CSV_COLUMNS)
     assert rows[1:] and all(row[7] == "宝元鞋厂党支部" for row in rows[1:])
 
     bad = run(["audit", "list", "--since", "yesterday"])

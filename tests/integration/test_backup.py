@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from service.accounts.sessions import load_principal
+from service.accounts.principal import load_principal
 from service.boards.pages import branch_board, member_board
 from service.entries.review import approve_entry
 from service.kernel.errors import Conflict

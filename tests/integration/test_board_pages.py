@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards import totals
 from service.boards.pages import (
     BranchMetric,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.pages import branch_board, member_board
 from service.entries.entry import EntryInput, member_entries, submit_entry, withdraw_entry
 from service.entries.review import approve_entry, reject_entry, review_queue

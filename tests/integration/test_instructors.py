@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry, reject_entry, review_queue

@@ -43,7 +43,7 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal, load_principal
+from service.accounts.principal import Principal, load_principal
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry, reject_entry, revoke_entry

@@ -20,7 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
 from service.accounts.api_tokens import issue_token
-from service.accounts.sessions import load_principal, start_session
+from service.accounts.principal import load_principal
+from service.accounts.sessions import start_session
 from service.entries.review import approve_entry
 from service.ops.seed import load_demo_town
 from service.people.transfers import transfer_member

@@ -11,12 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from service.accounts.sessions import (
-    authenticate,
-    resolve_session,
-    start_session,
-    verify_password,
-)
+from service.accounts.passwords import authenticate, verify_password
+from service.accounts.sessions import resolve_session, start_session
 from service.cli import commands as cli_module
 from service.cli.commands import main
 from service.kernel.errors import InvalidInput, PermissionDenied

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import authenticate, load_principal
+from service.accounts.passwords import authenticate
+from service.accounts.principal import load_principal
 from service.ledger.verify import verify_ledger
 from service.ops.seed import DemoRefused, load_demo_town
 from service.persistence.db import Database

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.pages import branch_board, member_board
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry

@@ -11,7 +11,7 @@ import pytest
 from service.kernel.config import PROJECT_ROOT
 from service.kernel.errors import InvalidInput
 from service.kernel.periods import parse_period, period_of, shift_period
-from service.persistence.types import from_tenths, to_tenths
+from service.scoring.points import from_tenths, to_tenths
 from service.scoring.rules import Rulebook, RulesError, UnitRounding, load_ruleset
 
 HEADER = """\

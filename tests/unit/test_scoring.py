@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.kernel.config import PROJECT_ROOT
-from service.persistence.types import TENTH
 from service.scoring.engine import entry_points, quantity_problem
+from service.scoring.points import TENTH
 from service.scoring.rules import Rule, Rulebook, RuleGroup, UnitRounding
 
 RULEBOOK = Rulebook.from_directory(PROJECT_ROOT / "scoring_rules")

@@ -21,16 +21,9 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service.accounts import throttle
-from service.accounts.sessions import (
-    MIN_PASSWORD_LENGTH,
-    Principal,
-    authenticate,
-    change_password,
-    end_session,
-    prune_sessions,
-    resolve_session,
-    start_session,
-)
+from service.accounts.passwords import MIN_PASSWORD_LENGTH, authenticate, change_password
+from service.accounts.principal import Principal
+from service.accounts.sessions import end_session, prune_sessions, resolve_session, start_session
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_

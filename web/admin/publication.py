@@ -12,7 +12,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
 from service.kernel.periods import PERIOD_PATTERN

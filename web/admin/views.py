@@ -19,7 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body
 from litestar.response import Template
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message

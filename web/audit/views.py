@@ -13,7 +13,8 @@ from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.audit import capture as audit
+from service.audit.capture import ACTION_LABELS, CLI_ADDRESS, OBJECT_LABELS, all_kinds, kind_parts
+from service.audit.log import AuditFilter, AuditPage, AuditRow, audit_page, iter_events, to_csv
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
@@ -36,7 +37,7 @@ class Filters:
     """The query string as typed, and the filter it stands for."""
 
     values: dict[str, str]
-    criteria: audit.AuditFilter
+    criteria: AuditFilter
     errors: dict[str, Message]
 
     @property
@@ -70,7 +71,7 @@ def _filters(
     until_day = _parse_day(values["until"], "until", errors)
     if since_day and until_day and until_day < since_day:
         errors["until"] = Message(N_("The end date is before the start date."))
-    criteria = audit.AuditFilter(
+    criteria = AuditFilter(
         account=values["account"] or None,
         branch=values["branch"] or None,
         kind=values["kind"] or None,
@@ -81,22 +82,22 @@ def _filters(
 
 
 def kind_label(kind: str) -> str:
-    object_type, action = audit.kind_parts(kind)
-    thing = audit.OBJECT_LABELS.get(object_type)
-    done = audit.ACTION_LABELS.get(action)
+    object_type, action = kind_parts(kind)
+    thing = OBJECT_LABELS.get(object_type)
+    done = ACTION_LABELS.get(action)
     if thing is None or done is None:
         return kind
     return _("%(object)s %(action)s") % {"object": _(thing), "action": _(done)}
 
 
-def who_label(row: audit.AuditRow) -> str:
+def who_label(row: AuditRow) -> str:
     if row.actor is None:
         return _(NOBODY)
     return f"{row.actor_name} ({row.actor})" if row.actor_name else row.actor
 
 
-def where_label(row: audit.AuditRow) -> str:
-    if row.ip_address == audit.CLI_ADDRESS:
+def where_label(row: AuditRow) -> str:
+    if row.ip_address == CLI_ADDRESS:
         return _(CLI)
     return row.ip_address or "-"
 
@@ -130,9 +131,9 @@ class AuditController(Controller):
         filters = _filters(account, branch, kind, since, until)
         timezone = _timezone(request)
         if filters.errors:
-            result = audit.AuditPage([], 0, 1, 1)
+            result = AuditPage([], 0, 1, 1)
         else:
-            result = audit.audit_page(
+            result = audit_page(
                 db, filters.criteria, timezone=timezone, page=page, per_page=PER_PAGE
             )
         return Template(
@@ -141,8 +142,8 @@ class AuditController(Controller):
                 "filters": filters,
                 "errors": {field: render(message) for field, message in filters.errors.items()},
                 "result": result,
-                "kinds": [(k, kind_label(k)) for k in audit.all_kinds()],
-                "objects": [(k, _(v)) for k, v in audit.OBJECT_LABELS.items()],
+                "kinds": [(k, kind_label(k)) for k in all_kinds()],
+                "objects": [(k, _(v)) for k, v in OBJECT_LABELS.items()],
                 "branches": _branches(db),
                 "kind_label": kind_label,
                 "who_label": who_label,
@@ -180,8 +181,8 @@ class AuditController(Controller):
             _("Before"),
             _("After"),
         ]
-        body = audit.to_csv(
-            audit.iter_events(db, filters.criteria, timezone=timezone),
+        body = to_csv(
+            iter_events(db, filters.criteria, timezone=timezone),
             headings,
             timezone=timezone,
         )

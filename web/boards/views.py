@@ -28,7 +28,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
 from service.boards.pages import (
     BoardPeriod,

@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.entries.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
 from service.entries.suggestions import (
     STEPS,

@@ -11,7 +11,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.kernel.periods import period_of
 from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow

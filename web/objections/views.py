@@ -10,7 +10,7 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_
 from service.persistence.pagination import page_number

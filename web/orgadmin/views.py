@@ -18,7 +18,9 @@ from service.accounts.api_tokens import (
     parse_days,
     revoke_token,
 )
-from service.accounts.sessions import Principal, end_sessions_by_office, new_initial_password
+from service.accounts.passwords import new_initial_password
+from service.accounts.principal import Principal
+from service.accounts.sessions import end_sessions_by_office
 from service.boards.pages import get_branch
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_

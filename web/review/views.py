@@ -15,7 +15,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from service.accounts.sessions import Principal
+from service.accounts.principal import Principal
 from service.entries.entry import EntryView
 from service.entries.evidence import photos_by_entry
 from service.entries.review import (
