@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from service.accounts.passwords import hash_password
+from service.database import open_database
 from service.kernel.config import PROJECT_ROOT
 from service.kernel.periods import period_of, town_today
-from service.persistence.db import Database
 from service.persistence.migrate import upgrade
 from service.persistence.types import utcnow
 from service.scoring.engine import entry_points
@@ -317,7 +317,7 @@ def fresh_database(url: str) -> None:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}"')
-    database = Database.from_url(url)
+    database = open_database(url)
     try:
         upgrade(database.engine)
     finally:
@@ -952,7 +952,7 @@ class Generator:
     def _summaries(self) -> None:
         """The board totals, built from the summary in SQL the way the app rebuilds them."""
         try:
-            from service.boards.totals import rebuild_statements
+            from service.boards.rebuild import rebuild_statements
         except ImportError:  # an older commit without board totals (before/after figures)
             return
         for statement in rebuild_statements():

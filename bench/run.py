@@ -20,6 +20,7 @@ from bench import http, scenarios
 from bench.generate import SCALES, Generated, default_url, generate, load_stats
 from bench.report import Report, Row, machine_info, now_text
 from service.accounts.sessions import start_session
+from service.database import open_database
 from service.kernel.config import PROJECT_ROOT
 from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
@@ -258,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"generating {args.scale} into {url}")
         data = generate(args.scale, url, progress=lambda message: log(f"  {message}"))
         log(f"generated in {data.seconds:.1f} s")
-    database = Database.from_url(url)
+    database = open_database(url)
     rulebook = Rulebook.from_directory(PROJECT_ROOT / "scoring_rules")
     report = Report(args.scale, args.db, now_text(), machine_info(database_version(database)))
     report.data = {

@@ -21,7 +21,18 @@ from sqlalchemy.orm import Session
 from bench.generate import ADMIN_USERNAME, Generated
 from bench.report import Report, Row
 from service.accounts.principal import Principal, load_principal
-from service.boards import pages as boards
+from service.boards.board import BranchMetric, parse_board_period
+from service.boards.branch_pages import branch_page
+from service.boards.pages import (
+    EXEMPT_PAGE_SIZE,
+    board_counts,
+    exempt_page,
+    member_page,
+    member_standing,
+    page_count,
+    ranked_members,
+)
+from service.database import open_database
 from service.kernel.config import PROJECT_ROOT
 from service.persistence.db import Database
 from service.persistence.models import Account, Entry, EntryStatus, Member, PointsSummary
@@ -95,57 +106,36 @@ def pick_subjects(session: Session, period: str) -> Subjects:
 RankingOp = Callable[[Session, str, Subjects], Any]
 
 
-def _paged() -> bool:
-    # The paged read path (boards.member_page and friends); without it, the whole board
-    # as the pages built it before (kept for before/after figures).
-    return hasattr(boards, "member_page")
-
-
 def _town_top(session: Session, period: str, who: Subjects) -> Any:
-    if _paged():
-        return boards.ranked_members(session, period, 0, 49)
-    return boards.member_board(session, period).ranked[:50]
+    return ranked_members(session, period, 0, 49)
 
 
 def _town_page(session: Session, period: str, who: Subjects) -> Any:
-    """What the board page reads: its 50 lines and its counts (the exempt members listed
-    on it too, before they had pages of their own)."""
-    if _paged():
-        return boards.member_page(session, period, 1)
-    return boards.member_board(session, period)
+    """What the board page reads: its 50 lines and its counts."""
+    return member_page(session, period, 1)
 
 
 def _exempt_page(session: Session, period: str, who: Subjects) -> Any:
     """A page of the exempt members with points (the middle one: an offset to skip)."""
-    count = boards.board_counts(session, boards.parse_board_period(period).key).exempt
-    middle = boards.page_count(count, boards.EXEMPT_PAGE_SIZE) // 2 + 1
-    return boards.exempt_page(session, period, middle)
+    count = board_counts(session, parse_board_period(period).key).exempt
+    middle = page_count(count, EXEMPT_PAGE_SIZE) // 2 + 1
+    return exempt_page(session, period, middle)
 
 
 def _town_rank(session: Session, period: str, who: Subjects) -> Any:
-    if _paged():
-        return boards.member_standing(session, period, who.member_id)
-    return boards.member_board(session, period).standing(who.member_id)
+    return member_standing(session, period, who.member_id)
 
 
 def _branch_top(session: Session, period: str, who: Subjects) -> Any:
-    if _paged():
-        return boards.member_page(session, period, 1, branch_id=who.branch_id).rows
-    return boards.member_board(session, period, branch_id=who.branch_id).ranked[:50]
+    return member_page(session, period, 1, branch_id=who.branch_id).rows
 
 
 def _branch_rank(session: Session, period: str, who: Subjects) -> Any:
-    if _paged():
-        return boards.member_standing(session, period, who.member_id, branch_id=who.branch_id)
-    return boards.member_board(session, period, branch_id=who.branch_id).standing(who.member_id)
+    return member_standing(session, period, who.member_id, branch_id=who.branch_id)
 
 
 def _branches_top(session: Session, period: str, who: Subjects) -> Any:
-    if _paged():
-        return boards.branch_page(
-            session, period, boards.BranchMetric.PER_MEMBER, 1, other_ranks=False
-        ).rows
-    return boards.branch_board(session, period).by_per_member[:50]
+    return branch_page(session, period, BranchMetric.PER_MEMBER, 1, other_ranks=False).rows
 
 
 RANKING_OPS: dict[str, RankingOp] = {
@@ -179,29 +169,20 @@ def ranking(report: Report, database: Database, data: Generated, *, repeat: int)
             )  # fmt: skip
         times = timed(lambda: _town_page(session, period, who), repeat)
         value = median(times) * 1000
-        if hasattr(boards, "exempt_page"):
-            exempt = _town_page(session, period, who).exempt_members
-            report.add(
-                Row("1", "board page read: top 50, counts", value, "ms",
-                    "raw month SUM … GROUP BY", baseline, value / baseline, "", None,
-                    f"not in the sum below; the {exempt:,} exempt members with points "
-                    "(unranked) are on pages of their own, the board page only counts them")
-            )  # fmt: skip
-            times = timed(lambda: _exempt_page(session, period, who), repeat)
-            value = median(times) * 1000
-            report.add(
-                Row("1", f"exempt page read: {boards.EXEMPT_PAGE_SIZE} of them, by number",
-                    value, "ms", "raw month SUM … GROUP BY", baseline, value / baseline, "",
-                    None, "not in the sum below: /boards/PERIOD/exempt?page=N, the middle page")
-            )  # fmt: skip
-        else:
-            exempt = len(_town_page(session, period, who).exempt)
-            report.add(
-                Row("1", "board page read: top 50, counts, exempt list", value, "ms",
-                    "raw month SUM … GROUP BY", baseline, value / baseline, "", None,
-                    f"not in the sum below: the page also lists the {exempt:,} exempt members "
-                    "with points (unranked)")
-            )  # fmt: skip
+        exempt = _town_page(session, period, who).exempt_members
+        report.add(
+            Row("1", "board page read: top 50, counts", value, "ms",
+                "raw month SUM … GROUP BY", baseline, value / baseline, "", None,
+                f"not in the sum below; the {exempt:,} exempt members with points "
+                "(unranked) are on pages of their own, the board page only counts them")
+        )  # fmt: skip
+        times = timed(lambda: _exempt_page(session, period, who), repeat)
+        value = median(times) * 1000
+        report.add(
+            Row("1", f"exempt page read: {EXEMPT_PAGE_SIZE} of them, by number",
+                value, "ms", "raw month SUM … GROUP BY", baseline, value / baseline, "",
+                None, "not in the sum below: /boards/PERIOD/exempt?page=N, the middle page")
+        )  # fmt: skip
     sqlite_city = report.db == "sqlite" and report.scale == "city"
     limit = "≤ 1 % of raw" + (", ≤ 10 ms" if sqlite_city else "")
     ok = total / baseline <= 0.01 and (total <= 10 or not sqlite_city)
@@ -289,7 +270,7 @@ def _reviewer_process(
     """One worker process: a thread per reviewer, like a web worker's thread pool.
     ``serialize``: the threads take turns for write transactions (an experiment: what
     an in-process writer queue in front of SQLite's lock would give)."""
-    database = Database.from_url(url)
+    database = open_database(url)
     rulebook = Rulebook.from_directory(PROJECT_ROOT / "scoring_rules")
     with database.transaction(write=False) as session:
         admin = admin_principal(session)
@@ -468,7 +449,7 @@ def database_url(database: Database) -> str:
 
 
 def verify(report: Report, url: str, *, timeout: float) -> None:
-    database = Database.from_url(url)
+    database = open_database(url)
     try:
         with database.transaction(write=False) as session:
             started = time.perf_counter()

@@ -21,6 +21,7 @@ os.environ.pop("LC_ALL", None)
 os.environ.pop("LC_MESSAGES", None)
 os.environ.pop("JIFEN_LOCALE", None)
 
+from service.database import open_database
 from service.kernel.config import PROJECT_ROOT
 from service.persistence.db import Database
 from service.persistence.migrate import upgrade
@@ -54,16 +55,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def migrated_database(database_url: str) -> Iterator[Database]:
     """On PostgreSQL each run gets its own schema, so runs side by side never collide."""
     if not database_url.startswith("postgresql"):
-        database = Database.from_url(database_url)
+        database = open_database(database_url)
         upgrade(database.engine)
         yield database
         database.dispose()
         return
     schema = f"jifen_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = Database.from_url(database_url)
+    admin = open_database(database_url)
     with admin.engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = Database.from_url(database_url, connect_args={"options": f"-c search_path={schema}"})
+    database = open_database(database_url, connect_args={"options": f"-c search_path={schema}"})
     try:
         upgrade(database.engine)
         yield database

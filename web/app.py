@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 from litestar.types import Receive, Scope, Send
 
+from service.database import open_database
 from service.kernel.config import Settings, get_settings
 from service.persistence.db import Database
 from service.scoring.rules import Rulebook
@@ -111,7 +112,7 @@ def create_app(
     if settings.env == "production" and settings.secret_key == DEVELOPMENT_SECRET:
         raise RuntimeError("set JIFEN_SECRET_KEY before running in production")
     rulebook = rulebook or Rulebook.from_directory(settings.rules_dir)
-    database = database or Database.from_url(settings.database_url)
+    database = database or open_database(settings.database_url)
     logging.getLogger("jifen").setLevel(logging.INFO)
 
     # The HTML pages: forms for browsers, kept out of the OpenAPI document, which

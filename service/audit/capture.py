@@ -1,7 +1,8 @@
 """The audit log: who changed what, when, from where, before and after.
 
 Nothing in the services calls this module. A session hook (installed once for every
-SQLAlchemy ``Session`` by ``install()``, which ``service/db.py`` calls) looks at each
+SQLAlchemy session of the ``Database`` by ``install``; ``service.database.open_database``
+puts it there) looks at each
 flush and writes one ``AuditEvent`` row per created, changed or deleted record of an
 audited model, in the same transaction: a change and its audit line commit or roll back
 together. ORM bulk statements on audited models (``session.execute(insert(Member),
@@ -27,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, insert, inspect, select
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
 from service.persistence.models import (
@@ -581,15 +582,9 @@ def _append_only(session: Session, _context: Any, _instances: Any) -> None:
             raise RuntimeError("audit events are append-only")
 
 
-_installed = False
-
-
-def install() -> None:
-    """Register the hooks on every Session (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    event.listen(Session, "before_flush", _append_only)
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "do_orm_execute", _bulk_statement)
-    _installed = True
+def install(sessions: sessionmaker[Session]) -> None:
+    """Record every change made through the sessions of ``sessions`` (a session hook of
+    ``service.persistence.db.Database``)."""
+    event.listen(sessions, "before_flush", _append_only)
+    event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "do_orm_execute", _bulk_statement)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from service.boards.pages import BranchBoard, BranchMetric, MemberBoard
+from service.boards.board import BranchBoard, BranchMetric, MemberBoard
 from service.kernel.spreadsheet import Cell, text_cell
 
 

@@ -52,16 +52,13 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    event,
-    inspect,
     literal,
     select,
-    text,
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
 from service.persistence.models import (
     BoardCount,
@@ -71,14 +68,16 @@ from service.persistence.models import (
     Member,
     MemberStatus,
     Participation,
-    PointsSummary,
     PointsTotal,
 )
 from service.scoring.points import to_tenths
 
 ZERO = Decimal("0.0")
+
 ROSTER = ""  # board_count scope of the roster
+
 SummaryKey = tuple[int, str, int, str]  # member, month, branch, rule
+
 # group_total rows per month and rule: a summary row counts in bucket branch_id % this.
 GROUP_BUCKETS = 16
 
@@ -108,7 +107,7 @@ def span_order(key: str) -> tuple[int, int, int]:
     return (year, (month - 1) // 3 + 1, month)
 
 
-def _table(model: Any) -> Table:
+def table_of(model: Any) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
@@ -123,7 +122,7 @@ def upsert_adding(connection: Connection, model: Any, rows: list[dict[str, Any]]
     are locked in). The statement is built once per table and database."""
     if not rows:
         return
-    table = _table(model)
+    table = table_of(model)
     key = (connection.dialect.name, table.name)
     statement = _UPSERTS.get(key)
     if statement is None:
@@ -160,9 +159,6 @@ def member_classes(connection: Connection, member_ids: Iterable[int]) -> dict[in
     return {
         row.id: MemberClass(row.status is MemberStatus.EXEMPT, bool(row.active)) for row in rows
     }
-
-
-# --- moving the totals with the summary ----------------------------------------------------
 
 
 def apply_summary_deltas(
@@ -219,16 +215,16 @@ def apply_summary_deltas(
         rows.append({"period": span, "member_id": member_id, "points": delta,
                      "exempt": member.exempt})  # fmt: skip
     _upsert_totals(connection, rows)
-    _move_branches(connection, branch_points, branch_joined)
-    _move_counts(connection, flips)
-    _move_groups(connection, groups)
+    move_branches(connection, branch_points, branch_joined)
+    move_counts(connection, flips)
+    move_groups(connection, groups)
 
 
 def _upsert_totals(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Add to members' totals (a new row takes the member's exempt flag as given)."""
     if not rows:
         return
-    table = _table(PointsTotal)
+    table = table_of(PointsTotal)
     key = (connection.dialect.name, "points_total")
     statement = _UPSERTS.get(key)
     if statement is None:
@@ -242,7 +238,7 @@ def _upsert_totals(connection: Connection, rows: list[dict[str, Any]]) -> None:
     connection.execute(statement, rows)
 
 
-def _move_branches(
+def move_branches(
     connection: Connection,
     points: Mapping[tuple[str, int], Decimal],
     joined: Mapping[tuple[str, int], int],
@@ -280,7 +276,7 @@ def _move_branches(
                 "participation_key": ratio(change, members),
             }
         )
-    table = _table(BranchTotal)
+    table = table_of(BranchTotal)
     key = (connection.dialect.name, "branch_total")
     statement = _UPSERTS.get(key)
     if statement is None:
@@ -314,7 +310,7 @@ def key_sql(numerator: Any, members: Any) -> Any:
     )
 
 
-def _move_counts(connection: Connection, changes: Mapping[tuple[str, bool, bool], int]) -> None:
+def move_counts(connection: Connection, changes: Mapping[tuple[str, bool, bool], int]) -> None:
     ordered = sorted(
         ((key, change) for key, change in changes.items() if change),
         key=lambda item: (item[0][0] != ROSTER, span_order(item[0][0]) if item[0][0] else (0,)),
@@ -329,7 +325,7 @@ def _move_counts(connection: Connection, changes: Mapping[tuple[str, bool, bool]
     )
 
 
-def _move_groups(connection: Connection, changes: Mapping[tuple[str, str, int], Decimal]) -> None:
+def move_groups(connection: Connection, changes: Mapping[tuple[str, str, int], Decimal]) -> None:
     """Add to the town's points per month, rule and bucket (in key order: the lock order)."""
     upsert_adding(
         connection,
@@ -342,7 +338,7 @@ def _move_groups(connection: Connection, changes: Mapping[tuple[str, str, int], 
     )
 
 
-def _move_roster(connection: Connection, changes: Mapping[int, int]) -> None:
+def move_roster(connection: Connection, changes: Mapping[int, int]) -> None:
     """Move branches' member counts, on the roster and on each of their span rows."""
     moved = [(branch_id, change) for branch_id, change in sorted(changes.items()) if change]
     upsert_adding(
@@ -350,7 +346,7 @@ def _move_roster(connection: Connection, changes: Mapping[int, int]) -> None:
         BranchRoster,
         [{"branch_id": branch_id, "members": change} for branch_id, change in moved],
     )
-    table = _table(BranchTotal)
+    table = table_of(BranchTotal)
     for branch_id, change in moved:
         members = table.c.members + change
         connection.execute(
@@ -362,9 +358,6 @@ def _move_roster(connection: Connection, changes: Mapping[int, int]) -> None:
                 participation_key=key_sql(table.c.participants, members),
             )
         )
-
-
-# --- participation ---------------------------------------------------------------------------
 
 
 def participation_changes(
@@ -394,7 +387,7 @@ def participation_changes(
 
 def write_participation(session: Session, changes: Mapping[tuple[str, int, int], int]) -> None:
     connection = session.connection()
-    table = _table(Participation)
+    table = table_of(Participation)
     added = [
         {"period": span, "branch_id": branch_id, "member_id": member_id}
         for (span, branch_id, member_id), change in sorted(changes.items())
@@ -411,383 +404,3 @@ def write_participation(session: Session, changes: Mapping[tuple[str, int, int],
                     table.c.member_id == member_id,
                 )
             )
-
-
-# --- the roster: a member's class or branch changes ------------------------------------------
-
-
-def _history(obj: Member, name: str) -> tuple[Any, Any] | None:
-    """(before, after) of an attribute changed in this flush, or None."""
-    state = inspect(obj)
-    history = state.attrs[name].history
-    if not history.has_changes():
-        return None
-    before = history.deleted[0] if history.deleted else None
-    after = history.added[0] if history.added else getattr(obj, name)
-    return before, after
-
-
-def _class_of(status: Any, active: Any) -> MemberClass:
-    return MemberClass(MemberStatus(status) is MemberStatus.EXEMPT, bool(active))
-
-
-def _member_changes(session: Session, _context: Any) -> None:
-    connection: Connection | None = None
-    for obj in list(session.new):
-        if isinstance(obj, Member):
-            connection = connection or session.connection()
-            _roster_joined(connection, obj.id, obj.branch_id, _class_of(obj.status, obj.active))
-    for obj in list(session.dirty):
-        if not isinstance(obj, Member) or not session.is_modified(obj):
-            continue
-        status = _history(obj, "status")
-        active = _history(obj, "active")
-        branch = _history(obj, "branch_id")
-        if status is None and active is None and branch is None:
-            continue
-        before = _class_of(status[0] if status else obj.status, active[0] if active else obj.active)
-        after = _class_of(obj.status, obj.active)
-        old_branch = branch[0] if branch else obj.branch_id
-        if before == after and old_branch == obj.branch_id:
-            continue
-        connection = connection or session.connection()
-        _member_moved(connection, obj.id, old_branch, obj.branch_id, before, after)
-    for obj in list(session.deleted):
-        if isinstance(obj, Member):
-            connection = connection or session.connection()
-            member = _class_of(obj.status, obj.active)
-            _move_counts(connection, {(ROSTER, member.exempt, member.active): -1})
-            if member.eligible:
-                _move_roster(connection, {obj.branch_id: -1})
-
-
-def _roster_joined(
-    connection: Connection, member_id: int, branch_id: int, member: MemberClass
-) -> None:
-    _move_counts(connection, {(ROSTER, member.exempt, member.active): 1})
-    if member.eligible:
-        _move_roster(connection, {branch_id: 1})
-
-
-def _member_moved(
-    connection: Connection,
-    member_id: int,
-    old_branch: int,
-    new_branch: int,
-    before: MemberClass,
-    after: MemberClass,
-) -> None:
-    """Move a member's totals and counts from one class (and branch) to another."""
-    # The roster first: the lock order of approvals is the branch's roster row, then its
-    # span rows (service.boards.totals._move_branches).
-    roster: dict[int, int] = defaultdict(int)
-    if before.eligible:
-        roster[old_branch] -= 1
-    if after.eligible:
-        roster[new_branch] += 1
-    _move_roster(connection, roster)
-    if before != after:
-        groups: dict[tuple[str, str, int], Decimal] = defaultdict(lambda: ZERO)
-        totals = connection.execute(
-            select(PointsTotal.period, PointsTotal.points).where(PointsTotal.member_id == member_id)
-        ).all()
-        if before.exempt != after.exempt:
-            table = _table(PointsTotal)
-            connection.execute(
-                table.update().where(table.c.member_id == member_id).values(exempt=after.exempt)
-            )
-            # The member's points count for their branches (and the town's groups)
-            # again, or no longer.
-            sign = 1 if before.exempt else -1
-            points: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
-            for period, branch_id, rule_id, total in connection.execute(
-                select(
-                    PointsSummary.period,
-                    PointsSummary.branch_id,
-                    PointsSummary.rule_id,
-                    PointsSummary.points,
-                ).where(PointsSummary.member_id == member_id)
-            ):
-                groups[(period, rule_id, group_bucket(branch_id))] += sign * total
-                for span in span_keys(period):
-                    points[(span, branch_id)] += sign * total
-        else:
-            points = {}
-        joined: dict[tuple[str, int], int] = {}
-        if before.eligible != after.eligible:
-            sign = 1 if after.eligible else -1
-            for period, branch_id in connection.execute(
-                select(Participation.period, Participation.branch_id).where(
-                    Participation.member_id == member_id
-                )
-            ):
-                joined[(period, branch_id)] = sign
-        _move_branches(connection, points, joined)
-        counts: dict[tuple[str, bool, bool], int] = defaultdict(int)
-        counts[(ROSTER, before.exempt, before.active)] -= 1
-        counts[(ROSTER, after.exempt, after.active)] += 1
-        for period, total in totals:
-            if total != 0:
-                counts[(period, before.exempt, before.active)] -= 1
-                counts[(period, after.exempt, after.active)] += 1
-        _move_counts(connection, counts)
-        _move_groups(connection, groups)
-
-
-STALE = "jifen_board_totals_stale"
-
-
-def _bulk_statement(state: ORMExecuteState) -> None:
-    """ORM bulk statements that change what the board tables are sums of (members, the
-    summary, entries' status) bypass the flush hook and the ledger's deltas: the board
-    tables are then recomputed before the commit. The app issues none on a live
-    database (a transfer's update of pending entries' branch does not count); bulk
-    loads and tests do."""
-    if not (state.is_insert or state.is_update or state.is_delete):
-        return
-    statement: Any = state.statement
-    name = getattr(getattr(statement, "table", None), "name", None)
-    if name in (Member.__tablename__, PointsSummary.__tablename__, "ledger_line") or (
-        name == "entry" and (state.is_delete or state.is_insert)
-    ):
-        state.session.info[STALE] = True
-    elif name == "entry":
-        changed = {getattr(column, "key", str(column)) for column in _updated(statement)}
-        if changed & {"status", "period"}:
-            state.session.info[STALE] = True
-
-
-def _updated(statement: Any) -> list[Any]:
-    values = getattr(statement, "_values", None) or {}
-    return list(values)
-
-
-def _before_commit(session: Session) -> None:
-    if session.info.pop(STALE, False):
-        rebuild(session)
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(STALE, None)
-
-
-_installed = False
-
-
-def install() -> None:
-    """Register the roster hooks on every Session (idempotent; done on import)."""
-    global _installed
-    if _installed:
-        return
-    event.listen(Session, "after_flush", _member_changes)
-    event.listen(Session, "do_orm_execute", _bulk_statement)
-    event.listen(Session, "before_commit", _before_commit)
-    event.listen(Session, "after_rollback", _after_rollback)
-    _installed = True
-
-
-install()
-
-
-# --- recomputing everything --------------------------------------------------------------------
-
-QUARTER_SQL = (
-    "substr({col}, 1, 4) || '-Q' || "
-    "CAST((CAST(substr({col}, 6, 2) AS INTEGER) + 2) / 3 AS VARCHAR(1))"
-)
-SPAN_SQL = {
-    "month": "{col}",
-    "quarter": QUARTER_SQL,
-    "year": "substr({col}, 1, 4)",
-}
-
-
-ROSTER_SQL = (
-    "SELECT branch_id, COUNT(*) AS members FROM member "
-    "WHERE active = TRUE AND status <> 'exempt' GROUP BY branch_id"
-)
-
-
-# The town's points per month, rule and bucket from its non-exempt members.
-GROUP_TOTAL_SQL = (
-    f"SELECT s.period AS period, s.rule_id AS rule_id, s.branch_id % {GROUP_BUCKETS} AS bucket, "
-    "SUM(s.points) AS points FROM points_summary s JOIN member m ON m.id = s.member_id "
-    f"WHERE m.status <> 'exempt' GROUP BY s.period, s.rule_id, s.branch_id % {GROUP_BUCKETS}"
-)
-
-
-def _span(kind: str, column: str) -> str:
-    return SPAN_SQL[kind].format(col=column)
-
-
-def totals_queries(*, built: bool = False) -> dict[str, str]:
-    """SELECTs giving each table's rows from the summary, the entries and the roster: what
-    ``rebuild`` writes and what ``jifen ledger verify`` compares the tables with. With
-    ``built``, later tables read the ones ``rebuild`` has just written before them
-    (members' totals, participation, the roster) instead of working them out again."""
-    member_totals = " UNION ALL ".join(
-        f"SELECT {_span(kind, 's.period')} AS period, s.member_id AS member_id, "
-        "SUM(s.points) AS points, m.status = 'exempt' AS exempt "
-        "FROM points_summary s JOIN member m ON m.id = s.member_id "
-        f"GROUP BY {_span(kind, 's.period')}, s.member_id, m.status"
-        for kind in SPAN_SQL
-    )
-    participation = " UNION ".join(
-        f"SELECT {_span(kind, 'e.period')} AS period, e.branch_id AS branch_id, "
-        "e.member_id AS member_id FROM entry e WHERE e.status = 'approved'"
-        for kind in SPAN_SQL
-    )
-    branch_points = " UNION ALL ".join(
-        f"SELECT {_span(kind, 's.period')} AS period, s.branch_id AS branch_id, "
-        "SUM(CASE WHEN m.status = 'exempt' THEN 0 ELSE s.points END) AS points "
-        "FROM points_summary s JOIN member m ON m.id = s.member_id "
-        f"GROUP BY {_span(kind, 's.period')}, s.branch_id"
-        for kind in SPAN_SQL
-    )
-    participants = (
-        "SELECT p.period AS period, p.branch_id AS branch_id, COUNT(*) AS participants "
-        f"FROM {'participation' if built else f'({participation})'} p "
-        "JOIN member m ON m.id = p.member_id "
-        "WHERE m.active = TRUE AND m.status <> 'exempt' GROUP BY p.period, p.branch_id"
-    )
-    roster = "branch_roster" if built else f"({ROSTER_SQL})"
-    totals = "points_total" if built else f"({member_totals})"
-    return {
-        "points_total": f"SELECT period, member_id, points, exempt FROM ({member_totals}) t",
-        "participation": f"SELECT period, branch_id, member_id FROM ({participation}) p",
-        "branch_total": (
-            "SELECT k.period, k.branch_id, COALESCE(b.points, 0) AS points, "
-            "COALESCE(c.participants, 0) AS participants, COALESCE(r.members, 0) AS members, "
-            "CASE WHEN COALESCE(r.members, 0) = 0 THEN 0.0 "
-            "ELSE CAST(COALESCE(b.points, 0) AS DOUBLE PRECISION) / r.members END "
-            "AS per_member_key, "
-            "CASE WHEN COALESCE(r.members, 0) = 0 THEN 0.0 "
-            "ELSE CAST(COALESCE(c.participants, 0) AS DOUBLE PRECISION) / r.members END "
-            "AS participation_key "
-            f"FROM (SELECT period, branch_id FROM ({branch_points}) x UNION "
-            f"SELECT period, branch_id FROM ({participants}) y) k "
-            f"LEFT JOIN ({branch_points}) b ON b.period = k.period AND b.branch_id = k.branch_id "
-            f"LEFT JOIN ({participants}) c ON c.period = k.period AND c.branch_id = k.branch_id "
-            f"LEFT JOIN {roster} r ON r.branch_id = k.branch_id"
-        ),
-        "board_count": (
-            "SELECT '' AS scope, m.status = 'exempt' AS exempt, m.active AS active, "
-            "COUNT(*) AS members FROM member m GROUP BY m.status = 'exempt', m.active "
-            "UNION ALL "
-            "SELECT t.period AS scope, t.exempt AS exempt, m.active AS active, "
-            f"COUNT(*) AS members FROM {totals} t JOIN member m ON m.id = t.member_id "
-            "WHERE t.points <> 0 GROUP BY t.period, t.exempt, m.active"
-        ),
-        "branch_roster": ROSTER_SQL,
-        "group_total": GROUP_TOTAL_SQL,
-    }
-
-
-# In the order ``rebuild`` fills them (later ones read earlier ones).
-TOTALS_COLUMNS = {
-    "points_total": "period, member_id, points, exempt",
-    "participation": "period, branch_id, member_id",
-    "branch_roster": "branch_id, members",
-    "branch_total": (
-        "period, branch_id, points, participants, members, per_member_key, participation_key"
-    ),
-    "board_count": "scope, exempt, active, members",
-    "group_total": "period, rule_id, bucket, points",
-}
-
-
-def rebuild_statements() -> list[str]:
-    """Plain SQL (no parameters) that empties and refills every board table: for the
-    ORM (``rebuild``) and for the benchmark's bulk loader alike."""
-    statements = [f"DELETE FROM {table}" for table in TOTALS_COLUMNS]
-    queries = totals_queries(built=True)
-    statements += [
-        f"INSERT INTO {table} ({columns}) {queries[table]}"
-        for table, columns in TOTALS_COLUMNS.items()
-    ]
-    return statements
-
-
-def rebuild(session: Session) -> None:
-    """Recompute every board table from the summary, the entries and the roster."""
-    session.info.pop(STALE, None)
-    for statement in rebuild_statements():
-        session.execute(text(statement))
-
-
-KEY_WIDTH = {
-    "points_total": 2,
-    "participation": 3,
-    "branch_roster": 1,
-    "branch_total": 2,
-    "board_count": 3,
-    "group_total": 3,
-}
-
-
-@dataclass(frozen=True)
-class TotalsDifference:
-    """A board table's row as stored against as recomputed (None: no such row)."""
-
-    table: str
-    key: tuple[Any, ...]
-    expected: tuple[Any, ...] | None
-    found: tuple[Any, ...] | None
-
-    @property
-    def member_id(self) -> int | None:
-        if self.table == "points_total":
-            return int(self.key[1])
-        if self.table == "participation":
-            return int(self.key[2])
-        return None
-
-    @property
-    def branch_id(self) -> int | None:
-        if self.table in ("branch_total", "branch_roster"):
-            return int(self.key[-1] if self.table == "branch_total" else self.key[0])
-        if self.table == "participation":
-            return int(self.key[1])
-        return None
-
-
-def differences(session: Session) -> list[TotalsDifference]:
-    """Every row of the board tables that differs from a recomputation from the summary,
-    the entries and the roster (zero rows count as no row on both sides)."""
-    out: list[TotalsDifference] = []
-    queries = totals_queries()
-    for table, columns in TOTALS_COLUMNS.items():
-        width = KEY_WIDTH[table]
-        stored = _rows_by_key(
-            session.execute(text(f"SELECT {columns} FROM {table}")),
-            table,
-            width,
-        )
-        expected = _rows_by_key(session.execute(text(queries[table])), table, width)
-        for key in sorted(stored.keys() | expected.keys(), key=repr):
-            if stored.get(key) != expected.get(key):
-                out.append(TotalsDifference(table, key, expected.get(key), stored.get(key)))
-    return out
-
-
-def _rows_by_key(
-    rows: Iterable[Any], table: str, width: int
-) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in rows:
-        values = tuple(row)
-        if table == "board_count":
-            values = (values[0], bool(values[1]), bool(values[2]), int(values[3]))
-        elif table == "points_total":
-            values = (values[0], int(values[1]), int(values[2]), bool(values[3]))
-        else:
-            values = tuple(v if isinstance(v, str | float) else int(v) for v in values)
-        key, value = values[:width], values[width:]
-        if table in ("board_count", "branch_roster") and value == (0,):
-            continue
-        if table == "branch_total" and value[:2] == (0, 0):
-            continue  # no points, nobody took part: the same as no row
-        if table == "group_total" and value == (0,):
-            continue
-        out[key] = value
-    return out

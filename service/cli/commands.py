@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from service.database import open_database
 from service.kernel.config import get_settings
 from service.kernel.i18n import N_, terminal_render
 from service.kernel.i18n import terminal_gettext as _
@@ -29,7 +30,7 @@ console = Console(stderr=True)
 
 
 def _database() -> Database:
-    return Database.from_url(get_settings().database_url)
+    return open_database(get_settings().database_url)
 
 
 def _print_problems(problems: list[str]) -> None:

@@ -24,7 +24,13 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from service.boards import totals
+from service.boards.rebuild import rebuild
+from service.boards.totals import (
+    apply_summary_deltas,
+    participation_changes,
+    upsert_adding,
+    write_participation,
+)
 from service.kernel.periods import period_of
 from service.persistence.models import (
     Adjustment,
@@ -78,7 +84,7 @@ def upsert_summary(
     """
     # On the connection: the session's hook for bulk statements (service.boards.totals) is for
     # writes that bypass these deltas, not for them.
-    totals.upsert_adding(
+    upsert_adding(
         session.connection(),
         PointsSummary,
         [
@@ -93,14 +99,14 @@ def upsert_summary(
             for (member_id, period, branch_id, rule_id), (points, count) in sorted(deltas.items())
         ],
     )
-    totals.apply_summary_deltas(session, deltas, participation)
+    apply_summary_deltas(session, deltas, participation)
 
 
 def bulk_insert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Decimal, int]]) -> None:
     """Insert summary rows for an empty table (seeding); one statement for all rows. The
     board totals are then recomputed from the summary, the entries and the roster."""
     if not deltas:
-        totals.rebuild(session)
+        rebuild(session)
         return
     session.execute(
         insert(PointsSummary),
@@ -116,7 +122,7 @@ def bulk_insert_summary(session: Session, deltas: Mapping[SummaryKey, tuple[Deci
             for (m, p, b, r), (points, count) in deltas.items()
         ],
     )
-    totals.rebuild(session)
+    rebuild(session)
 
 
 def _year_bounds(year: int) -> tuple[date, date]:
@@ -350,7 +356,7 @@ def reconcile_member(
     scored_list, held, given = score_member_year(session, rulebook, member_id, year)
     # Participation (an approved entry dated in a span, for a branch) moves with the same
     # activities, published months included: it follows the entries, not the points.
-    joined = totals.participation_changes(
+    joined = participation_changes(
         session,
         member_id,
         year,
@@ -360,7 +366,7 @@ def reconcile_member(
             if s.activity.source is Source.ENTRY
         ),
     )
-    totals.write_participation(session, joined)
+    write_participation(session, joined)
     scored = {s.activity.key: s for s in scored_list}
     lines: list[LedgerLine] = []
     for key in sorted(scored.keys() | held.keys()):

@@ -33,7 +33,7 @@ from enum import StrEnum
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
-from service.boards import totals
+from service.boards.rebuild import differences as totals_differences
 from service.kernel.i18n import N_
 from service.kernel.periods import period_of
 from service.ledger.reconcile import LedgerState, score_members_year
@@ -394,7 +394,7 @@ def _check_totals(session: Session) -> list[Difference]:
     from the summary, the entries and the roster. Reported as summary differences: the
     subject names the table and the row."""
     pending: list[Difference] = []
-    for item in totals.differences(session):
+    for item in totals_differences(session):
         if item.expected is None:
             kind = DifferenceKind.SUMMARY_ORPHAN
         elif item.found is None:

@@ -18,16 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
-from service.boards.pages import (
-    BranchLine,
-    BranchMetric,
-    MemberLine,
-    board_counts,
-    branch_board,
-    member_board,
-    member_standing,
-    parse_board_period,
-)
+from service.boards.board import BranchLine, BranchMetric, MemberLine, parse_board_period
+from service.boards.live import branch_board, member_board
+from service.boards.pages import board_counts, member_standing
 from service.entries.entry import EntryView, entry_views_query, member_entries, to_views
 from service.kernel.periods import period_of
 from service.ledger.explain import Explanation, explain_member

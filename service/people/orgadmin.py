@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from service.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from service.accounts.principal import Principal
 from service.accounts.sessions import end_account_sessions
-from service.boards.pages import get_branch
+from service.boards.live import get_branch
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.persistence import pagination

@@ -9,7 +9,7 @@ transactions that both read and then write deadlock on lock upgrade and one gets
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.audit.capture import install
+from service.persistence import guards
 
 WRITE_OPTION = "jifen_write"
-# Every change made through a Session is written to the audit log (service/audit.py).
-install()
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -63,23 +61,38 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# A session hook puts listeners on a session factory: the audit log, the board totals.
+SessionHook = Callable[[sessionmaker[Session]], None]
+
+
 @dataclass(frozen=True)
 class Database:
-    """One engine with a factory for read sessions and one for write sessions."""
+    """One engine with a factory for read sessions and one for write sessions.
+
+    Every session it makes carries the persistence guards (service/persistence/guards.py)
+    and the ``hooks`` it was opened with; ``service.database.open_database`` passes the
+    domain's, so every way into the service keeps the audit log and the board totals.
+    """
 
     engine: Engine
     reader: sessionmaker[Session]
     writer: sessionmaker[Session]
+    hooks: tuple[SessionHook, ...]
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Database:
+    def from_url(cls, url: str, *, hooks: Sequence[SessionHook], **kwargs: Any) -> Database:
+        """``hooks`` is required: a database opened without the domain's hooks would
+        let the board totals drift from the ledger (open it through
+        ``service.database.open_database``)."""
         engine = create_db_engine(url, **kwargs)
         write_engine = engine.execution_options(**{WRITE_OPTION: True})
-        return cls(
-            engine=engine,
-            reader=sessionmaker(bind=engine, expire_on_commit=False),
-            writer=sessionmaker(bind=write_engine, expire_on_commit=False),
-        )
+        reader = sessionmaker(bind=engine, expire_on_commit=False)
+        writer = sessionmaker(bind=write_engine, expire_on_commit=False)
+        for factory in (reader, writer):
+            guards.install(factory)
+            for hook in hooks:
+                hook(factory)
+        return cls(engine=engine, reader=reader, writer=writer, hooks=tuple(hooks))
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:

@@ -19,10 +19,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.persistence.types import Tenths, UTCDateTime, utcnow
 from service.scoring.engine import Source
@@ -456,16 +455,6 @@ class BranchRoster(Base):
     members: Mapped[int] = mapped_column(Integer)
 
 
-@event.listens_for(Session, "before_flush")
-def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
-    for obj in session.dirty:
-        if isinstance(obj, LedgerLine) and session.is_modified(obj):
-            raise RuntimeError("ledger lines are append-only; record a reversal instead")
-    for obj in session.deleted:
-        if isinstance(obj, LedgerLine):
-            raise RuntimeError("ledger lines are append-only; record a reversal instead")
-
-
 # --- publication (公示) ----------------------------------------------------------------
 
 
@@ -587,17 +576,6 @@ class Objection(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
     resolved_at: Mapped[datetime | None]
     correction_publication_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id"))
-
-
-@event.listens_for(Session, "before_flush")
-def _publications_are_frozen(session: Session, _context: Any, _instances: Any) -> None:
-    frozen = (Publication, PublishedMemberRow, PublishedBranchRow)
-    for obj in session.dirty:
-        if isinstance(obj, frozen) and session.is_modified(obj):
-            raise RuntimeError("published boards are frozen; publish a correction instead")
-    for obj in session.deleted:
-        if isinstance(obj, frozen):
-            raise RuntimeError("published boards are frozen; publish a correction instead")
 
 
 class AuditEvent(Base):

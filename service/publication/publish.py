@@ -34,21 +34,10 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
-from service.boards.pages import (
-    PAGE_SIZE,
-    BranchBoard,
-    BranchLine,
-    BranchMetric,
-    BranchPage,
-    MemberBoard,
-    MemberLine,
-    MemberPage,
-    branch_board,
-    code_order,
-    member_board,
-    page_count,
-    within_branch,
-)
+from service.boards.board import BranchBoard, BranchLine, BranchMetric, MemberBoard, MemberLine
+from service.boards.branch_pages import BranchPage
+from service.boards.live import branch_board, member_board, within_branch
+from service.boards.pages import PAGE_SIZE, MemberPage, code_order, page_count
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import parse_period, period_of, town_today

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from service.boards.pages import branch_board, member_board
+from service.boards.live import branch_board, member_board
 from service.persistence.db import Database
 from service.persistence.models import Branch
 from service.publication.publish import PublishedMonth

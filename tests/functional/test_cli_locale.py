@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from service.audit.log import CSV_COLUMNS
 from service.cli import commands as cli
+from service.database import open_database
 from service.kernel.config import PROJECT_ROOT, Settings
 from service.kernel.i18n import environment_locale
 from service.kernel.periods import period_of, shift_period, town_today
@@ -368,7 +369,7 @@ def test_backup_and_restore(
     """service/cli_backup.py."""
     path = tmp_path / "jifen.sqlite3"
     url = f"sqlite:///{path}"
-    empty = Database.from_url(url)
+    empty = open_database(url)
     upgrade(empty.engine)
     empty.dispose()
     backup = tmp_path / "jifen.backup"

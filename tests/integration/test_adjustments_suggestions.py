@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.accounts.principal import Principal
-from service.boards.pages import member_board
+from service.boards.live import member_board
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry, revoke_entry

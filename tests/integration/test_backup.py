@@ -26,7 +26,8 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from service.accounts.principal import load_principal
-from service.boards.pages import branch_board, member_board
+from service.boards.live import branch_board, member_board
+from service.database import open_database
 from service.entries.review import approve_entry
 from service.kernel.errors import Conflict
 from service.ops.seed import load_demo_town
@@ -186,7 +187,7 @@ def test_round_trip_keeps_every_row_the_ledger_and_the_boards(
     assert "restored" in restored.stdout and f"revision {head_revision()}" in restored.stdout
     assert "replaced" not in restored.stdout  # the target was empty
 
-    target = Database.from_url(fresh_url)
+    target = open_database(fresh_url)
     try:
         expected = _rows(seeded.engine)
         found = _rows(target.engine)
@@ -260,7 +261,7 @@ def test_backup_while_approvals_are_written_is_one_snapshot(
     restored = run_jifen(["restore", str(backup)], target_env)
     assert restored.returncode == 0, restored.stderr
     _verified(target_env)
-    target = Database.from_url(fresh_url)
+    target = open_database(fresh_url)
     try:
         with target.transaction(write=False) as session:
             in_backup = set(

@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.generate import SCALES, generate, libpq_url
-from service.boards.pages import exempt_page, member_board, member_page
+from service.boards.live import member_board
+from service.boards.pages import exempt_page, member_page
+from service.database import open_database
 from service.ledger.verify import verify_ledger
-from service.persistence.db import Database
 from service.persistence.models import Entry, EntryStatus
 from service.scoring.rules import Rulebook
 
@@ -44,7 +45,7 @@ def test_generated_data_passes_the_ledger_check(bench_url: str, rulebook: Rulebo
     assert result.counts["members"] == scale.members
     assert result.counts["branches"] == scale.branches
     assert result.counts["entries"] > scale.members * scale.months
-    database = Database.from_url(bench_url)
+    database = open_database(bench_url)
     try:
         with database.transaction(write=False) as session:
             report = verify_ledger(session, rulebook)

@@ -16,23 +16,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
-from service.boards import totals
-from service.boards.pages import (
-    BranchMetric,
-    MemberLine,
-    board_counts,
+from service.boards.board import BranchMetric, MemberLine, parse_board_period
+from service.boards.branch_pages import branch_page
+from service.boards.live import (
     branch_board,
-    branch_page,
-    exempt_page,
-    exempt_page_of,
     member_board,
-    member_page,
-    member_standing,
-    parse_board_period,
     points_by_group,
     points_by_group_from_summary,
     within_branch,
 )
+from service.boards.pages import (
+    board_counts,
+    exempt_page,
+    exempt_page_of,
+    member_page,
+    member_standing,
+)
+from service.boards.rebuild import differences
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry, revoke_entry
@@ -92,7 +92,7 @@ def same_pages(database: Database, period: str, size: int, rulebook: Rulebook) -
                 for name, by_branch in branch_rows.ranks.items():
                     for branch_id, rank in by_branch.items():
                         assert ranks[name][branch_id] == rank
-        assert totals.differences(session) == []
+        assert differences(session) == []
 
 
 def same_exempt_pages(session: Session, period: str, exempt: list[MemberLine]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.accounts.principal import Principal
-from service.boards.pages import branch_board, member_board
+from service.boards.live import branch_board, member_board
 from service.entries.entry import EntryInput, member_entries, submit_entry, withdraw_entry
 from service.entries.review import approve_entry, reject_entry, review_queue
 from service.kernel.config import PROJECT_ROOT

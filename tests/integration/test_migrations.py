@@ -22,6 +22,7 @@ from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 from service.accounts.api_tokens import issue_token
 from service.accounts.principal import load_principal
 from service.accounts.sessions import start_session
+from service.database import open_database
 from service.entries.review import approve_entry
 from service.ops.seed import load_demo_town
 from service.people.transfers import transfer_member
@@ -73,19 +74,17 @@ def _differences(engine: Engine) -> list[Any]:
 def empty_database(database_url: str, tmp_path: Path) -> Iterator[Callable[[], Database]]:
     """Make databases without any table: SQLite files, or PostgreSQL schemas of this run."""
     made: list[tuple[Database, str | None]] = []
-    admin = Database.from_url(database_url) if database_url.startswith("postgresql") else None
+    admin = open_database(database_url) if database_url.startswith("postgresql") else None
 
     def make() -> Database:
         if admin is None:
-            database = Database.from_url(f"sqlite:///{tmp_path / f'db{len(made)}.sqlite3'}")
+            database = open_database(f"sqlite:///{tmp_path / f'db{len(made)}.sqlite3'}")
             made.append((database, None))
             return database
         schema = f"jifen_migrate_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with admin.engine.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        database = Database.from_url(
-            database_url, connect_args={"options": f"-c search_path={schema}"}
-        )
+        database = open_database(database_url, connect_args={"options": f"-c search_path={schema}"})
         made.append((database, schema))
         return database
 

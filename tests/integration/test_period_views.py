@@ -14,16 +14,13 @@ import pytest
 from openpyxl import load_workbook
 
 from service.boards.achievements import branch_achievements
+from service.boards.board import BranchLine, SpanKind, by_participation, parse_board_period
 from service.boards.exports import branch_table, member_table, to_csv, to_xlsx
-from service.boards.pages import (
-    BranchLine,
+from service.boards.live import (
     PointsGroup,
-    SpanKind,
     branch_board,
     branch_trend,
-    by_participation,
     member_board,
-    parse_board_period,
     points_by_group,
     public_stars,
     within_branch,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from service.accounts.principal import Principal
-from service.boards.pages import branch_board, member_board
+from service.boards.live import branch_board, member_board
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry, revoke_entry

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.passwords import authenticate
 from service.accounts.principal import load_principal
+from service.database import open_database
 from service.ledger.verify import verify_ledger
 from service.ops.seed import DemoRefused, load_demo_town
 from service.persistence.db import Database
@@ -553,7 +554,7 @@ def test_same_until_gives_the_same_town(
 ) -> None:
     fingerprints = []
     for name in ("a", "b"):
-        database = Database.from_url(f"sqlite:///{tmp_path / name}.sqlite3")
+        database = open_database(f"sqlite:///{tmp_path / name}.sqlite3")
         try:
             upgrade(database.engine)
             _load(database, rulebook, seeds_dir)

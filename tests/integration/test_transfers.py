@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from service.accounts.principal import Principal
-from service.boards.pages import branch_board, member_board
+from service.boards.live import branch_board, member_board
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry

@@ -16,7 +16,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
 from pydantic import BaseModel, Field
 
-from service.boards.pages import board_counts, branch_board, member_board, member_standing
+from service.boards.live import branch_board, member_board
+from service.boards.pages import board_counts, member_standing
 from web.api.common import READ_SECURITY, UNAUTHORIZED, ApiError
 from web.boards.views import checked_period, current_period
 from web.deps import Actor, Db

@@ -29,32 +29,34 @@ from litestar.response import Template
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
-from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
-from service.boards.pages import (
+from service.boards.board import (
     BoardPeriod,
     BranchBoard,
     BranchMetric,
-    BranchPage,
-    ExemptPage,
     MemberBoard,
     MemberLine,
-    MemberPage,
     SpanKind,
+    parse_board_period,
+)
+from service.boards.branch_pages import BranchPage, branch_page, branch_page_of
+from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
+from service.boards.live import (
     branch_board,
-    branch_page,
-    branch_page_of,
     branch_trend,
-    exempt_page,
-    exempt_page_of,
     get_branch,
     max_stars,
     member_board,
-    member_page,
-    page_of,
-    parse_board_period,
     points_by_group,
     public_stars,
     within_branch,
+)
+from service.boards.pages import (
+    ExemptPage,
+    MemberPage,
+    exempt_page,
+    exempt_page_of,
+    member_page,
+    page_of,
 )
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput

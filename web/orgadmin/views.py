@@ -21,7 +21,7 @@ from service.accounts.api_tokens import (
 from service.accounts.passwords import new_initial_password
 from service.accounts.principal import Principal
 from service.accounts.sessions import end_sessions_by_office
-from service.boards.pages import get_branch
+from service.boards.live import get_branch
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
 from service.people import orgadmin
