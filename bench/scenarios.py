@@ -29,13 +29,13 @@ from service.boards.pages import (
     exempt_page,
     member_page,
     member_standing,
-    page_count,
     ranked_members,
 )
 from service.database import open_database
 from service.kernel.config import PROJECT_ROOT
 from service.persistence.db import Database
 from service.persistence.models import Account, Entry, EntryStatus, Member, PointsSummary
+from service.persistence.pagination import page_bounds
 from service.persistence.types import utcnow
 from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
@@ -118,7 +118,7 @@ def _town_page(session: Session, period: str, who: Subjects) -> Any:
 def _exempt_page(session: Session, period: str, who: Subjects) -> Any:
     """A page of the exempt members with points (the middle one: an offset to skip)."""
     count = board_counts(session, parse_board_period(period).key).exempt
-    middle = page_count(count, EXEMPT_PAGE_SIZE) // 2 + 1
+    middle = page_bounds(count, 1, EXEMPT_PAGE_SIZE)[0] // 2 + 1
     return exempt_page(session, period, middle)
 
 
@@ -198,7 +198,7 @@ def ranking(report: Report, database: Database, data: Generated, *, repeat: int)
 
 
 def publishing(report: Report, database: Database, data: Generated, rulebook: Rulebook) -> None:
-    from service.publication.publish import published_periods
+    from service.publication.state import published_periods
 
     with database.transaction(write=False) as session:
         done = published_periods(session)

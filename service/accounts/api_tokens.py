@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal, load_principal
-from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
 from service.persistence.models import Account, ApiToken
 
@@ -83,11 +84,6 @@ class TokenRow:
         return "active"
 
 
-def _require_admin(actor: Principal) -> None:
-    if not actor.is_admin:
-        raise PermissionDenied(Message(N_("Only the organisation office may do this.")))
-
-
 def parse_days(text: str) -> int | None:
     """The form's "expires after N days": empty means never; else 1 to MAX_DAYS."""
     text = text.strip()
@@ -117,7 +113,7 @@ def issue_token(
     """Issue a token acting as ``account_id``; the office only. ``name`` says what it is
     for (e.g. the integration using it); ``days`` how long it lasts (None: until
     revoked)."""
-    _require_admin(actor)
+    require_admin(actor)
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound(Message(N_("No such account.")))
@@ -162,7 +158,7 @@ def list_tokens(
     session: Session, actor: Principal, *, account_id: int | None = None
 ) -> list[TokenRow]:
     """Tokens of one account (or of all), newest first; the office only."""
-    _require_admin(actor)
+    require_admin(actor)
     owner = aliased(Account)
     issuer = aliased(Account)
     query = (
@@ -201,7 +197,7 @@ def revoke_token(
     """Revoke a token at once (its next request gets 401); the office only.
     ``account_id``: the account page the request came through; the token must be that
     account's."""
-    _require_admin(actor)
+    require_admin(actor)
     token = session.scalar(select(ApiToken).where(ApiToken.id == token_id).with_for_update())
     if token is None or (account_id is not None and token.account_id != account_id):
         raise NotFound(Message(N_("No such API token.")))

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal, load_principal
 from service.audit.capture import current_context, is_suspended
-from service.kernel.errors import NotFound, PermissionDenied
+from service.kernel.errors import NotFound
 from service.kernel.i18n import N_, Message
 from service.persistence.models import (
     Account,
@@ -147,8 +148,7 @@ def end_sessions_by_office(session: Session, actor: Principal, account_id: int) 
     Ending sessions changes no audited record (sessions are not), so the audit line is
     written here, with the same who and from where as the session hook's lines.
     """
-    if not actor.is_admin:
-        raise PermissionDenied(Message(N_("Only the organisation office may do this.")))
+    require_admin(actor)
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound(Message(N_("No such account.")))

@@ -23,6 +23,7 @@ from service.persistence.models import (
     AuditEvent,
     Branch,
 )
+from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
 
 
 @dataclass(frozen=True)
@@ -129,14 +130,6 @@ def _to_row(row: Any) -> AuditRow:
     )
 
 
-@dataclass(frozen=True)
-class AuditPage:
-    rows: list[AuditRow]
-    total: int
-    page: int
-    pages: int
-
-
 def count_events(session: Session, criteria: AuditFilter, *, timezone: str) -> int:
     query = _filtered(select(func.count()).select_from(AuditEvent), criteria, timezone)
     return session.scalar(query) or 0
@@ -148,17 +141,17 @@ def audit_page(
     *,
     timezone: str,
     page: int = 1,
-    per_page: int = 50,
-) -> AuditPage:
+    size: int = PAGE_SIZE,
+) -> Page[AuditRow]:
     """One page of the filtered log, newest first."""
     total = count_events(session, criteria, timezone=timezone)
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    pages, page = page_bounds(total, page, size)
     query = _filtered(_rows_query(), criteria, timezone).order_by(
         AuditEvent.at.desc(), AuditEvent.id.desc()
     )
-    result = session.execute(query.limit(per_page).offset((page - 1) * per_page))
-    return AuditPage([_to_row(row) for row in result], total, page, pages)
+    result = session.execute(query.limit(size).offset((page - 1) * size))
+    items = [_to_row(row) for row in result]
+    return Page(items=items, total=total, page=page, pages=pages, size=size)
 
 
 def iter_events(

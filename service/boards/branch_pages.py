@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 
 from service.boards.board import BranchBoard, BranchLine, BranchMetric, parse_board_period
 from service.boards.live import branch_line_of
-from service.boards.pages import PAGE_SIZE, code_order, page_count
+from service.boards.pages import code_order
 from service.persistence.models import (
     Branch,
     BranchRoster,
     BranchTotal,
 )
+from service.persistence.pagination import PAGE_SIZE, page_bounds
 from service.scoring.points import to_tenths
 from service.scoring.ranking import Ranked
 
@@ -235,8 +236,7 @@ def branch_page(
     metric = BranchMetric(metric)
     key = parse_board_period(period).key
     count = session.scalar(select(func.count()).select_from(Branch)) or 0
-    pages = page_count(count, size)
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(count, page, size)
     first, last = (page - 1) * size, min(page * size, count) - 1
     column = _KEY_COLUMNS[metric]
     found: list[tuple[Ranked[BranchLine], Any]] = []
@@ -299,8 +299,7 @@ def branch_page(
 def branch_page_of(board: BranchBoard, metric: str, page: int, size: int = PAGE_SIZE) -> BranchPage:
     """A page of a branches board already built whole."""
     ranked = board.ranked_by(metric)
-    pages = page_count(len(ranked), size)
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(len(ranked), page, size)
     rows = ranked[(page - 1) * size : page * size]
     shown = {row.item.branch_id for row in rows}
     ranks = {

@@ -28,10 +28,9 @@ from service.persistence.models import (
     Member,
     PointsTotal,
 )
+from service.persistence.pagination import PAGE_SIZE, page_bounds
 from service.scoring.points import from_tenths
 from service.scoring.ranking import Ranked
-
-PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -64,14 +63,9 @@ class MemberPage:
         return [ranked.item for ranked in self.rows]
 
 
-def page_count(items: int, size: int = PAGE_SIZE) -> int:
-    return max(1, -(-items // size))
-
-
 def page_of(board: MemberBoard, page: int, size: int = PAGE_SIZE) -> MemberPage:
     """A page of a board already built whole (a branch's, a stored one)."""
-    pages = page_count(len(board.ranked), size)
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(len(board.ranked), page, size)
     return MemberPage(
         period=board.period,
         rows=board.ranked[(page - 1) * size : page * size],
@@ -157,8 +151,7 @@ def member_page(
         return page_of(member_board(session, period, branch_id=branch_id), page, size)
     key = parse_board_period(period).key
     counts = board_counts(session, key)
-    pages = page_count(counts.ranked, size)
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(counts.ranked, page, size)
     rows: list[Ranked[MemberLine]] = []
     first = (page - 1) * size
     last = min(first + size, counts.ranked) - 1
@@ -195,8 +188,7 @@ def exempt_page_of(
 ) -> ExemptPage:
     """A page of exempt lines already at hand, sorted by member number (a board built
     whole, a stored board's)."""
-    pages = page_count(len(lines), size)
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(len(lines), page, size)
     return ExemptPage(
         period=period,
         lines=list(lines[(page - 1) * size : page * size]),
@@ -256,8 +248,7 @@ def exempt_page(
     by member number."""
     key = parse_board_period(period).key
     count = board_counts(session, key).exempt
-    pages = page_count(count, size)
-    page = min(max(page, 1), pages)
+    pages, page = page_bounds(count, page, size)
     lines = _exempt_lines(
         session,
         _exempt_query(session, paged=True),

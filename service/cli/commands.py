@@ -466,7 +466,7 @@ def ledger_rescore(years: tuple[int, ...]) -> None:
             % {"count": more}
         )
     with database.transaction(write=False) as session:
-        from service.publication.publish import frozen_months
+        from service.publication.state import frozen_months
 
         frozen = sorted(frozen_months(session))
     if frozen:
@@ -627,7 +627,7 @@ def _town_time(moment: datetime) -> str:
 
 def _domain_failure(exc: Exception) -> SystemExit:
     from service.kernel.errors import DomainError, InvalidInput
-    from service.publication.publish import PendingEntries
+    from service.publication.state import PendingEntries
 
     if isinstance(exc, PendingEntries):
         click.echo(_error_line(terminal_render(exc.message)), err=True)
@@ -703,7 +703,7 @@ def _publication_summary(session: Session, publication: Any) -> str:
 @publish.command("verify")
 def publish_verify() -> None:
     """Re-hash every published board and check the chain; exit 1 on any break."""
-    from service.publication.publish import verify_chain
+    from service.publication.chain import verify_chain
 
     with (
         console.status(_("checking the chain")),
@@ -731,7 +731,8 @@ def publish_verify() -> None:
 def publish_list() -> None:
     """Every publication, oldest first, with its month's state."""
     from service.persistence.types import utcnow
-    from service.publication.publish import MonthState, month_state, publication_list
+    from service.publication.overview import publication_list
+    from service.publication.state import MonthState, month_state
 
     now = utcnow()
     with _database().transaction(write=False) as session:
@@ -777,7 +778,7 @@ def publish_correct(period: str, reason: str, username: str | None) -> None:
     """Open a correction of a published month (within its notice window)."""
     from service.kernel.errors import DomainError
     from service.persistence.types import utcnow
-    from service.publication.publish import open_correction
+    from service.publication.corrections import open_correction
 
     try:
         with _database().transaction() as session:
@@ -801,7 +802,8 @@ def publish_correction_command(period: str, username: str | None) -> None:
     """Publish the correction in progress as the month's next revision."""
     from service.kernel.errors import DomainError
     from service.persistence.types import utcnow
-    from service.publication.publish import diff_revisions, publish_correction
+    from service.publication.corrections import publish_correction
+    from service.publication.diff import diff_revisions
 
     rulebook = _rulebook()
     try:
@@ -850,7 +852,7 @@ def publish_correction_command(period: str, username: str | None) -> None:
 def publish_objections(period: str, username: str | None) -> None:
     """List the objections to a month's board, with their answers."""
     from service.kernel.errors import DomainError
-    from service.publication.publish import month_objections
+    from service.publication.objections import month_objections
 
     try:
         with _database().transaction(write=False) as session:
@@ -893,7 +895,7 @@ def publish_answer(objection_id: int, resolution: str, answer: str, username: st
     """Answer an objection and resolve it (see 'jifen publish objections YYYY-MM')."""
     from service.kernel.errors import DomainError
     from service.persistence.types import utcnow
-    from service.publication.publish import resolve_objection
+    from service.publication.objections import resolve_objection
 
     try:
         with _database().transaction() as session:

@@ -105,9 +105,9 @@ def accounts_create(
 ) -> None:
     """Create an account and print its initial password (to be changed at first
     sign-in)."""
+    from service.accounts.admin import AccountInput, RolesInput, create_account, parse_account
     from service.accounts.passwords import new_initial_password
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import AccountInput, RolesInput, create_account, parse_account
 
     password = new_initial_password()
     try:
@@ -147,9 +147,9 @@ def accounts_create(
 @_BY
 def accounts_reset_password(username: str, by_username: str | None) -> None:
     """Give USERNAME a new initial password (printed) and end all its sessions."""
+    from service.accounts.admin import account_id_by_username, reset_password
     from service.accounts.passwords import new_initial_password
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import account_id_by_username, reset_password
 
     password = new_initial_password()
     try:
@@ -170,8 +170,8 @@ def accounts_reset_password(username: str, by_username: str | None) -> None:
 @_BY
 def accounts_disable(username: str, by_username: str | None) -> None:
     """Disable USERNAME: it cannot sign in and its sessions end now; its history stays."""
+    from service.accounts.admin import account_id_by_username, disable_account
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import account_id_by_username, disable_account
     from service.persistence.types import utcnow
 
     try:
@@ -192,8 +192,8 @@ def accounts_disable(username: str, by_username: str | None) -> None:
 @_BY
 def accounts_enable(username: str, by_username: str | None) -> None:
     """Enable USERNAME again."""
+    from service.accounts.admin import account_id_by_username, enable_account
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import account_id_by_username, enable_account
 
     try:
         with _cli._database().transaction() as session:
@@ -214,7 +214,7 @@ def branches() -> None:
 def branches_list(by_username: str | None) -> None:
     """Every branch: code, kind, active members, organisations covered, name."""
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import list_branches
+    from service.people.branches import list_branches
 
     try:
         with _cli._database().transaction(write=False) as session:
@@ -240,8 +240,9 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
     from sqlalchemy import select
 
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import PAGE_SIZE, search_members
+    from service.people.members import search_members
     from service.persistence.models import Branch
+    from service.persistence.pagination import PAGE_SIZE
 
     try:
         with _cli._database().transaction(write=False) as session:
@@ -255,8 +256,8 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
             page = 1
             while True:
                 result = search_members(session, principal, branch_id=branch_id, page=page)
-                rows.extend(result.rows)
-                if page >= result.pages or len(result.rows) < PAGE_SIZE:
+                rows.extend(result.items)
+                if page >= result.pages or len(result.items) < PAGE_SIZE:
                     break
                 page += 1
     except DomainError as exc:
@@ -276,7 +277,7 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
 def branches_create(code: str, name: str, kind: str, by_username: str | None) -> None:
     """Add a branch: single (one organisation) or joint (several)."""
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import create_branch, parse_branch
+    from service.people.branches import create_branch, parse_branch
 
     try:
         with _cli._database().transaction() as session:
@@ -303,15 +304,15 @@ def organisations() -> None:
 def organisations_list(search: str, by_username: str | None) -> None:
     """Organisations: branch, kind, business status, employees, members, owner, name."""
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import list_organisations
+    from service.people.organisations import list_organisations
 
     try:
         with _cli._database().transaction(write=False) as session:
             principal = _office(session, by_username)
             first = list_organisations(session, principal, search)
-            rows = list(first.rows)
+            rows = list(first.items)
             for number in range(2, first.pages + 1):
-                rows += list_organisations(session, principal, search, number).rows
+                rows += list_organisations(session, principal, search, number).items
     except DomainError as exc:
         raise _failure(exc) from exc
     # Tab-separated for scripts: the header and the values stay as they are in any language.
@@ -349,7 +350,7 @@ def organisations_create(
     from sqlalchemy import select
 
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import create_organisation, parse_organisation
+    from service.people.organisations import create_organisation, parse_organisation
     from service.persistence.models import Branch
 
     try:

@@ -46,9 +46,9 @@ def tokens_issue(username: str, name: str, days: int | None, by_username: str | 
     The token itself goes to standard output alone, so it can be piped into a secret
     store; only its SHA-256 is kept, so it cannot be shown again.
     """
+    from service.accounts.admin import account_id_by_username
     from service.accounts.api_tokens import issue_token
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import account_id_by_username
     from service.persistence.types import utcnow
 
     try:
@@ -86,9 +86,9 @@ def tokens_issue(username: str, name: str, days: int | None, by_username: str | 
 def tokens_list(username: str | None, by_username: str | None) -> None:
     """Every token (or one account's), newest first: id, prefix, account, name, state,
     issued, last used, expiry. Never the token itself."""
+    from service.accounts.admin import account_id_by_username
     from service.accounts.api_tokens import list_tokens
     from service.kernel.errors import DomainError
-    from service.people.orgadmin import account_id_by_username
     from service.persistence.types import utcnow
 
     try:

@@ -8,14 +8,15 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import require_recorder
 from service.accounts.principal import Principal
-from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
+from service.kernel.errors import InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member
 from service.people.transfers import branch_on
 from service.persistence.models import Adjustment, Member
-from service.publication.publish import is_frozen
+from service.publication.state import is_frozen
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
 from service.scoring.points import TENTH
 from service.scoring.rules import Rulebook
@@ -57,12 +58,7 @@ def record_adjustment(
     branch_id = branch_on(session, member.id, data.day)
     if data.branch_id is not None and branch_id != data.branch_id:
         raise InvalidInput({"member_id": Message(N_("Choose a member of this branch."))})
-    if not (actor.is_admin or branch_id in actor.branches_with_secretary):
-        raise PermissionDenied(
-            Message(N_("Only the member's branch secretary records deductions and adjustments."))
-        )
-    if actor.member_id == member.id:
-        raise PermissionDenied(Message(N_("Nobody records adjustments to their own points.")))
+    require_recorder(actor, branch_id, member.id)
 
     errors: dict[str, Message] = {}
     reason = data.reason.strip()

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from service.accounts.permissions import can_view_entry
 from service.accounts.principal import Principal
 from service.entries.evidence import (
     PhotoStore,
@@ -34,7 +35,7 @@ from service.persistence.models import (
     Member,
 )
 from service.persistence.pagination import Page, fetch_page
-from service.publication.publish import is_frozen
+from service.publication.state import is_frozen
 from service.scoring.engine import quantity_problem
 from service.scoring.rules import Rulebook
 
@@ -163,13 +164,6 @@ def submit_entry(
             session, photo_store, entry.id, prepared, uploaded_by_id=actor.account_id, now=now
         )
     return entry.id
-
-
-def can_view_entry(actor: Principal, entry: Entry) -> bool:
-    """Who sees an entry and its evidence: its member, the reviewers (secretaries and
-    instructors) of the branch it counts for, and the office. The same people the
-    review rules let act on it, plus its member."""
-    return actor.member_id == entry.member_id or actor.can_review_branch(entry.branch_id)
 
 
 @dataclass(frozen=True)

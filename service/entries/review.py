@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import require_may_decide, require_reviewer
 from service.accounts.principal import Principal
 from service.entries.entry import EntryView, entry_views_query, to_views
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -19,7 +20,7 @@ from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member, score_member_year
 from service.persistence.models import Branch, Entry, EntryStatus, LedgerKind
 from service.persistence.pagination import page_bounds
-from service.publication.publish import frozen_months, is_frozen
+from service.publication.state import frozen_months, is_frozen
 from service.scoring.engine import Activity, Source, score_activities
 from service.scoring.rules import Rulebook
 
@@ -34,11 +35,6 @@ BULK_MAX = 2 * QUEUE_PAGE_SIZES[-1]
 class ReviewQueue:
     entries: list[EntryView]
     own_pending: int  # the reviewer's own entries, which someone else must review
-
-
-def _require_reviewer(actor: Principal) -> None:
-    if not actor.is_reviewer:
-        raise PermissionDenied(Message(N_("Only secretaries and instructors review entries.")))
 
 
 def _queue_conditions(actor: Principal) -> list[Any]:
@@ -67,7 +63,7 @@ def _own_pending(session: Session, actor: Principal) -> int:
 
 def review_queue(session: Session, actor: Principal) -> ReviewQueue:
     """Pending entries the actor may decide, oldest first."""
-    _require_reviewer(actor)
+    require_reviewer(actor)
     query = entry_views_query().where(*_queue_conditions(actor))
     entries = to_views(session.execute(query.order_by(Entry.submitted_at, Entry.id)))
     return ReviewQueue(entries=entries, own_pending=_own_pending(session, actor))
@@ -136,7 +132,7 @@ def queue_page(
 ) -> QueuePage:
     """Page ``page`` of the pending entries the actor may decide, narrowed by
     ``queue_filter``, oldest first (the order ``review_queue`` gives)."""
-    _require_reviewer(actor)
+    require_reviewer(actor)
     queue_filter = queue_filter or QueueFilter()
     if size not in QUEUE_PAGE_SIZES:
         size = QUEUE_PAGE_SIZES[0]
@@ -182,26 +178,13 @@ def queue_page(
     )
 
 
-def _check_may_decide(actor: Principal, branch_id: int, member_id: int) -> None:
-    if not actor.can_review_branch(branch_id):
-        raise PermissionDenied(Message(N_("This entry belongs to a branch you do not review.")))
-    if actor.member_id is not None and member_id == actor.member_id:
-        raise PermissionDenied(
-            Message(N_("Nobody reviews their own entry: your instructor will review it."))
-        )
-
-
-def _check_reviewer(actor: Principal, entry: Entry) -> None:
-    _check_may_decide(actor, entry.branch_id, entry.member_id)
-
-
 def _entry_for_decision(session: Session, actor: Principal, entry_id: int) -> Entry:
     # FOR UPDATE serialises concurrent decisions on PostgreSQL; on SQLite the write
     # transaction (BEGIN IMMEDIATE) already does.
     entry = session.scalar(select(Entry).where(Entry.id == entry_id).with_for_update())
     if entry is None:
         raise NotFound(Message(N_("No such entry.")))
-    _check_reviewer(actor, entry)
+    require_may_decide(actor, entry.branch_id, entry.member_id)
     if entry.status is not EntryStatus.PENDING:
         raise Conflict(
             Message(
@@ -264,7 +247,7 @@ def revoke_entry(
     if entry is None:
         raise NotFound(Message(N_("No such entry.")))
     # Who may act comes before what they typed: a stranger learns nothing from the form.
-    _check_reviewer(actor, entry)
+    require_may_decide(actor, entry.branch_id, entry.member_id)
     if entry.status is not EntryStatus.APPROVED:
         raise Conflict(Message(N_("Only an approved entry can be revoked.")))
     # The entry's points and those of its suggestion steps all go: none may sit in a
@@ -420,7 +403,7 @@ def _selected(session: Session, actor: Principal, entry_ids: Iterable[int]) -> l
     one is missing or is not the actor's to decide, before anything is changed. The
     queue never offers such an entry, so the request was made by hand: nothing of it
     is done, and nothing about the entries is shown."""
-    _require_reviewer(actor)
+    require_reviewer(actor)
     wanted = sorted(set(entry_ids))
     if not wanted:
         raise InvalidInput({"entry": Message(N_("Select at least one entry to approve."))})
@@ -436,7 +419,7 @@ def _selected(session: Session, actor: Principal, entry_ids: Iterable[int]) -> l
     if len(views) != len(wanted):
         raise NotFound(Message(N_("No such entry.")))
     for view in views:
-        _check_may_decide(actor, view.branch_id, view.member_id)
+        require_may_decide(actor, view.branch_id, view.member_id)
     return views
 
 
@@ -489,7 +472,7 @@ def reviewable_entries(
     """The entries of ``entry_ids`` the actor may decide, whatever their status, oldest
     first; the others are left out silently. Names the entries a bulk approval skipped
     on the page it redirects to, whose address anyone could edit."""
-    _require_reviewer(actor)
+    require_reviewer(actor)
     wanted = sorted(set(entry_ids))[:BULK_MAX]
     if not wanted:
         return []
@@ -501,7 +484,7 @@ def reviewable_entries(
     found = []
     for view in views:
         try:
-            _check_may_decide(actor, view.branch_id, view.member_id)
+            require_may_decide(actor, view.branch_id, view.member_id)
         except PermissionDenied:
             continue
         found.append(view)

@@ -10,15 +10,15 @@ from decimal import Decimal
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import require_branch_access, require_may_decide, require_reviewer
 from service.accounts.principal import Principal
-from service.entries.review import _check_reviewer
-from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member
 from service.persistence.models import Branch, Entry, EntryStatus, LedgerLine, Member
 from service.persistence.pagination import PAGE_SIZE, Page, fetch_page
-from service.publication.publish import is_frozen
+from service.publication.state import is_frozen
 from service.scoring.engine import Source
 from service.scoring.rules import Rulebook
 
@@ -39,7 +39,7 @@ def _suggestion(
     entry = session.scalar(select(Entry).where(Entry.id == entry_id).with_for_update())
     if entry is None or (branch_id is not None and entry.branch_id != branch_id):
         raise NotFound(Message(N_("No such entry.")))
-    _check_reviewer(actor, entry)
+    require_may_decide(actor, entry.branch_id, entry.member_id)
     ruleset = rulebook.in_force(entry.activity_date)
     rule = ruleset.rule(entry.rule_id) if ruleset else None
     if rule is None or not rule.suggestion:
@@ -153,8 +153,7 @@ def _check_branch(session: Session, actor: Principal, branch_id: int) -> Branch:
     branch = session.get(Branch, branch_id)
     if branch is None:
         raise NotFound(Message(N_("No such branch.")))
-    if not actor.can_review_branch(branch_id):
-        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
+    require_branch_access(actor, branch_id)
     return branch
 
 
@@ -256,8 +255,7 @@ class BranchChoice:
 
 
 def _reviewer_branches_query(actor: Principal) -> Select[int, str, str]:
-    if not actor.is_reviewer:
-        raise PermissionDenied(Message(N_("Only secretaries and instructors review entries.")))
+    require_reviewer(actor)
     query = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code, Branch.id)
     if not actor.is_admin:
         query = query.where(Branch.id.in_(actor.reviewer_branch_ids))

@@ -16,6 +16,12 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import (
+    can_decide,
+    can_record_in_branch,
+    can_view_branch,
+    can_view_points,
+)
 from service.accounts.principal import Principal
 from service.entries.review import revoke_entry
 from service.kernel.errors import NotFound, PermissionDenied
@@ -128,42 +134,10 @@ class Explanation:
         return self.next_threshold - self.score.total
 
 
-def can_view_branch(actor: Principal, branch_id: int) -> bool:
-    """Who sees a branch's own pages (its entries, members, roster, suggestions): its
-    secretaries, the instructors (党建指导员) assigned to it, and the office. The public
-    boards are open to everyone signed in and need no check."""
-    return actor.can_review_branch(branch_id)
-
-
-def viewable_branch_ids(actor: Principal) -> frozenset[int] | None:
-    """The branches ``can_view_branch`` allows; None for the office (every branch)."""
-    if actor.is_admin:
-        return None
-    return actor.reviewer_branch_ids
-
-
-def can_view_points(actor: Principal, member_id: int, member_branch_id: int) -> bool:
-    """The member, a secretary or instructor of the member's branch, and admins see a
-    member's explanation (it holds deductions and their reasons, never public)."""
-    return actor.member_id == member_id or can_view_branch(actor, member_branch_id)
-
-
-def can_record_adjustment(actor: Principal, member_id: int, member_branch_id: int) -> bool:
-    """Mirrors ``record_adjustment``: the member's branch secretary or an admin, never
-    for themselves. Instructors oversee, they do not record deductions."""
-    if actor.member_id == member_id:
-        return False
-    return can_record_in_branch(actor, member_branch_id)
-
-
 def can_revoke(actor: Principal, member_id: int, line: Line) -> bool:
-    """Mirrors ``review._check_reviewer`` for an entry line, so the page offers the
-    form only where the service will accept it."""
-    return (
-        line.kind is LineKind.ENTRY
-        and actor.member_id != member_id
-        and actor.can_review_branch(line.branch_id)
-    )
+    """Mirrors the review's ``require_may_decide`` for an entry line, so the page offers
+    the form only where the service will accept it."""
+    return line.kind is LineKind.ENTRY and can_decide(actor, line.branch_id, member_id)
 
 
 def _caps(scored: Scored, rulebook: Rulebook) -> tuple[tuple[str, Decimal], ...]:
@@ -343,12 +317,6 @@ class MemberChoice:
     member_id: int
     code: str
     name: str
-
-
-def can_record_in_branch(actor: Principal, branch_id: int) -> bool:
-    """Whether the actor records deductions and adjustments in a branch at all: its
-    secretary or an admin (see ``can_record_adjustment``)."""
-    return actor.is_admin or branch_id in actor.branches_with_secretary
 
 
 def adjustable_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:

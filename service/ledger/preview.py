@@ -24,7 +24,7 @@ from service.kernel.periods import parse_period, period_of, shift_period
 from service.ledger.reconcile import reconcile_member, score_member_year
 from service.ledger.verify import member_years
 from service.persistence.models import Branch, LedgerKind, Member, MemberStatus
-from service.publication.publish import frozen_months, published_periods
+from service.publication.state import frozen_months, published_periods
 from service.scoring.engine import Scored, score_activities
 from service.scoring.ranking import competition_rank
 from service.scoring.rules import Rulebook, Ruleset

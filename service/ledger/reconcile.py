@@ -41,7 +41,7 @@ from service.persistence.models import (
     Member,
     PointsSummary,
 )
-from service.publication.publish import frozen_months
+from service.publication.state import frozen_months
 from service.scoring.engine import Activity, Scored, Source, score_activities
 from service.scoring.rules import Rulebook
 

@@ -47,7 +47,7 @@ from service.persistence.models import (
     Publication,
     PublishedMemberRow,
 )
-from service.publication.publish import frozen_months
+from service.publication.state import frozen_months
 from service.scoring.engine import Scored
 from service.scoring.points import from_tenths
 from service.scoring.rules import Rulebook

@@ -59,15 +59,10 @@ from service.persistence.models import (
     Role,
     RoleGrant,
 )
-from service.publication.publish import (
-    DEFAULT_NOTICE_DAYS,
-    LineRef,
-    open_correction,
-    publish_correction,
-    publish_month,
-    raise_objection,
-    resolve_objection,
-)
+from service.publication.corrections import open_correction, publish_correction
+from service.publication.objections import LineRef, raise_objection, resolve_objection
+from service.publication.publish import publish_month
+from service.publication.state import DEFAULT_NOTICE_DAYS
 from service.scoring.engine import (
     MANUAL_RULE_ID,
     Scored,

@@ -16,18 +16,20 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import (
+    can_view_branch,
+    can_view_entry,
+    can_view_points,
+    require_reviewer,
+    viewable_branch_ids,
+)
 from service.accounts.principal import Principal
 from service.boards.pages import member_standing
-from service.entries.entry import EntryView, can_view_entry, entry_views_query, to_views
+from service.entries.entry import EntryView, entry_views_query, to_views
 from service.entries.evidence import photos_by_entry
 from service.kernel.errors import NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
-from service.ledger.explain import (
-    can_view_branch,
-    can_view_points,
-    member_branch,
-    viewable_branch_ids,
-)
+from service.ledger.explain import member_branch
 from service.persistence.models import (
     Branch,
     Entry,
@@ -129,8 +131,7 @@ def pending_reviews(
     """The pending entries the actor may decide, oldest first: the queue of
     ``service.entries.review.review_queue`` (the reviewer's branches, the office's all, never
     the reviewer's own entries), filtered by branch, rule and activity dates."""
-    if not actor.is_reviewer:
-        raise PermissionDenied(Message(N_("Only secretaries and instructors review entries.")))
+    require_reviewer(actor)
     query = entry_views_query().where(Entry.status == EntryStatus.PENDING)
     if not actor.is_admin:
         query = query.where(Entry.branch_id.in_(actor.reviewer_branch_ids))

@@ -25,7 +25,7 @@ from service.entries.entry import EntryView, entry_views_query, member_entries, 
 from service.kernel.periods import period_of
 from service.ledger.explain import Explanation, explain_member
 from service.persistence.models import Branch, Entry, EntryStatus, Member, MemberStatus
-from service.publication.publish import MonthOverview, months_overview
+from service.publication.overview import MonthOverview, months_overview
 from service.scoring.ranking import Ranked
 from service.scoring.rules import Rulebook
 

@@ -45,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.kernel.i18n import N_, Message
-from service.people.orgadmin import ID_NUMBER_PATTERN, PHONE_PATTERN, id_number_check_char
+from service.people.fields import ID_NUMBER_PATTERN, PHONE_PATTERN, id_number_check_char
 from service.persistence.models import Branch, Member, Membership, MemberStatus, Organisation
 
 MAX_ROWS = 50_000

@@ -34,8 +34,9 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
-from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.persistence.models import (
@@ -51,7 +52,7 @@ from service.persistence.models import (
     Role,
     RoleGrant,
 )
-from service.publication.publish import frozen_months
+from service.publication.state import frozen_months
 from service.scoring.engine import Source
 
 NOTE_MAX = 500
@@ -106,8 +107,7 @@ def transfer_member(
     organisation_id: int | None = None,
 ) -> TransferResult:
     """Move a member to ``to_branch_id`` from ``effective`` on (see the module notes)."""
-    if not actor.is_admin:
-        raise PermissionDenied(Message(N_("Only the organisation office transfers members.")))
+    require_admin(actor, N_("Only the organisation office transfers members."))
     # Locks the member: two transfers of one member at once queue on PostgreSQL.
     member = session.scalar(select(Member).where(Member.id == member_id).with_for_update())
     if member is None:

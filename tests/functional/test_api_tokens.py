@@ -23,11 +23,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select, text, update
 
+from service.accounts.admin import disable_account
 from service.accounts.api_tokens import digest, issue_token
 from service.cli import commands as cli
 from service.entries.entry import EntryInput, submit_entry
 from service.kernel.config import Settings
-from service.people.orgadmin import disable_account
 from service.persistence.db import Database
 from service.persistence.models import Account, ApiToken, AuditEvent, Base, Entry, EntryStatus
 from service.persistence.types import utcnow
@@ -632,7 +632,7 @@ def test_disabling_an_account_stops_its_tokens_and_enabling_restores_them(
     """Disabling is the office's "stop everything this account does" (sessions end at
     once); its tokens follow. They are not revoked: enabling the account again brings
     them back, as it would let the person sign in again."""
-    from service.people.orgadmin import enable_account
+    from service.accounts.admin import enable_account
 
     secret = issue(database, town, "member2")
     admin = town.principal(database, "admin")

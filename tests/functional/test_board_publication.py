@@ -20,7 +20,8 @@ from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
 from service.persistence.models import Publication
 from service.persistence.types import utcnow
-from service.publication.publish import open_correction, publish_correction, publish_month
+from service.publication.corrections import open_correction, publish_correction
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
 

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from service.boards.live import branch_board, member_board
 from service.persistence.db import Database
 from service.persistence.models import Branch
-from service.publication.publish import PublishedMonth
+from service.publication.stored import PublishedMonth
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
 from tests.integration.test_period_views import (

@@ -27,10 +27,12 @@ import pytest
 from litestar import Litestar
 from openpyxl import load_workbook
 
+from service.accounts.admin import create_account, parse_account, parse_roles
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry
 from service.kernel.periods import shift_period
-from service.people import orgadmin
+from service.people.branches import branch_for_edit, parse_branch, update_branch
+from service.people.members import parse_member, update_member
 from service.persistence.db import Database
 from service.persistence.models import Branch, Member
 from service.persistence.types import utcnow
@@ -96,14 +98,12 @@ def name_the_town(database: Database, town: SmallTown, world: World, rulebook: R
     with database.transaction() as session:
         for key, name in BRANCH_NAMES.items():
             branch_id = world.ids[key]
-            current = orgadmin.branch_for_edit(session, admin, branch_id)
-            orgadmin.update_branch(
+            current = branch_for_edit(session, admin, branch_id)
+            update_branch(
                 session,
                 admin,
                 branch_id,
-                orgadmin.parse_branch(
-                    {"code": current.code, "name": name, "kind": current.kind.value}
-                ),
+                parse_branch({"code": current.code, "name": name, "kind": current.kind.value}),
             )
         for username, name in NAMES.items():
             member = session.get(Member, town.member_ids[username])
@@ -116,9 +116,7 @@ def name_the_town(database: Database, town: SmallTown, world: World, rulebook: R
                 "status": member.status.value,
                 "joined_party_on": "2010-07-01",
             }
-            orgadmin.update_member(
-                session, admin, member.id, orgadmin.parse_member(values, today=today())
-            )
+            update_member(session, admin, member.id, parse_member(values, today=today()))
         # What the forms trimmed, as an imported or old row would have it.
         secretary2 = session.get(Member, town.member_ids["secretary2"])
         baoyuan = session.get(Branch, world.ids["baoyuan"])
@@ -126,12 +124,12 @@ def name_the_town(database: Database, town: SmallTown, world: World, rulebook: R
         secretary2.name = NAMES["secretary2"]
         baoyuan.name = BRANCH_NAMES["baoyuan"]
         session.flush()
-        orgadmin.create_account(
+        create_account(
             session,
             admin,
-            orgadmin.parse_account(
+            parse_account(
                 {"username": USERNAME, "display_name": "-A1", "password": "initial-password-1"},
-                orgadmin.parse_roles([], [], False),
+                parse_roles([], [], False),
             ),
         )
     reviewer = {"member": "secretary", "member2": "secretary", "member3": "secretary2"}

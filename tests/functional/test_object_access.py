@@ -34,15 +34,15 @@ from litestar import Litestar
 from PIL import Image
 from sqlalchemy import select
 
+from service.accounts.admin import disable_account
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.evidence import PhotoStore, PhotoUpload
 from service.entries.review import approve_entry
 from service.kernel.config import Settings
-from service.people.orgadmin import disable_account
 from service.persistence.db import Database
 from service.persistence.models import Branch, EntryPhoto, Member, Organisation
 from service.persistence.types import utcnow
-from service.publication.publish import LineRef, raise_objection
+from service.publication.objections import LineRef, raise_objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown

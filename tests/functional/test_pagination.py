@@ -31,7 +31,7 @@ from service.persistence.models import (
 )
 from service.persistence.pagination import PAGE_SIZE
 from service.persistence.types import utcnow
-from service.publication.my_objections import OBJECTIONS_PAGE_SIZE
+from service.publication.objections import OBJECTIONS_PAGE_SIZE
 from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown

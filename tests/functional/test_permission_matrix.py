@@ -29,7 +29,8 @@ from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
 from service.persistence.models import Account, EntryPhoto, Organisation
 from service.persistence.types import utcnow
-from service.publication.publish import LineRef, publish_month, raise_objection
+from service.publication.objections import LineRef, raise_objection
+from service.publication.publish import publish_month
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash

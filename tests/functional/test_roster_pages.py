@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from service.kernel.periods import town_today
-from service.people.orgadmin import id_number_check_char
+from service.people.fields import id_number_check_char
 from service.persistence.db import Database
 from service.persistence.models import Member, Membership
 from service.persistence.types import utcnow

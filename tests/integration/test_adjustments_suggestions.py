@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from service.accounts.permissions import can_record_adjustment, can_view_points
 from service.accounts.principal import Principal
 from service.boards.live import member_board
 from service.entries.adjustments import AdjustmentInput, record_adjustment
@@ -23,9 +24,7 @@ from service.ledger.explain import (
     Explanation,
     LineKind,
     adjustable_members,
-    can_record_adjustment,
     can_revoke,
-    can_view_points,
     explain_for,
     explain_member,
     revoke_member_entry,

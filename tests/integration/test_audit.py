@@ -310,10 +310,10 @@ def test_filters_and_csv(database: Database, town: SmallTown, rulebook: Rulebook
         assert count_events(
             session, AuditFilter(since=today(), until=today()), timezone=zone
         ) == count_events(session, AuditFilter(), timezone=zone)
-        page = audit_page(session, AuditFilter(), timezone=zone, per_page=5, page=2)
-        assert page.page == 2 and len(page.rows) == 5
-        newest = audit_page(session, AuditFilter(), timezone=zone, per_page=1)
-        assert newest.rows[0].kind == "entry.approve"
+        page = audit_page(session, AuditFilter(), timezone=zone, size=5, page=2)
+        assert page.page == 2 and len(page.items) == 5
+        newest = audit_page(session, AuditFilter(), timezone=zone, size=1)
+        assert newest.items[0].kind == "entry.approve"
         body = to_csv(
             iter_events(session, AuditFilter(kind="entry"), timezone=zone),
             CSV_COLUMNS,

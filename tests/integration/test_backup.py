@@ -35,7 +35,7 @@ from service.persistence.db import Database
 from service.persistence.migrate import head_revision
 from service.persistence.models import Account, Entry, EntryStatus, LedgerLine
 from service.persistence.types import utcnow
-from service.publication.publish import published_month
+from service.publication.stored import published_month
 from service.scoring.rules import Rulebook
 from tests.live_server import process_database_url, process_env, run_jifen
 

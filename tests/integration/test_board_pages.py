@@ -39,8 +39,8 @@ from service.entries.review import approve_entry, revoke_entry
 from service.people.transfers import transfer_member
 from service.persistence.db import Database
 from service.persistence.models import Branch, BranchKind, Member, MemberStatus
-from service.publication.publish import (
-    publish_month,
+from service.publication.publish import publish_month
+from service.publication.stored import (
     published_branch_members,
     published_branch_page,
     published_counts,

@@ -115,7 +115,7 @@ def test_publish_needs_an_office_account(run: Any, town: SmallTown) -> None:
 def test_the_office_lists_and_answers_objections(
     run: Any, database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
-    from service.publication.publish import LineRef, raise_objection
+    from service.publication.objections import LineRef, raise_objection
 
     admin = town.principal(database, "admin")
     with database.transaction() as session:

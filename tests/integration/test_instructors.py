@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 
+from service.accounts.permissions import (
+    can_record_in_branch,
+    can_view_branch,
+    can_view_points,
+    viewable_branch_ids,
+)
 from service.accounts.principal import Principal
 from service.entries.adjustments import AdjustmentInput, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
@@ -17,14 +23,7 @@ from service.entries.review import approve_entry, reject_entry, review_queue
 from service.entries.suggestions import branch_suggestions, mark_step, reviewer_branches
 from service.kernel.errors import PermissionDenied
 from service.kernel.periods import town_today
-from service.ledger.explain import (
-    branch_members,
-    can_record_in_branch,
-    can_view_branch,
-    can_view_points,
-    explain_for,
-    viewable_branch_ids,
-)
+from service.ledger.explain import branch_members, explain_for
 from service.persistence.db import Database
 from service.persistence.models import (
     Branch,

@@ -11,22 +11,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from service.accounts.admin import RolesInput, disable_account, reset_password, set_roles
 from service.accounts.passwords import authenticate, verify_password
 from service.accounts.sessions import resolve_session, start_session
 from service.cli import commands as cli_module
 from service.cli.commands import main
 from service.kernel.errors import InvalidInput, PermissionDenied
-from service.people.orgadmin import (
-    RolesInput,
-    create_member,
-    disable_account,
-    id_number_problem,
-    parse_member,
-    phone_problem,
-    reset_password,
-    set_roles,
-    update_member,
-)
+from service.people.fields import id_number_problem, phone_problem
+from service.people.members import create_member, parse_member, update_member
 from service.persistence.db import Database
 from service.persistence.models import (
     Account,

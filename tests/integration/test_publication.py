@@ -28,22 +28,13 @@ from service.persistence.models import (
     PublishedMemberRow,
     Resolution,
 )
-from service.publication.publish import (
-    BreakKind,
-    LineRef,
-    MonthState,
-    PendingEntries,
-    diff_revisions,
-    month_state,
-    open_correction,
-    publish_correction,
-    publish_month,
-    published_month,
-    published_revision,
-    raise_objection,
-    resolve_objection,
-    verify_chain,
-)
+from service.publication.chain import BreakKind, verify_chain
+from service.publication.corrections import open_correction, publish_correction
+from service.publication.diff import diff_revisions
+from service.publication.objections import LineRef, raise_objection, resolve_objection
+from service.publication.publish import publish_month
+from service.publication.state import MonthState, PendingEntries, month_state
+from service.publication.stored import published_month, published_revision
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
 

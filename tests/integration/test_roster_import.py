@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 from sqlalchemy import func, insert, select
 
-from service.people.orgadmin import id_number_check_char
+from service.people.fields import id_number_check_char
 from service.people.roster_import import (
     COLUMNS,
     ImportReport,

@@ -45,14 +45,10 @@ from service.persistence.models import (
     RoleGrant,
 )
 from service.persistence.types import utcnow
-from service.publication.publish import (
-    LineRef,
-    MonthState,
-    diff_revisions,
-    month_state,
-    raise_objection,
-    verify_chain,
-)
+from service.publication.chain import verify_chain
+from service.publication.diff import diff_revisions
+from service.publication.objections import LineRef, raise_objection
+from service.publication.state import MonthState, month_state
 from service.scoring.engine import MANUAL_RULE_ID, Source, entry_points, quantity_problem
 from service.scoring.rules import Rulebook
 

@@ -31,7 +31,8 @@ from service.persistence.models import (
     Role,
     RoleGrant,
 )
-from service.publication.publish import publish_month, published_month
+from service.publication.publish import publish_month
+from service.publication.stored import published_month
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
 

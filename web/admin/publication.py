@@ -17,24 +17,20 @@ from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
 from service.kernel.periods import PERIOD_PATTERN
 from service.persistence.types import utcnow
-from service.publication.publish import (
-    BREAK_LABELS,
+from service.publication.chain import BREAK_LABELS, verify_chain
+from service.publication.corrections import open_correction, publish_correction
+from service.publication.diff import diff_revisions
+from service.publication.objections import RESOLUTION_LABELS, month_objections, resolve_objection
+from service.publication.overview import months_overview
+from service.publication.publish import publish_month
+from service.publication.state import (
     MONTH_STATE_LABELS,
-    RESOLUTION_LABELS,
     MonthState,
     PendingEntries,
-    diff_revisions,
-    month_objections,
     month_state,
-    months_overview,
-    open_correction,
     pending_by_branch,
-    publish_correction,
-    publish_month,
-    published_month,
-    resolve_objection,
-    verify_chain,
 )
+from service.publication.stored import published_month
 from web.admin.views import requires_admin
 from web.deps import Actor, Db, Rules
 from web.forms import first_value

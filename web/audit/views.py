@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.capture import ACTION_LABELS, CLI_ADDRESS, OBJECT_LABELS, all_kinds, kind_parts
-from service.audit.log import AuditFilter, AuditPage, AuditRow, audit_page, iter_events, to_csv
+from service.audit.log import AuditFilter, AuditRow, audit_page, iter_events, to_csv
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
 from service.persistence.models import Branch
+from service.persistence.pagination import Page, page_number
 from web.admin.views import requires_admin
 from web.deps import Db
 from web.i18n import gettext as _
@@ -126,15 +127,15 @@ class AuditController(Controller):
         kind: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
     ) -> Template:
         filters = _filters(account, branch, kind, since, until)
         timezone = _timezone(request)
         if filters.errors:
-            result = AuditPage([], 0, 1, 1)
+            result = Page[AuditRow](items=[], total=0, page=1, pages=1, size=PER_PAGE)
         else:
             result = audit_page(
-                db, filters.criteria, timezone=timezone, page=page, per_page=PER_PAGE
+                db, filters.criteria, timezone=timezone, page=page_number(page), size=PER_PAGE
             )
         return Template(
             "audit/log.html",

@@ -64,14 +64,13 @@ from service.kernel.periods import parse_period, period_of, shift_period, town_t
 from service.persistence.models import Branch
 from service.persistence.models import Publication as PublicationRow
 from service.persistence.types import utcnow
-from service.publication.publish import (
+from service.publication.chain import publication_intact
+from service.publication.diff import RevisionDiff, diff_revisions
+from service.publication.stored import (
     PublishedCounts,
     PublishedHeader,
     PublishedMonth,
-    RevisionDiff,
     RevisionInfo,
-    diff_revisions,
-    publication_intact,
     published_branch_members,
     published_branch_page,
     published_counts,

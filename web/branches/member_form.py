@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.people import orgadmin
+from service.people.fields import MEMBER_STATUS_LABELS
+from service.people.organisations import organisation_choices
 from service.persistence.models import Member
 from web.i18n import gettext
 
@@ -57,6 +58,6 @@ def member_form_context(
     return {
         "values": values,
         "errors": errors,
-        "statuses": labels(orgadmin.MEMBER_STATUS_LABELS),
-        "organisations": orgadmin.organisation_choices(db, branch_id),
+        "statuses": labels(MEMBER_STATUS_LABELS),
+        "organisations": organisation_choices(db, branch_id),
     }

@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from service.accounts.permissions import can_edit_roster, can_record_in_branch
 from service.accounts.principal import Principal
 from service.entries.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
 from service.entries.suggestions import (
@@ -26,8 +27,17 @@ from service.entries.suggestions import (
 )
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
-from service.ledger.explain import adjustable_members, branch_members, can_record_in_branch
-from service.people import orgadmin
+from service.ledger.explain import adjustable_members, branch_members
+from service.people.fields import BRANCH_KIND_LABELS, MEMBER_STATUS_LABELS
+from service.people.members import (
+    create_member,
+    member_for_edit,
+    parse_member,
+    roster_branch,
+    roster_editor_check,
+    search_members,
+    update_member,
+)
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
@@ -332,14 +342,14 @@ def _roster_form(
     notice_text: str | None = None,
     status_code: int = 200,
 ) -> Template:
-    branch = orgadmin.roster_branch(db, principal, branch_id)
+    branch = roster_branch(db, principal, branch_id)
     context = member_form_context(db, branch_id=branch_id, values=values, errors=errors)
     context.update(
         branch_id=branch_id,
         branch_name=branch.name,
         branches=[],
         member_id=member_id,
-        can_edit=orgadmin.can_edit_roster(principal, branch_id),
+        can_edit=can_edit_roster(principal, branch_id),
         notice=notice_text,
         action=f"/branches/{branch_id}/roster/{member_id}"
         if member_id
@@ -365,8 +375,8 @@ class RosterController(Controller):
         page: FromQuery[int] = 1,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        branch = orgadmin.roster_branch(db, principal, branch_id)
-        result = orgadmin.search_members(db, principal, q, branch_id=branch_id, page=page)
+        branch = roster_branch(db, principal, branch_id)
+        result = search_members(db, principal, q, branch_id=branch_id, page=page)
         message = ROSTER_NOTICES.get(done or "")
         return Template(
             "branches/roster.html",
@@ -374,16 +384,16 @@ class RosterController(Controller):
                 "branch": branch,
                 "result": result,
                 "q": q,
-                "statuses": labels(orgadmin.MEMBER_STATUS_LABELS),
-                "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
-                "can_edit": orgadmin.can_edit_roster(principal, branch_id),
+                "statuses": labels(MEMBER_STATUS_LABELS),
+                "kinds": labels(BRANCH_KIND_LABELS),
+                "can_edit": can_edit_roster(principal, branch_id),
                 "notice": gettext(message) if message else None,
             },
         )
 
     @get("/new", sync_to_thread=True)
     def new_member(self, db: Db, principal: Actor, branch_id: FromPath[int]) -> Template:
-        orgadmin.roster_editor_check(db, principal, branch_id)
+        roster_editor_check(db, principal, branch_id)
         values = {**EMPTY_MEMBER, "branch_id": str(branch_id)}
         return _roster_form(db, principal, branch_id, None, values, {})
 
@@ -396,13 +406,13 @@ class RosterController(Controller):
         branch_id: FromPath[int],
         data: FormData,
     ) -> Template | Redirect:
-        orgadmin.roster_editor_check(db, principal, branch_id)
+        roster_editor_check(db, principal, branch_id)
         values = {**first_value(data), "branch_id": str(branch_id)}
         try:
-            orgadmin.create_member(
+            create_member(
                 db,
                 principal,
-                orgadmin.parse_member(values, today=town_date(request)),
+                parse_member(values, today=town_date(request)),
                 branch_id=branch_id,
                 now=utcnow(),
             )
@@ -422,7 +432,7 @@ class RosterController(Controller):
         member_id: FromPath[int],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        member = orgadmin.member_for_edit(db, principal, member_id, branch_id=branch_id)
+        member = member_for_edit(db, principal, member_id, branch_id=branch_id)
         message = ROSTER_NOTICES.get(done or "")
         return _roster_form(
             db,
@@ -444,14 +454,14 @@ class RosterController(Controller):
         member_id: FromPath[int],
         data: FormData,
     ) -> Template | Redirect:
-        orgadmin.roster_editor_check(db, principal, branch_id, member_id)
+        roster_editor_check(db, principal, branch_id, member_id)
         values = {**first_value(data), "branch_id": str(branch_id)}
         try:
-            orgadmin.update_member(
+            update_member(
                 db,
                 principal,
                 member_id,
-                orgadmin.parse_member(values, today=town_date(request)),
+                parse_member(values, today=town_date(request)),
                 branch_id=branch_id,
             )
         except InvalidInput as exc:

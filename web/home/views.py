@@ -15,7 +15,7 @@ from service.accounts.principal import Principal
 from service.kernel.periods import period_of
 from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow
-from service.publication.publish import MONTH_STATE_LABELS
+from service.publication.state import MONTH_STATE_LABELS
 from web.accounts.views import safe_next
 from web.deps import Db, Rules
 from web.forms import first_value

@@ -15,12 +15,12 @@ from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from service.publication.my_objections import my_objections_page
-from service.publication.publish import (
+from service.publication.objections import (
     OBJECTION_MAX,
     RESOLUTION_LABELS,
     LineRef,
     ObjectionTarget,
+    my_objections_page,
     objection_target,
     raise_objection,
 )

@@ -11,6 +11,20 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from service.accounts.admin import (
+    ROLE_LABELS,
+    RolesInput,
+    account_for_edit,
+    create_account,
+    current_roles,
+    disable_account,
+    enable_account,
+    list_accounts,
+    parse_account,
+    parse_roles,
+    reset_password,
+    set_roles,
+)
 from service.accounts.api_tokens import (
     IssuedToken,
     issue_token,
@@ -19,12 +33,42 @@ from service.accounts.api_tokens import (
     revoke_token,
 )
 from service.accounts.passwords import new_initial_password
+from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
 from service.accounts.sessions import end_sessions_by_office
 from service.boards.live import get_branch
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
-from service.people import orgadmin
+from service.people.branches import (
+    branch_choices,
+    branch_for_edit,
+    branch_organisations,
+    branches_page,
+    create_branch,
+    parse_branch,
+    update_branch,
+)
+from service.people.fields import (
+    BRANCH_KIND_LABELS,
+    BUSINESS_STATUS_LABELS,
+    MEMBER_STATUS_LABELS,
+    ORGANISATION_KIND_LABELS,
+)
+from service.people.members import (
+    create_member,
+    member_for_edit,
+    parse_member,
+    search_members,
+    update_member,
+)
+from service.people.organisations import (
+    create_organisation,
+    list_organisations,
+    organisation_for_edit,
+    organisation_member_count,
+    parse_organisation,
+    update_organisation,
+)
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from web.admin.views import requires_admin
@@ -93,13 +137,13 @@ class OrgAdminController(Controller):
         page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = orgadmin.branches_page(db, principal, q, page=page_number(page))
+        result = branches_page(db, principal, q, page=page_number(page))
         return Template(
             "orgadmin/branches.html",
             context={
                 "result": result,
                 "q": q,
-                "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
+                "kinds": labels(BRANCH_KIND_LABELS),
                 "notice": notice_text(done),
             },
         )
@@ -118,15 +162,15 @@ class OrgAdminController(Controller):
                 "branch_id": branch_id,
                 "values": values,
                 "errors": errors,
-                "kinds": labels(orgadmin.BRANCH_KIND_LABELS),
-                "organisations": orgadmin.branch_organisations(db, branch_id) if branch_id else [],
+                "kinds": labels(BRANCH_KIND_LABELS),
+                "organisations": branch_organisations(db, branch_id) if branch_id else [],
             },
             status_code=status_code,
         )
 
     @get("/branches/new", sync_to_thread=True)
     def new_branch(self, db: Db, principal: Actor) -> Template:
-        orgadmin.require_admin(principal)
+        require_admin(principal)
         return self._branch_form(db, None, {"code": "", "name": "", "kind": "single"}, {})
 
     @post("/branches/new", sync_to_thread=True)
@@ -135,7 +179,7 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         values = first_value(data)
         try:
-            orgadmin.create_branch(db, principal, orgadmin.parse_branch(values))
+            create_branch(db, principal, parse_branch(values))
         except InvalidInput as exc:
             db.rollback()
             return self._branch_form(db, None, values, domain_field_errors(exc), 422)
@@ -143,7 +187,7 @@ class OrgAdminController(Controller):
 
     @get("/branches/{branch_id:int}", sync_to_thread=True)
     def edit_branch(self, db: Db, principal: Actor, branch_id: FromPath[int]) -> Template:
-        branch = orgadmin.branch_for_edit(db, principal, branch_id)
+        branch = branch_for_edit(db, principal, branch_id)
         values = {"code": branch.code, "name": branch.name, "kind": branch.kind.value}
         return self._branch_form(db, branch_id, values, {})
 
@@ -158,7 +202,7 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         values = first_value(data)
         try:
-            orgadmin.update_branch(db, principal, branch_id, orgadmin.parse_branch(values))
+            update_branch(db, principal, branch_id, parse_branch(values))
         except InvalidInput as exc:
             db.rollback()
             return self._branch_form(db, branch_id, values, domain_field_errors(exc), 422)
@@ -175,15 +219,15 @@ class OrgAdminController(Controller):
         page: FromQuery[int] = 1,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = orgadmin.list_organisations(db, principal, q, page)
+        result = list_organisations(db, principal, q, page)
         return Template(
             "orgadmin/organisations.html",
             context={
                 "result": result,
                 "q": q,
-                "kinds": labels(orgadmin.ORGANISATION_KIND_LABELS),
-                "branch_kinds": labels(orgadmin.BRANCH_KIND_LABELS),
-                "business": labels(orgadmin.BUSINESS_STATUS_LABELS),
+                "kinds": labels(ORGANISATION_KIND_LABELS),
+                "branch_kinds": labels(BRANCH_KIND_LABELS),
+                "business": labels(BUSINESS_STATUS_LABELS),
                 "notice": notice_text(done),
             },
         )
@@ -202,10 +246,10 @@ class OrgAdminController(Controller):
                 "org_id": org_id,
                 "values": values,
                 "errors": errors,
-                "kinds": labels(orgadmin.ORGANISATION_KIND_LABELS),
-                "business": labels(orgadmin.BUSINESS_STATUS_LABELS),
-                "branches": orgadmin.branch_choices(db),
-                "members": orgadmin.organisation_member_count(db, org_id) if org_id else 0,
+                "kinds": labels(ORGANISATION_KIND_LABELS),
+                "business": labels(BUSINESS_STATUS_LABELS),
+                "branches": branch_choices(db),
+                "members": organisation_member_count(db, org_id) if org_id else 0,
             },
             status_code=status_code,
         )
@@ -214,7 +258,7 @@ class OrgAdminController(Controller):
     def new_organisation(
         self, db: Db, principal: Actor, branch: FromQuery[int | None] = None
     ) -> Template:
-        orgadmin.require_admin(principal)
+        require_admin(principal)
         values = {
             "name": "",
             "kind": "enterprise",
@@ -231,7 +275,7 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         values = first_value(data)
         try:
-            orgadmin.create_organisation(db, principal, orgadmin.parse_organisation(values))
+            create_organisation(db, principal, parse_organisation(values))
         except InvalidInput as exc:
             db.rollback()
             return self._organisation_form(db, None, values, domain_field_errors(exc), 422)
@@ -239,7 +283,7 @@ class OrgAdminController(Controller):
 
     @get("/organisations/{org_id:int}", sync_to_thread=True)
     def edit_organisation(self, db: Db, principal: Actor, org_id: FromPath[int]) -> Template:
-        org = orgadmin.organisation_for_edit(db, principal, org_id)
+        org = organisation_for_edit(db, principal, org_id)
         values = {
             "name": org.name,
             "kind": org.kind.value,
@@ -261,11 +305,11 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         values = first_value(data)
         try:
-            orgadmin.update_organisation(
+            update_organisation(
                 db,
                 principal,
                 org_id,
-                orgadmin.parse_organisation(values),
+                parse_organisation(values),
             )
         except InvalidInput as exc:
             db.rollback()
@@ -283,13 +327,13 @@ class OrgAdminController(Controller):
         page: FromQuery[int] = 1,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = orgadmin.search_members(db, principal, q, page=page)
+        result = search_members(db, principal, q, page=page)
         return Template(
             "orgadmin/members.html",
             context={
                 "result": result,
                 "q": q,
-                "statuses": labels(orgadmin.MEMBER_STATUS_LABELS),
+                "statuses": labels(MEMBER_STATUS_LABELS),
                 "notice": notice_text(done),
             },
         )
@@ -308,7 +352,7 @@ class OrgAdminController(Controller):
         context = member_form_context(db, branch_id=branch_id, values=values, errors=errors)
         context.update(
             member_id=member_id,
-            branches=[] if member_id else orgadmin.branch_choices(db),
+            branches=[] if member_id else branch_choices(db),
             branch_name=branch_name,
             notice=notice,
             action=f"/admin/members/{member_id}" if member_id else "/admin/members/new",
@@ -319,7 +363,7 @@ class OrgAdminController(Controller):
     def new_member(
         self, db: Db, principal: Actor, branch: FromQuery[int | None] = None
     ) -> Template:
-        orgadmin.require_admin(principal)
+        require_admin(principal)
         return self._member_form(db, None, {**EMPTY_MEMBER, "branch_id": str(branch or "")}, {})
 
     @post("/members/new", sync_to_thread=True)
@@ -328,10 +372,10 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         values = first_value(data)
         try:
-            member_id = orgadmin.create_member(
+            member_id = create_member(
                 db,
                 principal,
-                orgadmin.parse_member(values, today=town_date(request)),
+                parse_member(values, today=town_date(request)),
                 now=utcnow(),
             )
         except InvalidInput as exc:
@@ -347,7 +391,7 @@ class OrgAdminController(Controller):
         member_id: FromPath[int],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        member = orgadmin.member_for_edit(db, principal, member_id)
+        member = member_for_edit(db, principal, member_id)
         return self._member_form(
             db,
             member_id,
@@ -366,15 +410,15 @@ class OrgAdminController(Controller):
         member_id: FromPath[int],
         data: FormData,
     ) -> Template | Redirect:
-        member = orgadmin.member_for_edit(db, principal, member_id)
+        member = member_for_edit(db, principal, member_id)
         branch_id, branch_name = member.branch_id, get_branch(db, member.branch_id).name
         values = {**first_value(data), "branch_id": str(branch_id)}
         try:
-            orgadmin.update_member(
+            update_member(
                 db,
                 principal,
                 member_id,
-                orgadmin.parse_member(values, today=town_date(request)),
+                parse_member(values, today=town_date(request)),
             )
         except InvalidInput as exc:
             db.rollback()
@@ -394,13 +438,13 @@ class OrgAdminController(Controller):
         page: FromQuery[int] = 1,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = orgadmin.list_accounts(db, principal, q, page)
+        result = list_accounts(db, principal, q, page)
         return Template(
             "orgadmin/accounts.html",
             context={
                 "result": result,
                 "q": q,
-                "roles": labels(orgadmin.ROLE_LABELS),
+                "roles": labels(ROLE_LABELS),
                 "notice": notice_text(done),
             },
         )
@@ -409,7 +453,7 @@ class OrgAdminController(Controller):
         self,
         db: Session,
         values: dict[str, Any],
-        roles: orgadmin.RolesInput,
+        roles: RolesInput,
         errors: dict[str, str],
         status_code: int = 200,
     ) -> Template:
@@ -419,21 +463,21 @@ class OrgAdminController(Controller):
                 "values": values,
                 "errors": errors,
                 "current": roles,
-                "branches": orgadmin.branch_choices(db),
+                "branches": branch_choices(db),
             },
             status_code=status_code,
         )
 
     @get("/accounts/new", sync_to_thread=True)
     def new_account(self, db: Db, principal: Actor) -> Template:
-        orgadmin.require_admin(principal)
+        require_admin(principal)
         values = {
             "username": "",
             "display_name": "",
             "member_code": "",
             "password": new_initial_password(),
         }
-        return self._account_new(db, values, orgadmin.RolesInput(), {})
+        return self._account_new(db, values, RolesInput(), {})
 
     @post("/accounts/new", sync_to_thread=True)
     def create_account(
@@ -442,9 +486,7 @@ class OrgAdminController(Controller):
         values = first_value(data)
         roles = _roles_from(data)
         try:
-            account_id = orgadmin.create_account(
-                db, principal, orgadmin.parse_account(values, roles)
-            )
+            account_id = create_account(db, principal, parse_account(values, roles))
         except InvalidInput as exc:
             db.rollback()
             return self._account_new(db, values, roles, domain_field_errors(exc), 422)
@@ -464,16 +506,16 @@ class OrgAdminController(Controller):
         token_values: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Template:
-        row = orgadmin.account_for_edit(db, principal, account_id)
+        row = account_for_edit(db, principal, account_id)
         return Template(
             "orgadmin/account.html",
             # A page showing a new token's secret must not be kept by any cache.
             headers={"Cache-Control": "no-store"} if issued else None,
             context={
                 "row": row,
-                "current": orgadmin.current_roles(db, account_id),
-                "branches": orgadmin.branch_choices(db),
-                "roles": labels(orgadmin.ROLE_LABELS),
+                "current": current_roles(db, account_id),
+                "branches": branch_choices(db),
+                "roles": labels(ROLE_LABELS),
                 "is_self": account_id == principal.account_id,
                 "password": password or new_initial_password(),
                 "errors": errors or {},
@@ -507,7 +549,7 @@ class OrgAdminController(Controller):
         data: FormData,
     ) -> Template | Redirect:
         try:
-            orgadmin.set_roles(db, principal, account_id, _roles_from(data))
+            set_roles(db, principal, account_id, _roles_from(data))
         except (InvalidInput, Conflict) as exc:
             db.rollback()
             message = (
@@ -529,7 +571,7 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         password = str(first_value(data).get("password", ""))
         try:
-            orgadmin.reset_password(db, principal, account_id, password)
+            reset_password(db, principal, account_id, password)
         except InvalidInput as exc:
             db.rollback()
             return self._account_page(
@@ -547,7 +589,7 @@ class OrgAdminController(Controller):
         self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
     ) -> Template | Redirect:
         try:
-            orgadmin.disable_account(db, principal, account_id, now=utcnow())
+            disable_account(db, principal, account_id, now=utcnow())
         except Conflict as exc:
             db.rollback()
             return self._account_page(
@@ -560,7 +602,7 @@ class OrgAdminController(Controller):
         self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
     ) -> Template | Redirect:
         try:
-            orgadmin.enable_account(db, principal, account_id)
+            enable_account(db, principal, account_id)
         except Conflict as exc:
             db.rollback()
             return self._account_page(
@@ -640,9 +682,9 @@ class OrgAdminController(Controller):
         return Redirect(f"/admin/accounts/{account_id}?done=token_revoked", status_code=303)
 
 
-def _roles_from(data: dict[str, Any]) -> orgadmin.RolesInput:
+def _roles_from(data: dict[str, Any]) -> RolesInput:
     def many(name: str) -> list[str]:
         value = data.get(name, [])
         return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
-    return orgadmin.parse_roles(many("secretary"), many("instructor"), bool(data.get("admin")))
+    return parse_roles(many("secretary"), many("instructor"), bool(data.get("admin")))

@@ -1,0 +1,49 @@
+"""Reading a submitted form's fields: each helper records a message for its field in
+``errors`` instead of raising, so a form reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from service.kernel.i18n import N_, Message
+
+
+def required_text(value: str, limit: int, errors: dict[str, Message], name: str) -> str:
+    value = value.strip()
+    if not value:
+        errors[name] = Message(N_("This field is required."))
+    elif len(value) > limit:
+        errors[name] = Message(N_("This text is too long."))
+    return value
+
+
+def date_field(value: str, errors: dict[str, Message], name: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[name] = Message(N_("Enter a date like 2026-03-12."))
+        return None
+
+
+def int_field(value: str, errors: dict[str, Message], name: str, message: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        errors[name] = Message(message)
+        return None
+
+
+def text_field(values: Mapping[str, Any], name: str) -> str:
+    value = values.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value if value is not None else "")

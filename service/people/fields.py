@@ -1,0 +1,73 @@
+"""Checks and labels of people's fields, shared by the office's forms and the roster
+import: 身份证号 with its check character, mobile numbers, statuses and kinds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from service.kernel.i18n import N_, Message
+from service.persistence.models import (
+    BranchKind,
+    MemberStatus,
+    OrganisationKind,
+)
+
+BRANCH_KIND_LABELS = {
+    BranchKind.SINGLE.value: N_("single"),
+    BranchKind.JOINT.value: N_("joint"),
+}
+
+ORGANISATION_KIND_LABELS = {
+    OrganisationKind.ENTERPRISE.value: N_("enterprise"),
+    OrganisationKind.SOCIAL.value: N_("social organisation"),
+}
+
+MEMBER_STATUS_LABELS = {
+    MemberStatus.FULL.value: N_("full member"),
+    MemberStatus.PROBATIONARY.value: N_("probationary member"),
+    MemberStatus.MOBILE.value: N_("mobile member"),
+    MemberStatus.EXEMPT.value: N_("exempt from rating"),
+}
+
+BUSINESS_STATUS_LABELS = {
+    "operating": N_("operating"),
+    "suspended": N_("suspended"),
+    "closed": N_("closed"),
+}
+
+# 身份证号 (GB 11643-1999): 17 digits, then a check character over them.
+ID_NUMBER_PATTERN = re.compile(r"^\d{17}[\dX]$")
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+ID_CHECK = "10X98765432"
+
+# Mainland mobile numbers: 11 digits starting 13-19.
+PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+
+
+def id_number_check_char(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character of a 身份证号 (GB 11643)."""
+    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
+    return ID_CHECK[total % 11]
+
+
+def id_number_problem(value: str) -> Message | None:
+    """Why ``value`` is not a valid 18-character 身份证号, or None."""
+    if not ID_NUMBER_PATTERN.fullmatch(value):
+        return Message(N_("An ID number has 18 characters: 17 digits, then a digit or X."))
+    try:
+        date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return Message(N_("The birth date inside this ID number is not a real date."))
+    if id_number_check_char(value[:17]) != value[17]:
+        return Message(N_("This ID number's check character is wrong; check for a typo."))
+    return None
+
+
+def phone_problem(value: str) -> Message | None:
+    if not PHONE_PATTERN.fullmatch(value):
+        return Message(N_("Enter a mainland mobile number: 11 digits starting with 1."))
+    return None
