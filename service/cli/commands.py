@@ -103,7 +103,8 @@ def seed() -> None:
 def seed_demo(if_empty: bool, until: Any) -> None:
     """Load the demo town (refused when JIFEN_ENV=production)."""
     from service.kernel.periods import town_today
-    from service.ops.seed import DemoRefused, load_demo_town
+    from service.ops.seed.load import load_demo_town
+    from service.ops.seed.state import DemoRefused
     from service.ops.stats import is_empty
     from service.persistence.types import utcnow
 

@@ -44,7 +44,8 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from service.people.roster_import import RosterFileError, import_roster, read_table
+    from service.people.roster_file import RosterFileError, read_table
+    from service.people.roster_import import import_roster
 
     try:
         table = read_table(path.read_bytes())
@@ -115,7 +116,7 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
 @click.option("--xlsx", "as_xlsx", is_flag=True, help="Write XLSX (default: CSV).")
 def import_template(out: Path, as_xlsx: bool) -> None:
     """Write a roster template with the column names and one example row to OUT."""
-    from service.people.roster_import import COLUMNS, template_csv, template_xlsx
+    from service.people.roster_file import COLUMNS, template_csv, template_xlsx
 
     out.write_bytes(template_xlsx() if as_xlsx else template_csv())
     click.echo(_("wrote %(path)s") % {"path": out})

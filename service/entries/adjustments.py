@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts.permissions import require_recorder
+from service.accounts.permissions import can_record_in_branch, require_recorder
 from service.accounts.principal import Principal
-from service.kernel.errors import InvalidInput, NotFound
+from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member
+from service.people.members import MemberChoice
 from service.people.transfers import branch_on
-from service.persistence.models import Adjustment, Member
+from service.persistence.models import Adjustment, Branch, Member
 from service.publication.state import is_frozen
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
 from service.scoring.points import TENTH
@@ -121,3 +123,24 @@ def record_adjustment(
         session, rulebook, member.id, data.day.year, now=now, actor_id=actor.account_id, note=reason
     )
     return adjustment.id
+
+
+def adjustable_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
+    """The branch's active members the actor may record an adjustment for (never
+    themselves: ``record_adjustment`` refuses that), by member number."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not can_record_in_branch(actor, branch_id):
+        raise PermissionDenied(
+            Message(N_("Only the member's branch secretary records deductions and adjustments."))
+        )
+    rows = session.execute(
+        select(Member.id, Member.code, Member.name)
+        .where(Member.branch_id == branch_id, Member.active)
+        .order_by(Member.code)
+    )
+    return [
+        MemberChoice(member_id, code, name)
+        for member_id, code, name in rows
+        if member_id != actor.member_id
+    ]

@@ -489,3 +489,26 @@ def reviewable_entries(
             continue
         found.append(view)
     return found
+
+
+def revoke_member_entry(
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    member_id: int,
+    entry_id: int,
+    reason: str,
+    *,
+    now: datetime,
+) -> int:
+    """Revoke an approval from a member's points page. The entry must be that member's,
+    so the page the reviewer returns to is the one whose points changed. Returns the
+    year the entry counted in."""
+    found = session.execute(
+        select(Entry.member_id, Entry.activity_date).where(Entry.id == entry_id)
+    ).one_or_none()
+    if found is None or found.member_id != member_id:
+        raise NotFound(Message(N_("No such entry.")))
+    revoke_entry(session, actor, rulebook, entry_id, reason, now=now)
+    day: date = found.activity_date
+    return day.year

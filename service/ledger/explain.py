@@ -18,12 +18,9 @@ from sqlalchemy.orm import Session
 
 from service.accounts.permissions import (
     can_decide,
-    can_record_in_branch,
-    can_view_branch,
     can_view_points,
 )
 from service.accounts.principal import Principal
-from service.entries.review import revoke_entry
 from service.kernel.errors import NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
@@ -287,69 +284,3 @@ def explain_for(
     if not can_view_points(actor, member_id, member_branch(session, member_id)):
         raise PermissionDenied(Message(N_("You do not have access to this member's points.")))
     return explain_member(session, rulebook, member_id, year, as_of=as_of)
-
-
-def revoke_member_entry(
-    session: Session,
-    actor: Principal,
-    rulebook: Rulebook,
-    member_id: int,
-    entry_id: int,
-    reason: str,
-    *,
-    now: datetime,
-) -> int:
-    """Revoke an approval from a member's points page. The entry must be that member's,
-    so the page the reviewer returns to is the one whose points changed. Returns the
-    year the entry counted in."""
-    found = session.execute(
-        select(Entry.member_id, Entry.activity_date).where(Entry.id == entry_id)
-    ).one_or_none()
-    if found is None or found.member_id != member_id:
-        raise NotFound(Message(N_("No such entry.")))
-    revoke_entry(session, actor, rulebook, entry_id, reason, now=now)
-    day: date = found.activity_date
-    return day.year
-
-
-@dataclass(frozen=True)
-class MemberChoice:
-    member_id: int
-    code: str
-    name: str
-
-
-def adjustable_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
-    """The branch's active members the actor may record an adjustment for (never
-    themselves: ``record_adjustment`` refuses that), by member number."""
-    if session.get(Branch, branch_id) is None:
-        raise NotFound(Message(N_("No such branch.")))
-    if not can_record_in_branch(actor, branch_id):
-        raise PermissionDenied(
-            Message(N_("Only the member's branch secretary records deductions and adjustments."))
-        )
-    rows = session.execute(
-        select(Member.id, Member.code, Member.name)
-        .where(Member.branch_id == branch_id, Member.active)
-        .order_by(Member.code)
-    )
-    return [
-        MemberChoice(member_id, code, name)
-        for member_id, code, name in rows
-        if member_id != actor.member_id
-    ]
-
-
-def branch_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
-    """The branch's active members, by member number, for a reviewer of the branch: the
-    way from the branch page to each member's points."""
-    if session.get(Branch, branch_id) is None:
-        raise NotFound(Message(N_("No such branch.")))
-    if not can_view_branch(actor, branch_id):
-        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
-    rows = session.execute(
-        select(Member.id, Member.code, Member.name)
-        .where(Member.branch_id == branch_id, Member.active)
-        .order_by(Member.code)
-    )
-    return [MemberChoice(row.id, row.code, row.name) for row in rows]

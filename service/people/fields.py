@@ -5,6 +5,7 @@ import: 身份证号 with its check character, mobile numbers, statuses and kind
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 
 from service.kernel.i18n import N_, Message
@@ -54,16 +55,39 @@ def id_number_check_char(first17: str) -> str:
     return ID_CHECK[total % 11]
 
 
-def id_number_problem(value: str) -> Message | None:
+@dataclass(frozen=True)
+class IdNumberWording:
+    """What ``id_number_problem`` says: worded for a form field or a row of a file."""
+
+    shape: str
+    birth_date: str
+    check_char: str
+
+
+FORM_WORDING = IdNumberWording(
+    shape=N_("An ID number has 18 characters: 17 digits, then a digit or X."),
+    birth_date=N_("The birth date inside this ID number is not a real date."),
+    check_char=N_("This ID number's check character is wrong; check for a typo."),
+)
+FILE_WORDING = IdNumberWording(
+    shape=N_("An ID number has 18 characters: 17 digits, then a digit or X."),
+    birth_date=N_("Characters 7 to 14 of the ID number are not a date of birth."),
+    check_char=N_(
+        "The last character of the ID number does not match the others: check for a typo."
+    ),
+)
+
+
+def id_number_problem(value: str, wording: IdNumberWording = FORM_WORDING) -> Message | None:
     """Why ``value`` is not a valid 18-character 身份证号, or None."""
     if not ID_NUMBER_PATTERN.fullmatch(value):
-        return Message(N_("An ID number has 18 characters: 17 digits, then a digit or X."))
+        return Message(wording.shape)
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        return Message(N_("The birth date inside this ID number is not a real date."))
+        return Message(wording.birth_date)
     if id_number_check_char(value[:17]) != value[17]:
-        return Message(N_("This ID number's check character is wrong; check for a typo."))
+        return Message(wording.check_char)
     return None
 
 

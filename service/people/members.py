@@ -13,7 +13,12 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from service.accounts.permissions import can_view_roster, require_admin, require_roster_editor
+from service.accounts.permissions import (
+    can_view_branch,
+    can_view_roster,
+    require_admin,
+    require_roster_editor,
+)
 from service.accounts.principal import Principal
 from service.boards.live import get_branch
 from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
@@ -312,3 +317,25 @@ def update_member(
     member.left_on = data.left_on
     member.active = data.left_on is None
     session.flush()
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    member_id: int
+    code: str
+    name: str
+
+
+def branch_members(session: Session, actor: Principal, branch_id: int) -> list[MemberChoice]:
+    """The branch's active members, by member number, for a reviewer of the branch: the
+    way from the branch page to each member's points."""
+    if session.get(Branch, branch_id) is None:
+        raise NotFound(Message(N_("No such branch.")))
+    if not can_view_branch(actor, branch_id):
+        raise PermissionDenied(Message(N_("You do not have access to this branch.")))
+    rows = session.execute(
+        select(Member.id, Member.code, Member.name)
+        .where(Member.branch_id == branch_id, Member.active)
+        .order_by(Member.code)
+    )
+    return [MemberChoice(row.id, row.code, row.name) for row in rows]

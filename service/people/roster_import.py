@@ -30,88 +30,33 @@ keep their numbers.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.comments import Comment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.kernel.i18n import N_, Message
-from service.people.fields import ID_NUMBER_PATTERN, PHONE_PATTERN, id_number_check_char
-from service.persistence.models import Branch, Member, Membership, MemberStatus, Organisation
+from service.people.fields import (
+    FILE_WORDING,
+    PHONE_PATTERN,
+    id_number_problem,
+)
+from service.people.roster_file import COLUMNS, HEADER_NAMES, STATUS_NAMES, Table, normal_header
+from service.persistence.models import Branch, Member, Membership, Organisation
 
-MAX_ROWS = 50_000
 # Queries with IN (...) lists are split so that neither database meets its limit of
 # bound parameters on a large roster.
 CHUNK = 500
+
 EARLIEST_JOIN = date(1921, 7, 1)
+
 PROGRESS_EVERY = 100
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    chinese: str
-    required: bool
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.chinese}/{self.key}"
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("code", "党员编号", True, ("编号", "member_code")),
-    Column("name", "姓名", True, ()),
-    Column("id_number", "身份证号", True, ("身份证号码", "公民身份号码", "id")),
-    Column("phone", "手机号", False, ("手机", "手机号码", "联系电话", "mobile")),
-    Column("branch_code", "党支部编号", True, ("支部编号", "branch")),
-    Column("organisation", "所在单位", False, ("单位", "organization", "工作单位")),
-    Column("status", "党员类别", True, ("类别", "党员状态")),
-    Column("joined_party_on", "入党日期", False, ("入党时间", "joined_on")),
-)
-COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
-
-
-def _normal_header(text: str) -> str:
-    return re.sub(r"[\s_\-()（）]+", "", text.replace("\ufeff", "")).lower()
-
-
-_HEADER_NAMES: dict[str, str] = {}
-for _column in COLUMNS:
-    for _name in (_column.key, _column.chinese, *_column.aliases):
-        _HEADER_NAMES[_normal_header(_name)] = _column.key
-
-STATUS_NAMES: dict[str, MemberStatus] = {
-    "正式党员": MemberStatus.FULL,
-    "正式": MemberStatus.FULL,
-    "full": MemberStatus.FULL,
-    "预备党员": MemberStatus.PROBATIONARY,
-    "预备": MemberStatus.PROBATIONARY,
-    "probationary": MemberStatus.PROBATIONARY,
-    "流动党员": MemberStatus.MOBILE,
-    "流动": MemberStatus.MOBILE,
-    "mobile": MemberStatus.MOBILE,
-    "免评": MemberStatus.EXEMPT,
-    "免评党员": MemberStatus.EXEMPT,
-    "exempt": MemberStatus.EXEMPT,
-}
-STATUS_CHINESE = {
-    MemberStatus.FULL: "正式党员",
-    MemberStatus.PROBATIONARY: "预备党员",
-    MemberStatus.MOBILE: "流动党员",
-    MemberStatus.EXEMPT: "免评",
-}
 
 DATE_PATTERNS = (
     re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
@@ -120,145 +65,6 @@ DATE_PATTERNS = (
     re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?"),
     re.compile(r"(\d{4})(\d{2})(\d{2})"),
 )
-
-
-def id_number_problem(value: str) -> Message | None:
-    """The member form's check (service.people.orgadmin), worded for a row of a file."""
-    if not ID_NUMBER_PATTERN.fullmatch(value):
-        return Message(N_("An ID number has 18 characters: 17 digits, then a digit or X."))
-    try:
-        date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return Message(N_("Characters 7 to 14 of the ID number are not a date of birth."))
-    if id_number_check_char(value[:17]) != value[17]:
-        return Message(
-            N_("The last character of the ID number does not match the others: check for a typo.")
-        )
-    return None
-
-
-# --- reading the file ---------------------------------------------------------------------
-
-
-class RosterFileError(Exception):
-    """The file cannot be read as a roster at all (not CSV or XLSX, no header, ...)."""
-
-    def __init__(self, message: Message) -> None:
-        self.message = message
-        super().__init__(str(message))
-
-
-@dataclass(frozen=True)
-class Table:
-    header: list[str]
-    # (row number as the spreadsheet shows it, cell values); blank rows left out
-    rows: list[tuple[int, list[Any]]]
-    kind: str  # "csv" or "xlsx"
-
-
-def sniff_kind(content: bytes) -> str:
-    """ "xlsx" or "csv", by content: an XLSX file is a ZIP holding xl/workbook.xml."""
-    if content.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
-                if "xl/workbook.xml" in archive.namelist():
-                    return "xlsx"
-        except zipfile.BadZipFile:
-            pass
-        raise RosterFileError(Message(N_("This file is neither a CSV nor an XLSX file.")))
-    if content.startswith(b"\xd0\xcf\x11\xe0"):
-        raise RosterFileError(
-            Message(N_("This is an old Excel (.xls) file: save it as .xlsx or CSV first."))
-        )
-    if b"\x00" in content[:4096]:
-        raise RosterFileError(Message(N_("This file is neither a CSV nor an XLSX file.")))
-    return "csv"
-
-
-def _blank(cells: Sequence[Any]) -> bool:
-    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
-
-
-def read_table(content: bytes) -> Table:
-    """The header and rows of a CSV (UTF-8, with or without BOM, or GB18030 as Excel
-    saves it in China) or of the first sheet of an XLSX workbook."""
-    if not content.strip():
-        raise RosterFileError(Message(N_("The file is empty.")))
-    kind = sniff_kind(content)
-    raw = _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
-    header: list[str] | None = None
-    rows: list[tuple[int, list[Any]]] = []
-    for number, cells in raw:
-        if _blank(cells):
-            continue
-        if header is None:
-            if number != 1:
-                raise RosterFileError(
-                    Message(N_("Row 1 must hold the column names; the template shows them."))
-                )
-            header = ["" if cell is None else str(cell).strip() for cell in cells]
-            continue
-        rows.append((number, list(cells)))
-        if len(rows) > MAX_ROWS:
-            raise RosterFileError(
-                Message(
-                    N_("The file has more than %(max)s rows; split it."), {"max": f"{MAX_ROWS:,}"}
-                )
-            )
-    if header is None:
-        raise RosterFileError(Message(N_("The file is empty.")))
-    while header and not header[-1]:
-        header.pop()
-    return Table(header=header, rows=rows, kind=kind)
-
-
-def _csv_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = content.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise RosterFileError(
-                Message(N_("The CSV file is neither UTF-8 nor GB18030 text."))
-            ) from exc
-    try:
-        sniffed = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        sniffed = csv.excel
-    # Only the delimiter is guessed: the sniffer may take an apostrophe in a name for a
-    # quote character and silently drop it. Spreadsheets quote with '"'.
-    dialect: Any = type("RosterDialect", (csv.excel,), {"delimiter": sniffed.delimiter})
-    try:
-        # Each record is one spreadsheet row, even when a quoted cell holds a line break.
-        return [
-            (number, cells)
-            for number, cells in enumerate(csv.reader(io.StringIO(text), dialect), 1)
-        ]
-    except csv.Error as exc:
-        raise RosterFileError(
-            Message(N_("The CSV file cannot be read: %(error)s"), {"error": str(exc)})
-        ) from exc
-
-
-def _xlsx_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:
-        raise RosterFileError(
-            Message(N_("The XLSX file cannot be read: save it again from the spreadsheet."))
-        ) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        return [
-            (number, list(cells))
-            for number, cells in enumerate(sheet.iter_rows(values_only=True), 1)
-        ]
-    finally:
-        workbook.close()
-
-
-# --- checking the rows ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -406,7 +212,7 @@ def _header_problems(header: list[str]) -> tuple[list[Problem], dict[int, str]]:
     for index, name in enumerate(header):
         if not name:
             continue
-        key = _HEADER_NAMES.get(_normal_header(name))
+        key = HEADER_NAMES.get(normal_header(name))
         if key is None:
             problems.append(
                 Problem(
@@ -574,7 +380,7 @@ def _check_cell(
             )
             return None
         value = re.sub(r"\s+", "", text).upper()
-        if message := id_number_problem(value):
+        if message := id_number_problem(value, FILE_WORDING):
             problem(key, message)
             return None
         return value
@@ -639,9 +445,6 @@ def _check_cell(
             return None
         return day
     raise AssertionError(key)
-
-
-# --- applying -----------------------------------------------------------------------------
 
 
 def _wanted(data: RowData, ctx_orgs: dict[str, tuple[int, int]]) -> dict[str, Any]:
@@ -734,76 +537,6 @@ def import_roster(
 def _column_order(column: str | None) -> int:
     if column is None:
         return -1
-    key = _HEADER_NAMES.get(_normal_header(column))
+    key = HEADER_NAMES.get(normal_header(column))
     keys = [c.key for c in COLUMNS]
     return keys.index(key) if key in keys else len(keys)
-
-
-# --- the template -------------------------------------------------------------------------
-
-TEXT_COLUMNS = frozenset({"code", "id_number", "phone", "branch_code"})
-TEMPLATE_TEXT_ROWS = 2000
-TEMPLATE_EXAMPLE = (
-    "M0001",
-    "张伟",
-    "11010519491231002X",
-    "13800138000",
-    "B001",
-    "",
-    "正式党员",
-    "2010-07-01",
-)
-
-
-def template_header() -> list[str]:
-    return [column.chinese for column in COLUMNS]
-
-
-def template_csv() -> bytes:
-    """A CSV template: the Chinese header and one example row, UTF-8 with a BOM so that
-    Excel opens it with the right characters."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(template_header())
-    writer.writerow(TEMPLATE_EXAMPLE)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
-def template_xlsx() -> bytes:
-    """An XLSX template: header, one example row, ID number and phone columns as text."""
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "党员名册"
-    sheet.append(template_header())
-    sheet.append(list(TEMPLATE_EXAMPLE))
-    for index, column in enumerate(COLUMNS, 1):
-        cell = sheet.cell(row=1, column=index)
-        note = f"{column.key}{' (必填 required)' if column.required else ''}"
-        cell.comment = Comment(note, "jifen")
-        letter = cell.column_letter
-        sheet.column_dimensions[letter].width = 22 if column.key == "id_number" else 14
-        # Text format keeps 18-digit ID numbers, phone numbers and codes intact.
-        if column.key in TEXT_COLUMNS:
-            for row in range(2, TEMPLATE_TEXT_ROWS + 2):
-                sheet.cell(row=row, column=index).number_format = "@"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def export_rows(members: Iterable[tuple[Member, str, str | None]]) -> list[list[str]]:
-    """Rows in the template's column order for (member, branch code, organisation name)."""
-    return [
-        [
-            member.code,
-            member.name,
-            member.id_number or "",
-            member.phone or "",
-            branch_code,
-            organisation or "",
-            STATUS_CHINESE[member.status],
-            member.joined_party_on.isoformat() if member.joined_party_on else "",
-        ]
-        for member, branch_code, organisation in members
-    ]

@@ -28,6 +28,7 @@ Decisions:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -112,89 +113,146 @@ def transfer_member(
     member = session.scalar(select(Member).where(Member.id == member_id).with_for_update())
     if member is None:
         raise NotFound(Message(N_("No such member.")))
-    target = session.get(Branch, to_branch_id)
-    errors: dict[str, Message] = {}
     note = note.strip()
-    if target is None:
-        errors["to_branch_id"] = Message(N_("Choose a branch from the list."))
-    elif target.id == member.branch_id:
-        errors["to_branch_id"] = Message(N_("The member is already in this branch."))
+    errors: dict[str, Message] = {}
+    target, organisation = _checked_destination(
+        session, member, to_branch_id, organisation_id, errors
+    )
     if len(note) > NOTE_MAX:
         errors["note"] = Message(N_("Keep the note under %(max)d characters."), {"max": NOTE_MAX})
-    organisation: Organisation | None = None
-    if organisation_id is not None:
-        organisation = session.get(Organisation, organisation_id)
-        if organisation is None or organisation.branch_id != to_branch_id:
-            errors["organisation_id"] = Message(N_("Choose an organisation the new branch covers."))
-
     stays = _stays(session, member.id)
     current = next((stay for stay in reversed(stays) if stay.to_date is None), None)
-    if effective > today:
-        errors["effective"] = Message(
-            N_("The effective date cannot be in the future: record the transfer on the day.")
-        )
-    elif current is not None and current.from_date is not None and effective <= current.from_date:
-        errors["effective"] = Message(
-            N_(
-                "The member's last transfer took effect on %(day)s: a new one takes effect "
-                "after it."
-            ),
-            {"day": current.from_date.isoformat()},
-        )
-    else:
-        published = sorted(m for m in frozen_months(session) if m >= period_of(effective))
-        if published:
-            errors["effective"] = Message(
-                N_(
-                    "%(period)s is published: its boards must not move. Choose a date after "
-                    "the last published month."
-                ),
-                {"period": published[0]},
-            )
-    if not errors:
-        counted = session.scalar(
-            select(func.count())
-            .select_from(LedgerLine)
-            .where(
-                LedgerLine.member_id == member.id,
-                LedgerLine.activity_date >= effective,
-                LedgerLine.branch_id != to_branch_id,
-                # Suggestion steps count for the branch the suggestion was made to.
-                LedgerLine.source.in_([Source.ENTRY, Source.ADJUSTMENT]),
-            )
-        )
-        if counted:
-            last = session.scalar(
-                select(func.max(LedgerLine.activity_date)).where(
-                    LedgerLine.member_id == member.id,
-                    LedgerLine.branch_id != to_branch_id,
-                    LedgerLine.source.in_([Source.ENTRY, Source.ADJUSTMENT]),
-                )
-            )
-            assert last is not None
-            errors["effective"] = Message(
-                N_(
-                    "Points dated on or after this day already count for the member's branch "
-                    "(the latest on %(day)s): choose a later effective date."
-                ),
-                {"day": last.isoformat()},
-            )
+    problem = effective_date_problem(
+        effective,
+        today=today,
+        current_since=current.from_date if current is not None else None,
+        published=frozen_months(session),
+    )
+    if problem is None and not errors:
+        problem = _counted_elsewhere(session, member.id, effective, to_branch_id)
+    if problem is not None:
+        errors["effective"] = problem
     if errors:
         raise InvalidInput(errors)
     assert target is not None
 
     from_branch_id = member.branch_id
+    _append_stay(session, actor, member, current, target.id, effective, note, now=now)
+    member.branch_id = target.id
+    _move_organisation(session, member, target.id, organisation)
+    if mobile:
+        member.status = MemberStatus.MOBILE
+    _follow_account(session, member.id, from_branch_id, target.id)
+    moved = _move_pending_entries(session, member.id, effective, target.id)
+    session.flush()
+    return TransferResult(member.id, from_branch_id, target.id, effective, moved)
+
+
+def effective_date_problem(
+    effective: date, *, today: date, current_since: date | None, published: Iterable[str]
+) -> Message | None:
+    """Why a transfer cannot take effect on ``effective``, or None: not in the future,
+    after the start of the member's current stay (history is appended, never rewritten),
+    and after every published month (published boards must not move)."""
+    if effective > today:
+        return Message(
+            N_("The effective date cannot be in the future: record the transfer on the day.")
+        )
+    if current_since is not None and effective <= current_since:
+        return Message(
+            N_(
+                "The member's last transfer took effect on %(day)s: a new one takes effect "
+                "after it."
+            ),
+            {"day": current_since.isoformat()},
+        )
+    later = sorted(month for month in published if month >= period_of(effective))
+    if later:
+        return Message(
+            N_(
+                "%(period)s is published: its boards must not move. Choose a date after "
+                "the last published month."
+            ),
+            {"period": later[0]},
+        )
+    return None
+
+
+def _checked_destination(
+    session: Session,
+    member: Member,
+    to_branch_id: int,
+    organisation_id: int | None,
+    errors: dict[str, Message],
+) -> tuple[Branch | None, Organisation | None]:
+    """The branch moved to and, if named, the organisation there (problems in ``errors``)."""
+    target = session.get(Branch, to_branch_id)
+    if target is None:
+        errors["to_branch_id"] = Message(N_("Choose a branch from the list."))
+    elif target.id == member.branch_id:
+        errors["to_branch_id"] = Message(N_("The member is already in this branch."))
+    organisation: Organisation | None = None
+    if organisation_id is not None:
+        organisation = session.get(Organisation, organisation_id)
+        if organisation is None or organisation.branch_id != to_branch_id:
+            errors["organisation_id"] = Message(N_("Choose an organisation the new branch covers."))
+    return target, organisation
+
+
+# Suggestion steps count for the branch the suggestion was made to: they never move.
+_MOVABLE_SOURCES = (Source.ENTRY, Source.ADJUSTMENT)
+
+
+def _counted_elsewhere(
+    session: Session, member_id: int, effective: date, to_branch_id: int
+) -> Message | None:
+    """A backdated transfer must not move points already counted for another branch."""
+    elsewhere = (
+        LedgerLine.member_id == member_id,
+        LedgerLine.branch_id != to_branch_id,
+        LedgerLine.source.in_(_MOVABLE_SOURCES),
+    )
+    counted = session.scalar(
+        select(func.count())
+        .select_from(LedgerLine)
+        .where(*elsewhere, LedgerLine.activity_date >= effective)
+    )
+    if not counted:
+        return None
+    last = session.scalar(select(func.max(LedgerLine.activity_date)).where(*elsewhere))
+    assert last is not None
+    return Message(
+        N_(
+            "Points dated on or after this day already count for the member's branch "
+            "(the latest on %(day)s): choose a later effective date."
+        ),
+        {"day": last.isoformat()},
+    )
+
+
+def _append_stay(
+    session: Session,
+    actor: Principal,
+    member: Member,
+    current: Membership | None,
+    to_branch_id: int,
+    effective: date,
+    note: str,
+    *,
+    now: datetime,
+) -> None:
+    """End the member's current stay the day before ``effective`` and start the new one."""
     if current is None:
         # No history yet: the member has been in their branch since records began.
         current = Membership(
             member_id=member.id,
-            branch_id=from_branch_id,
+            branch_id=member.branch_id,
             from_date=None,
             note="",
             created_at=now,
         )
         session.add(current)
-    if current.branch_id != from_branch_id:
+    if current.branch_id != member.branch_id:
         raise Conflict(
             Message(N_("The member's history does not match their branch; nothing was changed."))
         )
@@ -202,7 +260,7 @@ def transfer_member(
     session.add(
         Membership(
             member_id=member.id,
-            branch_id=target.id,
+            branch_id=to_branch_id,
             from_date=effective,
             to_date=None,
             note=note,
@@ -210,53 +268,59 @@ def transfer_member(
             created_by_id=actor.account_id,
         )
     )
-    member.branch_id = target.id
+
+
+def _move_organisation(
+    session: Session, member: Member, to_branch_id: int, organisation: Organisation | None
+) -> None:
+    """The organisation named, else the member's own if the new branch covers it, else none."""
     if organisation is not None:
         member.organisation_id = organisation.id
     elif member.organisation_id is not None:
         covered_by = session.scalar(
             select(Organisation.branch_id).where(Organisation.id == member.organisation_id)
         )
-        if covered_by != target.id:
+        if covered_by != to_branch_id:
             member.organisation_id = None
-    if mobile:
-        member.status = MemberStatus.MOBILE
-    # The member's own sign-in follows them (the grant's branch is informative only).
-    account_id = session.scalar(select(Account.id).where(Account.member_id == member.id))
-    if account_id is not None:
-        session.execute(
-            update(RoleGrant)
-            .where(
-                RoleGrant.account_id == account_id,
-                RoleGrant.role == Role.MEMBER,
-                RoleGrant.branch_id == from_branch_id,
-            )
-            .values(branch_id=target.id)
-        )
-    # Entries still waiting for review that are dated from the effective day on belong
-    # to the new branch: its secretary reviews them (Entry.branch_id is the branch on the
-    # activity date).
-    moved = session.execute(
-        select(func.count())
-        .select_from(Entry)
+
+
+def _follow_account(
+    session: Session, member_id: int, from_branch_id: int, to_branch_id: int
+) -> None:
+    """The member's own sign-in follows them (the grant's branch is informative only)."""
+    account_id = session.scalar(select(Account.id).where(Account.member_id == member_id))
+    if account_id is None:
+        return
+    session.execute(
+        update(RoleGrant)
         .where(
-            Entry.member_id == member.id,
-            Entry.status == EntryStatus.PENDING,
-            Entry.activity_date >= effective,
+            RoleGrant.account_id == account_id,
+            RoleGrant.role == Role.MEMBER,
+            RoleGrant.branch_id == from_branch_id,
         )
-    ).scalar_one()
+        .values(branch_id=to_branch_id)
+    )
+
+
+def _move_pending_entries(
+    session: Session, member_id: int, effective: date, to_branch_id: int
+) -> int:
+    """Entries still waiting for review that are dated from the effective day on belong
+    to the new branch: its secretary reviews them (Entry.branch_id is the branch on the
+    activity date). Returns how many moved."""
+    pending = (
+        Entry.member_id == member_id,
+        Entry.status == EntryStatus.PENDING,
+        Entry.activity_date >= effective,
+    )
+    moved = session.execute(select(func.count()).select_from(Entry).where(*pending)).scalar_one()
     session.execute(
         update(Entry)
-        .where(
-            Entry.member_id == member.id,
-            Entry.status == EntryStatus.PENDING,
-            Entry.activity_date >= effective,
-        )
-        .values(branch_id=target.id)
+        .where(*pending)
+        .values(branch_id=to_branch_id)
         .execution_options(synchronize_session="fetch")
     )
-    session.flush()
-    return TransferResult(member.id, from_branch_id, target.id, effective, moved)
+    return moved
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -21,25 +22,38 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``."""
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to ``revision`` ("base" for an empty schema). For tests of
+    the migrations and for an operator's way back after a failed release."""
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run an Alembic ``step`` in one transaction on a connection of ``engine``."""
     config = alembic_config()
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.driver_connection
         if sqlite:
             # SQLite alters a table by copying it and dropping the original; with foreign
             # keys on, dropping a referenced table fails. The pragma only takes effect
             # outside a transaction, so it goes straight to the driver connection.
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            driver.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with connection.begin():
                 config.attributes["connection"] = connection
-                command.upgrade(config, revision)
+                step(config, revision)
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
                         raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
         finally:
             if sqlite:
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+                driver.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -68,25 +82,3 @@ def previous_revision(revision: str = "head") -> str | None:
     # Only a merge revision has several parents; Jifen's history is one line.
     assert down is None or isinstance(down, str), f"revision {revision} merges {down}"
     return down
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    """Undo migrations down to ``revision`` ("base" for an empty schema). For tests of
-    the migrations and for an operator's way back after a failed release."""
-    config = alembic_config()
-    with engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
-            # As in upgrade(): batch operations copy tables, which foreign keys forbid.
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
-        try:
-            with connection.begin():
-                config.attributes["connection"] = connection
-                command.downgrade(config, revision)
-                if sqlite:
-                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-                    if broken:
-                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
-        finally:
-            if sqlite:
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ from service.database import open_database
 from service.kernel.config import PROJECT_ROOT, Settings
 from service.kernel.i18n import environment_locale
 from service.kernel.periods import period_of, shift_period, town_today
-from service.people.roster_import import COLUMNS
+from service.people.roster_file import COLUMNS
 from service.persistence.db import Database
 from service.persistence.migrate import head_revision, upgrade
 from service.persistence.types import utcnow

@@ -141,7 +141,7 @@ def test_problems_are_listed_and_nothing_can_be_applied(admin: Browser, database
 
 
 def test_the_kind_of_file_comes_from_its_content(admin: Browser) -> None:
-    from service.people.roster_import import template_xlsx
+    from service.people.roster_file import template_xlsx
 
     # An XLSX named .csv is read as XLSX (its example row: M0001 in B001).
     as_xlsx = upload(admin, template_xlsx(), name="roster.csv")

@@ -14,21 +14,13 @@ from sqlalchemy import func, select
 from service.accounts.permissions import can_record_adjustment, can_view_points
 from service.accounts.principal import Principal
 from service.boards.live import member_board
-from service.entries.adjustments import AdjustmentInput, record_adjustment
+from service.entries.adjustments import AdjustmentInput, adjustable_members, record_adjustment
 from service.entries.entry import EntryInput, submit_entry
-from service.entries.review import approve_entry, revoke_entry
+from service.entries.review import approve_entry, revoke_entry, revoke_member_entry
 from service.entries.suggestions import Step, branch_suggestions, mark_step, reviewer_branches
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.periods import period_of, town_today
-from service.ledger.explain import (
-    Explanation,
-    LineKind,
-    adjustable_members,
-    can_revoke,
-    explain_for,
-    explain_member,
-    revoke_member_entry,
-)
+from service.ledger.explain import Explanation, LineKind, can_revoke, explain_for, explain_member
 from service.ledger.verify import verify_ledger
 from service.persistence.db import Database
 from service.persistence.models import (

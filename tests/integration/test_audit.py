@@ -388,7 +388,7 @@ def test_cli_changes_are_audited_as_cli_and_by(
 
 
 def test_demo_seed_is_not_audited(database: Database, rulebook: Rulebook) -> None:
-    from service.ops.seed import load_demo_town
+    from service.ops.seed.load import load_demo_town
 
     with database.transaction() as session:
         load_demo_town(

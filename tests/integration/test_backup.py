@@ -30,7 +30,7 @@ from service.boards.live import branch_board, member_board
 from service.database import open_database
 from service.entries.review import approve_entry
 from service.kernel.errors import Conflict
-from service.ops.seed import load_demo_town
+from service.ops.seed.load import load_demo_town
 from service.persistence.db import Database
 from service.persistence.migrate import head_revision
 from service.persistence.models import Account, Entry, EntryStatus, LedgerLine

@@ -23,7 +23,8 @@ from service.entries.review import approve_entry, reject_entry, review_queue
 from service.entries.suggestions import branch_suggestions, mark_step, reviewer_branches
 from service.kernel.errors import PermissionDenied
 from service.kernel.periods import town_today
-from service.ledger.explain import branch_members, explain_for
+from service.ledger.explain import explain_for
+from service.people.members import branch_members
 from service.persistence.db import Database
 from service.persistence.models import (
     Branch,

@@ -24,7 +24,7 @@ from service.accounts.principal import load_principal
 from service.accounts.sessions import start_session
 from service.database import open_database
 from service.entries.review import approve_entry
-from service.ops.seed import load_demo_town
+from service.ops.seed.load import load_demo_town
 from service.people.transfers import transfer_member
 from service.persistence.db import Database
 from service.persistence.migrate import (

@@ -16,15 +16,14 @@ from openpyxl import Workbook
 from sqlalchemy import func, insert, select
 
 from service.people.fields import id_number_check_char
-from service.people.roster_import import (
+from service.people.roster_file import (
     COLUMNS,
-    ImportReport,
     RosterFileError,
-    import_roster,
     read_table,
     template_csv,
     template_xlsx,
 )
+from service.people.roster_import import ImportReport, import_roster
 from service.persistence.db import Database
 from service.persistence.models import (
     Branch,

@@ -19,7 +19,8 @@ from service.accounts.passwords import authenticate
 from service.accounts.principal import load_principal
 from service.database import open_database
 from service.ledger.verify import verify_ledger
-from service.ops.seed import DemoRefused, load_demo_town
+from service.ops.seed.load import load_demo_town
+from service.ops.seed.state import DemoRefused
 from service.persistence.db import Database
 from service.persistence.migrate import upgrade
 from service.persistence.models import (

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from service.accounts.permissions import can_edit_roster, can_record_in_branch
 from service.accounts.principal import Principal
-from service.entries.adjustments import MANUAL_LIMIT, AdjustmentInput, record_adjustment
+from service.entries.adjustments import (
+    MANUAL_LIMIT,
+    AdjustmentInput,
+    adjustable_members,
+    record_adjustment,
+)
 from service.entries.suggestions import (
     STEPS,
     branch_name,
@@ -27,9 +32,9 @@ from service.entries.suggestions import (
 )
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
-from service.ledger.explain import adjustable_members, branch_members
 from service.people.fields import BRANCH_KIND_LABELS, MEMBER_STATUS_LABELS
 from service.people.members import (
+    branch_members,
     create_member,
     member_for_edit,
     parse_member,

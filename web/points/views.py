@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from service.accounts.permissions import can_record_adjustment
 from service.accounts.principal import Principal
+from service.entries.review import revoke_member_entry
 from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
 from service.kernel.periods import town_today
-from service.ledger.explain import Explanation, can_revoke, explain_for, revoke_member_entry
+from service.ledger.explain import Explanation, can_revoke, explain_for
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from web.auth import requires_login, requires_member

@@ -34,16 +34,15 @@ from sqlalchemy.orm import Session
 
 from service.kernel.errors import InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
-from service.people.roster_import import (
+from service.people.roster_file import (
     COLUMNS,
     STATUS_CHINESE,
-    ImportReport,
     RosterFileError,
-    import_roster,
     read_table,
     template_csv,
     template_xlsx,
 )
+from service.people.roster_import import ImportReport, import_roster
 from service.people.transfers import member_history, transfer_member
 from service.persistence.models import Branch, Member, Organisation
 from service.persistence.types import utcnow
