@@ -31,19 +31,10 @@ from service.persistence.db import Database
 
 SERVER_START_TIMEOUT_S = 20.0
 SERVER_STOP_TIMEOUT_S = 10.0
-# The installed ``jifen`` script, as an operator runs it. Not ``python -m service.cli.commands``:
-# run as __main__, that module is a second copy of service.cli.commands, and the commands other
-# modules attach to service.cli.commands's ``main`` (backup, audit, accounts...) are not on it.
+# The installed ``jifen`` script, as an operator runs it (``python -m service.cli`` where
+# the script is not installed).
 _SCRIPT = Path(sys.executable).with_name("jifen")
-JIFEN = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [
-        sys.executable,
-        "-c",
-        "import sys; from service.cli import main; sys.exit(main())",
-    ]
-)
+JIFEN = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "service.cli"]
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 

@@ -1,8 +1,7 @@
-"""`jifen audit list` and `jifen audit export`; and who the CLI's changes are audited as.
+"""`jifen audit list` and `jifen audit export`: who changed what, when, from where.
 
-service/cli.py imports this module at its end, so the commands declared here join
-``jifen``. Every ``jifen`` command runs with the audit context "cli" (no account); a
-command with a ``--by USERNAME`` option acts as that account.
+Every ``jifen`` command runs with the audit context "cli" (service/cli/app.py); a
+command with a ``--by USERNAME`` option acts as that account (service/cli/common.py).
 """
 
 from __future__ import annotations
@@ -14,60 +13,14 @@ from typing import Any
 
 import click
 
-from service.audit.capture import CLI_ADDRESS, act_as_username, reset_context, set_context
 from service.audit.log import CSV_COLUMNS, AuditFilter, count_events, iter_events, to_csv
-from service.cli import commands as _cli
-from service.cli.commands import console, main
-from service.kernel.config import Settings
+from service.cli.common import (
+    cli_database,
+    cli_settings,
+    console,
+)
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
-
-_BY_MARK = "_jifen_audit_by"
-
-
-def _remember_by(previous: Callable[..., Any] | None) -> Callable[..., Any]:
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if previous is not None:
-            value = previous(ctx, param, value)
-        if isinstance(value, str) and value:
-            act_as_username(value)
-        return value
-
-    setattr(callback, _BY_MARK, True)
-    return callback
-
-
-def _watch_by_options(command: click.Command) -> None:
-    """Make every ``--by`` option (of any feature's command) name the acting account."""
-    for param in command.params:
-        by = isinstance(param, click.Option) and "--by" in param.opts
-        if by and not getattr(param.callback, _BY_MARK, False):
-            param.callback = _remember_by(param.callback)
-    if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            _watch_by_options(sub)
-
-
-_main_callback = main.callback
-
-
-@click.pass_context
-def _main_with_audit(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-    _watch_by_options(main)
-    token = set_context(None, CLI_ADDRESS)
-    ctx.call_on_close(lambda: reset_context(token))
-    if _main_callback is None:
-        return None
-    return ctx.invoke(_main_callback, *args, **kwargs)
-
-
-main.callback = _main_with_audit
-
-
-def _settings() -> Settings:
-    # Read through service.cli.commands so tests that patch cli.get_settings patch this too.
-    settings: Settings = _cli.get_settings()  # type: ignore[attr-defined]
-    return settings
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
@@ -104,7 +57,7 @@ def _criteria(**values: Any) -> AuditFilter:
     )
 
 
-@main.group("audit")
+@click.group("audit")
 def audit_group() -> None:
     """The audit log: who changed what, when, from where."""
 
@@ -116,10 +69,10 @@ def audit_list(limit: int, **filters: Any) -> None:
     """The latest changes, newest first."""
     from zoneinfo import ZoneInfo
 
-    timezone = _settings().timezone
+    timezone = cli_settings().timezone
     zone = ZoneInfo(timezone)
     criteria = _criteria(**filters)
-    with _cli._database().transaction(write=False) as session:
+    with cli_database().transaction(write=False) as session:
         total = count_events(session, criteria, timezone=timezone)
         rows = list(iter_events(session, criteria, timezone=timezone, limit=limit))
     # An event's line is data (time, account, kind, object, fields): it stays as recorded.
@@ -152,11 +105,11 @@ def _show(value: Any) -> str:
 @_filters
 def audit_export(out: Path, **filters: Any) -> None:
     """Write the (filtered) log to OUT as CSV, UTF-8 with a BOM, newest first."""
-    timezone = _settings().timezone
+    timezone = cli_settings().timezone
     criteria = _criteria(**filters)
     with (
         console.status(_("exporting the audit log")),
-        _cli._database().transaction(write=False) as session,
+        cli_database().transaction(write=False) as session,
     ):
         total = count_events(session, criteria, timezone=timezone)
         body = to_csv(

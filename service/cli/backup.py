@@ -1,8 +1,4 @@
-"""`jifen backup` and `jifen restore` (service/backup.py does the work).
-
-service/cli.py imports this module at its end, so the commands declared here join
-``jifen``.
-"""
+"""`jifen backup` and `jifen restore` (service/ops/backup.py does the work)."""
 
 from __future__ import annotations
 
@@ -11,8 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from service.cli import commands as _cli
-from service.cli.commands import console, main
+from service.cli.common import (
+    cli_settings,
+    console,
+    error_line,
+)
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
 
@@ -20,13 +19,7 @@ if TYPE_CHECKING:
     from service.ops.backup import BackupDone, Contents, RestoreDone
 
 
-def _database_url() -> str:
-    # Read through service.cli.commands so tests that patch cli.get_settings patch this too.
-    url: str = _cli.get_settings().database_url  # type: ignore[attr-defined]
-    return url
-
-
-@main.command("backup")
+@click.command("backup")
 @click.argument("out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 def backup(out: Path, force: bool) -> None:
@@ -38,17 +31,17 @@ def backup(out: Path, force: bool) -> None:
     """
     from service.ops.backup import BackupError, backup_database
 
-    url = _database_url()
+    url = cli_settings().database_url
     try:
         with console.status(_("backing up to %(path)s") % {"path": out}):
             done = backup_database(url, out, force=force)
     except BackupError as exc:
-        click.echo(_cli._error_line(str(exc)), err=True)
+        click.echo(error_line(str(exc)), err=True)
         raise SystemExit(1) from exc
     click.echo(_backed_up(done, url))
 
 
-@main.command("restore")
+@click.command("restore")
 @click.argument("source", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a database that already holds data.")
 def restore(source: Path, force: bool) -> None:
@@ -61,12 +54,12 @@ def restore(source: Path, force: bool) -> None:
     """
     from service.ops.backup import BackupError, restore_database
 
-    url = _database_url()
+    url = cli_settings().database_url
     try:
         with console.status(_("restoring %(path)s") % {"path": source}):
             done = restore_database(url, source, force=force)
     except BackupError as exc:
-        click.echo(_cli._error_line(str(exc)), err=True)
+        click.echo(error_line(str(exc)), err=True)
         raise SystemExit(1) from exc
     click.echo(_restored(done, url))
 

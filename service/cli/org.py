@@ -1,6 +1,5 @@
-"""`jifen accounts`, `jifen branches`, `jifen members`: the office's people
-administration from a terminal. service/cli.py imports this module at its end, so the
-groups declared here join ``jifen``.
+"""`jifen accounts`, `jifen branches`, `jifen organisations`, `jifen members`: the
+office's people administration from a terminal.
 
 Each command acts as an office (admin) account (``--by USERNAME``, default: the only
 admin account), through the same service functions and checks as the web pages.
@@ -12,49 +11,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from service.cli import commands as _cli
-from service.cli.commands import main
+from service.cli.common import (
+    BY_OPTION,
+    acting_office,
+    cli_database,
+    domain_failure,
+    fail,
+)
 from service.kernel.i18n import terminal_gettext as _
-from service.kernel.i18n import terminal_render
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from service.accounts.principal import Principal
-
-_BY = click.option(
-    "--by",
-    "by_username",
-    default=None,
-    help="The office account acting (default: the only admin account).",
-)
-
-
-def _fail(message: str) -> SystemExit:
-    click.echo(_cli._error_line(message), err=True)
-    return SystemExit(1)
-
-
-def _failure(exc: Exception) -> SystemExit:
-    from service.kernel.errors import DomainError, InvalidInput
-
-    if isinstance(exc, InvalidInput):
-        for field_name, message in exc.errors.items():
-            # The field stays the form's own name (username, member_code): scripts read it.
-            text = f"{field_name}: {terminal_render(message)}"
-            click.echo(_cli._error_line(text), err=True)
-        return SystemExit(1)
-    if isinstance(exc, DomainError):
-        return _fail(terminal_render(exc.message))
-    raise exc
-
-
-def _office(session: Session, username: str | None) -> Principal:
-    from service.audit.capture import act_as_username
-
-    principal: Principal = _cli._office_principal(session, username)
-    act_as_username(principal.username)
-    return principal
 
 
 def _parse_role(session: Session, text: str) -> tuple[str, int]:
@@ -64,20 +31,20 @@ def _parse_role(session: Session, text: str) -> tuple[str, int]:
 
     role, _sep, code = text.partition(":")
     if role not in {"secretary", "instructor"} or not code:
-        raise _fail(
+        raise fail(
             _("--role %(value)s: write secretary:BRANCHCODE or instructor:BRANCHCODE")
             % {"value": repr(text)}
         )
     branch_id = session.scalar(select(Branch.id).where(Branch.code == code))
     if branch_id is None:
-        raise _fail(
+        raise fail(
             _("--role %(value)s: no branch with code %(code)s")
             % {"value": repr(text), "code": repr(code)}
         )
     return role, branch_id
 
 
-@main.group()
+@click.group()
 def accounts() -> None:
     """Sign-in accounts: create, reset a password, disable or enable."""
 
@@ -95,7 +62,7 @@ def accounts() -> None:
     metavar="ROLE:BRANCHCODE|admin",
     help="secretary:CODE or instructor:CODE (repeatable), or admin.",
 )
-@_BY
+@BY_OPTION
 def accounts_create(
     username: str,
     display_name: str,
@@ -111,8 +78,8 @@ def accounts_create(
 
     password = new_initial_password()
     try:
-        with _cli._database().transaction() as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             secretary: set[int] = set()
             instructor: set[int] = set()
             admin = False
@@ -134,7 +101,7 @@ def accounts_create(
             )
             create_account(session, principal, data)
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     created = _(
         "account %(username)s created; initial password (must be changed at first sign-in):"
     )
@@ -144,7 +111,7 @@ def accounts_create(
 
 @accounts.command("reset-password")
 @click.argument("username")
-@_BY
+@BY_OPTION
 def accounts_reset_password(username: str, by_username: str | None) -> None:
     """Give USERNAME a new initial password (printed) and end all its sessions."""
     from service.accounts.admin import account_id_by_username, reset_password
@@ -153,11 +120,11 @@ def accounts_reset_password(username: str, by_username: str | None) -> None:
 
     password = new_initial_password()
     try:
-        with _cli._database().transaction() as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             reset_password(session, principal, account_id_by_username(session, username), password)
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     click.echo(
         _("password of %(username)s reset; its sessions ended. New initial password:")
         % {"username": username}
@@ -167,7 +134,7 @@ def accounts_reset_password(username: str, by_username: str | None) -> None:
 
 @accounts.command("disable")
 @click.argument("username")
-@_BY
+@BY_OPTION
 def accounts_disable(username: str, by_username: str | None) -> None:
     """Disable USERNAME: it cannot sign in and its sessions end now; its history stays."""
     from service.accounts.admin import account_id_by_username, disable_account
@@ -175,13 +142,13 @@ def accounts_disable(username: str, by_username: str | None) -> None:
     from service.persistence.types import utcnow
 
     try:
-        with _cli._database().transaction() as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             disable_account(
                 session, principal, account_id_by_username(session, username), now=utcnow()
             )
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     click.echo(
         _("account %(username)s disabled and signed out everywhere") % {"username": username}
     )
@@ -189,52 +156,52 @@ def accounts_disable(username: str, by_username: str | None) -> None:
 
 @accounts.command("enable")
 @click.argument("username")
-@_BY
+@BY_OPTION
 def accounts_enable(username: str, by_username: str | None) -> None:
     """Enable USERNAME again."""
     from service.accounts.admin import account_id_by_username, enable_account
     from service.kernel.errors import DomainError
 
     try:
-        with _cli._database().transaction() as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             enable_account(session, principal, account_id_by_username(session, username))
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     click.echo(_("account %(username)s enabled") % {"username": username})
 
 
-@main.group()
+@click.group()
 def branches() -> None:
     """Party branches."""
 
 
 @branches.command("list")
-@_BY
+@BY_OPTION
 def branches_list(by_username: str | None) -> None:
     """Every branch: code, kind, active members, organisations covered, name."""
     from service.kernel.errors import DomainError
     from service.people.branches import list_branches
 
     try:
-        with _cli._database().transaction(write=False) as session:
-            rows = list_branches(session, _office(session, by_username))
+        with cli_database().transaction(write=False) as session:
+            rows = list_branches(session, acting_office(session, by_username))
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     # Tab-separated for scripts: the header and the values stay as they are in any language.
     click.echo("code\tkind\tmembers\torganisations\tname")
     for row in rows:
         click.echo(f"{row.code}\t{row.kind}\t{row.members}\t{len(row.organisations)}\t{row.name}")
 
 
-@main.group()
+@click.group()
 def members() -> None:
     """Party members."""
 
 
 @members.command("list")
 @click.option("--branch", "branch_code", default=None, help="Only this branch (its code).")
-@_BY
+@BY_OPTION
 def members_list(branch_code: str | None, by_username: str | None) -> None:
     """Members by number: code, name, branch, status, active or the day they left."""
     from sqlalchemy import select
@@ -245,13 +212,13 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
     from service.persistence.pagination import PAGE_SIZE
 
     try:
-        with _cli._database().transaction(write=False) as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction(write=False) as session:
+            principal = acting_office(session, by_username)
             branch_id = None
             if branch_code is not None:
                 branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
                 if branch_id is None:
-                    raise _fail(_("no branch with code %(code)s") % {"code": repr(branch_code)})
+                    raise fail(_("no branch with code %(code)s") % {"code": repr(branch_code)})
             rows = []
             page = 1
             while True:
@@ -261,7 +228,7 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
                     break
                 page += 1
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     # Tab-separated for scripts: the header and the values stay as they are in any language.
     click.echo("code\tname\tbranch\tstatus\tstate")
     for row in rows:
@@ -273,19 +240,19 @@ def members_list(branch_code: str | None, by_username: str | None) -> None:
 @click.argument("code")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["single", "joint"]), required=True)
-@_BY
+@BY_OPTION
 def branches_create(code: str, name: str, kind: str, by_username: str | None) -> None:
     """Add a branch: single (one organisation) or joint (several)."""
     from service.kernel.errors import DomainError
     from service.people.branches import create_branch, parse_branch
 
     try:
-        with _cli._database().transaction() as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             data = parse_branch({"code": code, "name": name, "kind": kind})
             create_branch(session, principal, data)
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     # The kind stays the word --kind takes (single, joint).
     click.echo(
         _("branch %(code)s %(name)s (%(kind)s) created")
@@ -293,28 +260,28 @@ def branches_create(code: str, name: str, kind: str, by_username: str | None) ->
     )
 
 
-@main.group()
+@click.group()
 def organisations() -> None:
     """Enterprises and social organisations with their 五清 facts."""
 
 
 @organisations.command("list")
 @click.option("--search", default="", help="Part of a name, owner, branch name or code.")
-@_BY
+@BY_OPTION
 def organisations_list(search: str, by_username: str | None) -> None:
     """Organisations: branch, kind, business status, employees, members, owner, name."""
     from service.kernel.errors import DomainError
     from service.people.organisations import list_organisations
 
     try:
-        with _cli._database().transaction(write=False) as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction(write=False) as session:
+            principal = acting_office(session, by_username)
             first = list_organisations(session, principal, search)
             rows = list(first.items)
             for number in range(2, first.pages + 1):
                 rows += list_organisations(session, principal, search, number).items
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     # Tab-separated for scripts: the header and the values stay as they are in any language.
     click.echo("branch\tkind\tstatus\temployees\tmembers\towner\tname")
     for row in rows:
@@ -336,7 +303,7 @@ def organisations_list(search: str, by_username: str | None) -> None:
 )
 @click.option("--employees", "employee_count", type=click.IntRange(min=0), required=True)
 @click.option("--owner", "owner_name", required=True, help="The owner or legal representative.")
-@_BY
+@BY_OPTION
 def organisations_create(
     name: str,
     branch_code: str,
@@ -354,11 +321,11 @@ def organisations_create(
     from service.persistence.models import Branch
 
     try:
-        with _cli._database().transaction() as session:
-            principal = _office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
             if branch_id is None:
-                raise _fail(
+                raise fail(
                     _("--branch: no branch with code %(code)s") % {"code": repr(branch_code)}
                 )
             data = parse_organisation(
@@ -373,7 +340,7 @@ def organisations_create(
             )
             create_organisation(session, principal, data)
     except DomainError as exc:
-        raise _failure(exc) from exc
+        raise domain_failure(exc) from exc
     click.echo(
         _("organisation %(name)s created under %(branch)s") % {"name": name, "branch": branch_code}
     )

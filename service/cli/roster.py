@@ -1,5 +1,4 @@
-"""`jifen` subcommands of this feature; service/cli.py imports this module at its end,
-so commands declared here with ``@main.command()`` / ``@main.group()`` join ``jifen``.
+"""The roster from a terminal:
 
 * ``jifen import members FILE [--apply]``: check a roster (CSV or XLSX); dry run by
   default; exit 1 with every problem as "row N, column X: ...".
@@ -15,8 +14,15 @@ from typing import Any
 
 import click
 
-from service.cli import commands as _cli
-from service.cli.commands import _BY_OPTION, console, main
+from service.cli.common import (
+    BY_OPTION,
+    cli_database,
+    cli_settings,
+    console,
+    domain_failure,
+    error_line,
+    office_principal,
+)
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
 from service.kernel.i18n import terminal_render
@@ -27,7 +33,7 @@ PROGRESS_FROM_ROWS = 500
 SHOWN_CHANGES = 50
 
 
-@main.group("import")
+@click.group("import")
 def import_group() -> None:
     """Import the member roster (党员名册) from CSV or XLSX."""
 
@@ -35,8 +41,8 @@ def import_group() -> None:
 @import_group.command("members")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--apply", "apply", is_flag=True, help="Write the changes (default: dry run).")
-@_BY_OPTION
-def import_members(path: Path, apply: bool, username: str | None) -> None:
+@BY_OPTION
+def import_members(path: Path, apply: bool, by_username: str | None) -> None:
     """Check FILE and, with --apply, create and update members.
 
     Nothing is written while any row has a problem; each problem is printed as
@@ -51,7 +57,7 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
         table = read_table(path.read_bytes())
     except RosterFileError as exc:
         text = f"{path}: {terminal_render(exc.message)}"
-        click.echo(_cli._error_line(text), err=True)
+        click.echo(error_line(text), err=True)
         raise SystemExit(1) from exc
 
     with Progress(
@@ -67,8 +73,8 @@ def import_members(path: Path, apply: bool, username: str | None) -> None:
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        with _cli._database().transaction(write=apply) as session:
-            actor_id = _cli._office_principal(session, username).account_id if apply else None
+        with cli_database().transaction(write=apply) as session:
+            actor_id = office_principal(session, by_username).account_id if apply else None
             report = import_roster(session, table, apply=apply, actor_id=actor_id, progress=advance)
     for problem in report.problems:
         click.echo(problem.render(_), err=True)
@@ -137,7 +143,7 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> Any:
         ) from exc
 
 
-@main.command()
+@click.command()
 @click.argument("member_code")
 @click.argument("branch_code")
 @click.option(
@@ -150,19 +156,18 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> Any:
 )
 @click.option("--note", default="", help="The reason or reference (e.g. the transfer letter).")
 @click.option("--mobile", is_flag=True, help="A mobile member (流动党员) taking part here.")
-@_BY_OPTION
+@BY_OPTION
 def transfer(
     member_code: str,
     branch_code: str,
     effective: Any,
     note: str,
     mobile: bool,
-    username: str | None,
+    by_username: str | None,
 ) -> None:
     """Transfer a member to another branch (组织关系转接) from the effective date on."""
     from sqlalchemy import select
 
-    from service.kernel.config import get_settings
     from service.kernel.errors import DomainError
     from service.kernel.periods import town_today
     from service.people.transfers import member_history, transfer_member
@@ -171,17 +176,17 @@ def transfer(
 
     now = utcnow()
     try:
-        with _cli._database().transaction() as session:
-            principal = _cli._office_principal(session, username)
+        with cli_database().transaction() as session:
+            principal = office_principal(session, by_username)
             member = session.scalar(select(Member).where(Member.code == member_code))
             if member is None:
                 no_member = _("no member '%(code)s'") % {"code": member_code}
-                click.echo(_cli._error_line(no_member), err=True)
+                click.echo(error_line(no_member), err=True)
                 raise SystemExit(1)
             branch_id = session.scalar(select(Branch.id).where(Branch.code == branch_code))
             if branch_id is None:
                 no_branch = _("no branch '%(code)s'") % {"code": branch_code}
-                click.echo(_cli._error_line(no_branch), err=True)
+                click.echo(error_line(no_branch), err=True)
                 raise SystemExit(1)
             result = transfer_member(
                 session,
@@ -190,14 +195,14 @@ def transfer(
                 branch_id,
                 effective,
                 note,
-                today=town_today(now, get_settings().timezone),
+                today=town_today(now, cli_settings().timezone),
                 now=now,
                 mobile=mobile,
             )
             history = member_history(session, member.id)
             name = member.name
     except DomainError as exc:
-        raise _cli._domain_failure(exc) from exc
+        raise domain_failure(exc) from exc
     values = {
         "code": member_code,
         "name": name,

@@ -1,8 +1,7 @@
 """`jifen tokens`: API tokens for the JSON API from a terminal (issue, list, revoke).
 
-service/cli.py imports this module at its end, so the group declared here joins
-``jifen``. Each command acts as an office (admin) account (``--by USERNAME``, default:
-the only admin account) through service/api_tokens.py, as the account page does, and
+Each command acts as an office (admin) account (``--by USERNAME``, default: the only
+admin account) through service/accounts/api_tokens.py, as the account page does, and
 is audited as coming from the command line.
 """
 
@@ -11,21 +10,18 @@ from __future__ import annotations
 import click
 
 from service.accounts.api_tokens import MAX_DAYS
-from service.cli import commands as _cli
-from service.cli import org as _org
-from service.cli.commands import main
+from service.cli.common import (
+    BY_OPTION,
+    acting_office,
+    cli_database,
+    domain_failure,
+    town_time,
+)
 from service.kernel.i18n import N_
 from service.kernel.i18n import terminal_gettext as _
 
-_BY = click.option(
-    "--by",
-    "by_username",
-    default=None,
-    help="The office account acting (default: the only admin account).",
-)
 
-
-@main.group()
+@click.group()
 def tokens() -> None:
     """API tokens: bearer credentials for the JSON API, acting as an account."""
 
@@ -39,7 +35,7 @@ def tokens() -> None:
     default=None,
     help="Expire after this many days (default: valid until revoked).",
 )
-@_BY
+@BY_OPTION
 def tokens_issue(username: str, name: str, days: int | None, by_username: str | None) -> None:
     """Issue a token acting as USERNAME (with its roles) and print it, once.
 
@@ -52,8 +48,8 @@ def tokens_issue(username: str, name: str, days: int | None, by_username: str | 
     from service.persistence.types import utcnow
 
     try:
-        with _cli._database().transaction() as session:
-            principal = _org._office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             issued = issue_token(
                 session,
                 principal,
@@ -63,10 +59,10 @@ def tokens_issue(username: str, name: str, days: int | None, by_username: str | 
                 now=utcnow(),
             )
     except DomainError as exc:
-        raise _org._failure(exc) from exc
+        raise domain_failure(exc) from exc
     values = {"id": issued.id, "prefix": issued.prefix, "username": username}
     if issued.expires_at:
-        values["expiry"] = _cli._town_time(issued.expires_at)
+        values["expiry"] = town_time(issued.expires_at)
         text = _(
             "token #%(id)s (%(prefix)s...) issued to %(username)s, expires: %(expiry)s. "
             "Copy it now, it is not shown again:"
@@ -82,7 +78,7 @@ def tokens_issue(username: str, name: str, days: int | None, by_username: str | 
 
 @tokens.command("list")
 @click.option("--account", "username", default=None, help="Only this account's tokens.")
-@_BY
+@BY_OPTION
 def tokens_list(username: str | None, by_username: str | None) -> None:
     """Every token (or one account's), newest first: id, prefix, account, name, state,
     issued, last used, expiry. Never the token itself."""
@@ -92,12 +88,12 @@ def tokens_list(username: str | None, by_username: str | None) -> None:
     from service.persistence.types import utcnow
 
     try:
-        with _cli._database().transaction(write=False) as session:
-            principal = _org._office(session, by_username)
+        with cli_database().transaction(write=False) as session:
+            principal = acting_office(session, by_username)
             account_id = account_id_by_username(session, username) if username else None
             rows = list_tokens(session, principal, account_id=account_id)
     except DomainError as exc:
-        raise _org._failure(exc) from exc
+        raise domain_failure(exc) from exc
     if not rows:
         click.echo(_("no API tokens"))
         return
@@ -113,10 +109,10 @@ def tokens_list(username: str | None, by_username: str | None) -> None:
             "username": row.username,
             "name": repr(row.name),
             "state": _(_STATES[row.state(now)]),
-            "issued": _cli._town_time(row.created_at),
+            "issued": town_time(row.created_at),
             "by": row.created_by or "-",
-            "used": _cli._town_time(row.last_used_at) if row.last_used_at else _("never used"),
-            "expires": _cli._town_time(row.expires_at) if row.expires_at else _("no expiry"),
+            "used": town_time(row.last_used_at) if row.last_used_at else _("never used"),
+            "expires": town_time(row.expires_at) if row.expires_at else _("no expiry"),
         }
         click.echo(line % values)
 
@@ -127,7 +123,7 @@ _STATES = {"active": N_("active"), "revoked": N_("revoked"), "expired": N_("expi
 
 @tokens.command("revoke")
 @click.argument("token_id", metavar="ID", type=click.IntRange(1))
-@_BY
+@BY_OPTION
 def tokens_revoke(token_id: int, by_username: str | None) -> None:
     """Revoke token ID (see 'jifen tokens list'): its next request is refused."""
     from service.accounts.api_tokens import revoke_token
@@ -135,9 +131,9 @@ def tokens_revoke(token_id: int, by_username: str | None) -> None:
     from service.persistence.types import utcnow
 
     try:
-        with _cli._database().transaction() as session:
-            principal = _org._office(session, by_username)
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
             revoke_token(session, principal, token_id, now=utcnow())
     except DomainError as exc:
-        raise _org._failure(exc) from exc
+        raise domain_failure(exc) from exc
     click.echo(_("token #%(id)s revoked") % {"id": token_id})

@@ -25,7 +25,8 @@ from sqlalchemy import select, text, update
 
 from service.accounts.admin import disable_account
 from service.accounts.api_tokens import digest, issue_token
-from service.cli import commands as cli
+from service.cli import main
+from service.cli.common import CliContext
 from service.entries.entry import EntryInput, submit_entry
 from service.kernel.config import Settings
 from service.persistence.db import Database
@@ -287,13 +288,11 @@ def test_only_the_office_issues_or_revokes(
 
 
 @pytest.fixture
-def run(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(cli, "_database", lambda: database)
+def run(database: Database) -> Any:
     settings = Settings(env="test")
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
 
     def invoke(args: list[str]) -> Result:
-        return CliRunner().invoke(cli.main, args)
+        return CliRunner().invoke(main, args, obj=CliContext(settings, database))
 
     return invoke
 

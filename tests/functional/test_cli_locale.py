@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from service.audit.log import CSV_COLUMNS
-from service.cli import commands as cli
+from service.cli import main
+from service.cli.common import CliContext
 from service.database import open_database
 from service.kernel.config import PROJECT_ROOT, Settings
 from service.kernel.i18n import environment_locale
@@ -37,16 +38,15 @@ NO_OVERRIDE = {"JIFEN_LOCALE": None}
 
 
 @pytest.fixture
-def run(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
+def run(database: Database) -> Any:
     """``jifen ARGS`` in-process with the test database, under the locale ``env`` sets."""
-    monkeypatch.setattr(cli, "_database", lambda: database)
 
     def invoke(
         args: list[str], env: dict[str, str | None], rules_dir: Path = RULES_DIR, **more: Any
     ) -> Result:
         settings = Settings(env="test", rules_dir=rules_dir, **more)
-        monkeypatch.setattr(cli, "get_settings", lambda: settings)
-        return CliRunner().invoke(cli.main, args, env={**NO_OVERRIDE, **env})
+        context = CliContext(settings, database)
+        return CliRunner().invoke(main, args, obj=context, env={**NO_OVERRIDE, **env})
 
     return invoke
 

@@ -24,7 +24,8 @@ from service.audit.log import (
     iter_events,
     to_csv,
 )
-from service.cli import commands as cli
+from service.cli import main
+from service.cli.common import CliContext
 from service.entries.entry import EntryInput, submit_entry, withdraw_entry
 from service.entries.review import approve_entry, reject_entry, revoke_entry
 from service.kernel.config import PROJECT_ROOT, Settings
@@ -342,13 +343,11 @@ def test_formulas_are_neutralised_in_csv(database: Database) -> None:
 
 
 @pytest.fixture
-def run(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(cli, "_database", lambda: database)
+def run(database: Database) -> Any:
     settings = Settings(env="test")
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
 
     def invoke(args: list[str]) -> Result:
-        return CliRunner().invoke(cli.main, args)
+        return CliRunner().invoke(main, args, obj=CliContext(settings, database))
 
     return invoke
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -9,6 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
+from service.kernel.config import Settings
+from service.kernel.periods import town_today
+from service.people.fields import id_number_check_char
+from service.people.roster_file import template_header
+from service.persistence.db import Database
+from service.persistence.models import BranchRoster
+from service.persistence.types import utcnow
+from tests.conftest import SmallTown
+from tests.live_server import process_database_url, process_env, run_jifen
 
 JIFEN = [sys.executable, "-m", "service.cli"]
 
@@ -71,3 +83,43 @@ def test_broken_rules_stop_the_server_with_reasons(cli_env: dict[str, str], tmp_
     served = run(["serve", "--port", "0"], {**cli_env, "JIFEN_RULES_DIR": str(rules)})
     assert served.returncode == 1
     assert "bad.toml" in served.stderr and "good_deed" in served.stderr
+
+
+def test_people_commands_keep_the_boards(
+    database: Database, town: SmallTown, tmp_path: Path
+) -> None:
+    """`jifen transfer` and `jifen import members --apply`, each in a process of its own
+    as an operator runs them, keep the board totals: `jifen ledger verify` finds nothing.
+    (The totals' hooks were once installed only by importing a module the command line
+    never imported, and these commands left the branches' member counts wrong.)"""
+    env = process_env(process_database_url(database))
+    assert run_jifen(["ledger", "verify"], env).returncode == 0
+    today = town_today(utcnow(), Settings().timezone).isoformat()
+    moved = run_jifen(["transfer", "M004", "B001", "--on", today, "--by", "admin"], env)
+    assert moved.returncode == 0, moved.stderr
+    first17 = "32058319800101001"
+    roster = tmp_path / "roster.csv"
+    with roster.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(template_header())
+        writer.writerow(
+            [
+                "N001",
+                "新党员",
+                first17 + id_number_check_char(first17),
+                "",
+                "B002",
+                "",
+                "正式党员",
+                "",
+            ]
+        )
+    imported = run_jifen(["import", "members", str(roster), "--apply", "--by", "admin"], env)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    verified = run_jifen(["ledger", "verify"], env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    with database.transaction(write=False) as session:
+        rosters = dict(session.execute(select(BranchRoster.branch_id, BranchRoster.members)).all())
+    # 金湾: member, member2, secretary and now 刘洋 (the exempt elder is not counted);
+    # 宝元: secretary2 and the imported member.
+    assert rosters == {town.jinwan: 4, town.baoyuan: 2}

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 
-from service.cli import commands as cli
+from service.cli import main
+from service.cli.common import CliContext
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry
 from service.kernel.config import Settings
@@ -28,13 +29,11 @@ DAY = date(int(LAST_MONTH[:4]), int(LAST_MONTH[5:7]), 3)
 
 
 @pytest.fixture
-def run(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(cli, "_database", lambda: database)
+def run(database: Database) -> Any:
     settings = Settings(env="test")
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
 
     def invoke(args: list[str]) -> Result:
-        return CliRunner().invoke(cli.main, args)
+        return CliRunner().invoke(main, args, obj=CliContext(settings, database))
 
     return invoke
 

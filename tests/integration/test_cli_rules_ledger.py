@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select, text
 
-from service.cli import commands as cli
+from service.cli import main
+from service.cli.common import CliContext
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry
 from service.kernel.config import PROJECT_ROOT, Settings
@@ -36,14 +37,12 @@ def today() -> date:
 
 
 @pytest.fixture
-def run(database: Database, monkeypatch: pytest.MonkeyPatch) -> Any:
+def run(database: Database) -> Any:
     """Invoke ``jifen ARGS`` with the test database; ``rules_dir`` swaps the rules."""
-    monkeypatch.setattr(cli, "_database", lambda: database)
 
     def invoke(args: list[str], rules_dir: Path = RULES_DIR) -> Result:
         settings = Settings(env="test", rules_dir=rules_dir)
-        monkeypatch.setattr(cli, "get_settings", lambda: settings)
-        return CliRunner().invoke(cli.main, args)
+        return CliRunner().invoke(main, args, obj=CliContext(settings, database))
 
     return invoke
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from service.accounts.admin import RolesInput, disable_account, reset_password, set_roles
 from service.accounts.passwords import authenticate, verify_password
 from service.accounts.sessions import resolve_session, start_session
-from service.cli import commands as cli_module
-from service.cli.commands import main
+from service.cli import main
+from service.cli.common import CliContext
 from service.kernel.errors import InvalidInput, PermissionDenied
 from service.people.fields import id_number_problem, phone_problem
 from service.people.members import create_member, parse_member, update_member
@@ -202,11 +202,11 @@ def _minutes(n: int) -> Any:
 @pytest.fixture
 def jifen(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Run `jifen ...` in-process against the test database."""
-    monkeypatch.setattr(cli_module, "_database", lambda: database)
     runner = CliRunner()
+    context = CliContext(opened=database)
 
     def run(*args: str) -> Any:
-        return runner.invoke(main, list(args), catch_exceptions=False)
+        return runner.invoke(main, list(args), obj=context, catch_exceptions=False)
 
     yield run
 

@@ -374,27 +374,28 @@ def test_gb18030_csv_as_excel_saves_it_in_china(database: Database, town: SmallT
 def test_cli_dry_run_apply_and_template(
     database: Database, town: SmallTown, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.cli import commands as cli
+    from service.cli import main
+    from service.cli.common import CliContext
 
-    monkeypatch.setattr(cli, "_database", lambda: database)
+    context = CliContext(opened=database)
     runner = CliRunner()
     template = tmp_path / "template.xlsx"
-    result = runner.invoke(cli.main, ["import", "template", "--xlsx", str(template)])
+    result = runner.invoke(main, ["import", "template", "--xlsx", str(template)], obj=context)
     assert result.exit_code == 0, result.output
     assert read_table(template.read_bytes()).kind == "xlsx"
     bad = tmp_path / "bad.csv"
     bad.write_bytes(to_csv([["N1", "新党员", id_number(5), "", "B404", "", "正式党员", ""]]))
-    result = runner.invoke(cli.main, ["import", "members", str(bad), "--apply"])
+    result = runner.invoke(main, ["import", "members", str(bad), "--apply"], obj=context)
     assert result.exit_code == 1
     assert "row 2, column 党支部编号: No branch has the number B404." in result.output
     assert "nothing was written" in result.output
     good = tmp_path / "good.csv"
     good.write_bytes(to_csv([["N1", "新党员", id_number(5), "", "B001", "", "正式党员", ""]]))
-    result = runner.invoke(cli.main, ["import", "members", str(good)])
+    result = runner.invoke(main, ["import", "members", str(good)], obj=context)
     assert result.exit_code == 0, result.output
     assert "Dry run: 1 to create, 0 to update, 0 unchanged." in result.output
     assert member_count(database) == 6
-    result = runner.invoke(cli.main, ["import", "members", str(good), "--apply"])
+    result = runner.invoke(main, ["import", "members", str(good), "--apply"], obj=context)
     assert result.exit_code == 0, result.output
     assert "1 created, 0 updated, 0 unchanged." in result.output
     assert member_count(database) == 7

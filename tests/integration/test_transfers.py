@@ -271,21 +271,22 @@ def test_a_mobile_member_takes_part_in_the_new_branch(
 def test_cli_transfer(
     people: People, database: Database, town: SmallTown, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.cli import commands as cli
+    from service.cli import main
+    from service.cli.common import CliContext
 
-    monkeypatch.setattr(cli, "_database", lambda: database)
+    context = CliContext(opened=database)
     runner = CliRunner()
     result = runner.invoke(
-        cli.main, ["transfer", "M004", "B001", "--on", "2026-04-01", "--note", "调入"]
+        main, ["transfer", "M004", "B001", "--on", "2026-04-01", "--note", "调入"], obj=context
     )
     assert result.exit_code == 0, result.output
     assert "M004 刘洋 transferred to B001 from 2026-04-01" in result.output
     assert "(records began) – 2026-04-01: B002 宝元鞋厂党支部" in result.output
     assert "2026-04-01 – now: B001 金湾工业园区联合党支部" in result.output
-    result = runner.invoke(cli.main, ["transfer", "M004", "B002", "--on", "2026-03-01"])
+    result = runner.invoke(main, ["transfer", "M004", "B002", "--on", "2026-03-01"], obj=context)
     assert result.exit_code == 1
     assert "last transfer took effect on 2026-04-01" in result.output
-    result = runner.invoke(cli.main, ["transfer", "M404", "B002", "--on", "2026-04-02"])
+    result = runner.invoke(main, ["transfer", "M404", "B002", "--on", "2026-04-02"], obj=context)
     assert result.exit_code == 1 and "no member 'M404'" in result.output
-    result = runner.invoke(cli.main, ["transfer", "M004", "B002", "--on", "04/02/2026"])
+    result = runner.invoke(main, ["transfer", "M004", "B002", "--on", "04/02/2026"], obj=context)
     assert result.exit_code == 2 and "is not a date" in result.output

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from service.cli.commands import main
+from service.cli import main
 from service.scoring.rules import Rulebook, RulesError, load_ruleset
 
 CORPUS = Path(__file__).resolve().parent

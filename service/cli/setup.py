@@ -1,0 +1,130 @@
+"""`jifen db`, `jifen seed`, `jifen stats` and `jifen serve`: the schema, the demo town, the
+town's counts and the web server.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from service.cli.common import (
+    cli_database,
+    cli_settings,
+    console,
+    error_markup,
+    load_rulebook,
+)
+from service.kernel.i18n import terminal_gettext as _
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from service.persistence.migrate import current_revision, upgrade
+
+    database = cli_database()
+    upgrade(database.engine, revision)
+    console.print(
+        _("database at revision %(revision)s") % {"revision": current_revision(database.engine)}
+    )
+
+
+@click.group()
+def seed() -> None:
+    """Load data from seeds/."""
+
+
+@seed.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has branches.")
+@click.option(
+    "--until",
+    "until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Last day of demo activity (default: today in the town's timezone).",
+)
+def seed_demo(if_empty: bool, until: Any) -> None:
+    """Load the demo town (refused when JIFEN_ENV=production)."""
+    from service.kernel.periods import town_today
+    from service.ops.seed.load import load_demo_town
+    from service.ops.seed.state import DemoRefused
+    from service.ops.stats import is_empty
+    from service.persistence.types import utcnow
+
+    settings = cli_settings()
+    database = cli_database()
+    rulebook = load_rulebook()
+    if settings.env == "production":
+        # Said first: in production the reason is production, whatever the database holds.
+        console.print(
+            error_markup(_("the demo town is not loaded in production (JIFEN_ENV=production)"))
+        )
+        raise SystemExit(1)
+    with database.transaction() as session:
+        if not is_empty(session):
+            if if_empty:
+                console.print(_("database already holds a town; demo seed skipped"))
+                return
+            console.print(error_markup(_("the database is not empty; seed an empty database")))
+            raise SystemExit(1)
+    last_day: date = until.date() if until else town_today(utcnow(), settings.timezone)
+    try:
+        with database.transaction() as session:
+            summary = load_demo_town(
+                session,
+                rulebook,
+                settings.seeds_dir,
+                until=last_day,
+                env=settings.env,
+                console=console,
+            )
+    except DemoRefused as exc:
+        console.print(error_markup(str(exc)))
+        raise SystemExit(1) from exc
+    console.print(summary)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats(as_json: bool) -> None:
+    """Counts of branches, organisations, members and entries."""
+    from service.ops.stats import town_stats
+
+    with cli_database().transaction(write=False) as session:
+        data = town_stats(session)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for key, value in data.items():
+        click.echo(f"{key}: {value}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web application."""
+    import uvicorn
+
+    load_rulebook(serving=True)  # refuse broken rules, with reasons
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+    )
