@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# The suite runs on pytest-xdist workers, one per core, each on a database of its own;
+# `make test WORKERS=0` runs it in one process.
+WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 .PHONY: setup run test test-postgresql lint i18n-check bench clean
 
@@ -29,15 +33,17 @@ run: $(STAMP)
 	$(BIN)/jifen serve
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-postgresql: $(STAMP)
-	JIFEN_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest
+	JIFEN_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy service web
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_layout.py
 
 # The benchmark (bench/README.md); not part of `make test`. PostgreSQL: DB=postgresql
 # (the jifen_bench database on 127.0.0.1, created afresh). Load runs need wrk.

@@ -437,7 +437,7 @@ def approvals(
             Row("3", "approve: no pause, writers queued in-process (experiment)",
                 experiment.rate, "/s", "", None, None, "", None,
                 f"p50 {experiment.p50:.1f} ms, p95 {experiment.p95:.1f} ms: one lock per "
-                "process around write transactions, as service/db.py could take on SQLite")
+                "process around write transactions, as the Database could take on SQLite")
         )  # fmt: skip
 
 

@@ -1,16 +1,30 @@
-"""Shared fixtures: a real database (SQLite file, or PostgreSQL when
-JIFEN_TEST_DATABASE_URL is set), migrated by Alembic once per run and emptied after
-every test."""
+"""Shared fixtures: a real database (a SQLite file, or PostgreSQL when
+JIFEN_TEST_DATABASE_URL is set) for each pytest-xdist worker, migrated by Alembic once.
+
+Most tests run inside one transaction that is rolled back when they end, as warehouse's
+suite does: the ``Database``'s session factories are bound to one connection, every
+session the test, the app or the CLI opens joins it through a SAVEPOINT (its commit
+releases the savepoint, its rollback returns to it), and nothing reaches the database
+for good. While such a test runs, no other connection may be taken from the pool: a
+test that needs real commits (another process, another thread, a live server, a second
+engine) is marked ``commits`` and gets an emptied database instead; the browser tests
+are marked by their folder.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy.engine import Connection
 
 os.environ.setdefault("JIFEN_ENV", "test")
 # The CLI speaks the terminal's language; tests read its English unless they ask for
@@ -29,6 +43,23 @@ from service.persistence.models import Base
 from service.scoring.rules import Rulebook
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# "gw0", "gw1"... under pytest-xdist; "main" in a run without workers.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "commits: the test needs real commits (another process or thread, a live server, "
+        "a second engine): it gets an emptied database instead of a rolled-back transaction",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A browser talks to a live server, which answers from threads of its own.
+    for item in items:
+        if "browser" in item.nodeid.split("/")[:2]:
+            item.add_marker(pytest.mark.commits)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -44,27 +75,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This worker's database: a SQLite file of its own, or on PostgreSQL a database of
+    its own created for the run (JIFEN_TEST_DATABASE_URL names the server and the
+    database to create it from) and dropped at the end."""
     url = os.environ.get("JIFEN_TEST_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'jifen-test.sqlite3'}"
+    if not url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'jifen-test.sqlite3'}"
+        return
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    name = f"jifen_test_{WORKER}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    server = open_database(url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+        with server.engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        server.dispose()
 
 
-@pytest.fixture(scope="session")
-def migrated_database(database_url: str) -> Iterator[Database]:
-    """On PostgreSQL each run gets its own schema, so runs side by side never collide."""
-    if not database_url.startswith("postgresql"):
-        database = open_database(database_url)
+def _schema_database(url: str, schema: str) -> Iterator[Database]:
+    """A migrated database at ``url``; on PostgreSQL in schema ``schema`` of its own (the
+    backups and the live server find it by the connection's search_path)."""
+    if not url.startswith("postgresql"):
+        database = open_database(url)
         upgrade(database.engine)
         yield database
         database.dispose()
         return
-    schema = f"jifen_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = open_database(database_url)
+    admin = open_database(url)
     with admin.engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = open_database(database_url, connect_args={"options": f"-c search_path={schema}"})
+    database = open_database(url, connect_args={"options": f"-c search_path={schema}"})
     try:
         upgrade(database.engine)
         yield database
@@ -73,6 +119,11 @@ def migrated_database(database_url: str) -> Iterator[Database]:
         with admin.engine.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str) -> Iterator[Database]:
+    yield from _schema_database(database_url, f"jifen_test_{WORKER}")
 
 
 def wipe(database: Database) -> None:
@@ -85,12 +136,101 @@ def wipe(database: Database) -> None:
                 connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
 
 
+class OtherConnection(RuntimeError):
+    """A rolled-back test took a second connection: its work would escape the rollback
+    (or, on SQLite, wait on the test's own write lock)."""
+
+
+# The engines (by id) whose test is running in a rolled-back transaction, and those
+# whose pool checkouts are watched. Kept here, not on the pool: a TestClient's shutdown
+# disposes the engine, which replaces its pool.
+_ROLLED_BACK: set[int] = set()
+_GUARDED: set[int] = set()
+
+
+def _refuse_checkout(engine: Engine) -> None:
+    def checkout(_dbapi: Any, _record: Any, _proxy: Any) -> None:
+        if id(engine) in _ROLLED_BACK:
+            raise OtherConnection(
+                "this test runs in a rolled-back transaction on one connection; use the "
+                "database's sessions (database.transaction(), session.connection()), or "
+                "mark the test `commits` if it needs real commits"
+            )
+
+    event.listen(engine, "checkout", checkout)
+    _GUARDED.add(id(engine))
+
+
+@contextmanager
+def rolled_back(database: Database) -> Iterator[Connection]:
+    """Bind ``database``'s sessions to one connection in a transaction rolled back when
+    the block ends; yields that connection."""
+    engine = database.engine
+    if id(engine) not in _GUARDED:
+        _refuse_checkout(engine)
+    connection = engine.connect()
+    transaction = connection.begin()
+    saved = (dict(database.reader.kw), dict(database.writer.kw))
+    bind = {"bind": connection, "join_transaction_mode": "create_savepoint"}
+    database.reader.configure(**bind)
+    database.writer.configure(**bind)
+    _ROLLED_BACK.add(id(engine))
+    try:
+        yield connection
+    finally:
+        _ROLLED_BACK.discard(id(engine))
+        database.reader.kw, database.writer.kw = saved
+        transaction.rollback()
+        connection.close()
+
+
 @pytest.fixture
-def database(migrated_database: Database) -> Iterator[Database]:
-    """An empty, migrated database; whatever a test writes is removed afterwards."""
+def database(request: pytest.FixtureRequest, migrated_database: Database) -> Iterator[Database]:
+    """An empty, migrated database whose changes vanish when the test ends: rolled back,
+    or (``commits``) deleted."""
+    if request.node.get_closest_marker("commits") is None:
+        with rolled_back(migrated_database):
+            yield migrated_database
+        return
     wipe(migrated_database)
     yield migrated_database
     wipe(migrated_database)
+
+
+# The demo town the seed tests read: loaded once per worker, up to this day.
+DEMO_UNTIL = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="session")
+def demo_database(
+    database_url: str, rulebook: Rulebook, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """The demo town (``jifen seed demo --until DEMO_UNTIL``) in a database of its own,
+    loaded once per worker: building it takes a second or two."""
+    from service.ops.seed.load import load_demo_town
+
+    url = database_url
+    if not url.startswith("postgresql"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
+    for demo in _schema_database(url, f"jifen_demo_{WORKER}"):
+        with demo.transaction() as session:
+            load_demo_town(session, rulebook, PROJECT_ROOT / "seeds", until=DEMO_UNTIL, env="test")
+        yield demo
+
+
+@pytest.fixture
+def demo_town(demo_database: Database) -> Iterator[Database]:
+    """The shared demo town; whatever a test writes to it is rolled back."""
+    with rolled_back(demo_database):
+        yield demo_database
+
+
+@contextmanager
+def raw_connection(database: Database) -> Iterator[Connection]:
+    """A connection for SQL the ORM would refuse (tampering with stored rows), in the
+    test's transaction: committed at the end of the block like ``engine.begin()``."""
+    with database.transaction() as session:
+        yield session.connection()
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +247,7 @@ def project_root() -> Path:
 
 import re  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from datetime import date  # noqa: E402
 from functools import lru_cache  # noqa: E402
-from typing import Any  # noqa: E402
 
 from litestar import Litestar  # noqa: E402
 from litestar.testing import TestClient  # noqa: E402
@@ -233,13 +371,43 @@ def town(database: Database) -> SmallTown:
         )
 
 
-@pytest.fixture
-def app(database: Database, rulebook: Rulebook, database_url: str, tmp_path: Path) -> Litestar:
+@pytest.fixture(scope="session")
+def shared_app(
+    migrated_database: Database,
+    rulebook: Rulebook,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Litestar:
+    """The app with the test settings, built once per worker (building one registers
+    every route again: about half a second). Photos go to the worker's own folder."""
     from web.app import create_app
 
-    # Photos a test uploads go to its own folder, never to the working tree's var/uploads.
+    uploads = tmp_path_factory.mktemp("uploads")
+    settings = Settings(env="test", database_url=database_url, upload_dir=uploads)
+    return create_app(settings, database=migrated_database, rulebook=rulebook)
+
+
+@pytest.fixture
+def fresh_app(
+    database: Database, rulebook: Rulebook, database_url: str, tmp_path: Path
+) -> Litestar:
+    """An app of the test's own, for a test that changes the app (adds routes)."""
+    from web.app import create_app
+
     settings = Settings(env="test", database_url=database_url, upload_dir=tmp_path / "uploads")
     return create_app(settings, database=database, rulebook=rulebook)
+
+
+@pytest.fixture
+def app(shared_app: Litestar, database: Database) -> Litestar:
+    """The shared app as a fresh one would be: no photo files, no remembered answers."""
+    uploads: Path = shared_app.state.settings.upload_dir
+    if uploads.exists():
+        shutil.rmtree(uploads)
+    for key in list(shared_app.state.dict()):
+        if key not in {"settings", "database", "rulebook"}:
+            del shared_app.state[key]
+    return shared_app
 
 
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')

@@ -8,7 +8,7 @@ no dictionary to try against a leaked hash, and a fast hash lets every request l
 token up by an index instead of verifying candidates one by one.
 
 A token stops working when it is revoked, when it expires, and while its account is
-disabled. Issuing and revoking are audited (service/audit.py: the hash is recorded as
+disabled. Issuing and revoking are audited (service/audit/capture.py: the hash is recorded as
 "set", never its value).
 """
 
@@ -39,7 +39,7 @@ SECRET_BYTES = 32
 SECRET_MAX_LENGTH = 128
 NAME_MAX = 80
 MAX_DAYS = 3650
-# Like sessions (service/accounts.py TOUCH_INTERVAL): recording every use would make
+# Like sessions (service/accounts/sessions.py TOUCH_INTERVAL): recording every use would make
 # every API read a write; a minute's resolution tells the office plenty.
 TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -243,7 +243,7 @@ def resolve_token(session: Session, secret: str, *, now: datetime) -> TokenLooku
 
 
 def touch_token(session: Session, token_id: int, now: datetime) -> None:
-    """Record that the token was used (not audited: see service/audit.py)."""
+    """Record that the token was used (not audited: see service/audit/capture.py)."""
     token = session.get(ApiToken, token_id)
     if token is not None:
         token.last_used_at = now

@@ -65,7 +65,7 @@ def restore(source: Path, force: bool) -> None:
 
 
 # What was done, in the terminal's language: the words of BackupDone.describe() and
-# RestoreDone.describe() (service/backup.py), which stay the English of logs.
+# RestoreDone.describe() (service/ops/backup.py), which stay the English of logs.
 
 
 def _database(url: str) -> str:

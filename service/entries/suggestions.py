@@ -89,7 +89,7 @@ def mark_step(
     A step counts for the entry's branch (the branch the member was in when making the
     suggestion, ``Entry.branch_id``), even if the member has transferred since: the
     suggestion was made to that branch, and its secretary adopts it. The ledger takes
-    the step's branch from the entry (service/ledger.py)."""
+    the step's branch from the entry (service/ledger/reconcile.py)."""
     if step not in STEPS:
         raise NotFound(Message(N_("No such step.")))
     entry = _suggestion(session, actor, rulebook, entry_id, branch_id)

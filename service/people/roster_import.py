@@ -21,7 +21,7 @@ Rows are matched to members by ``code``. A new code creates a member (and its
 Membership row); a known code updates the fields that differ. A column left out of the
 file is not touched; an empty cell of an optional column clears the value. A different
 branch for a known member is a problem, never applied: a change of branch is a transfer
-(service/transfers.py) with its effective date. Members missing from the file are left
+(service/people/transfers.py) with its effective date. Members missing from the file are left
 as they are. Re-importing the same file changes nothing.
 
 Row numbers are the spreadsheet's: the header is row 1. Blank rows are skipped but

@@ -371,7 +371,7 @@ class PointsSummary(Base):
     line_count: Mapped[int] = mapped_column(Integer)
 
 
-# --- board totals: what the live boards read, kept by service/totals.py ------------------
+# --- board totals: what the live boards read, kept by service/boards/totals.py ------------------
 # ``period`` is a board's span: a month "2026-07", a quarter "2026-Q3" or a year "2026".
 
 

@@ -20,7 +20,7 @@ from service.kernel.periods import period_of, town_today
 from service.persistence.db import Database
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from tests.conftest import Browser, SmallTown
+from tests.conftest import Browser, SmallTown, raw_connection
 
 HOST = "testserver.local"
 TEXTAREA = re.compile(r"<textarea[^>]*>(.*?)</textarea>", re.DOTALL)
@@ -152,7 +152,7 @@ def test_the_ledger_check_runs_on_request(admin: Browser, approved: dict[str, in
 def test_the_ledger_check_shows_a_tampered_summary(
     admin: Browser, database: Database, town: SmallTown, approved: dict[str, int]
 ) -> None:
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(
             text("UPDATE points_summary SET points = points + 10 WHERE member_id = :m"),
             {"m": town.member_ids["member"]},
@@ -171,7 +171,7 @@ def test_the_ledger_check_shows_a_tampered_summary(
 def test_the_ledger_check_shows_a_tampered_ledger_line(
     admin: Browser, database: Database, approved: dict[str, int]
 ) -> None:
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(
             text("UPDATE ledger_line SET points = 50 WHERE entry_id = :e"),
             {"e": approved["good_deed"]},

@@ -33,7 +33,7 @@ from service.persistence.db import Database
 from service.persistence.models import Account, ApiToken, AuditEvent, Base, Entry, EntryStatus
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from tests.conftest import Browser, SmallTown
+from tests.conftest import Browser, SmallTown, raw_connection
 from tests.functional.test_object_access import (
     ENTRY_VIEWERS,
     POINTS,
@@ -102,7 +102,7 @@ def english(browser: Browser) -> Browser:
 def every_text_value(database: Database) -> str:
     """Every value of every table as text: where a secret must never be."""
     parts: list[str] = []
-    with database.engine.connect() as connection:
+    with raw_connection(database) as connection:
         for table in Base.metadata.sorted_tables:
             for row in connection.execute(select(table)):
                 parts.extend(str(value) for value in row)
@@ -500,7 +500,7 @@ def test_no_token_is_stored_in_clear(town: SmallTown, database: Database) -> Non
     stored = every_text_value(database)
     for secret in secrets_issued:
         assert secret not in stored
-    with database.engine.connect() as connection:
+    with raw_connection(database) as connection:
         hashes = connection.execute(text("SELECT token_hash FROM api_token")).scalars().all()
     assert sorted(hashes) == sorted(digest(secret) for secret in secrets_issued)
 

@@ -23,7 +23,7 @@ from service.persistence.types import utcnow
 from service.publication.corrections import open_correction, publish_correction
 from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
-from tests.conftest import Browser, SmallTown
+from tests.conftest import Browser, SmallTown, raw_connection
 
 HOST = "testserver.local"
 THIS_MONTH = period_of(town_today(utcnow(), "Asia/Shanghai"))
@@ -292,7 +292,7 @@ def test_the_board_shows_its_digest_and_that_it_holds(
 def test_a_tampered_board_says_its_digest_does_not_hold(
     open_month: str, make_browser: Any, database: Database
 ) -> None:
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(text("UPDATE published_member_row SET points = points + 50"))
     member = signed_in(make_browser, "member")
     for path in ["", "/branches"]:

@@ -285,7 +285,7 @@ def words(chinese: dict[str, str], english: dict[str, str]) -> Any:
 def test_accounts_and_members(
     run: Any, town: SmallTown, env: dict[str, str | None], said: dict[str, str]
 ) -> None:
-    """service/cli_org.py."""
+    """service/cli/org.py."""
     disabled = run(["accounts", "disable", "member"], env)
     assert disabled.exit_code == 0, disabled.output
     assert disabled.stdout.strip() == said["disabled"]
@@ -324,7 +324,7 @@ def test_accounts_and_members(
 def test_audit_list_and_export(
     run: Any, town: SmallTown, tmp_path: Path, env: dict[str, str | None], said: dict[str, str]
 ) -> None:
-    """service/cli_audit.py."""
+    """service/cli/audit.py."""
     assert run(["accounts", "disable", "member"], ENGLISH).exit_code == 0  # to be listed
 
     listed = run(["audit", "list"], env)
@@ -366,7 +366,7 @@ def test_audit_list_and_export(
 def test_backup_and_restore(
     run: Any, tmp_path: Path, env: dict[str, str | None], said: dict[str, str]
 ) -> None:
-    """service/cli_backup.py."""
+    """service/cli/backup.py."""
     path = tmp_path / "jifen.sqlite3"
     url = f"sqlite:///{path}"
     empty = open_database(url)
@@ -417,7 +417,7 @@ def test_backup_and_restore(
 def test_roster_import_and_transfer(
     run: Any, town: SmallTown, tmp_path: Path, env: dict[str, str | None], said: dict[str, str]
 ) -> None:
-    """service/cli_roster.py."""
+    """service/cli/roster.py."""
     template = tmp_path / "template.csv"
     written = run(["import", "template", str(template)], env)
     assert written.exit_code == 0, written.output
@@ -463,7 +463,7 @@ def _unwrapped(text: str) -> str:
     },
 )
 def test_seed_demo(run: Any, env: dict[str, str | None], said: dict[str, str]) -> None:
-    """service/seed.py: the refusals and the summary ``jifen seed demo`` prints."""
+    """service/ops/seed/: the refusals and the summary ``jifen seed demo`` prints."""
     refused = run(["seed", "demo", "--until", "2000-01-01"], env)
     assert refused.exit_code == 1
     assert said["refused"] in _unwrapped(refused.stderr)

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from service.persistence.db import Database
 from service.persistence.models import Base
 from service.scoring.rules import Rulebook
-from tests.conftest import SmallTown
+from tests.conftest import SmallTown, raw_connection
 from tests.functional.test_permission_matrix import (
     ANONYMOUS,
     GETS,
@@ -151,7 +151,7 @@ def matrix_case(method: str, route: Route) -> Case | None:
 
 # Columns that legitimately move on a request that changes nothing else: the sign-in
 # middleware refreshes a session's last_seen_at (at most once a minute, see
-# service/accounts.py TOUCH_INTERVAL) so idle sessions expire; that is the session
+# service/accounts/sessions.py TOUCH_INTERVAL) so idle sessions expire; that is the session
 # working, not the request changing the town's records. An API token's last_used_at
 # moves the same way with its use.
 VOLATILE_COLUMNS = frozenset({("web_session", "last_seen_at"), ("api_token", "last_used_at")})
@@ -161,7 +161,7 @@ def snapshot(database: Database, *, skip_tables: Iterable[str] = ()) -> dict[str
     """Each table's row count and a SHA-256 of all its rows in primary-key order."""
     skipped = set(skip_tables)
     digests: dict[str, str] = {}
-    with database.engine.connect() as connection:
+    with raw_connection(database) as connection:
         for table in Base.metadata.sorted_tables:
             if table.name in skipped:
                 continue

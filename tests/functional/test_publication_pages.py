@@ -20,7 +20,7 @@ from service.persistence.db import Database
 from service.persistence.models import Publication
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from tests.conftest import Browser, SmallTown
+from tests.conftest import Browser, SmallTown, raw_connection
 
 HOST = "testserver.local"
 LAST_MONTH = shift_period(period_of(town_today(utcnow(), "Asia/Shanghai")), -1)
@@ -137,7 +137,7 @@ def test_a_tampered_row_shows_as_a_broken_chain(
     assert "The chain holds: 1 publication" in plain(admin.client.get("/admin/publication").text)
     with database.transaction(write=False) as session:
         publication_id = session.scalar(select(Publication.id))
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(text("UPDATE published_member_row SET points = points + 50"))
 
     page = plain(admin.client.get("/admin/publication").text)

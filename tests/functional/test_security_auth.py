@@ -225,7 +225,7 @@ def test_a_short_password_is_refused_for_its_length_before_anything_else(
 
 
 def test_the_common_password_list_is_small_broad_and_shipped() -> None:
-    path = PROJECT_ROOT / "service" / COMMON_PASSWORDS_FILE
+    path = PROJECT_ROOT / "service" / "accounts" / COMMON_PASSWORDS_FILE
     assert path.stat().st_size < 100_000
     listed = common_passwords()
     assert len(listed) >= 3000
@@ -236,7 +236,7 @@ def test_the_common_password_list_is_small_broad_and_shipped() -> None:
     # Installed as package data: a wheel without the file would refuse nothing.
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text("utf-8"))
     patterns = pyproject["tool"]["setuptools"]["package-data"]["service"]
-    assert any(fnmatch(COMMON_PASSWORDS_FILE, pattern) for pattern in patterns)
+    assert any(fnmatch(f"accounts/{COMMON_PASSWORDS_FILE}", pattern) for pattern in patterns)
     assert Path(COMMON_PASSWORDS_FILE).parts[0] == "data"
 
 

@@ -97,9 +97,16 @@ API_PATHS = ("/api/boom", "/api/boom/database")
 
 
 @pytest.fixture
-def failing_app(app: Litestar) -> Litestar:
+def app(fresh_app: Litestar) -> Litestar:
+    """Overrides conftest's shared app: every client here talks to an app of the test's
+    own with the failing routes added."""
     for handler in FAILING:
-        app.register(handler)
+        fresh_app.register(handler)
+    return fresh_app
+
+
+@pytest.fixture
+def failing_app(app: Litestar) -> Litestar:
     return app
 
 

@@ -553,7 +553,7 @@ def test_reflected_payloads_come_back_escaped(name: str, world: World, make_brow
     assert response.status_code == 200, response.text  # a clean dry run
     # (Not compared where the payload has an apostrophe: the import's csv.Sniffer may take
     # "'" for the quote character and drop it from the name, a parsing problem of its
-    # own, service/roster_import.py read_table.)
+    # own, service/people/roster_file.py read_table.)
     look(admin, response, "POST /admin/import", echoed="'" not in payload)
     # A period that is not one: the 404 page says nothing of it, escaped or not.
     response = member.client.get(f"/boards/{payload}")

@@ -39,6 +39,9 @@ from service.publication.stored import published_month
 from service.scoring.rules import Rulebook
 from tests.live_server import process_database_url, process_env, run_jifen
 
+# Another process, thread or engine reads what the test writes: real commits.
+pytestmark = pytest.mark.commits
+
 UNTIL = date(2026, 11, 20)
 # 2026-08 and 2026-09 are final (09 corrected), 10 is on notice, 11 is open.
 MONTHS = ("2026-08", "2026-09", "2026-10", "2026-11", "2026-Q3", "2026")

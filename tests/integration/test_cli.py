@@ -22,6 +22,9 @@ from service.persistence.types import utcnow
 from tests.conftest import SmallTown
 from tests.live_server import process_database_url, process_env, run_jifen
 
+# Another process, thread or engine reads what the test writes: real commits.
+pytestmark = pytest.mark.commits
+
 JIFEN = [sys.executable, "-m", "service.cli"]
 
 

@@ -21,7 +21,7 @@ from service.persistence.db import Database
 from service.persistence.models import Publication
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from tests.conftest import SmallTown
+from tests.conftest import SmallTown, raw_connection
 
 # Last month: it has ended wherever the tests run.
 LAST_MONTH = shift_period(period_of(town_today(utcnow(), "Asia/Shanghai")), -1)
@@ -92,7 +92,7 @@ def test_publish_verify_list_and_correct(
 
     with database.transaction(write=False) as session:
         first = session.scalar(select(Publication.id).where(Publication.revision == 1))
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(
             text("UPDATE published_member_row SET points = 990 WHERE publication_id = :id"),
             {"id": first},

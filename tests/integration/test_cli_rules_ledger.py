@@ -27,7 +27,7 @@ from service.persistence.db import Database
 from service.persistence.models import LedgerKind, LedgerLine
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from tests.conftest import SmallTown
+from tests.conftest import SmallTown, raw_connection
 
 RULES_DIR = PROJECT_ROOT / "scoring_rules"
 
@@ -82,7 +82,7 @@ def approved(database: Database, town: SmallTown, rulebook: Rulebook) -> dict[st
 
 def execute(database: Database, sql: str, **params: Any) -> None:
     """Raw SQL: the way a stray script or a hand edit bypasses the ORM's guards."""
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(text(sql), params)
 
 

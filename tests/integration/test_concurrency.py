@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from service.entries.entry import EntryInput, submit_entry
@@ -18,6 +19,9 @@ from service.persistence.models import LedgerLine, PointsSummary
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
+
+# Another process, thread or engine reads what the test writes: real commits.
+pytestmark = pytest.mark.commits
 
 
 def _submit(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -38,6 +37,9 @@ from tests.live_server import (
     run_jifen,
     start_server,
 )
+
+# Another process, thread or engine reads what the test writes: real commits.
+pytestmark = pytest.mark.commits
 
 PER_MEMBER = 40
 WORKERS = 8
@@ -92,6 +94,9 @@ class Batch:
         self.refused: list[int] = []  # not even connected: the server was gone
         self.other: list[tuple[int, int, str]] = []
         self.lock = threading.Lock()
+        # Notified at every answer (or failure): the test waits on it for the moment to
+        # kill the server, instead of polling.
+        self.progress = threading.Condition(self.lock)
         self.stop = threading.Event()
         self.threads = [
             threading.Thread(target=self._work, args=(index,), name=f"batch-{index}")
@@ -125,11 +130,20 @@ class Batch:
                     with self.lock:
                         self.cut_off.append(entry_id)
                     continue
-                with self.lock:
+                with self.progress:
                     if response.status_code == 303:
                         self.acknowledged.append(entry_id)
                     else:
                         self.other.append((entry_id, response.status_code, response.text[:500]))
+                    self.progress.notify_all()
+
+    def wait_for(self, acknowledged: int, timeout: float) -> bool:
+        """Until ``acknowledged`` approvals are answered (True), an unexpected answer
+        comes (True: the caller checks ``other``), or ``timeout`` seconds pass (False)."""
+        with self.progress:
+            return self.progress.wait_for(
+                lambda: len(self.acknowledged) >= acknowledged or bool(self.other), timeout
+            )
 
 
 def _state(database: Database) -> tuple[dict[int, EntryStatus], dict[int, list[Decimal]]]:
@@ -177,11 +191,8 @@ def test_kill_9_mid_batch_loses_nothing_and_restarts_clean(
     servers.append(start_server(server_env, log))
     batch = Batch(servers[0], sorted(rules))
     batch.run()
-    deadline = time.monotonic() + 60
-    while len(batch.acknowledged) < KILL_AFTER:
-        assert time.monotonic() < deadline, "the batch is too slow to crash in the middle"
-        assert not batch.other, batch.other
-        time.sleep(0.005)
+    assert batch.wait_for(KILL_AFTER, timeout=60), "the batch is too slow to crash in the middle"
+    assert not batch.other, batch.other
     servers[0].kill()
     batch.stop.set()
     batch.wait()

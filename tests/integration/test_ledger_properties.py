@@ -69,6 +69,9 @@ from service.scoring.engine import MANUAL_RULE_ID, entry_points, score_activitie
 from service.scoring.rules import Rule, Rulebook, Ruleset
 from tests.conftest import password_hash, wipe
 
+# Another process, thread or engine reads what the test writes: real commits.
+pytestmark = pytest.mark.commits
+
 TODAY = date(2026, 11, 25)
 START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 # Few days, so entries share days, months and years and the caps bite. The first one is

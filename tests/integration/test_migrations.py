@@ -47,6 +47,9 @@ from service.persistence.models import (
 )
 from service.scoring.rules import Rulebook
 
+# Another process, thread or engine reads what the test writes: real commits.
+pytestmark = pytest.mark.commits
+
 VERSION_TABLE = "alembic_version"
 UNTIL = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

@@ -36,7 +36,7 @@ from service.publication.publish import publish_month
 from service.publication.state import MonthState, PendingEntries, month_state
 from service.publication.stored import published_month, published_revision
 from service.scoring.rules import Rulebook
-from tests.conftest import SmallTown
+from tests.conftest import SmallTown, raw_connection
 
 MARCH = "2026-03"
 # 10:00 on 2 April in Shanghai: March has ended.
@@ -205,7 +205,7 @@ def test_the_chain_links_every_publication_and_detects_a_tampered_row(
         report = verify_chain(session)
     assert report.ok and report.publications == 2
 
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(
             text(
                 "UPDATE published_member_row SET points = points + 100 "
@@ -232,7 +232,7 @@ def test_the_chain_links_every_publication_and_detects_a_tampered_row(
 def test_a_broken_link_is_reported(people: Town, database: Database) -> None:
     people.publish("2026-02")
     march = people.publish()
-    with database.engine.begin() as connection:
+    with raw_connection(database) as connection:
         connection.execute(
             text("UPDATE publication SET previous_digest = :d WHERE id = :id"),
             {"d": "0" * 64, "id": march},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import time as clock
@@ -69,19 +68,16 @@ def seeds_dir(project_root: Path) -> Path:
     return project_root / "seeds"
 
 
-def _load(
-    database: Database, rulebook: Rulebook, seeds_dir: Path, until: date = UNTIL
-) -> tuple[str, float]:
-    started = time.perf_counter()
+def _load(database: Database, rulebook: Rulebook, seeds_dir: Path, until: date = UNTIL) -> str:
     with database.transaction() as session:
-        summary = load_demo_town(session, rulebook, seeds_dir, until=until, env="test")
-    return summary, time.perf_counter() - started
+        return load_demo_town(session, rulebook, seeds_dir, until=until, env="test")
 
 
 @pytest.fixture
-def town(database: Database, rulebook: Rulebook, seeds_dir: Path) -> Database:
-    _load(database, rulebook, seeds_dir)
-    return database
+def town(demo_town: Database) -> Database:
+    """The demo town up to UNTIL, loaded once per worker (tests/conftest.py); what a
+    test writes is rolled back."""
+    return demo_town
 
 
 def _branch(session: Session, name: str) -> Branch:
@@ -110,8 +106,7 @@ def _count(session: Session, model: type[Base]) -> int:
 def test_load_has_the_reports_numbers(
     database: Database, rulebook: Rulebook, seeds_dir: Path
 ) -> None:
-    summary, seconds = _load(database, rulebook, seeds_dir)
-    print(f"\ndemo town load on {database.engine.dialect.name}: {seconds:.2f} s\n{summary}")
+    summary = _load(database, rulebook, seeds_dir)
 
     with database.transaction(write=False) as session:
         kinds = {
@@ -800,7 +795,7 @@ def test_publication_near_the_edges(
     published: list[str],
     corrected: str | None,
 ) -> None:
-    summary, _seconds = _load(database, rulebook, seeds_dir, until)
+    summary = _load(database, rulebook, seeds_dir, until)
     evening = datetime.combine(until, clock(21, 0), tzinfo=TOWN_ZONE)
     with database.transaction(write=False) as session:
         report = verify_ledger(session, rulebook)

@@ -1,5 +1,5 @@
 """The sign-in throttle on a real database: failures per username and per address over a
-sliding window (service/throttle.py). The sign-in page's use of it is tested in
+sliding window (service/accounts/throttle.py). The sign-in page's use of it is tested in
 tests/functional/test_security_auth.py."""
 
 from __future__ import annotations

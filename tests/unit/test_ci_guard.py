@@ -20,6 +20,12 @@ def test_skip_fails_the_run_in_ci(tmp_path: Path, project_root: Path) -> None:
     locally = subprocess.run(
         command, env={**env_ci, "CI": ""}, capture_output=True, text=True, check=False
     )
+    # make test runs the suite over pytest-xdist workers: the guard must see their skips.
+    in_ci_workers = subprocess.run(
+        [*command, "-n", "2"], env=env_ci, capture_output=True, text=True, check=False
+    )
     assert in_ci.returncode == 1, in_ci.stdout
     assert "skipped test counts as a failure" in in_ci.stdout
+    assert in_ci_workers.returncode == 1, in_ci_workers.stdout
+    assert "skipped test counts as a failure" in in_ci_workers.stdout
     assert locally.returncode == 0, locally.stdout

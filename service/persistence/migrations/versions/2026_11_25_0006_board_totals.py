@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-25 18:00:00
 
-The live boards read per-span totals and counts (service/totals.py) instead of summing
+The live boards read per-span totals and counts (service/boards/totals.py) instead of summing
 the summary table on every page; the tables are filled here from the data already
 stored (the statements are those of ``service.boards.totals.rebuild_statements`` as of this
 revision).

@@ -6,7 +6,7 @@ Create Date: 2026-12-06 23:45:00
 
 The branches board draws the town's points by rule group; it summed every summary row of
 the span (a city's year: three million rows, seconds a view). ``group_total``
-(service/totals.py) holds the sums per month, rule and bucket (the summary row's branch
+(service/boards/totals.py) holds the sums per month, rule and bucket (the summary row's branch
 id modulo 16) over the non-exempt members, moved in the approval's transaction; it is
 filled here from the summary already stored (the statement of
 ``service.boards.totals.GROUP_TOTAL_SQL`` as of this revision).
