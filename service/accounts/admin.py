@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
@@ -28,7 +28,7 @@ from service.persistence.models import (
     Role,
     RoleGrant,
 )
-from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
+from service.persistence.pagination import PAGE_SIZE, Page, fetch_page, matching
 
 ROLE_LABELS = {
     Role.MEMBER.value: N_("member"),
@@ -101,23 +101,16 @@ def list_accounts(
     session: Session, actor: Principal, query: str = "", page: int = 1
 ) -> Page[AccountRow]:
     require_admin(actor)
-    statement = select(Account, Member.code, Member.name).outerjoin(
-        Member, Member.id == Account.member_id
+    statement = matching(
+        select(Account, Member.code, Member.name).outerjoin(Member, Member.id == Account.member_id),
+        query,
+        Account.username,
+        Account.display_name,
+        Member.code,
     )
-    if query.strip():
-        pattern = f"%{query.strip()}%"
-        statement = statement.where(
-            or_(
-                Account.username.ilike(pattern),
-                Account.display_name.ilike(pattern),
-                Member.code.ilike(pattern),
-            )
-        )
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    pages, page = page_bounds(total, page, PAGE_SIZE)
-    rows = session.execute(
-        statement.order_by(Account.username).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).all()
+    rows, total, page, pages = fetch_page(
+        session, statement.order_by(Account.username, Account.id), page=page
+    )
     roles = _role_rows(session, (row[0].id for row in rows))
     return Page(
         items=[

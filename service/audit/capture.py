@@ -31,6 +31,7 @@ from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
+from service.persistence.guards import refuse_changes
 from service.persistence.models import (
     Account,
     Adjustment,
@@ -574,12 +575,7 @@ def _bulk_statement(state: ORMExecuteState) -> Any:
 
 
 def _append_only(session: Session, _context: Any, _instances: Any) -> None:
-    for obj in session.dirty:
-        if isinstance(obj, AuditEvent) and session.is_modified(obj):
-            raise RuntimeError("audit events are append-only")
-    for obj in session.deleted:
-        if isinstance(obj, AuditEvent):
-            raise RuntimeError("audit events are append-only")
+    refuse_changes(session, (AuditEvent,), "audit events are append-only")
 
 
 def install(sessions: sessionmaker[Session]) -> None:

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import (
@@ -38,6 +38,7 @@ from service.persistence.models import (
     Organisation,
     PointsSummary,
 )
+from service.persistence.pagination import matching
 
 T = TypeVar("T")
 MAX_LIMIT = 100
@@ -218,9 +219,7 @@ def visible_members(
         if not can_view_branch(actor, branch_id):
             raise PermissionDenied(Message(N_("You do not have access to this branch.")))
         statement = statement.where(Member.branch_id == branch_id)
-    if query.strip():
-        pattern = f"%{query.strip()}%"
-        statement = statement.where(or_(Member.code.ilike(pattern), Member.name.ilike(pattern)))
+    statement = matching(statement, query, Member.code, Member.name)
     limit = _bounded(limit)
     total = _count(session, statement)
     rows = session.execute(statement.order_by(Member.code).limit(limit).offset(offset))

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
@@ -28,7 +28,7 @@ from service.persistence.models import (
     Member,
     Organisation,
 )
-from service.persistence.pagination import PAGE_SIZE, fetch_page
+from service.persistence.pagination import PAGE_SIZE, fetch_page, matching
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,9 @@ class BranchInput:
 def _branches_query(query: str) -> Select[Branch]:
     """The branches a search finds (by code or name), by code; the id last, so pages
     neither repeat nor skip a branch."""
-    statement = select(Branch).order_by(Branch.code, Branch.id)
-    if query.strip():
-        pattern = f"%{query.strip()}%"
-        statement = statement.where(or_(Branch.code.ilike(pattern), Branch.name.ilike(pattern)))
-    return statement
+    return matching(
+        select(Branch).order_by(Branch.code, Branch.id), query, Branch.code, Branch.name
+    )
 
 
 def _branch_rows(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import (
@@ -32,7 +32,7 @@ from service.persistence.models import (
     MemberStatus,
     Organisation,
 )
-from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
+from service.persistence.pagination import PAGE_SIZE, Page, fetch_page, matching
 
 
 @dataclass(frozen=True)
@@ -157,23 +157,10 @@ def search_members(
     )
     if branch_id is not None:
         statement = statement.where(Member.branch_id == branch_id)
-    if query.strip():
-        pattern = f"%{query.strip()}%"
-        statement = statement.where(
-            or_(
-                Member.code.ilike(pattern),
-                Member.name.ilike(pattern),
-                Branch.code.ilike(pattern),
-                Branch.name.ilike(pattern),
-            )
-        )
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    pages, page = page_bounds(total, page, PAGE_SIZE)
-    rows = session.execute(
-        statement.order_by(Member.active.desc(), Member.code)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
+    statement = matching(statement, query, Member.code, Member.name, Branch.code, Branch.name)
+    rows, total, page, pages = fetch_page(
+        session, statement.order_by(Member.active.desc(), Member.code, Member.id), page=page
+    )
     return Page(
         items=[
             MemberRow(

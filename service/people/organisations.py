@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
@@ -24,7 +24,7 @@ from service.persistence.models import (
     Organisation,
     OrganisationKind,
 )
-from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
+from service.persistence.pagination import PAGE_SIZE, Page, fetch_page, matching
 
 
 @dataclass(frozen=True)
@@ -56,24 +56,17 @@ def list_organisations(
     session: Session, actor: Principal, query: str = "", page: int = 1
 ) -> Page[OrganisationRow]:
     require_admin(actor)
-    statement = select(Organisation, Branch).join(Branch, Branch.id == Organisation.branch_id)
-    if query.strip():
-        pattern = f"%{query.strip()}%"
-        statement = statement.where(
-            or_(
-                Organisation.name.ilike(pattern),
-                Organisation.owner_name.ilike(pattern),
-                Branch.name.ilike(pattern),
-                Branch.code.ilike(pattern),
-            )
-        )
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    pages, page = page_bounds(total, page, PAGE_SIZE)
-    rows = session.execute(
-        statement.order_by(Branch.code, Organisation.name)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
+    statement = matching(
+        select(Organisation, Branch).join(Branch, Branch.id == Organisation.branch_id),
+        query,
+        Organisation.name,
+        Organisation.owner_name,
+        Branch.name,
+        Branch.code,
+    )
+    rows, total, page, pages = fetch_page(
+        session, statement.order_by(Branch.code, Organisation.name, Organisation.id), page=page
+    )
     ids = [row[0].id for row in rows]
     counts = dict(
         session.execute(

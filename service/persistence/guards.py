@@ -19,23 +19,29 @@ from service.persistence.models import (
 )
 
 
-def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
+def refuse_changes(session: Session, kinds: tuple[type[Any], ...], message: str) -> None:
+    """Raise ``RuntimeError(message)`` if the session is about to change or delete a row
+    of one of ``kinds`` (a ``before_flush`` check)."""
     for obj in session.dirty:
-        if isinstance(obj, LedgerLine) and session.is_modified(obj):
-            raise RuntimeError("ledger lines are append-only; record a reversal instead")
+        if isinstance(obj, kinds) and session.is_modified(obj):
+            raise RuntimeError(message)
     for obj in session.deleted:
-        if isinstance(obj, LedgerLine):
-            raise RuntimeError("ledger lines are append-only; record a reversal instead")
+        if isinstance(obj, kinds):
+            raise RuntimeError(message)
+
+
+def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> None:
+    refuse_changes(
+        session, (LedgerLine,), "ledger lines are append-only; record a reversal instead"
+    )
 
 
 def _publications_are_frozen(session: Session, _context: Any, _instances: Any) -> None:
-    frozen = (Publication, PublishedMemberRow, PublishedBranchRow)
-    for obj in session.dirty:
-        if isinstance(obj, frozen) and session.is_modified(obj):
-            raise RuntimeError("published boards are frozen; publish a correction instead")
-    for obj in session.deleted:
-        if isinstance(obj, frozen):
-            raise RuntimeError("published boards are frozen; publish a correction instead")
+    refuse_changes(
+        session,
+        (Publication, PublishedMemberRow, PublishedBranchRow),
+        "published boards are frozen; publish a correction instead",
+    )
 
 
 def install(sessions: sessionmaker[Session]) -> None:

@@ -1,6 +1,7 @@
-"""One page of a long list, counted and fetched in the database (LIMIT/OFFSET), so no
-list is ever cut short: every item is on some page. A page asked for beyond the last is
-the last page; anything that is not a page number is the first."""
+"""Long lists: one page at a time, counted and fetched in the database (LIMIT/OFFSET), so
+no list is ever cut short: every item is on some page. A page asked for beyond the last
+is the last page; anything that is not a page number is the first. And the search box
+most lists have (``matching``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar, TypeVarTuple
 
-from sqlalchemy import Row, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, Select, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -67,3 +68,15 @@ def fetch_page(
     pages, page = page_bounds(total, page, size)
     rows = session.execute(statement.limit(size).offset((page - 1) * size)).all()
     return rows, total, page, pages
+
+
+def matching(
+    statement: Select[*Ts], query: str, *columns: ColumnElement[str] | QueryableAttribute[str]
+) -> Select[*Ts]:
+    """``statement`` narrowed to rows where any of ``columns`` contains the typed
+    ``query`` (case-insensitively); unchanged for an empty query."""
+    text = query.strip()
+    if not text:
+        return statement
+    pattern = f"%{text}%"
+    return statement.where(or_(*(column.ilike(pattern) for column in columns)))
