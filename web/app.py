@@ -48,7 +48,7 @@ from web.templating import template_config
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEVELOPMENT_SECRET = Settings.model_fields["secret_key"].default
 # The JSON API takes no CSRF token: its changes need an API token in the Authorization
-# header, which a foreign page cannot make a browser send (web/auth.py
+# header, which a foreign page cannot make a browser send (web/guards.py
 # requires_api_access refuses the session cookie for them).
 CSRF_EXEMPT = [r"^/api(/|$)"]
 API_DESCRIPTION = """Entries, reviews, members and the month boards of the 党员积分服务, for

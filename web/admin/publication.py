@@ -31,9 +31,9 @@ from service.publication.state import (
     pending_by_branch,
 )
 from service.publication.stored import published_month
-from web.admin.views import requires_admin
 from web.deps import Actor, Db, Rules
 from web.forms import first_value
+from web.guards import requires_admin
 from web.i18n import gettext, render
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

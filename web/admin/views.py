@@ -12,14 +12,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body
 from litestar.response import Template
 
-from service.accounts.principal import Principal
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
@@ -29,9 +25,9 @@ from service.ledger.verify import DIFFERENCE_LABELS, Difference, VerifyReport, v
 from service.persistence.db import Database
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook, RulesError, Ruleset, parse_ruleset
-from web.auth import requires_login
 from web.deps import Rules
 from web.forms import first_value
+from web.guards import requires_admin
 from web.i18n import gettext, render
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -43,15 +39,6 @@ MAX_CANDIDATE_CHARS = 200_000
 # A badly broken ledger can differ in thousands of places; the page shows the first ones
 # and says how many there are (the command prints them all).
 SHOWN_DIFFERENCES = 500
-
-
-def requires_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    requires_login(connection, handler)
-    principal: Principal = connection.scope["user"]
-    if not principal.is_admin:
-        raise PermissionDeniedException()
 
 
 def _database(request: AnyRequest) -> Database:

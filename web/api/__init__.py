@@ -2,7 +2,7 @@
 
 One router for every operation, so the guard and the error handlers cannot be left off
 a new one: reads take the session cookie or an API token, changes an API token only
-(web/auth.py ``requires_api_access``), and errors get the API's JSON bodies
+(web/guards.py ``requires_api_access``), and errors get the API's JSON bodies
 (web/api/common.py).
 """
 
@@ -14,7 +14,7 @@ from web.api.common import EXCEPTION_HANDLERS
 from web.api.entries import EntriesApiController, ReviewsApiController
 from web.api.members import MembersApiController
 from web.api.views import ApiController
-from web.auth import requires_api_access
+from web.guards import requires_api_access
 
 
 def api_router() -> Router:

@@ -40,8 +40,8 @@ from web.api.schemas import (
     Rejection,
     points_text,
 )
-from web.auth import requires_reviewer
 from web.deps import Actor, Db, Rules
+from web.guards import requires_reviewer
 from web.i18n import current_locale
 from web.points.views import town_date
 

@@ -81,8 +81,8 @@ from service.publication.stored import (
 from service.scoring.charts import Chart, Datum, column_chart, horizontal_bars
 from service.scoring.ranking import Ranked
 from service.scoring.rules import Rulebook
-from web.auth import requires_login
 from web.deps import Db, Rules
+from web.guards import requires_login
 from web.i18n import gettext as _
 
 TOP_BRANCHES = 10

@@ -27,9 +27,9 @@ from service.kernel.errors import InvalidInput
 from service.kernel.periods import town_today
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.auth import requires_login, requires_member
 from web.deps import Actor, Db, Rules
 from web.forms import domain_field_errors, first_value, parse_form
+from web.guards import requires_login, requires_member
 from web.notices import notice
 
 # Multipart, for the photos; a form sent URL-encoded (no file field) is read as well.

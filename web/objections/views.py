@@ -24,9 +24,9 @@ from service.publication.objections import (
     objection_target,
     raise_objection,
 )
-from web.auth import requires_member
 from web.deps import Actor, Db
 from web.forms import first_value
+from web.guards import requires_member
 from web.i18n import gettext, render
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

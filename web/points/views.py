@@ -22,9 +22,9 @@ from service.kernel.periods import town_today
 from service.ledger.explain import Explanation, can_revoke, explain_for
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.auth import requires_login, requires_member
 from web.deps import Actor, Db, Rules
 from web.forms import first_value
+from web.guards import requires_login, requires_member
 from web.i18n import gettext, render
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

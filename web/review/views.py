@@ -34,8 +34,8 @@ from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_, Message
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.auth import requires_reviewer
 from web.deps import Actor, Db, Rules
+from web.guards import requires_reviewer
 from web.i18n import render
 from web.notices import notice
 

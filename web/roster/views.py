@@ -46,9 +46,9 @@ from service.people.roster_import import ImportReport, import_roster
 from service.people.transfers import member_history, transfer_member
 from service.persistence.models import Branch, Member, Organisation
 from service.persistence.types import utcnow
-from web.admin.views import requires_admin
 from web.deps import Actor, Db
 from web.forms import domain_field_errors, first_value, parse_form
+from web.guards import requires_admin
 from web.i18n import gettext, render
 from web.points.views import town_date
 
