@@ -16,16 +16,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
-from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
-from service.kernel.periods import parse_period, town_today
+from service.kernel.periods import parse_period
 from service.ledger.preview import Preview, PreviewLine, preview_ruleset
 from service.ledger.verify import DIFFERENCE_LABELS, Difference, VerifyReport, verify_ledger
 from service.persistence.db import Database
-from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook, RulesError, Ruleset, parse_ruleset
-from web.deps import Rules
+from web.deps import Rules, town_date
 from web.forms import first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
@@ -44,11 +42,6 @@ SHOWN_DIFFERENCES = 500
 def _database(request: AnyRequest) -> Database:
     database: Database = request.app.state.database
     return database
-
-
-def _today(request: AnyRequest) -> Any:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -103,7 +96,7 @@ def _rules_page(
     preview: Preview | None = None,
     status_code: int = 200,
 ) -> Template:
-    today = _today(request)
+    today = town_date(request)
     in_force = rulebook.in_force(today)
     return Template(
         "admin/rules.html",
@@ -128,7 +121,7 @@ class AdminController(Controller):
 
     @get("/", sync_to_thread=False)
     def index(self, request: AnyRequest, rulebook: Rules) -> Template:
-        in_force: Ruleset | None = rulebook.in_force(_today(request))
+        in_force: Ruleset | None = rulebook.in_force(town_date(request))
         return Template("admin/index.html", context={"in_force": in_force})
 
     @get("/ledger", sync_to_thread=False)
@@ -176,7 +169,7 @@ class AdminController(Controller):
                     rulebook,
                     candidate,
                     months=[month] if month else None,
-                    today=_today(request),
+                    today=town_date(request),
                 )
         except RulesError as exc:
             return _rules_page(

@@ -58,9 +58,8 @@ from service.boards.pages import (
     member_page,
     page_of,
 )
-from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
-from service.kernel.periods import parse_period, period_of, shift_period, town_today
+from service.kernel.periods import shift_period
 from service.persistence.models import Branch
 from service.persistence.models import Publication as PublicationRow
 from service.persistence.types import utcnow
@@ -81,7 +80,7 @@ from service.publication.stored import (
 from service.scoring.charts import Chart, Datum, column_chart, horizontal_bars
 from service.scoring.ranking import Ranked
 from service.scoring.rules import Rulebook
-from web.deps import Db, Rules
+from web.deps import Db, Rules, current_period, town_date
 from web.guards import requires_login
 from web.i18n import gettext as _
 
@@ -91,23 +90,6 @@ Sort = Literal["total", "per_member", "participation"]
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def town_date(request: Request[Any, Any, Any]) -> date:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
-
-
-def current_period(request: Request[Any, Any, Any]) -> str:
-    return period_of(town_date(request))
-
-
-def checked_period(period: FromPath[str]) -> str:
-    """A month key (the JSON API's boards are months), or 404."""
-    try:
-        return parse_period(period)
-    except InvalidInput as exc:
-        raise NotFoundException() from exc
 
 
 def checked_span(period: str) -> BoardPeriod:

@@ -48,11 +48,10 @@ from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
-from web.deps import Actor, Db, Rules
+from web.deps import Actor, Db, Rules, town_date
 from web.forms import domain_field_errors, first_value, parse_form
 from web.guards import requires_reviewer
 from web.i18n import gettext, render
-from web.points.views import town_date
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 

@@ -24,10 +24,9 @@ from service.entries.entry import (
 from service.entries.evidence import PhotoStore, PhotoUpload, photos_by_entry
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
-from service.kernel.periods import town_today
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.deps import Actor, Db, Rules
+from web.deps import Actor, Db, Rules, town_date
 from web.forms import domain_field_errors, first_value, parse_form
 from web.guards import requires_login, requires_member
 from web.notices import notice
@@ -58,11 +57,6 @@ class EntryForm(BaseModel):
     description: str = Field(min_length=1, max_length=4000)
 
 
-def _today(request: Request[Any, Any, Any]) -> date:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
-
-
 def _photo_store(request: Request[Any, Any, Any]) -> PhotoStore:
     settings: Settings = request.app.state.settings
     return PhotoStore.from_settings(settings)
@@ -77,7 +71,7 @@ def _form_page(
     *,
     photos_dropped: bool = False,
 ) -> Template:
-    today = _today(request)
+    today = town_date(request)
     ruleset = rulebook.in_force(today)
     rules = ruleset.declarable_rules() if ruleset else ()
     store = _photo_store(request)
@@ -134,7 +128,7 @@ class EntriesController(Controller):
     def new_entry_form(self, request: Request[Any, Any, Any], rulebook: Rules) -> Template:
         values = {
             "rule_id": "",
-            "activity_date": _today(request).isoformat(),
+            "activity_date": town_date(request).isoformat(),
             "quantity": "1",
             "description": "",
         }
@@ -187,7 +181,7 @@ class EntriesController(Controller):
                     quantity=parsed.quantity,
                     description=parsed.description,
                 ),
-                today=_today(request),
+                today=town_date(request),
                 now=utcnow(),
                 photos=[PhotoUpload(file.file, file.filename) for file in files],
                 photo_store=_photo_store(request),

@@ -17,10 +17,9 @@ from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
 from web.accounts.views import safe_next
-from web.deps import Db, Rules
+from web.deps import Db, Rules, town_date
 from web.forms import first_value
 from web.i18n import LANG_COOKIE, LOCALES, gettext
-from web.points.views import town_date
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 

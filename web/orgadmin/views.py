@@ -72,11 +72,10 @@ from service.people.organisations import (
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
-from web.deps import Actor, Db
+from web.deps import Actor, Db, town_date
 from web.forms import domain_field_errors, first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
-from web.points.views import town_date
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]

@@ -15,14 +15,12 @@ from sqlalchemy.orm import Session
 from service.accounts.permissions import can_record_adjustment
 from service.accounts.principal import Principal
 from service.entries.review import revoke_member_entry
-from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
-from service.kernel.periods import town_today
 from service.ledger.explain import Explanation, can_revoke, explain_for
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.deps import Actor, Db, Rules
+from web.deps import Actor, Db, Rules, town_date
 from web.forms import first_value
 from web.guards import requires_login, requires_member
 from web.i18n import gettext, render
@@ -36,11 +34,6 @@ NOTICES = {
     "revoked": N_("The approval was revoked; the points below no longer count it."),
     "adjusted": N_("The deduction or adjustment was recorded; it is in the lines below."),
 }
-
-
-def town_date(request: Request[Any, Any, Any]) -> date:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
 
 
 def checked_year(year: int | None, today: date) -> int:

@@ -46,11 +46,10 @@ from service.people.roster_import import ImportReport, import_roster
 from service.people.transfers import member_history, transfer_member
 from service.persistence.models import Branch, Member, Organisation
 from service.persistence.types import utcnow
-from web.deps import Actor, Db
+from web.deps import Actor, Db, town_date
 from web.forms import domain_field_errors, first_value, parse_form
 from web.guards import requires_admin
 from web.i18n import gettext, render
-from web.points.views import town_date
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 UploadData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
