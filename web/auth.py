@@ -1,6 +1,8 @@
 """Who is asking: the session cookie of the web pages, the API tokens of integrations
 (``Authorization: Bearer jft_...``, under /api only), and the middleware that resolves
-either to a ``Principal``. The guards that read it are in web/guards.py."""
+either to a ``Principal``; and ``safe_next``, where a page may send the browser after
+signing in or switching language. The guards that read the principal are in
+web/guards.py."""
 
 from __future__ import annotations
 
@@ -77,6 +79,19 @@ def expired_session_cookie(settings: Settings) -> Cookie:
         secure=settings.https,
         samesite="lax",
     )
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after sign-in is a phishing aid.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so a
+    slash, a tab and "/evil.example" would become "//evil.example": refuse them all.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if any(ch in target for ch in "\\\t\r\n") or not target.isprintable():
+        return "/"
+    return target
 
 
 def trusts_proxy(settings: Settings) -> bool:

@@ -31,6 +31,7 @@ from service.persistence.types import utcnow
 from web.auth import (
     client_address,
     expired_session_cookie,
+    safe_next,
     session_cookie,
     session_cookie_name,
 )
@@ -47,19 +48,6 @@ PASSWORD_NOTICES = {
 }
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def safe_next(target: str | None) -> str:
-    """Only same-site paths: an open redirect after sign-in is a phishing aid.
-
-    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so a
-    slash, a tab and "/evil.example" would become "//evil.example": refuse them all.
-    """
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    if any(ch in target for ch in "\\\t\r\n") or not target.isprintable():
-        return "/"
-    return target
 
 
 def _cookie_token(request: Request[Any, Any, Any]) -> str | None:

@@ -16,7 +16,7 @@ from service.kernel.periods import period_of
 from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
-from web.accounts.views import safe_next
+from web.auth import safe_next
 from web.deps import Db, Rules, town_date
 from web.forms import first_value
 from web.i18n import LANG_COOKIE, LOCALES, gettext
