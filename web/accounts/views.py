@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -36,7 +35,7 @@ from web.auth import (
     session_cookie_name,
 )
 from web.deps import Db
-from web.forms import domain_field_errors, first_value
+from web.forms import FormData, domain_field_errors, first_value
 from web.i18n import gettext as _
 from web.i18n import ngettext
 from web.notices import notice
@@ -46,8 +45,6 @@ PASSWORD_NOTICES = {
     "changed": N_("Your new password is set."),
     "required": N_("Choose a new password before you continue."),
 }
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def _cookie_token(request: Request[Any, Any, Any]) -> str | None:

@@ -3,12 +3,9 @@ digest chain, revisions and what changed, corrections and objections. Admins onl
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -32,11 +29,9 @@ from service.publication.state import (
 )
 from service.publication.stored import published_month
 from web.deps import Actor, Db, Rules
-from web.forms import first_value
+from web.forms import FormData, first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 NOTICES = {
     "published": N_("The month is published; objections are taken until the date shown."),

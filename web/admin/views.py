@@ -9,11 +9,9 @@ on SQLite) and would hold up every approval for as long as the check runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Template
 
 from service.kernel.errors import InvalidInput
@@ -24,11 +22,10 @@ from service.ledger.verify import DIFFERENCE_LABELS, Difference, VerifyReport, v
 from service.persistence.db import Database
 from service.scoring.rules import Rulebook, RulesError, Ruleset, parse_ruleset
 from web.deps import Rules, town_date
-from web.forms import first_value
+from web.forms import FormData, first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 # Names the pasted text in problem lines, where a file check names the file.

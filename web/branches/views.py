@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -47,13 +46,19 @@ from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
 from web.deps import Actor, Db, Rules, town_date
-from web.forms import domain_field_errors, first_value, parse_form
+from web.forms import (
+    EMPTY_MEMBER,
+    FormData,
+    domain_field_errors,
+    first_value,
+    labels,
+    member_form_context,
+    member_values,
+    parse_form,
+)
 from web.guards import requires_reviewer
 from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 NOTICES = {
     "adopted": N_("The suggestion is marked adopted; its points are added."),

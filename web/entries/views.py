@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,12 +26,9 @@ from service.kernel.errors import InvalidInput
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from web.deps import Actor, Db, Rules, town_date
-from web.forms import domain_field_errors, first_value, parse_form
+from web.forms import UploadData, domain_field_errors, first_value, parse_form
 from web.guards import requires_login, requires_member
 from web.notices import notice
-
-# Multipart, for the photos; a form sent URL-encoded (no file field) is read as well.
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 _DEFAULTS = Settings.model_fields
 # Litestar takes a route's body limit when the app is built, before settings are read,
@@ -146,7 +142,7 @@ class EntriesController(Controller):
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        data: FormData,
+        data: UploadData,
     ) -> Template | Redirect:
         files = _uploads(data.get(PHOTO_FIELD))
         try:

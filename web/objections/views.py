@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -25,11 +24,9 @@ from service.publication.objections import (
     raise_objection,
 )
 from web.deps import Actor, Db
-from web.forms import first_value
+from web.forms import FormData, first_value
 from web.guards import requires_member
 from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 NOTICES = {
     "objected": N_("Your objection was sent. The organisation office will answer it here."),

@@ -3,11 +3,10 @@ accounts. Admins only (the guard), and every service call checks again."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -71,13 +70,19 @@ from service.people.organisations import (
 )
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
 from web.deps import Actor, Db, town_date
-from web.forms import domain_field_errors, first_value
+from web.forms import (
+    EMPTY_MEMBER,
+    FormData,
+    domain_field_errors,
+    first_value,
+    labels,
+    member_form_context,
+    member_values,
+)
 from web.guards import requires_admin
 from web.i18n import gettext, render
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 NOTICES = {

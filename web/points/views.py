@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -21,11 +20,9 @@ from service.ledger.explain import Explanation, can_revoke, explain_for
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, Rules, town_date
-from web.forms import first_value
+from web.forms import FormData, first_value
 from web.guards import requires_login, requires_member
 from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 # The years a points page can show: the town's rules start in the 2020s.
 FIRST_YEAR = 2000

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -35,11 +34,11 @@ from service.kernel.i18n import N_, Message
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, Rules
+from web.forms import FormData
 from web.guards import requires_reviewer
 from web.i18n import render
 from web.notices import notice
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 RULE_ID_MAX = 64

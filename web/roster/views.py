@@ -21,12 +21,11 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -47,12 +46,10 @@ from service.people.transfers import member_history, transfer_member
 from service.persistence.models import Branch, Member, Organisation
 from service.persistence.types import utcnow
 from web.deps import Actor, Db, town_date
-from web.forms import domain_field_errors, first_value, parse_form
+from web.forms import FormData, UploadData, domain_field_errors, first_value, parse_form
 from web.guards import requires_admin
 from web.i18n import gettext, render
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-UploadData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 AnyRequest = Request[Any, Any, Any]
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
