@@ -227,9 +227,8 @@ class PasswordController(Controller):
         done: FromQuery[str | None] = None,
     ) -> Template:
         principal, forced = self._who(request, db)
-        message = PASSWORD_NOTICES.get(done or "")
         return _password_form(
-            principal, safe_next(next), forced=forced, notice_text=_(message) if message else None
+            principal, safe_next(next), forced=forced, notice_text=notice(done, PASSWORD_NOTICES)
         )
 
     @post("/", sync_to_thread=True)

@@ -32,6 +32,7 @@ from web.deps import Actor, Db, Rules
 from web.forms import FormData, first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
+from web.notices import notice
 
 NOTICES = {
     "published": N_("The month is published; objections are taken until the date shown."),
@@ -39,11 +40,6 @@ NOTICES = {
     "corrected": N_("The correction is published as a new revision."),
     "resolved": N_("The objection is answered and resolved."),
 }
-
-
-def _notice(key: str | None) -> str | None:
-    message = NOTICES.get(key or "")
-    return gettext(message) if message else None
 
 
 def _checked(period: str) -> str:
@@ -128,7 +124,7 @@ class PublicationController(Controller):
 
     @get("/", sync_to_thread=True)
     def index(self, db: Db, rulebook: Rules, done: FromQuery[str | None] = None) -> Template:
-        return _index_page(db, rulebook, notice_text=_notice(done))
+        return _index_page(db, rulebook, notice_text=notice(done, NOTICES))
 
     @post("/{period:str}/publish", sync_to_thread=True)
     def publish(
@@ -151,7 +147,7 @@ class PublicationController(Controller):
     def month(
         self, db: Db, principal: Actor, period: FromPath[str], done: FromQuery[str | None] = None
     ) -> Template:
-        return _month_page(db, principal, _checked(period), notice_text=_notice(done))
+        return _month_page(db, principal, _checked(period), notice_text=notice(done, NOTICES))
 
     @post("/{period:str}/correct", sync_to_thread=True)
     def correct(

@@ -58,7 +58,8 @@ from web.forms import (
     parse_form,
 )
 from web.guards import requires_reviewer
-from web.i18n import gettext, render
+from web.i18n import render
+from web.notices import notice
 
 NOTICES = {
     "adopted": N_("The suggestion is marked adopted; its points are added."),
@@ -189,7 +190,6 @@ class BranchesController(Controller):
         done: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:
-        message = NOTICES.get(done or "")
         return _branch_page(
             db,
             principal,
@@ -197,7 +197,7 @@ class BranchesController(Controller):
             branch_id,
             town_date(request),
             page=page_number(page),
-            notice_text=gettext(message) if message else None,
+            notice_text=notice(done, NOTICES),
         )
 
     @post("/{branch_id:int}/suggestions/{entry_id:int}/{step:str}", sync_to_thread=True)
@@ -386,7 +386,6 @@ class RosterController(Controller):
     ) -> Template:
         branch = roster_branch(db, principal, branch_id)
         result = search_members(db, principal, q, branch_id=branch_id, page=page)
-        message = ROSTER_NOTICES.get(done or "")
         return Template(
             "branches/roster.html",
             context={
@@ -396,7 +395,7 @@ class RosterController(Controller):
                 "statuses": labels(MEMBER_STATUS_LABELS),
                 "kinds": labels(BRANCH_KIND_LABELS),
                 "can_edit": can_edit_roster(principal, branch_id),
-                "notice": gettext(message) if message else None,
+                "notice": notice(done, ROSTER_NOTICES),
             },
         )
 
@@ -442,7 +441,6 @@ class RosterController(Controller):
         done: FromQuery[str | None] = None,
     ) -> Template:
         member = member_for_edit(db, principal, member_id, branch_id=branch_id)
-        message = ROSTER_NOTICES.get(done or "")
         return _roster_form(
             db,
             principal,
@@ -450,7 +448,7 @@ class RosterController(Controller):
             member_id,
             member_values(member),
             {},
-            notice_text=gettext(message) if message else None,
+            notice_text=notice(done, ROSTER_NOTICES),
         )
 
     @post("/{member_id:int}", sync_to_thread=True)

@@ -27,6 +27,7 @@ from web.deps import Actor, Db
 from web.forms import FormData, first_value
 from web.guards import requires_member
 from web.i18n import gettext, render
+from web.notices import notice
 
 NOTICES = {
     "objected": N_("Your objection was sent. The organisation office will answer it here."),
@@ -83,13 +84,12 @@ class ObjectionsController(Controller):
         done: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:
-        message = NOTICES.get(done or "")
         return Template(
             "objections/list.html",
             context={
                 "objections": my_objections_page(db, principal, page=page_number(page)),
                 "resolution_label": lambda value: gettext(RESOLUTION_LABELS[value]),
-                "notice": gettext(message) if message else None,
+                "notice": notice(done, NOTICES),
             },
         )
 

@@ -82,6 +82,7 @@ from web.forms import (
 )
 from web.guards import requires_admin
 from web.i18n import gettext, render
+from web.notices import notice
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -117,11 +118,6 @@ def client_ip(request: AnyRequest) -> str:
     return request.client.host if request.client else ""
 
 
-def notice_text(done: str | None) -> str | None:
-    message = NOTICES.get(done or "")
-    return gettext(message) if message else None
-
-
 def _int_or_none(text: str | None) -> int | None:
     return int(text) if text and text.strip().isdigit() else None
 
@@ -148,7 +144,7 @@ class OrgAdminController(Controller):
                 "result": result,
                 "q": q,
                 "kinds": labels(BRANCH_KIND_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -232,7 +228,7 @@ class OrgAdminController(Controller):
                 "kinds": labels(ORGANISATION_KIND_LABELS),
                 "branch_kinds": labels(BRANCH_KIND_LABELS),
                 "business": labels(BUSINESS_STATUS_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -338,7 +334,7 @@ class OrgAdminController(Controller):
                 "result": result,
                 "q": q,
                 "statuses": labels(MEMBER_STATUS_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -402,7 +398,7 @@ class OrgAdminController(Controller):
             member_values(member),
             {},
             branch_name=get_branch(db, member.branch_id).name,
-            notice=notice_text(done),
+            notice=notice(done, NOTICES),
         )
 
     @post("/members/{member_id:int}", sync_to_thread=True)
@@ -449,7 +445,7 @@ class OrgAdminController(Controller):
                 "result": result,
                 "q": q,
                 "roles": labels(ROLE_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -541,7 +537,7 @@ class OrgAdminController(Controller):
         account_id: FromPath[int],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        return self._account_page(db, principal, account_id, notice=notice_text(done))
+        return self._account_page(db, principal, account_id, notice=notice(done, NOTICES))
 
     @post("/accounts/{account_id:int}/roles", sync_to_thread=True)
     def save_roles(

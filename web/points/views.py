@@ -22,7 +22,8 @@ from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, Rules, town_date
 from web.forms import FormData, first_value
 from web.guards import requires_login, requires_member
-from web.i18n import gettext, render
+from web.i18n import render
+from web.notices import notice
 
 # The years a points page can show: the town's rules start in the 2020s.
 FIRST_YEAR = 2000
@@ -41,11 +42,6 @@ def checked_year(year: int | None, today: date) -> int:
     if not FIRST_YEAR <= year <= today.year:
         raise NotFoundException()
     return year
-
-
-def _notice(key: str | None) -> str | None:
-    message = NOTICES.get(key or "")
-    return gettext(message) if message else None
 
 
 def points_page(
@@ -134,7 +130,7 @@ class PointsController(Controller):
             checked_year(year, today),
             today,
             own_page=False,
-            notice_text=_notice(done),
+            notice_text=notice(done, NOTICES),
         )
 
     @post(

@@ -49,6 +49,7 @@ from web.deps import Actor, Db, town_date
 from web.forms import FormData, UploadData, domain_field_errors, first_value, parse_form
 from web.guards import requires_admin
 from web.i18n import gettext, render
+from web.notices import notice
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -295,7 +296,6 @@ def _transfer_page(
         .join(Branch, Branch.id == Organisation.branch_id)
         .order_by(Branch.code, Organisation.name)
     ).all()
-    notice = NOTICES.get(done or "")
     return Template(
         "roster/transfer.html",
         context={
@@ -309,7 +309,7 @@ def _transfer_page(
             "today": today.isoformat(),
             "values": values or {},
             "errors": errors or {},
-            "notice": gettext(notice) if notice else None,
+            "notice": notice(done, NOTICES),
         },
         status_code=status_code,
     )
