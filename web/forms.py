@@ -66,6 +66,7 @@ def parse_form(model: type[FormT], data: Mapping[str, Any]) -> FormT | dict[str,
 
 
 def domain_field_errors(exc: InvalidInput) -> dict[str, str]:
+    """A service's InvalidInput as the form shows it: each field's message, translated."""
     return {field: render(message) for field, message in exc.errors.items()}
 
 

@@ -29,7 +29,7 @@ from service.publication.state import (
 )
 from service.publication.stored import published_month
 from web.deps import Actor, Db, Rules
-from web.forms import FormData, first_value
+from web.forms import FormData, domain_field_errors, first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
 from web.notices import notice
@@ -163,7 +163,7 @@ class PublicationController(Controller):
                 db,
                 principal,
                 period,
-                errors={k: render(v) for k, v in exc.errors.items()},
+                errors=domain_field_errors(exc),
                 values={"reason": reason},
                 status_code=422,
             )
@@ -205,7 +205,7 @@ class PublicationController(Controller):
                 db,
                 principal,
                 period,
-                answer_errors={objection_id: {k: render(v) for k, v in exc.errors.items()}},
+                answer_errors={objection_id: domain_field_errors(exc)},
                 values={f"answer-{objection_id}": answer},
                 status_code=422,
             )

@@ -24,7 +24,7 @@ from service.publication.objections import (
     raise_objection,
 )
 from web.deps import Actor, Db
-from web.forms import FormData, first_value
+from web.forms import FormData, domain_field_errors, first_value
 from web.guards import requires_member
 from web.i18n import gettext, render
 from web.notices import notice
@@ -128,7 +128,7 @@ class ObjectionsController(Controller):
             raise_objection(db, principal, target.period, target.line, text, now=utcnow())
         except InvalidInput as exc:
             db.rollback()
-            errors = {k: render(v) for k, v in exc.errors.items()}
+            errors = domain_field_errors(exc)
             return _form_page(target, text=text, errors=errors, status_code=422)
         except Conflict as exc:
             db.rollback()
