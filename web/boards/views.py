@@ -62,6 +62,7 @@ from service.kernel.errors import InvalidInput
 from service.kernel.periods import shift_period
 from service.persistence.models import Branch
 from service.persistence.models import Publication as PublicationRow
+from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.publication.chain import publication_intact
 from service.publication.diff import RevisionDiff, diff_revisions
@@ -534,9 +535,15 @@ class BoardsController(Controller):
 
     @get("/", sync_to_thread=True)
     def current(
-        self, request: Request[Any, Any, Any], db: Db, rulebook: Rules, page: FromQuery[int] = 1
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        page: FromQuery[str | None] = None,
     ) -> Template:
-        return self._members(request, db, rulebook, current_period(request), page, None)
+        return self._members(
+            request, db, rulebook, current_period(request), page_number(page), None
+        )
 
     @get("/{period:str}", sync_to_thread=True)
     def members(
@@ -545,10 +552,10 @@ class BoardsController(Controller):
         db: Db,
         rulebook: Rules,
         period: FromPath[str],
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         revision: FromQuery[int | None] = None,
     ) -> Template:
-        return self._members(request, db, rulebook, period, page, revision)
+        return self._members(request, db, rulebook, period, page_number(page), revision)
 
     @staticmethod
     def _members(
@@ -585,14 +592,14 @@ class BoardsController(Controller):
         request: Request[Any, Any, Any],
         db: Db,
         period: FromPath[str],
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         revision: FromQuery[int | None] = None,
     ) -> Template:
         """The members board's exempt members with points, unranked, by member number:
         on pages of their own rather than under every page of the board."""
         span = checked_span(period)
         publication = _publication(request, db, span, current_period(request), revision)
-        board = town_exempt_page(request, db, span, publication, page)
+        board = town_exempt_page(request, db, span, publication, page_number(page))
         return Template(
             "boards/exempt.html",
             context={
@@ -614,12 +621,12 @@ class BoardsController(Controller):
         rulebook: Rules,
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         revision: FromQuery[int | None] = None,
     ) -> Template:
         span = checked_span(period)
         publication = _publication(request, db, span, current_period(request), revision)
-        board = town_branch_page(db, span, publication, sort, page)
+        board = town_branch_page(db, span, publication, sort, page_number(page))
         top = (
             board.rows
             if board.page == 1

@@ -381,11 +381,11 @@ class RosterController(Controller):
         principal: Actor,
         branch_id: FromPath[int],
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
         branch = roster_branch(db, principal, branch_id)
-        result = search_members(db, principal, q, branch_id=branch_id, page=page)
+        result = search_members(db, principal, q, branch_id=branch_id, page=page_number(page))
         return Template(
             "branches/roster.html",
             context={

@@ -216,10 +216,10 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = list_organisations(db, principal, q, page)
+        result = list_organisations(db, principal, q, page_number(page))
         return Template(
             "orgadmin/organisations.html",
             context={
@@ -324,10 +324,10 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = search_members(db, principal, q, page=page)
+        result = search_members(db, principal, q, page=page_number(page))
         return Template(
             "orgadmin/members.html",
             context={
@@ -435,10 +435,10 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = list_accounts(db, principal, q, page)
+        result = list_accounts(db, principal, q, page_number(page))
         return Template(
             "orgadmin/accounts.html",
             context={

@@ -31,6 +31,7 @@ from service.entries.review import (
 )
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_, Message
+from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, Rules
@@ -106,7 +107,7 @@ class QueueQuery:
                 date_from=days["from"],
                 date_to=days["to"],
             ),
-            page=max(_int(_one(data, "page")) or 1, 1),
+            page=page_number(_one(data, "page")),
             size=size if size in QUEUE_PAGE_SIZES else QUEUE_PAGE_SIZES[0],
             errors=errors,
         )
