@@ -4,8 +4,8 @@ and CSV / XLSX exports of every board. The town board's exempt members with poin
 not ranked: they are listed on pages of their own (/boards/2026-07/exempt?page=2), and
 the board's pages say how many there are.
 
-A published month shows its stored board (PublishedMonth); an open month the live one,
-marked as such. Quarter and year boards add the months' points.
+A published month shows its stored board, its lines read a page at a time; an open
+month the live one, marked as such. Quarter and year boards add the months' points.
 
 A corrected month keeps every revision: the newest shows by default, an earlier one with
 ``?revision=N`` (marked as replaced), each with its digest and what changed from the
@@ -38,7 +38,7 @@ from service.boards.board import (
     SpanKind,
     parse_board_period,
 )
-from service.boards.branch_pages import BranchPage, branch_page, branch_page_of
+from service.boards.branch_pages import BranchPage, branch_page
 from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
 from service.boards.live import (
     branch_board,
@@ -48,7 +48,6 @@ from service.boards.live import (
     member_board,
     points_by_group,
     public_stars,
-    within_branch,
 )
 from service.boards.pages import (
     ExemptPage,
@@ -56,7 +55,6 @@ from service.boards.pages import (
     exempt_page,
     exempt_page_of,
     member_page,
-    page_of,
 )
 from service.kernel.errors import InvalidInput
 from service.kernel.periods import shift_period
@@ -106,7 +104,7 @@ class Publication:
     """What the page says about publication: the month's stored board (the revision
     shown), or for a quarter or a year which of its months are published so far."""
 
-    month: Published | None
+    month: PublishedHeader | None
     published: tuple[str, ...]  # months of the span published so far
     open: tuple[str, ...]  # months of the span up to now not yet published
 
@@ -192,7 +190,7 @@ class StoredBoards:
             lambda: publication_intact(session, publication),
         )
 
-    def counts(self, session: Session, month: Published) -> PublishedCounts:
+    def counts(self, session: Session, month: PublishedHeader) -> PublishedCounts:
         return self.get(
             ("counts", month.publication_id, month.digest),
             lambda: published_counts(session, month.publication_id),
@@ -201,12 +199,9 @@ class StoredBoards:
 
 _stored_lock = threading.Lock()
 STORED_BOARDS = "jifen_stored_boards"
-# A month's stored revision as a page has it: its header (lines read a page at a time),
-# or the whole stored board.
-Published = PublishedHeader | PublishedMonth
 
 
-def published_month(session: Session, period: str, *, now: datetime) -> Published | None:
+def published_month(session: Session, period: str, *, now: datetime) -> PublishedHeader | None:
     """The newest revision of a month as the board pages show it: what the page says
     about it, the lines being read a page at a time. Whether its stored lines still
     hold is remembered per app (``StoredBoards``, handed over in ``session.info``)."""
@@ -241,7 +236,7 @@ def _publication(
     db.info[STORED_BOARDS] = boards
     published: list[str] = []
     still_open: list[str] = []
-    month: Published | None = None
+    month: PublishedHeader | None = None
     if span.kind is SpanKind.MONTH and revision is not None:
         month = published_header(db, span.key, revision, now=now, check=boards.intact)
         if month is None or span.key > current:
@@ -347,8 +342,6 @@ def _stored(db: Session, publication: Publication) -> PublishedMonth:
     """The whole stored revision shown (prints and exports list every line)."""
     month = publication.month
     assert month is not None
-    if isinstance(month, PublishedMonth):
-        return month
     stored = published_revision(db, month.period, month.revision, now=utcnow())
     assert stored is not None
     return stored
@@ -370,8 +363,6 @@ def town_member_page(
 ) -> MemberPage:
     """One page of the members board: stored lines of a published month, or live."""
     month = publication.month
-    if isinstance(month, PublishedMonth):
-        return page_of(month.members, page)
     if month is not None:
         counts = stored_boards(request).counts(db, month)
         return published_member_page(db, month.publication_id, span.key, page, counts)
@@ -388,8 +379,6 @@ def town_exempt_page(
     """One page of the members board's exempt members with points: a published month's
     stored lines (read once per revision, as the board page's counts), or live."""
     month = publication.month
-    if isinstance(month, PublishedMonth):
-        return exempt_page_of(span.key, month.members.exempt, page)
     if month is not None:
         return exempt_page_of(span.key, stored_boards(request).counts(db, month).exempt, page)
     return exempt_page(db, span.key, page)
@@ -399,8 +388,6 @@ def branch_members(
     db: Session, span: BoardPeriod, publication: Publication, branch_id: int
 ) -> MemberBoard:
     month = publication.month
-    if isinstance(month, PublishedMonth):
-        return within_branch(month.members, branch_id)
     if month is not None:
         return published_branch_members(db, month.publication_id, span.key, branch_id)
     return member_board(db, span.key, branch_id=branch_id)
@@ -425,8 +412,6 @@ def town_branch_page(
     """``other_ranks``: also the shown branches' ranks by the other metrics (a live
     board works them out from every branch's keys; a stored board has them)."""
     month = publication.month
-    if isinstance(month, PublishedMonth):
-        return branch_page_of(month.branches, metric, page)
     if month is not None:
         return published_branch_page(db, month.publication_id, span.key, metric, page)
     return branch_page(db, span.key, metric, page, other_ranks=other_ranks)
