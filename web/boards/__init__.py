@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from web.boards.exports import BoardExportsController
 from web.boards.views import BoardsController
 
-HANDLERS: list[ControllerRouterHandler] = [BoardsController]
+HANDLERS: list[ControllerRouterHandler] = [BoardsController, BoardExportsController]
