@@ -1,20 +1,18 @@
 """Who is asking: the session cookie of the web pages, the API tokens of integrations
-(``Authorization: Bearer jft_...``, under /api only), the middleware that resolves
-either to a ``Principal``, and the guards."""
+(``Authorization: Bearer jft_...``, under /api only), and the middleware that resolves
+either to a ``Principal``; and ``safe_next``, where a page may send the browser after
+signing in or switching language. The guards that read the principal are in
+web/guards.py."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import anyio.to_thread
-from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -81,6 +79,19 @@ def expired_session_cookie(settings: Settings) -> Cookie:
         secure=settings.https,
         samesite="lax",
     )
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after sign-in is a phishing aid.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so a
+    slash, a tab and "/evil.example" would become "//evil.example": refuse them all.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if any(ch in target for ch in "\\\t\r\n") or not target.isprintable():
+        return "/"
+    return target
 
 
 def trusts_proxy(settings: Settings) -> bool:
@@ -218,48 +229,3 @@ def _cookie(scope: Scope, name: str) -> str | None:
                 if cookie_name == name and cookie_value:
                     return cookie_value
     return None
-
-
-def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if connection.scope.get("user") is None:
-        raise NotAuthorizedException()
-
-
-class TokenRequired(NotAuthorizedException):
-    """A state-changing API call without an API token (signed out, or with the session
-    cookie alone)."""
-
-
-def requires_api_access(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """The guard of /api: reads take a session or a token; changes take a token only.
-
-    A browser sends the session cookie with any request a foreign page makes it send
-    (a form posted cross-site, a fetch with credentials), so a change the cookie could
-    authorise would be open to cross-site request forgery. Those pages cannot set an
-    Authorization header, and /api is exempt from the CSRF token check (web/app.py), so
-    the token is what protects every API change."""
-    if connection.scope.get("method") not in READ_METHODS and not isinstance(
-        connection.scope.get("auth"), BearerAuth
-    ):
-        raise TokenRequired()
-    requires_login(connection, _)
-
-
-def requires_reviewer(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    requires_login(connection, handler)
-    principal: Principal = connection.scope["user"]
-    if not principal.is_reviewer:
-        raise PermissionDeniedException()
-
-
-def requires_member(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    requires_login(connection, handler)
-    principal: Principal = connection.scope["user"]
-    if principal.member_id is None:
-        raise PermissionDeniedException()

@@ -1,19 +1,26 @@
-"""Dependencies every controller shares: the request transaction and the principal."""
+"""Dependencies every controller shares: the request transaction, the principal and the
+rules; and what day and month it is in the town, which every feature's pages ask."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import date
 from typing import Any
 
 import anyio.to_thread
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.params import FromPath
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.kernel.config import Settings
+from service.kernel.errors import InvalidInput
+from service.kernel.periods import parse_period, period_of, town_today
 from service.persistence.db import Database
+from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -57,6 +64,25 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 def provide_rulebook(state: State) -> Rulebook:
     rulebook: Rulebook = state.rulebook
     return rulebook
+
+
+def town_date(request: Request[Any, Any, Any]) -> date:
+    """Today in the town's time zone (the settings'), not the server's."""
+    settings: Settings = request.app.state.settings
+    return town_today(utcnow(), settings.timezone)
+
+
+def current_period(request: Request[Any, Any, Any]) -> str:
+    """The month it is in the town, as a period key ("2026-07")."""
+    return period_of(town_date(request))
+
+
+def checked_period(period: FromPath[str]) -> str:
+    """A month key (the JSON API's boards are months), or 404."""
+    try:
+        return parse_period(period)
+    except InvalidInput as exc:
+        raise NotFoundException() from exc
 
 
 # Explicit markers: Litestar 3 stops inferring which parameters are dependencies.

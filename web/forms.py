@@ -1,18 +1,32 @@
 """Reading HTML forms: validate with pydantic ourselves so invalid input re-renders the
-form with a message beside each field instead of a bare 400."""
+form with a message beside each field instead of a bare 400. Also the body types of form
+posts, and the member form both the office (/admin/members) and a branch's roster
+(/branches/{id}/roster) use: its values and the choices it offers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from datetime import date
+from typing import Annotated, Any, TypeVar
 
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
-from web.i18n import render
+from service.people.fields import MEMBER_STATUS_LABELS
+from service.people.organisations import organisation_choices
+from service.persistence.models import Member
+from web.i18n import gettext, render
 
 FormT = TypeVar("FormT", bound=BaseModel)
+
+# A posted HTML form, every field as sent (a repeated field as a list).
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# A form with file fields (photos, a roster file); one sent URL-encoded is read as well.
+UploadData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 # What a person should read for each kind of pydantic failure.
 _MESSAGES = {
@@ -52,4 +66,57 @@ def parse_form(model: type[FormT], data: Mapping[str, Any]) -> FormT | dict[str,
 
 
 def domain_field_errors(exc: InvalidInput) -> dict[str, str]:
+    """A service's InvalidInput as the form shows it: each field's message, translated."""
     return {field: render(message) for field, message in exc.errors.items()}
+
+
+# --- the member form -----------------------------------------------------------
+
+
+def labels(mapping: dict[str, str]) -> dict[str, str]:
+    return {key: gettext(value) for key, value in mapping.items()}
+
+
+def member_values(member: Member) -> dict[str, str]:
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, date):
+            return value.isoformat()
+        return str(value)
+
+    return {
+        "code": member.code,
+        "name": member.name,
+        "branch_id": str(member.branch_id),
+        "organisation_id": text(member.organisation_id),
+        "status": member.status.value,
+        "joined_party_on": text(member.joined_party_on),
+        "id_number": text(member.id_number),
+        "phone": text(member.phone),
+        "left_on": text(member.left_on),
+    }
+
+
+EMPTY_MEMBER = {
+    "code": "",
+    "name": "",
+    "branch_id": "",
+    "organisation_id": "",
+    "status": "full",
+    "joined_party_on": "",
+    "id_number": "",
+    "phone": "",
+    "left_on": "",
+}
+
+
+def member_form_context(
+    db: Session, *, branch_id: int | None, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "values": values,
+        "errors": errors,
+        "statuses": labels(MEMBER_STATUS_LABELS),
+        "organisations": organisation_choices(db, branch_id),
+    }

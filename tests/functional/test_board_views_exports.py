@@ -7,18 +7,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from service.boards.live import branch_board, member_board
+from service.boards.live import member_board
 from service.persistence.db import Database
-from service.persistence.models import Branch
-from service.publication.stored import PublishedMonth
+from service.persistence.models import Branch, PointsSummary
+from service.persistence.types import utcnow
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
 from tests.integration.test_period_views import (
@@ -156,45 +157,47 @@ def test_an_open_month_says_it_is_not_yet_published(member: Browser) -> None:
 
 
 def test_a_published_month_shows_its_stored_board_and_window(
-    member: Browser, database: Database, monkeypatch: pytest.MonkeyPatch
+    member: Browser, database: Database, rulebook: Rulebook, half_year: HalfYear
 ) -> None:
-    """Until the publication core stores boards, stand one in: the page must show the
-    stored rows (here: with a point changed, so recomputing would be caught)."""
+    """February is published, then its live figures change behind the publication (刘洋's
+    summary line gains a point, written directly): every page must show the stored rows,
+    so recomputing would be caught."""
+    with database.transaction() as session:
+        publication = publish_month(
+            session, half_year.town.principal(database, "admin"), rulebook, "2026-02", now=utcnow()
+        )
+        window_ends_at = publication.window_ends_at
+    liu = half_year.town.member_ids["member3"]
+    with database.transaction() as session:
+        session.execute(
+            update(PointsSummary)
+            .where(PointsSummary.member_id == liu, PointsSummary.period == "2026-02")
+            .values(points=PointsSummary.points + 1)
+        )
     with database.transaction(write=False) as session:
-        live = member_board(session, "2026-02")
-        branches = branch_board(session, "2026-02")
-    first = live.ranked[0]
-    stored = replace(
-        live, ranked=[replace(first, item=replace(first.item, points=first.item.points + 1))]
-    )
-    published = PublishedMonth(
-        period="2026-02",
-        publication_id=1,
-        revision=2,
-        published_at=datetime(2026, 3, 5, 2, 0, tzinfo=UTC),
-        window_ends_at=datetime(2026, 3, 12, 2, 0, tzinfo=UTC),
-        final=False,
-        digest="0" * 64,
-        members=stored,
-        branches=branches,
+        first = member_board(session, "2026-02").ranked[0]
+    assert (first.item.name, f"{first.item.points:.1f}") == ("刘洋", "13.0")  # live: changed
+    # The notice window's end as the pages write it: short, in the town's time.
+    until = format_datetime(
+        window_ends_at.astimezone(ZoneInfo("Asia/Shanghai")), format="short", locale="en"
     )
 
-    def fake(session: Any, period: str, *, now: datetime) -> PublishedMonth | None:
-        return published if period == "2026-02" else None
-
-    monkeypatch.setattr("web.boards.views.published_month", fake)
     page = member.client.get("/boards/2026-02")
-    assert [(c[1], c[-1]) for c in rows(page.text)] == [(first.item.name, "13.0")]
-    assert "Published on" in page.text and "revision 2" in page.text
-    assert "Objections are taken until 3/12/26, 10:00" in page.text  # in the town's time
+    assert [(c[1], c[-1]) for c in rows(page.text)] == [
+        ("刘洋", "12.0"),
+        ("李娜", "1.0"),
+        ("张伟", "-3.0"),
+    ]
+    assert "Published on" in page.text and "revision 1" in page.text
+    assert f"Objections are taken until {until}" in page.text  # in the town's time
     assert "Not yet published" not in page.text
     quarter = member.client.get("/boards/2026-Q1").text
     assert "Published: 2026-02." in quarter
     assert "Not yet published, figures may change: 2026-01, 2026-03." in quarter
     printed = member.client.get("/boards/2026-02/print").text
-    assert "Notice period ends on 3/12/26, 10:00" in printed
+    assert f"Notice period ends on {until}" in printed
     exported = member.client.get("/boards/2026-02/members.csv").content.decode("utf-8-sig")
-    assert list(csv.reader(io.StringIO(exported)))[1][-1] == "13.0"
+    assert list(csv.reader(io.StringIO(exported)))[1][-1] == "12.0"
 
 
 # --- print ---------------------------------------------------------------------------
@@ -383,9 +386,6 @@ def test_the_branch_board_links_to_the_achievements(member: Browser, half_year: 
 def test_a_really_published_month_shows_its_banner_everywhere(
     member: Browser, database: Database, rulebook: Rulebook, half_year: HalfYear
 ) -> None:
-    from service.persistence.types import utcnow
-    from service.publication.publish import publish_month
-
     with database.transaction() as session:
         publish_month(
             session,

@@ -1,14 +1,14 @@
 """Long lists come a page at a time, and nothing is dropped: /entries, /branches,
-/objections, a branch's suggestions and the office's /admin/branches, through real HTTP
-on a real database. With one item more than a page holds there are two pages; the second
-holds the rest; an address asking for a page past the last, or for no number at all,
-still answers."""
+/objections, a branch's suggestions, the office's /admin/branches and its other lists,
+a branch's roster and the boards, through real HTTP on a real database. With one item
+more than a page holds there are two pages; the second holds the rest; an address
+asking for a page past the last, or for no number at all, still answers."""
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,11 +22,16 @@ from service.entries.suggestions import SUGGESTIONS_PAGE_SIZE
 from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
 from service.persistence.models import (
+    Account,
     Branch,
     BranchKind,
     Entry,
     EntryStatus,
+    Member,
+    MemberStatus,
     Objection,
+    Organisation,
+    OrganisationKind,
     Publication,
 )
 from service.persistence.pagination import PAGE_SIZE
@@ -590,3 +595,122 @@ def test_the_offices_branch_list_has_no_pager_when_one_page_holds_it(
     assert "No branch matches." in plain(nothing.text)
     assert "0 branches" in plain(nothing.text)
     assert 'class="pages"' not in nothing.text
+
+
+# --- lists that used to refuse a page that is no number ---------------------------------
+# The office's member, organisation and account lists, a branch's roster and the boards
+# read ?page= as a whole number and answered 400 for anything else; like every other
+# list they now read it as the first page.
+
+
+def check_any_page_answers(browser: Browser, path: str, item: re.Pattern[str]) -> None:
+    """``path`` lists two pages: anything that is not a page number shows the first, a
+    number past the last the last; never an error."""
+    first = browser.client.get(path)
+    assert first.status_code == 200, first.text
+    assert "Page 1 of 2" in plain(first.text)
+    on_first = ids(first.text, item)
+    second = browser.client.get(path, params={"page": "2"})
+    on_second = ids(second.text, item)
+    assert on_first and on_second and not set(on_first) & set(on_second)
+    for asked, expected in [
+        ("x", on_first),
+        ("-3", on_first),
+        ("0", on_first),
+        ("1.5", on_first),
+        ("", on_first),
+        ("999", on_second),
+        ("99999999999999999999", on_second),
+    ]:
+        answer = browser.client.get(path, params={"page": asked})
+        assert answer.status_code == 200, (path, asked, answer.status_code)
+        assert ids(answer.text, item) == expected, (path, asked)
+
+
+def add_members(database: Database, town: SmallTown, count: int) -> list[int]:
+    """``count`` full members of 金湾 (F000...), without accounts."""
+    with database.transaction() as session:
+        members = [
+            Member(
+                code=f"F{number:03d}",
+                name=f"成员{number:03d}",
+                branch_id=town.jinwan,
+                status=MemberStatus.FULL,
+                active=True,
+            )
+            for number in range(count)
+        ]
+        session.add_all(members)
+        session.flush()
+        return [member.id for member in members]
+
+
+MEMBER_RECORD = re.compile(r'<li class="record(?: left)?" id="member-(\d+)">')
+ORGANISATION_RECORD = re.compile(r'<li class="record" id="organisation-(\d+)">')
+ACCOUNT_RECORD = re.compile(r'<li class="record(?: left)?" id="account-(\d+)">')
+
+
+def test_the_offices_lists_and_a_roster_read_a_page_that_is_no_number_as_the_first(
+    database: Database, town: SmallTown, make_browser: Any
+) -> None:
+    add_members(database, town, PAGE_SIZE)
+    with database.transaction() as session:
+        session.add_all(
+            Organisation(
+                branch_id=town.jinwan,
+                name=f"测试企业{number:03d}",
+                kind=OrganisationKind.ENTERPRISE,
+                business_status="operating",
+                employee_count=10,
+                owner_name="某某",
+            )
+            for number in range(PAGE_SIZE)
+        )
+        session.add_all(
+            Account(username=f"user{number:03d}", password_hash="-", display_name="某人")
+            for number in range(PAGE_SIZE)
+        )
+    admin = signed_in(make_browser, "admin")
+    check_any_page_answers(admin, "/admin/members", MEMBER_RECORD)
+    check_any_page_answers(admin, "/admin/organisations", ORGANISATION_RECORD)
+    check_any_page_answers(admin, "/admin/accounts", ACCOUNT_RECORD)
+    secretary = signed_in(make_browser, "secretary")
+    check_any_page_answers(secretary, f"/branches/{town.jinwan}/roster", MEMBER_RECORD)
+
+
+BOARD_NAME = re.compile(r'<td>([^<]+)</td>\s*<td><a href="/boards/')
+
+
+def test_the_boards_read_a_page_that_is_no_number_as_the_first(
+    database: Database, town: SmallTown, rulebook: Rulebook, make_browser: Any
+) -> None:
+    """Fifty-one members with points this month: the members board has two pages."""
+    admin = town.principal(database, "admin")
+    with database.transaction() as session:
+        for member_id in add_members(database, town, PAGE_SIZE + 1):
+            # The entry is declared for the member, as the office may; then approved.
+            declarer = replace(admin, member_id=member_id, member_branch_id=town.jinwan)
+            entry_id = submit_entry(
+                session,
+                declarer,
+                rulebook,
+                EntryInput("org_life", today(), Decimal(1), "组织生活"),
+                today=today(),
+                now=utcnow(),
+            )
+            approve_entry(session, admin, rulebook, entry_id, now=utcnow())
+    member = signed_in(make_browser, "member")
+    month = period_of(today())
+    check_any_page_answers(member, "/boards", BOARD_NAME)
+    check_any_page_answers(member, f"/boards/{month}", BOARD_NAME)
+    # One page of branches, none of exempt members: still the page, never a 400.
+    for path in (f"/boards/{month}/branches", f"/boards/{month}/exempt"):
+        plain_page = member.client.get(path)
+        for asked in ("x", "-3"):
+            answer = member.client.get(path, params={"page": asked})
+            assert answer.status_code == 200, (path, asked, answer.status_code)
+            assert rows_of(answer.text) == rows_of(plain_page.text)
+
+
+def rows_of(page: str) -> list[str]:
+    return [plain(row) for row in re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL)]

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -31,11 +30,12 @@ from service.persistence.types import utcnow
 from web.auth import (
     client_address,
     expired_session_cookie,
+    safe_next,
     session_cookie,
     session_cookie_name,
 )
 from web.deps import Db
-from web.forms import domain_field_errors, first_value
+from web.forms import FormData, domain_field_errors, first_value
 from web.i18n import gettext as _
 from web.i18n import ngettext
 from web.notices import notice
@@ -45,21 +45,6 @@ PASSWORD_NOTICES = {
     "changed": N_("Your new password is set."),
     "required": N_("Choose a new password before you continue."),
 }
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def safe_next(target: str | None) -> str:
-    """Only same-site paths: an open redirect after sign-in is a phishing aid.
-
-    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so a
-    slash, a tab and "/evil.example" would become "//evil.example": refuse them all.
-    """
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    if any(ch in target for ch in "\\\t\r\n") or not target.isprintable():
-        return "/"
-    return target
 
 
 def _cookie_token(request: Request[Any, Any, Any]) -> str | None:
@@ -242,9 +227,8 @@ class PasswordController(Controller):
         done: FromQuery[str | None] = None,
     ) -> Template:
         principal, forced = self._who(request, db)
-        message = PASSWORD_NOTICES.get(done or "")
         return _password_form(
-            principal, safe_next(next), forced=forced, notice_text=_(message) if message else None
+            principal, safe_next(next), forced=forced, notice_text=notice(done, PASSWORD_NOTICES)
         )
 
     @post("/", sync_to_thread=True)

@@ -11,9 +11,8 @@ from litestar.response import Template
 
 from service.boards.achievements import branch_achievements, year_suggestions_page
 from service.persistence.pagination import page_number
-from web.auth import requires_login
-from web.boards.views import town_date
-from web.deps import Db, Rules
+from web.deps import Db, Rules, town_date
+from web.guards import requires_login
 
 # The town's rules start in the 2020s; earlier years are not pages.
 FIRST_YEAR = 2000

@@ -3,12 +3,9 @@ digest chain, revisions and what changed, corrections and objections. Admins onl
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -31,12 +28,11 @@ from service.publication.state import (
     pending_by_branch,
 )
 from service.publication.stored import published_month
-from web.admin.views import requires_admin
 from web.deps import Actor, Db, Rules
-from web.forms import first_value
+from web.forms import FormData, domain_field_errors, first_value
+from web.guards import requires_admin
 from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+from web.notices import notice
 
 NOTICES = {
     "published": N_("The month is published; objections are taken until the date shown."),
@@ -44,11 +40,6 @@ NOTICES = {
     "corrected": N_("The correction is published as a new revision."),
     "resolved": N_("The objection is answered and resolved."),
 }
-
-
-def _notice(key: str | None) -> str | None:
-    message = NOTICES.get(key or "")
-    return gettext(message) if message else None
 
 
 def _checked(period: str) -> str:
@@ -133,7 +124,7 @@ class PublicationController(Controller):
 
     @get("/", sync_to_thread=True)
     def index(self, db: Db, rulebook: Rules, done: FromQuery[str | None] = None) -> Template:
-        return _index_page(db, rulebook, notice_text=_notice(done))
+        return _index_page(db, rulebook, notice_text=notice(done, NOTICES))
 
     @post("/{period:str}/publish", sync_to_thread=True)
     def publish(
@@ -156,7 +147,7 @@ class PublicationController(Controller):
     def month(
         self, db: Db, principal: Actor, period: FromPath[str], done: FromQuery[str | None] = None
     ) -> Template:
-        return _month_page(db, principal, _checked(period), notice_text=_notice(done))
+        return _month_page(db, principal, _checked(period), notice_text=notice(done, NOTICES))
 
     @post("/{period:str}/correct", sync_to_thread=True)
     def correct(
@@ -172,7 +163,7 @@ class PublicationController(Controller):
                 db,
                 principal,
                 period,
-                errors={k: render(v) for k, v in exc.errors.items()},
+                errors=domain_field_errors(exc),
                 values={"reason": reason},
                 status_code=422,
             )
@@ -214,7 +205,7 @@ class PublicationController(Controller):
                 db,
                 principal,
                 period,
-                answer_errors={objection_id: {k: render(v) for k, v in exc.errors.items()}},
+                answer_errors={objection_id: domain_field_errors(exc)},
                 values={f"answer-{objection_id}": answer},
                 status_code=422,
             )

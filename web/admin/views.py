@@ -9,32 +9,23 @@ on SQLite) and would hold up every approval for as long as the check runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
-from litestar.enums import RequestEncodingType
-from litestar.exceptions import PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body
 from litestar.response import Template
 
-from service.accounts.principal import Principal
-from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
-from service.kernel.periods import parse_period, town_today
+from service.kernel.periods import parse_period
 from service.ledger.preview import Preview, PreviewLine, preview_ruleset
 from service.ledger.verify import DIFFERENCE_LABELS, Difference, VerifyReport, verify_ledger
 from service.persistence.db import Database
-from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook, RulesError, Ruleset, parse_ruleset
-from web.auth import requires_login
-from web.deps import Rules
-from web.forms import first_value
+from web.deps import Rules, town_date
+from web.forms import FormData, first_value
+from web.guards import requires_admin
 from web.i18n import gettext, render
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 # Names the pasted text in problem lines, where a file check names the file.
@@ -45,23 +36,9 @@ MAX_CANDIDATE_CHARS = 200_000
 SHOWN_DIFFERENCES = 500
 
 
-def requires_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    requires_login(connection, handler)
-    principal: Principal = connection.scope["user"]
-    if not principal.is_admin:
-        raise PermissionDeniedException()
-
-
 def _database(request: AnyRequest) -> Database:
     database: Database = request.app.state.database
     return database
-
-
-def _today(request: AnyRequest) -> Any:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -116,7 +93,7 @@ def _rules_page(
     preview: Preview | None = None,
     status_code: int = 200,
 ) -> Template:
-    today = _today(request)
+    today = town_date(request)
     in_force = rulebook.in_force(today)
     return Template(
         "admin/rules.html",
@@ -141,7 +118,7 @@ class AdminController(Controller):
 
     @get("/", sync_to_thread=False)
     def index(self, request: AnyRequest, rulebook: Rules) -> Template:
-        in_force: Ruleset | None = rulebook.in_force(_today(request))
+        in_force: Ruleset | None = rulebook.in_force(town_date(request))
         return Template("admin/index.html", context={"in_force": in_force})
 
     @get("/ledger", sync_to_thread=False)
@@ -189,7 +166,7 @@ class AdminController(Controller):
                     rulebook,
                     candidate,
                     months=[month] if month else None,
-                    today=_today(request),
+                    today=town_date(request),
                 )
         except RulesError as exc:
             return _rules_page(

@@ -19,13 +19,14 @@ from pydantic import BaseModel, Field
 
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_
-from web.auth import WWW_AUTHENTICATE, TokenRequired
+from web.auth import WWW_AUTHENTICATE
+from web.guards import TokenRequired
 from web.i18n import activate_for_scope, gettext, render
 
 AnyRequest = Request[Any, Any, Any]
 
-# The OpenAPI security schemes (declared in web/app.py). Reads take either; changes
-# take the bearer token only (web/auth.py requires_api_access says why).
+# The OpenAPI security schemes (declared in web/api/openapi.py). Reads take either;
+# changes take the bearer token only (web/guards.py requires_api_access says why).
 BEARER = "bearer"
 SESSION = "session"
 READ_SECURITY: list[dict[str, list[str]]] = [{BEARER: []}, {SESSION: []}]

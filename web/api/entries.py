@@ -40,10 +40,9 @@ from web.api.schemas import (
     Rejection,
     points_text,
 )
-from web.auth import requires_reviewer
-from web.deps import Actor, Db, Rules
+from web.deps import Actor, Db, Rules, town_date
+from web.guards import requires_reviewer
 from web.i18n import current_locale
-from web.points.views import town_date
 
 # Unknown fields are refused (400): the schema says so, which Litestar does not infer
 # from the models' extra="forbid".

@@ -20,8 +20,7 @@ from web.api.common import (
     Offset,
 )
 from web.api.schemas import NO_NUL, MemberDetailOut, MemberOut, MembersPage
-from web.boards.views import current_period
-from web.deps import Actor, Db
+from web.deps import Actor, Db, current_period
 
 MemberId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The member's id.")]
 

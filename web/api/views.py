@@ -19,8 +19,7 @@ from pydantic import BaseModel, Field
 from service.boards.live import branch_board, member_board
 from service.boards.pages import board_counts, member_standing
 from web.api.common import READ_SECURITY, UNAUTHORIZED, ApiError
-from web.boards.views import checked_period, current_period
-from web.deps import Actor, Db
+from web.deps import Actor, Db, checked_period, current_period
 
 # A month key. Only documented, not enforced by Litestar: the handler answers any other
 # text with 404 (no such board), as it always has, rather than a 400.

@@ -1,10 +1,9 @@
-"""Route handlers of this feature, registered in web/app.py through HANDLERS."""
+"""The audit log for the organisation office (/admin/audit)."""
 
 from __future__ import annotations
 
-from typing import Any
+from litestar.types import ControllerRouterHandler
 
 from web.audit.views import AuditController
 
-# Controllers (or handlers) of this package; web/app.py registers every one.
-HANDLERS: list[Any] = [AuditController]
+HANDLERS: list[ControllerRouterHandler] = [AuditController]

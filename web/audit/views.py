@@ -20,8 +20,8 @@ from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
 from service.persistence.models import Branch
 from service.persistence.pagination import Page, page_number
-from web.admin.views import requires_admin
 from web.deps import Db
+from web.guards import requires_admin
 from web.i18n import gettext as _
 from web.i18n import render
 

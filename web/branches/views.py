@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -47,14 +46,20 @@ from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from web.auth import requires_reviewer
-from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
-from web.deps import Actor, Db, Rules
-from web.forms import domain_field_errors, first_value, parse_form
-from web.i18n import gettext, render
-from web.points.views import town_date
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+from web.deps import Actor, Db, Rules, town_date
+from web.forms import (
+    EMPTY_MEMBER,
+    FormData,
+    domain_field_errors,
+    first_value,
+    labels,
+    member_form_context,
+    member_values,
+    parse_form,
+)
+from web.guards import requires_reviewer
+from web.i18n import render
+from web.notices import notice
 
 NOTICES = {
     "adopted": N_("The suggestion is marked adopted; its points are added."),
@@ -185,7 +190,6 @@ class BranchesController(Controller):
         done: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:
-        message = NOTICES.get(done or "")
         return _branch_page(
             db,
             principal,
@@ -193,7 +197,7 @@ class BranchesController(Controller):
             branch_id,
             town_date(request),
             page=page_number(page),
-            notice_text=gettext(message) if message else None,
+            notice_text=notice(done, NOTICES),
         )
 
     @post("/{branch_id:int}/suggestions/{entry_id:int}/{step:str}", sync_to_thread=True)
@@ -377,12 +381,11 @@ class RosterController(Controller):
         principal: Actor,
         branch_id: FromPath[int],
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
         branch = roster_branch(db, principal, branch_id)
-        result = search_members(db, principal, q, branch_id=branch_id, page=page)
-        message = ROSTER_NOTICES.get(done or "")
+        result = search_members(db, principal, q, branch_id=branch_id, page=page_number(page))
         return Template(
             "branches/roster.html",
             context={
@@ -392,7 +395,7 @@ class RosterController(Controller):
                 "statuses": labels(MEMBER_STATUS_LABELS),
                 "kinds": labels(BRANCH_KIND_LABELS),
                 "can_edit": can_edit_roster(principal, branch_id),
-                "notice": gettext(message) if message else None,
+                "notice": notice(done, ROSTER_NOTICES),
             },
         )
 
@@ -438,7 +441,6 @@ class RosterController(Controller):
         done: FromQuery[str | None] = None,
     ) -> Template:
         member = member_for_edit(db, principal, member_id, branch_id=branch_id)
-        message = ROSTER_NOTICES.get(done or "")
         return _roster_form(
             db,
             principal,
@@ -446,7 +448,7 @@ class RosterController(Controller):
             member_id,
             member_values(member),
             {},
-            notice_text=gettext(message) if message else None,
+            notice_text=notice(done, ROSTER_NOTICES),
         )
 
     @post("/{member_id:int}", sync_to_thread=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,16 +23,12 @@ from service.entries.entry import (
 from service.entries.evidence import PhotoStore, PhotoUpload, photos_by_entry
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
-from service.kernel.periods import town_today
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.auth import requires_login, requires_member
-from web.deps import Actor, Db, Rules
-from web.forms import domain_field_errors, first_value, parse_form
+from web.deps import Actor, Db, Rules, town_date
+from web.forms import UploadData, domain_field_errors, first_value, parse_form
+from web.guards import requires_login, requires_member
 from web.notices import notice
-
-# Multipart, for the photos; a form sent URL-encoded (no file field) is read as well.
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 _DEFAULTS = Settings.model_fields
 # Litestar takes a route's body limit when the app is built, before settings are read,
@@ -58,11 +53,6 @@ class EntryForm(BaseModel):
     description: str = Field(min_length=1, max_length=4000)
 
 
-def _today(request: Request[Any, Any, Any]) -> date:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
-
-
 def _photo_store(request: Request[Any, Any, Any]) -> PhotoStore:
     settings: Settings = request.app.state.settings
     return PhotoStore.from_settings(settings)
@@ -77,7 +67,7 @@ def _form_page(
     *,
     photos_dropped: bool = False,
 ) -> Template:
-    today = _today(request)
+    today = town_date(request)
     ruleset = rulebook.in_force(today)
     rules = ruleset.declarable_rules() if ruleset else ()
     store = _photo_store(request)
@@ -134,7 +124,7 @@ class EntriesController(Controller):
     def new_entry_form(self, request: Request[Any, Any, Any], rulebook: Rules) -> Template:
         values = {
             "rule_id": "",
-            "activity_date": _today(request).isoformat(),
+            "activity_date": town_date(request).isoformat(),
             "quantity": "1",
             "description": "",
         }
@@ -152,7 +142,7 @@ class EntriesController(Controller):
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        data: FormData,
+        data: UploadData,
     ) -> Template | Redirect:
         files = _uploads(data.get(PHOTO_FIELD))
         try:
@@ -187,7 +177,7 @@ class EntriesController(Controller):
                     quantity=parsed.quantity,
                     description=parsed.description,
                 ),
-                today=_today(request),
+                today=town_date(request),
                 now=utcnow(),
                 photos=[PhotoUpload(file.file, file.filename) for file in files],
                 photo_store=_photo_store(request),

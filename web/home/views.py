@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
@@ -16,13 +14,10 @@ from service.kernel.periods import period_of
 from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
-from web.accounts.views import safe_next
-from web.deps import Db, Rules
-from web.forms import first_value
+from web.auth import safe_next
+from web.deps import Db, Rules, town_date
+from web.forms import FormData, first_value
 from web.i18n import LANG_COOKIE, LOCALES, gettext
-from web.points.views import town_date
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class HomeController(Controller):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -24,12 +23,11 @@ from service.publication.objections import (
     objection_target,
     raise_objection,
 )
-from web.auth import requires_member
 from web.deps import Actor, Db
-from web.forms import first_value
+from web.forms import FormData, domain_field_errors, first_value
+from web.guards import requires_member
 from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+from web.notices import notice
 
 NOTICES = {
     "objected": N_("Your objection was sent. The organisation office will answer it here."),
@@ -86,13 +84,12 @@ class ObjectionsController(Controller):
         done: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:
-        message = NOTICES.get(done or "")
         return Template(
             "objections/list.html",
             context={
                 "objections": my_objections_page(db, principal, page=page_number(page)),
                 "resolution_label": lambda value: gettext(RESOLUTION_LABELS[value]),
-                "notice": gettext(message) if message else None,
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -131,7 +128,7 @@ class ObjectionsController(Controller):
             raise_objection(db, principal, target.period, target.line, text, now=utcnow())
         except InvalidInput as exc:
             db.rollback()
-            errors = {k: render(v) for k, v in exc.errors.items()}
+            errors = domain_field_errors(exc)
             return _form_page(target, text=text, errors=errors, status_code=422)
         except Conflict as exc:
             db.rollback()

@@ -3,11 +3,10 @@ accounts. Admins only (the guard), and every service call checks again."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -71,14 +70,20 @@ from service.people.organisations import (
 )
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.admin.views import requires_admin
-from web.branches.member_form import EMPTY_MEMBER, labels, member_form_context, member_values
-from web.deps import Actor, Db
-from web.forms import domain_field_errors, first_value
+from web.deps import Actor, Db, town_date
+from web.forms import (
+    EMPTY_MEMBER,
+    FormData,
+    domain_field_errors,
+    first_value,
+    labels,
+    member_form_context,
+    member_values,
+)
+from web.guards import requires_admin
 from web.i18n import gettext, render
-from web.points.views import town_date
+from web.notices import notice
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 NOTICES = {
@@ -113,11 +118,6 @@ def client_ip(request: AnyRequest) -> str:
     return request.client.host if request.client else ""
 
 
-def notice_text(done: str | None) -> str | None:
-    message = NOTICES.get(done or "")
-    return gettext(message) if message else None
-
-
 def _int_or_none(text: str | None) -> int | None:
     return int(text) if text and text.strip().isdigit() else None
 
@@ -144,7 +144,7 @@ class OrgAdminController(Controller):
                 "result": result,
                 "q": q,
                 "kinds": labels(BRANCH_KIND_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -216,10 +216,10 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = list_organisations(db, principal, q, page)
+        result = list_organisations(db, principal, q, page_number(page))
         return Template(
             "orgadmin/organisations.html",
             context={
@@ -228,7 +228,7 @@ class OrgAdminController(Controller):
                 "kinds": labels(ORGANISATION_KIND_LABELS),
                 "branch_kinds": labels(BRANCH_KIND_LABELS),
                 "business": labels(BUSINESS_STATUS_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -324,17 +324,17 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = search_members(db, principal, q, page=page)
+        result = search_members(db, principal, q, page=page_number(page))
         return Template(
             "orgadmin/members.html",
             context={
                 "result": result,
                 "q": q,
                 "statuses": labels(MEMBER_STATUS_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -398,7 +398,7 @@ class OrgAdminController(Controller):
             member_values(member),
             {},
             branch_name=get_branch(db, member.branch_id).name,
-            notice=notice_text(done),
+            notice=notice(done, NOTICES),
         )
 
     @post("/members/{member_id:int}", sync_to_thread=True)
@@ -435,17 +435,17 @@ class OrgAdminController(Controller):
         db: Db,
         principal: Actor,
         q: FromQuery[str] = "",
-        page: FromQuery[int] = 1,
+        page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
-        result = list_accounts(db, principal, q, page)
+        result = list_accounts(db, principal, q, page_number(page))
         return Template(
             "orgadmin/accounts.html",
             context={
                 "result": result,
                 "q": q,
                 "roles": labels(ROLE_LABELS),
-                "notice": notice_text(done),
+                "notice": notice(done, NOTICES),
             },
         )
 
@@ -537,7 +537,7 @@ class OrgAdminController(Controller):
         account_id: FromPath[int],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        return self._account_page(db, principal, account_id, notice=notice_text(done))
+        return self._account_page(db, principal, account_id, notice=notice(done, NOTICES))
 
     @post("/accounts/{account_id:int}/roles", sync_to_thread=True)
     def save_roles(

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import can_record_adjustment
 from service.accounts.principal import Principal
 from service.entries.review import revoke_member_entry
-from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
-from service.kernel.periods import town_today
 from service.ledger.explain import Explanation, can_revoke, explain_for
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.auth import requires_login, requires_member
-from web.deps import Actor, Db, Rules
-from web.forms import first_value
-from web.i18n import gettext, render
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+from web.deps import Actor, Db, Rules, town_date
+from web.forms import FormData, first_value
+from web.guards import requires_login, requires_member
+from web.i18n import render
+from web.notices import notice
 
 # The years a points page can show: the town's rules start in the 2020s.
 FIRST_YEAR = 2000
@@ -38,11 +34,6 @@ NOTICES = {
 }
 
 
-def town_date(request: Request[Any, Any, Any]) -> date:
-    settings: Settings = request.app.state.settings
-    return town_today(utcnow(), settings.timezone)
-
-
 def checked_year(year: int | None, today: date) -> int:
     """The year asked for, this year by default; years without any possible points are
     not pages."""
@@ -51,11 +42,6 @@ def checked_year(year: int | None, today: date) -> int:
     if not FIRST_YEAR <= year <= today.year:
         raise NotFoundException()
     return year
-
-
-def _notice(key: str | None) -> str | None:
-    message = NOTICES.get(key or "")
-    return gettext(message) if message else None
 
 
 def points_page(
@@ -144,7 +130,7 @@ class PointsController(Controller):
             checked_year(year, today),
             today,
             own_page=False,
-            notice_text=_notice(done),
+            notice_text=notice(done, NOTICES),
         )
 
     @post(

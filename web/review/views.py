@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -32,14 +31,15 @@ from service.entries.review import (
 )
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_, Message
+from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.auth import requires_reviewer
 from web.deps import Actor, Db, Rules
+from web.forms import FormData
+from web.guards import requires_reviewer
 from web.i18n import render
 from web.notices import notice
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 RULE_ID_MAX = 64
@@ -107,7 +107,7 @@ class QueueQuery:
                 date_from=days["from"],
                 date_to=days["to"],
             ),
-            page=max(_int(_one(data, "page")) or 1, 1),
+            page=page_number(_one(data, "page")),
             size=size if size in QUEUE_PAGE_SIZES else QUEUE_PAGE_SIZES[0],
             errors=errors,
         )

@@ -1,10 +1,9 @@
-"""Route handlers of this feature, registered in web/app.py through HANDLERS."""
+"""The office's roster import (/admin/import) and member transfers."""
 
 from __future__ import annotations
 
-from typing import Any
+from litestar.types import ControllerRouterHandler
 
 from web.roster.views import RosterImportController, TransferController
 
-# Controllers (or handlers) of this package; web/app.py registers every one.
-HANDLERS: list[Any] = [RosterImportController, TransferController]
+HANDLERS: list[ControllerRouterHandler] = [RosterImportController, TransferController]

@@ -21,12 +21,11 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -46,14 +45,12 @@ from service.people.roster_import import ImportReport, import_roster
 from service.people.transfers import member_history, transfer_member
 from service.persistence.models import Branch, Member, Organisation
 from service.persistence.types import utcnow
-from web.admin.views import requires_admin
-from web.deps import Actor, Db
-from web.forms import domain_field_errors, first_value, parse_form
+from web.deps import Actor, Db, town_date
+from web.forms import FormData, UploadData, domain_field_errors, first_value, parse_form
+from web.guards import requires_admin
 from web.i18n import gettext, render
-from web.points.views import town_date
+from web.notices import notice
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-UploadData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 AnyRequest = Request[Any, Any, Any]
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -299,7 +296,6 @@ def _transfer_page(
         .join(Branch, Branch.id == Organisation.branch_id)
         .order_by(Branch.code, Organisation.name)
     ).all()
-    notice = NOTICES.get(done or "")
     return Template(
         "roster/transfer.html",
         context={
@@ -313,7 +309,7 @@ def _transfer_page(
             "today": today.isoformat(),
             "values": values or {},
             "errors": errors or {},
-            "notice": gettext(notice) if notice else None,
+            "notice": notice(done, NOTICES),
         },
         status_code=status_code,
     )

@@ -1,0 +1,167 @@
+"""The boards as spreadsheets: CSV and XLSX downloads of the members board (town-wide or a
+branch's) and the branches board of a month, a quarter or a year, the same lines as the
+pages show (a published month's stored ones)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath, FromQuery
+from sqlalchemy.orm import Session
+
+from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
+from service.boards.live import get_branch
+from service.scoring.rules import Rulebook
+from web.boards.common import Sort, checked_span, year_stars
+from web.boards.stored import branch_members, publication_of, town_branches, town_members
+from web.deps import Db, Rules, current_period
+from web.guards import requires_login
+from web.i18n import gettext as _
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def headings(table: Table) -> list[str]:
+    names = {
+        "rank": _("Rank"),
+        "tied": _("Tied"),
+        "name": _("Name"),
+        "branch": _("Branch"),
+        "points": _("Points"),
+        "stars": _("Stars"),
+        "kind": _("Kind"),
+        "total": _("Total"),
+        "members": _("Member count"),
+        "per_member": _("Per member"),
+        "participants": _("Members taking part"),
+        "participation": _("Participation (%)"),
+        "rank_total": _("Rank by total"),
+        "rank_per_member": _("Rank per member"),
+        "rank_participation": _("Rank by participation"),
+    }
+    return [names[key] for key in table.columns]
+
+
+def download(
+    table: Table, filename: str, kind: Literal["csv", "xlsx"], title: str
+) -> Response[bytes]:
+    if kind == "csv":
+        body, media_type = to_csv(headings(table), table), CSV_TYPE
+    else:
+        body, media_type = to_xlsx(headings(table), table, title), XLSX_TYPE
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}.{kind}"'},
+    )
+
+
+class BoardExportsController(Controller):
+    path = "/boards"
+    guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
+
+    def _member_export(
+        self,
+        request: Request[Any, Any, Any],
+        db: Session,
+        rulebook: Rulebook,
+        period: str,
+        kind: Literal["csv", "xlsx"],
+        branch_id: int | None = None,
+        revision: int | None = None,
+    ) -> Response[bytes]:
+        span = checked_span(period)
+        publication = publication_of(request, db, span, current_period(request), revision)
+        if branch_id is None:
+            board = town_members(db, span, publication)
+            filename = f"jifen-members-{span.key}"
+        else:
+            get_branch(db, branch_id)
+            board = branch_members(db, span, publication, branch_id)
+            filename = f"jifen-branch-{branch_id}-members-{span.key}"
+        stars, _count = year_stars(request, rulebook, span, board.ranked)
+        return download(member_table(board, stars), filename, kind, span.key)
+
+    def _branch_export(
+        self,
+        request: Request[Any, Any, Any],
+        db: Session,
+        period: str,
+        sort: Sort,
+        kind: Literal["csv", "xlsx"],
+        revision: int | None = None,
+    ) -> Response[bytes]:
+        span = checked_span(period)
+        publication = publication_of(request, db, span, current_period(request), revision)
+        board = town_branches(db, span, publication)
+        return download(branch_table(board, sort), f"jifen-branches-{span.key}", kind, span.key)
+
+    @get("/{period:str}/members.csv", sync_to_thread=True)
+    def members_csv(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        period: FromPath[str],
+        revision: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        return self._member_export(request, db, rulebook, period, "csv", None, revision)
+
+    @get("/{period:str}/members.xlsx", sync_to_thread=True)
+    def members_xlsx(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        period: FromPath[str],
+        revision: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        return self._member_export(request, db, rulebook, period, "xlsx", None, revision)
+
+    @get("/{period:str}/branches.csv", sync_to_thread=True)
+    def branches_csv(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        period: FromPath[str],
+        sort: FromQuery[Sort] = "total",
+        revision: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        return self._branch_export(request, db, period, sort, "csv", revision)
+
+    @get("/{period:str}/branches.xlsx", sync_to_thread=True)
+    def branches_xlsx(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        period: FromPath[str],
+        sort: FromQuery[Sort] = "total",
+        revision: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        return self._branch_export(request, db, period, sort, "xlsx", revision)
+
+    @get("/{period:str}/branches/{branch_id:int}/members.csv", sync_to_thread=True)
+    def branch_members_csv(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        period: FromPath[str],
+        branch_id: FromPath[int],
+        revision: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        return self._member_export(request, db, rulebook, period, "csv", branch_id, revision)
+
+    @get("/{period:str}/branches/{branch_id:int}/members.xlsx", sync_to_thread=True)
+    def branch_members_xlsx(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        rulebook: Rules,
+        period: FromPath[str],
+        branch_id: FromPath[int],
+        revision: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        return self._member_export(request, db, rulebook, period, "xlsx", branch_id, revision)
