@@ -6,7 +6,9 @@ import which; this checks the rest:
   ``x._name`` on an imported project module): what is shared is public;
 - no Python file under service/ or web/ is longer than MAX_LINES;
 - every package under service/ says in its ``__init__`` docstring what it owns, and
-  every web feature package registers itself the same way: a ``HANDLERS`` list.
+  every web feature package registers itself the same way: a ``HANDLERS`` list;
+- every package of service/ has its place in the layers contract and every web feature
+  in the independence contract, so a new package cannot slip past import-linter.
 
 Prints one line per problem ("path:line: what") and exits 1 when there is any.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +97,38 @@ def problems() -> list[str]:
         }
         if "HANDLERS" not in names:
             found.append(f"{init.relative_to(ROOT)}:1: a web feature registers its HANDLERS")
+    found += contract_coverage()
+    return found
+
+
+def contract_coverage() -> list[str]:
+    """Packages import-linter's contracts (pyproject.toml) do not name."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    layered = {
+        name.strip()
+        for contract in contracts
+        if contract["type"] == "layers"
+        for layer in contract["layers"]
+        for name in layer.split("|")
+    }
+    independent = {
+        name
+        for contract in contracts
+        if contract["type"] == "independence"
+        for name in contract["modules"]
+    }
+    found = []
+    for path in sorted((ROOT / "service").iterdir()):
+        module = f"service.{path.stem}"
+        if path.name.startswith("__") or not (path.is_dir() or path.suffix == ".py"):
+            continue
+        if module not in layered:
+            found.append(f"pyproject.toml:1: {module} has no place in the layers contract")
+    for path in sorted((ROOT / "web").iterdir()):
+        feature = f"web.{path.name}"
+        if path.is_dir() and path.name not in WEB_NOT_FEATURES and feature not in independent:
+            found.append(f"pyproject.toml:1: {feature} is not in the independence contract")
     return found
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text, true
 from sqlalchemy.orm import Session
 
-from service.boards.board import BranchBoard, BranchLine, BranchMetric, parse_board_period
+from service.boards.board import BranchLine, BranchMetric, parse_board_period
 from service.boards.live import branch_line_of
 from service.boards.pages import code_order
 from service.persistence.models import (
@@ -293,20 +293,4 @@ def branch_page(
     return BranchPage(
         period=period, metric=metric.value, rows=rows, ranks=ranks, count=count, page=page,
         pages=pages,
-    )  # fmt: skip
-
-
-def branch_page_of(board: BranchBoard, metric: str, page: int, size: int = PAGE_SIZE) -> BranchPage:
-    """A page of a branches board already built whole."""
-    ranked = board.ranked_by(metric)
-    pages, page = page_bounds(len(ranked), page, size)
-    rows = ranked[(page - 1) * size : page * size]
-    shown = {row.item.branch_id for row in rows}
-    ranks = {
-        m.value: {r.item.branch_id: r.rank for r in board.ranked_by(m) if r.item.branch_id in shown}
-        for m in BranchMetric
-    }
-    return BranchPage(
-        period=board.period, metric=BranchMetric(metric).value, rows=rows, ranks=ranks,
-        count=len(ranked), page=page, pages=pages,
     )  # fmt: skip
