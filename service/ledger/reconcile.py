@@ -328,6 +328,25 @@ def _line(
     )
 
 
+def line_change(
+    fresh: Scored | None, held_points: Decimal | None, kind: LedgerKind, note: str
+) -> tuple[LedgerKind, Decimal, str] | None:
+    """The ledger line an activity needs, as (kind, points, why), or None when the ledger
+    already holds what a fresh scoring counts. ``fresh`` is the activity scored now
+    (None: it no longer counts), ``held_points`` what its lines sum to (None: no line
+    yet); a first line is an award (why: the caps that clipped it), a later one takes
+    ``kind`` and ``note`` (a reversal, a cap moving, a rescore)."""
+    expected = fresh.counted if fresh else ZERO
+    if held_points is None:
+        assert fresh is not None
+        why = ", ".join(fresh.clipped_by) or ("missing rule" if fresh.missing_rule else "")
+        return LedgerKind.AWARD, expected, why
+    delta = expected - held_points
+    if delta == 0:
+        return None
+    return kind, delta, note
+
+
 def reconcile_member(
     session: Session,
     rulebook: Rulebook,
@@ -374,16 +393,12 @@ def reconcile_member(
             continue  # a published month's activity: what was published stands
         fresh = scored.get(key)
         state = held.get(key)
-        expected = fresh.counted if fresh else ZERO
-        if state is None:
-            assert fresh is not None
-            why = ", ".join(fresh.clipped_by) or ("missing rule" if fresh.missing_rule else "")
-            kind, delta = LedgerKind.AWARD, expected
-        else:
-            delta = expected - state.points
-            if delta == 0:
-                continue
-            kind, why = causes.get(key, default_kind), note
+        change = line_change(
+            fresh, state.points if state else None, causes.get(key, default_kind), note
+        )
+        if change is None:
+            continue
+        kind, delta, why = change
         where: Activity | LedgerState
         if fresh is not None:
             where, version = fresh.activity, fresh.ruleset_version

@@ -196,27 +196,14 @@ def published_revision(
     session: Session, period: str, revision: int | None, *, now: datetime
 ) -> PublishedMonth | None:
     """One revision of a month's board (default: the newest), from stored rows."""
-    publication = _revision_of(session, period, revision)
-    if publication is None:
+    header = published_header(session, period, revision, now=now)
+    if header is None:
         return None
-    latest = latest_publication(session, period)
-    assert latest is not None
-    members, branches = stored_rows(session, publication.id)
-    intact = publication_intact(session, publication)
+    members, branches = stored_rows(session, header.publication_id)
     return PublishedMonth(
-        period=period,
-        publication_id=publication.id,
-        revision=publication.revision,
-        published_at=publication.published_at,
-        window_ends_at=publication.window_ends_at,
-        final=now >= latest.window_ends_at,
-        digest=publication.digest,
+        **vars(header),
         members=_member_board(period, members),
         branches=_branch_board(period, branches),
-        intact=intact,
-        correcting=correction_in_progress(session, period) is not None,
-        reason=publication.reason,
-        revisions=tuple(revisions(session, period, known={publication.id: intact})),
     )
 
 

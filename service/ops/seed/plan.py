@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.kernel.periods import period_of
+from service.ledger.reconcile import line_change
 from service.ops.seed.town_file import NamedBranch
 from service.persistence.models import (
     BranchKind,
@@ -162,17 +163,11 @@ class Replay:
         lines = []
         for key in sorted(scored.keys() | held.keys()):
             fresh, state = scored.get(key), held.get(key)
-            expected = fresh.counted if fresh else Decimal("0.0")
-            if state is None:
-                assert fresh is not None
-                why = ", ".join(fresh.clipped_by) or ("missing rule" if fresh.missing_rule else "")
-                kind, delta = LedgerKind.AWARD, expected
-            else:
-                delta = expected - state.points
-                if delta == 0:
-                    continue
-                kind = LedgerKind.REVERSAL if key in event.reversed_keys else LedgerKind.CAP
-                why = event.note
+            later = LedgerKind.REVERSAL if key in event.reversed_keys else LedgerKind.CAP
+            change = line_change(fresh, state.points if state else None, later, event.note)
+            if change is None:
+                continue
+            kind, delta, why = change
             if fresh is not None:
                 activity = fresh.activity
                 where = Held(
