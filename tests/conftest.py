@@ -142,8 +142,7 @@ class OtherConnection(RuntimeError):
 
 
 # The engines (by id) whose test is running in a rolled-back transaction, and those
-# whose pool checkouts are watched. Kept here, not on the pool: a TestClient's shutdown
-# disposes the engine, which replaces its pool.
+# whose pool checkouts are watched. Kept here, not on the pool, which a dispose replaces.
 _ROLLED_BACK: set[int] = set()
 _GUARDED: set[int] = set()
 
@@ -168,6 +167,7 @@ def rolled_back(database: Database) -> Iterator[Connection]:
     engine = database.engine
     if id(engine) not in _GUARDED:
         _refuse_checkout(engine)
+    pool = engine.pool
     connection = engine.connect()
     transaction = connection.begin()
     saved = (dict(database.reader.kw), dict(database.writer.kw))
@@ -182,6 +182,10 @@ def rolled_back(database: Database) -> Iterator[Connection]:
         database.reader.kw, database.writer.kw = saved
         transaction.rollback()
         connection.close()
+        # A dispose during the test (an app shutting down a database it did not open)
+        # orphans the pool this connection went back to: on PostgreSQL it stays open
+        # until the garbage collector finds it, and a run ran out of connections.
+        assert engine.pool is pool, "the test's database was disposed by something it lent to"
 
 
 @pytest.fixture

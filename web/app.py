@@ -95,6 +95,9 @@ def create_app(
     if settings.env == "production" and settings.secret_key == DEVELOPMENT_SECRET:
         raise RuntimeError("set JIFEN_SECRET_KEY before running in production")
     rulebook = rulebook or Rulebook.from_directory(settings.rules_dir)
+    # Who opens the database closes it: a database handed in (tests, the CLI's serve)
+    # belongs to the caller, whose connections a shutdown here must not orphan.
+    owned = database is None
     database = database or open_database(settings.database_url)
     logging.getLogger("jifen").setLevel(logging.INFO)
 
@@ -152,6 +155,6 @@ def create_app(
         openapi_config=openapi_config(session_cookie_name(settings)),
         state=State({"settings": settings, "database": database, "rulebook": rulebook}),
         before_send=[security_headers(settings.https)],
-        on_shutdown=[database.dispose],
+        on_shutdown=[database.dispose] if owned else [],
         debug=settings.debug,
     )
