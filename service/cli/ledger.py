@@ -42,9 +42,13 @@ def ledger_verify() -> None:
         click.echo(difference.describe())
     click.echo(verify_summary(report))
     if not report.ok:
+        from service.ledger.verify import REMEDY_LABELS
+
         count = len(report.differences)
         failed = ngettext("FAILED: %(count)d difference", "FAILED: %(count)d differences", count)
         click.echo(failed % {"count": count}, err=True)
+        for remedy in report.remedies:
+            click.echo(_("remedy: %(remedy)s") % {"remedy": _(REMEDY_LABELS[remedy])}, err=True)
         raise SystemExit(1)
     click.echo(_("OK: the summary table and the ledger agree with a fresh scoring"))
 
@@ -64,6 +68,34 @@ def verify_summary(report: VerifyReport) -> str:
         "seconds": f"{report.seconds:.2f}",
         "rate": f"{rate:,.0f}",
     }
+
+
+@ledger.command("rebuild-totals")
+def ledger_rebuild_totals() -> None:
+    """Rebuild the derived tables from the ledger and the rosters: the summary rows of
+    open months and the live board totals. Never writes a ledger line or a published
+    board. The remedy `jifen ledger verify` names for summary and totals differences."""
+    from service.ledger.repair import rebuild_derived
+
+    with cli_database().transaction() as session:
+        result = rebuild_derived(session)
+    click.echo(
+        _(
+            "rebuilt %(summary_rows)s summary rows of %(open_months)s open months and "
+            "%(board_rows)s board total rows from the ledger and the rosters"
+        )
+        % {
+            "summary_rows": result.summary_rows,
+            "open_months": result.open_months,
+            "board_rows": result.board_rows,
+        }
+    )
+    if result.frozen_months:
+        click.echo(
+            _("published months left unchanged: %(months)s")
+            % {"months": ", ".join(result.frozen_months)}
+        )
+    click.echo(_("run 'jifen ledger verify' to check"))
 
 
 @ledger.command("rescore")

@@ -76,6 +76,41 @@ DIFFERENCE_LABELS = {
 }
 
 
+class Remedy(StrEnum):
+    """What brings a kind of difference back in line; the CLI and the ledger page say it."""
+
+    REBUILD_TOTALS = "rebuild_totals"
+    RESCORE = "rescore"
+    CORRECTION = "correction"
+
+
+REMEDY_OF = {
+    DifferenceKind.SUMMARY_MISMATCH: Remedy.REBUILD_TOTALS,
+    DifferenceKind.SUMMARY_MISSING: Remedy.REBUILD_TOTALS,
+    DifferenceKind.SUMMARY_ORPHAN: Remedy.REBUILD_TOTALS,
+    DifferenceKind.SCORE_MISMATCH: Remedy.RESCORE,
+    DifferenceKind.NOT_IN_LEDGER: Remedy.RESCORE,
+    DifferenceKind.PUBLISHED_MISMATCH: Remedy.CORRECTION,
+}
+
+REMEDY_LABELS = {
+    Remedy.REBUILD_TOTALS: N_(
+        "The summary or the board totals differ from the ledger: run `jifen ledger "
+        "rebuild-totals` to rebuild them for the open months (the ledger and published "
+        "boards are not touched), then verify again."
+    ),
+    Remedy.RESCORE: N_(
+        "The ledger differs from a fresh scoring: preview the change on the rules page, "
+        "then run `jifen ledger rescore`, which appends correcting lines for open months."
+    ),
+    Remedy.CORRECTION: N_(
+        "A published month's ledger differs from its board: nothing rebuilds a published "
+        "month. Find the cause in the audit log; if the board is wrong, open a correction "
+        "(`jifen publish correct MONTH --reason …`)."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class MemberRef:
     id: int
@@ -142,6 +177,12 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.differences
+
+    @property
+    def remedies(self) -> list[Remedy]:
+        """What to do about the differences found, in the order to do it."""
+        found = {REMEDY_OF[d.kind] for d in self.differences}
+        return [remedy for remedy in Remedy if remedy in found]
 
 
 def verify_ledger(session: Session, rulebook: Rulebook) -> VerifyReport:

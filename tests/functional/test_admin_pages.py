@@ -166,6 +166,9 @@ def test_the_ledger_check_shows_a_tampered_summary(
     assert period_of(today()) in row and "Good deed for the public" in row
     assert row.endswith("2.0 1 line 3.0 1 line")
     assert not any("李娜" in r for r in table_rows(result.text))
+    # ... and says what to do about it.
+    assert "What to do" in result.text and "jifen ledger rebuild-totals" in result.text
+    assert "jifen ledger rescore" not in result.text
 
 
 def test_the_ledger_check_shows_a_tampered_ledger_line(
@@ -182,6 +185,7 @@ def test_the_ledger_check_shows_a_tampered_ledger_line(
     assert len(rows) == 1
     assert f"entry:{approved['good_deed']}" in rows[0]
     assert rows[0].endswith("2.0 5.0")
+    assert "jifen ledger rescore" in result.text
 
 
 def test_running_the_check_needs_the_csrf_token(admin: Browser, approved: dict[str, int]) -> None:

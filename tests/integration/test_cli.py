@@ -7,19 +7,26 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from service.entries.entry import EntryInput, submit_entry
+from service.entries.review import approve_entry
 from service.kernel.config import Settings
-from service.kernel.periods import town_today
+from service.kernel.periods import period_of, shift_period, town_today
 from service.people.fields import id_number_check_char
 from service.people.roster_file import template_header
 from service.persistence.db import Database
-from service.persistence.models import BranchRoster
+from service.persistence.models import BranchRoster, PublishedMemberRow
 from service.persistence.types import utcnow
-from tests.conftest import SmallTown
+from service.publication.publish import publish_month
+from service.publication.state import first_day
+from service.scoring.rules import Rulebook
+from tests.conftest import SmallTown, raw_connection
 from tests.live_server import process_database_url, process_env, run_jifen
 
 # Another process, thread or engine reads what the test writes: real commits.
@@ -126,3 +133,57 @@ def test_people_commands_keep_the_boards(
     # 金湾: member, member2, secretary and now 刘洋 (the exempt elder is not counted);
     # 宝元: secretary2 and the imported member.
     assert rosters == {town.jinwan: 4, town.baoyuan: 2}
+
+
+def test_rebuild_totals_is_the_way_back_for_drifted_totals(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    """A database whose summary and board totals drifted from the ledger (as the command
+    line once left them): `jifen ledger verify` names the remedy, `jifen ledger
+    rebuild-totals` applies it, and the published month's board is left as published."""
+    today = town_today(utcnow(), Settings().timezone)
+    this_month = period_of(today)
+    last_month = shift_period(this_month, -1)
+    member = town.principal(database, "member")
+    admin = town.principal(database, "admin")
+    with database.transaction() as session:
+        for day in [first_day(last_month) + timedelta(days=2), today]:
+            entry_id = submit_entry(
+                session,
+                member,
+                rulebook,
+                EntryInput("theme_day", day, Decimal(1), "主题党日"),
+                today=today,
+                now=utcnow(),
+            )
+            approve_entry(session, admin, rulebook, entry_id, now=utcnow())
+        publish_month(session, admin, rulebook, last_month, now=utcnow())
+    with database.transaction(write=False) as session:
+        published = sorted(
+            tuple(row) for row in session.execute(select(PublishedMemberRow.__table__)).all()
+        )
+    # What a process without the totals' hooks once left behind: a branch's member
+    # count, a summary row of the open month and a member's open-month total gone wrong.
+    with raw_connection(database) as connection:
+        connection.execute(text("UPDATE branch_roster SET members = members + 3"))
+        connection.execute(
+            text("UPDATE points_summary SET points = points + 50 WHERE period = :p"),
+            {"p": this_month},
+        )
+        connection.execute(text("DELETE FROM points_total WHERE period = :p"), {"p": this_month})
+    env = process_env(process_database_url(database))
+    broken = run_jifen(["ledger", "verify"], env)
+    assert broken.returncode == 1
+    assert "jifen ledger rebuild-totals" in broken.stderr
+    rebuilt = run_jifen(["ledger", "rebuild-totals"], env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert last_month in rebuilt.stdout  # said to be left unchanged
+    verified = run_jifen(["ledger", "verify"], env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert run_jifen(["publish", "verify"], env).returncode == 0
+    with database.transaction(write=False) as session:
+        assert published == sorted(
+            tuple(row) for row in session.execute(select(PublishedMemberRow.__table__)).all()
+        )
+        rosters = dict(session.execute(select(BranchRoster.branch_id, BranchRoster.members)).all())
+    assert rosters == {town.jinwan: 3, town.baoyuan: 2}

@@ -18,7 +18,13 @@ from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import parse_period
 from service.ledger.preview import Preview, PreviewLine, preview_ruleset
-from service.ledger.verify import DIFFERENCE_LABELS, Difference, VerifyReport, verify_ledger
+from service.ledger.verify import (
+    DIFFERENCE_LABELS,
+    REMEDY_LABELS,
+    Difference,
+    VerifyReport,
+    verify_ledger,
+)
 from service.persistence.db import Database
 from service.scoring.rules import Rulebook, RulesError, Ruleset, parse_ruleset
 from web.deps import Rules, town_date
@@ -65,6 +71,7 @@ def _verify_context(report: VerifyReport) -> dict[str, Any]:
             for d in report.differences[:SHOWN_DIFFERENCES]
         ],
         "hidden": max(0, len(report.differences) - SHOWN_DIFFERENCES),
+        "remedies": [gettext(REMEDY_LABELS[remedy]) for remedy in report.remedies],
         "seconds": f"{report.seconds:.2f}",
         "rate": f"{rows / report.seconds if report.seconds > 0 else rows:,.0f}",
     }
