@@ -128,6 +128,13 @@ def test_people_commands_keep_the_boards(
     assert imported.returncode == 0, imported.stdout + imported.stderr
     verified = run_jifen(["ledger", "verify"], env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The other commands that add people or points leave the boards whole too.
+    created = run_jifen(["branches", "create", "B009", "新建党支部", "--kind", "single"], env)
+    assert created.returncode == 0, created.stderr
+    rescored = run_jifen(["ledger", "rescore"], env)
+    assert rescored.returncode == 0, rescored.stderr
+    verified = run_jifen(["ledger", "verify"], env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     with database.transaction(write=False) as session:
         rosters = dict(session.execute(select(BranchRoster.branch_id, BranchRoster.members)).all())
     # 金湾: member, member2, secretary and now 刘洋 (the exempt elder is not counted);
