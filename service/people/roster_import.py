@@ -1,5 +1,8 @@
-"""Roster import (党员名册导入) from CSV or XLSX: a dry run that reports every problem by
-row and column, then an apply that writes nothing unless every row is good.
+"""Roster import (党员名册导入) from CSV or XLSX: a dry run that reports the problems by
+row and column (the first MAX_PROBLEMS, and their count), then an apply that writes
+nothing unless every row is good. ``import_roster`` checks and writes in one
+transaction; the web and the command apply a file through
+service/people/roster_apply.py, which checks it whole and then writes it in batches.
 
 Columns (the header row; Chinese or English names, in any order):
 
