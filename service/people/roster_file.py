@@ -26,6 +26,9 @@ MAX_COLUMNS = 64
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_LINE_CHARS = 65_536
 MAX_XLSX_UNPACKED_BYTES = 100 * 1024 * 1024
+# A part read whole into memory: openpyxl holds every shared string twice, some 7 bytes
+# of memory per byte of tiny strings. A roster of 50,000 members has 5 to 10 MB.
+MAX_XLSX_PART_BYTES = 16 * 1024 * 1024
 # Excel's last row: a hand-made sheet may number a row beyond it.
 XLSX_LAST_ROW = 1_048_576
 # This many empty rows in a row end the roster: a sheet pads the gap before a stray cell
@@ -249,20 +252,25 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             # The sizes the archive declares bound what reading it unpacks (zipfile stops
-            # at the declared size): a compressed sheet can hold gigabytes of XML.
-            unpacked = sum(info.file_size for info in archive.infolist())
+            # at the declared size): a compressed sheet can hold gigabytes of XML. The
+            # sheet is streamed; the other parts (the shared strings) are read whole.
+            sizes = [(info.filename, info.file_size) for info in archive.infolist()]
     except zipfile.BadZipFile as exc:
         raise unreadable from exc
-    if unpacked > MAX_XLSX_UNPACKED_BYTES:
-        raise RosterFileError(
-            Message(
-                N_(
-                    "The XLSX file unpacks to more than %(max)s MB; a roster is far smaller. "
-                    "Copy the roster's cells into a new workbook, or save it as CSV."
-                ),
-                {"max": MAX_XLSX_UNPACKED_BYTES // (1024 * 1024)},
+    unpacked = sum(size for _name, size in sizes)
+    held = max((size for name, size in sizes if not name.startswith("xl/worksheets/")), default=0)
+    for size, limit in ((unpacked, MAX_XLSX_UNPACKED_BYTES), (held, MAX_XLSX_PART_BYTES)):
+        if size > limit:
+            raise RosterFileError(
+                Message(
+                    N_(
+                        "The XLSX file unpacks to more than %(max)s MB; a roster is far "
+                        "smaller. Copy the roster's cells into a new workbook, or save it as "
+                        "CSV."
+                    ),
+                    {"max": limit // (1024 * 1024)},
+                )
             )
-        )
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:

@@ -41,10 +41,13 @@ def id_number(seq: int) -> str:
     return first17 + id_number_check_char(first17)
 
 
-def xlsx(cells: list[tuple[str, str]], dimension: str, padding: int = 0) -> bytes:
+def xlsx(
+    cells: list[tuple[str, str]], dimension: str, padding: int = 0, part: str = "sheet1"
+) -> bytes:
     """A workbook written by hand: inline-string ``cells`` ("B2", text) on one sheet
     that declares ``dimension``; ``padding`` bytes of XML comment inflate the sheet
-    when unpacked (they compress to almost nothing)."""
+    (``part`` "sheet1") or a shared strings part ("sharedStrings") when unpacked (they
+    compress to almost nothing)."""
     rows: dict[int, list[tuple[str, str]]] = {}
     for ref, text in cells:
         rows.setdefault(int(re.sub(r"[A-Z]+", "", ref)), []).append((ref, text))
@@ -85,11 +88,12 @@ def xlsx(cells: list[tuple[str, str]], dimension: str, padding: int = 0) -> byte
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in parts.items():
             archive.writestr(name, text)
-        with archive.open("xl/worksheets/sheet1.xml", "w") as part:
-            part.write(sheet.getvalue().encode())
+        archive.writestr("xl/worksheets/sheet1.xml", sheet.getvalue())
+        name = "xl/worksheets/sheet1.xml" if part == "sheet1" else f"xl/{part}.xml"
+        with archive.open(f"{name}.padding" if part == "sheet1" else name, "w") as padded:
             chunk = b"<!--" + b" " * (1024 * 1024 - 7) + b"-->"
             for _ in range(padding // len(chunk)):
-                part.write(chunk)
+                padded.write(chunk)
     return buffer.getvalue()
 
 
@@ -193,12 +197,19 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def test_a_workbook_that_unpacks_to_gigabytes_is_refused_unread(admin: Browser) -> None:
-    content = xlsx(roster_cells(1), "A1:E2", padding=101 * 1024 * 1024)
+@pytest.mark.parametrize(
+    ("part", "padding", "limit"),
+    [("sheet1", 101, 100), ("sharedStrings", 17, 16)],
+)
+def test_a_workbook_that_unpacks_past_the_limit_is_refused_unread(
+    admin: Browser, part: str, padding: int, limit: int
+) -> None:
+    # The sheet is streamed, so it may be larger than the shared strings, read whole.
+    content = xlsx(roster_cells(1), "A1:E2", padding=padding * 1024 * 1024, part=part)
     assert len(content) < 5 * 1024 * 1024
     response, peak = upload(admin, content, "roster.xlsx")
     assert response.status_code == 422
-    assert "The XLSX file unpacks to more than 100 MB" in html.unescape(response.text)
+    assert f"The XLSX file unpacks to more than {limit} MB" in html.unescape(response.text)
     assert peak < MEMORY_LIMIT, f"{peak / 1e6:.0f} MB"
 
 
