@@ -26,9 +26,10 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.utils.scope.state import ScopeState
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from service.kernel.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
@@ -310,6 +311,28 @@ def unstorable_input(request: AnyRequest, exc: Exception) -> Response[Any]:
     )
 
 
+# How long a client is told to wait after SQLite stayed locked for its busy timeout.
+BUSY_RETRY_SECONDS = 5
+
+
+def database_busy(request: AnyRequest, exc: OperationalError) -> Response[Any]:
+    """SQLite answers "database is locked" when another writer held the lock for the
+    whole busy timeout: the request wrote nothing and may simply be sent again, so it
+    gets a 503 saying so (with Retry-After), not the 500 of a fault. Any other
+    operational error is a fault."""
+    if "database is locked" not in str(exc):
+        return server_error(request, exc)
+    logger.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+    response = _error_response(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        N_("Busy for a moment"),
+        N_("The service is busy; nothing was saved. Try again in a few seconds."),
+    )
+    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+    return response
+
+
 def server_error(request: AnyRequest, exc: Exception) -> Response[Any]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(
@@ -333,5 +356,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     # OverflowError SQLite's driver raises for an integer beyond 64 bits.
     DataError: unstorable_input,
     OverflowError: unstorable_input,
+    OperationalError: database_busy,
     Exception: server_error,
 }

@@ -23,9 +23,9 @@ from service.cli.common import (
     error_line,
     office_principal,
 )
+from service.kernel.i18n import N_, Message, terminal_render
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
-from service.kernel.i18n import terminal_render
 
 # Files with more rows than this show a progress bar (a small file is done at once).
 PROGRESS_FROM_ROWS = 500
@@ -50,10 +50,19 @@ def import_members(path: Path, apply: bool, by_username: str | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from service.people.roster_file import RosterFileError, read_table
+    from service.people.roster_apply import apply_roster
+    from service.people.roster_file import MAX_FILE_BYTES, RosterFileError, read_table
     from service.people.roster_import import import_roster
 
     try:
+        # Checked before reading: the file is read into memory whole.
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise RosterFileError(
+                Message(
+                    N_("The file is larger than %(max)s MB; split it."),
+                    {"max": MAX_FILE_BYTES // (1024 * 1024)},
+                )
+            )
         table = read_table(path.read_bytes())
     except RosterFileError as exc:
         text = f"{path}: {terminal_render(exc.message)}"
@@ -68,18 +77,45 @@ def import_members(path: Path, apply: bool, by_username: str | None) -> None:
         transient=True,
         disable=len(table.rows) < PROGRESS_FROM_ROWS,
     ) as progress:
-        task = progress.add_task(_("checking rows"), total=len(table.rows))
+        checking = progress.add_task(_("checking rows"), total=len(table.rows))
+        saving = progress.add_task(_("saving rows"), total=len(table.rows), visible=apply)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def checked(done: int, total: int) -> None:
+            progress.update(checking, completed=done, total=total)
 
-        with cli_database().transaction(write=apply) as session:
-            actor_id = office_principal(session, by_username).account_id if apply else None
-            report = import_roster(session, table, apply=apply, actor_id=actor_id, progress=advance)
+        def saved(done: int, total: int) -> None:
+            progress.update(saving, completed=done, total=total)
+
+        database = cli_database()
+        if apply:
+            with database.transaction(write=False) as session:
+                actor_id = office_principal(session, by_username).account_id
+            # In batches of short write transactions: the web app's sign-ins and
+            # approvals go on while a large roster is written.
+            report = apply_roster(
+                database,
+                table,
+                actor_id=actor_id,
+                batch_rows=cli_settings().import_batch_rows,
+                checking=checked,
+                saving=saved,
+            )
+        else:
+            with database.transaction(write=False) as session:
+                report = import_roster(session, table, apply=False, progress=checked)
     for problem in report.problems:
         click.echo(problem.render(_), err=True)
-    if report.problems:
-        count = len(report.problems)
+    if report.more_problems:
+        more = report.more_problems
+        click.echo(
+            ngettext("... and %(count)d more", "... and %(count)d more", more) % {"count": more},
+            err=True,
+        )
+    if report.saved_through is not None and not report.applied:
+        click.echo(f"{path.name}: {terminal_render(report.summary())}", err=True)
+        raise SystemExit(1)
+    if report.problem_count:
+        count = report.problem_count
         refused = ngettext(
             "%(file)s: %(rows)d rows, %(count)d problem; nothing was written",
             "%(file)s: %(rows)d rows, %(count)d problems; nothing was written",

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 30
+    # A roster import writes this many rows per transaction, so that other writers (a
+    # sign-in) wait for one batch at most, never for the whole file.
+    import_batch_rows: int = Field(default=500, ge=1)
 
 
 @lru_cache(maxsize=1)

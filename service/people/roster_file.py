@@ -9,7 +9,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,21 @@ from openpyxl.comments import Comment
 from service.kernel.i18n import N_, Message
 from service.persistence.models import Member, MemberStatus
 
+# Bounds on what a roster file may hold, checked while it is read (service/people
+# /roster_import.py): member rows, named columns, bytes of a file.
 MAX_ROWS = 50_000
+MAX_COLUMNS = 64
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_LINE_CHARS = 65_536
+MAX_XLSX_UNPACKED_BYTES = 100 * 1024 * 1024
+# A part read whole into memory: openpyxl holds every shared string twice, some 7 bytes
+# of memory per byte of tiny strings. A roster of 50,000 members has 5 to 10 MB.
+MAX_XLSX_PART_BYTES = 16 * 1024 * 1024
+# Excel's last row: a hand-made sheet may number a row beyond it.
+XLSX_LAST_ROW = 1_048_576
+# This many empty rows in a row end the roster: a sheet pads the gap before a stray cell
+# at row 1,048,576 with a million empty rows, and formatted rows below a roster are empty.
+EMPTY_RUN = 1_000
 
 
 @dataclass(frozen=True)
@@ -117,29 +131,63 @@ def sniff_kind(content: bytes) -> str:
 
 
 def _blank(cells: Sequence[Any]) -> bool:
+    # Most blank rows are all None (a sheet's padding): counted in C before the slow test.
+    if cells.count(None) == len(cells):
+        return True
     return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
 
 
 def read_table(content: bytes) -> Table:
     """The header and rows of a CSV (UTF-8, with or without BOM, or GB18030 as Excel
-    saves it in China) or of the first sheet of an XLSX workbook."""
+    saves it in China) or of the first sheet of an XLSX workbook.
+
+    Rows are read one at a time and refused past the limits (MAX_COLUMNS named columns,
+    MAX_ROWS member rows, MAX_LINE_CHARS per CSV line, MAX_XLSX_UNPACKED_BYTES of
+    unpacked XLSX): a file of a few kilobytes can declare a sheet of a million rows by
+    sixteen thousand columns, and nothing that size is ever built. EMPTY_RUN empty rows
+    end the roster; cells right of column MAX_COLUMNS are not read."""
+    if len(content) > MAX_FILE_BYTES:
+        raise RosterFileError(
+            Message(
+                N_("The file is larger than %(max)s MB; split it."),
+                {"max": MAX_FILE_BYTES // (1024 * 1024)},
+            )
+        )
     if not content.strip():
         raise RosterFileError(Message(N_("The file is empty.")))
     kind = sniff_kind(content)
     raw = _xlsx_rows(content) if kind == "xlsx" else _csv_rows(content)
     header: list[str] | None = None
     rows: list[tuple[int, list[Any]]] = []
+    empty = 0
     for number, cells in raw:
         if _blank(cells):
+            empty += 1
+            if empty >= EMPTY_RUN:
+                break
             continue
+        empty = 0
         if header is None:
             if number != 1:
                 raise RosterFileError(
                     Message(N_("Row 1 must hold the column names; the template shows them."))
                 )
             header = ["" if cell is None else str(cell).strip() for cell in cells]
+            while header and not header[-1]:
+                header.pop()
+            if len(header) > MAX_COLUMNS:
+                raise RosterFileError(
+                    Message(
+                        N_(
+                            "Row 1 has more than %(max)s columns; a roster has %(columns)s "
+                            "(the template shows them)."
+                        ),
+                        {"max": MAX_COLUMNS, "columns": len(COLUMNS)},
+                    )
+                )
             continue
-        rows.append((number, list(cells)))
+        # Cells right of the header belong to no column: not kept.
+        rows.append((number, list(cells[: len(header)])))
         if len(rows) > MAX_ROWS:
             raise RosterFileError(
                 Message(
@@ -148,12 +196,28 @@ def read_table(content: bytes) -> Table:
             )
     if header is None:
         raise RosterFileError(Message(N_("The file is empty.")))
-    while header and not header[-1]:
-        header.pop()
     return Table(header=header, rows=rows, kind=kind)
 
 
-def _csv_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
+def _bounded_lines(text: str) -> Iterator[str]:
+    """The lines of ``text``, refusing one longer than MAX_LINE_CHARS: the csv module
+    builds a whole record before returning it, and one line of millions of commas is
+    millions of cells."""
+    for number, line in enumerate(io.StringIO(text), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise RosterFileError(
+                Message(
+                    N_(
+                        "Line %(line)s of the CSV file is longer than %(max)s characters; a "
+                        "roster's rows are far shorter."
+                    ),
+                    {"line": number, "max": f"{MAX_LINE_CHARS:,}"},
+                )
+            )
+        yield line
+
+
+def _csv_rows(content: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -172,29 +236,56 @@ def _csv_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
     dialect: Any = type("RosterDialect", (csv.excel,), {"delimiter": sniffed.delimiter})
     try:
         # Each record is one spreadsheet row, even when a quoted cell holds a line break.
-        return [
-            (number, cells)
-            for number, cells in enumerate(csv.reader(io.StringIO(text), dialect), 1)
-        ]
+        # Cells past MAX_COLUMNS + 1 are dropped at once (enough to see an over-wide header).
+        for number, cells in enumerate(csv.reader(_bounded_lines(text), dialect), 1):
+            yield number, cells[: MAX_COLUMNS + 1]
     except csv.Error as exc:
         raise RosterFileError(
             Message(N_("The CSV file cannot be read: %(error)s"), {"error": str(exc)})
         ) from exc
 
 
-def _xlsx_rows(content: bytes) -> Iterable[tuple[int, list[Any]]]:
+def _xlsx_rows(content: bytes) -> Iterator[tuple[int, Sequence[Any]]]:
+    unreadable = RosterFileError(
+        Message(N_("The XLSX file cannot be read: save it again from the spreadsheet."))
+    )
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            # The sizes the archive declares bound what reading it unpacks (zipfile stops
+            # at the declared size): a compressed sheet can hold gigabytes of XML. The
+            # sheet is streamed; the other parts (the shared strings) are read whole.
+            sizes = [(info.filename, info.file_size) for info in archive.infolist()]
+    except zipfile.BadZipFile as exc:
+        raise unreadable from exc
+    unpacked = sum(size for _name, size in sizes)
+    held = max((size for name, size in sizes if not name.startswith("xl/worksheets/")), default=0)
+    for size, limit in ((unpacked, MAX_XLSX_UNPACKED_BYTES), (held, MAX_XLSX_PART_BYTES)):
+        if size > limit:
+            raise RosterFileError(
+                Message(
+                    N_(
+                        "The XLSX file unpacks to more than %(max)s MB; a roster is far "
+                        "smaller. Copy the roster's cells into a new workbook, or save it as "
+                        "CSV."
+                    ),
+                    {"max": limit // (1024 * 1024)},
+                )
+            )
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:
-        raise RosterFileError(
-            Message(N_("The XLSX file cannot be read: save it again from the spreadsheet."))
-        ) from exc
+        raise unreadable from exc
     try:
         sheet = workbook.worksheets[0]
-        return [
-            (number, list(cells))
-            for number, cells in enumerate(sheet.iter_rows(values_only=True), 1)
-        ]
+        # Streamed, and bounded by our own limits, not the sheet's declared dimension (a
+        # stray cell at XFD1048576 declares a sheet of 17 billion cells). Columns past
+        # MAX_COLUMNS + 1 are never built; rows past Excel's last are never read.
+        cells = sheet.iter_rows(max_row=XLSX_LAST_ROW, max_col=MAX_COLUMNS + 1, values_only=True)
+        yield from enumerate(cells, 1)
+    except RosterFileError:
+        raise
+    except Exception as exc:
+        raise unreadable from exc
     finally:
         workbook.close()
 

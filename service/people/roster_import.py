@@ -1,5 +1,8 @@
-"""Roster import (党员名册导入) from CSV or XLSX: a dry run that reports every problem by
-row and column, then an apply that writes nothing unless every row is good.
+"""Roster import (党员名册导入) from CSV or XLSX: a dry run that reports the problems by
+row and column (the first MAX_PROBLEMS, and their count), then an apply that writes
+nothing unless every row is good. ``import_roster`` checks and writes in one
+transaction; the web and the command apply a file through
+service/people/roster_apply.py, which checks it whole and then writes it in batches.
 
 Columns (the header row; Chinese or English names, in any order):
 
@@ -56,6 +59,10 @@ EARLIEST_JOIN = date(1921, 7, 1)
 
 PROGRESS_EVERY = 100
 
+# A report keeps the first problems and counts the rest: a 5 MB file of bad rows has
+# 400,000 of them, and nobody corrects a file from problem 1,001 on before the first.
+MAX_PROBLEMS = 1_000
+
 Progress = Callable[[int, int], None]
 
 DATE_PATTERNS = (
@@ -106,15 +113,25 @@ class Change:
 class ImportReport:
     kind: str
     rows: int
+    # The first MAX_PROBLEMS problems, in row order; problem_count counts them all.
     problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
     applied: bool = False
+    # A batched apply (service/people/roster_apply.py) stopped by a problem: the last
+    # row of the batches it saved before.
+    saved_through: int | None = None
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.problem_count
+
+    @property
+    def more_problems(self) -> int:
+        """How many problems the report counts but does not keep."""
+        return max(0, self.problem_count - len(self.problems))
 
     @property
     def created(self) -> int:
@@ -125,6 +142,21 @@ class ImportReport:
         return sum(not change.created for change in self.changes)
 
     def summary(self) -> Message:
+        if self.saved_through is not None and not self.applied:
+            text = N_(
+                "Saved up to row %(row)s: %(created)s created, %(updated)s updated, "
+                "%(unchanged)s unchanged. Nothing after it was saved: correct the problems "
+                "and import the same file again; the rows already saved stay as they are."
+            )
+            return Message(
+                text,
+                {
+                    "row": self.saved_through,
+                    "created": self.created,
+                    "updated": self.updated,
+                    "unchanged": self.unchanged,
+                },
+            )
         if self.applied:
             text = N_("%(created)s created, %(updated)s updated, %(unchanged)s unchanged.")
         else:
@@ -242,16 +274,35 @@ def _header_problems(header: list[str]) -> tuple[list[Problem], dict[int, str]]:
     return problems, positions
 
 
-def check_rows(
-    session: Session, table: Table, *, progress: Progress | None = None
-) -> tuple[list[Problem], list[RowData], dict[str, str]]:
-    """Every problem of the file, the parsed rows and the header name of each column."""
-    problems, positions = _header_problems(table.header)
+@dataclass
+class Checked:
+    """What check_rows found: the first MAX_PROBLEMS problems and how many there are in
+    all, the good rows parsed, and the header name of each column."""
+
+    problems: list[Problem]
+    problem_count: int
+    rows: list[RowData]
+    header_of: dict[str, str]
+
+    def add(self, problems: list[Problem]) -> None:
+        room = MAX_PROBLEMS - len(self.problems)
+        if room > 0:
+            self.problems.extend(problems[:room])
+        self.problem_count += len(problems)
+
+
+def check_rows(session: Session, table: Table, *, progress: Progress | None = None) -> Checked:
+    """The problems of the file (the first MAX_PROBLEMS, and their count), the parsed
+    rows and the header name of each column."""
+    header_problems, positions = _header_problems(table.header)
     header_of = {key: table.header[index] for index, key in positions.items()}
-    if problems:
-        return problems, [], header_of
+    checked = Checked([], 0, [], header_of)
+    if header_problems:
+        checked.add(header_problems)
+        return checked
     if not table.rows:
-        return [Problem(2, None, Message(N_("The file has no member rows.")))], [], header_of
+        checked.add([Problem(2, None, Message(N_("The file has no member rows.")))])
+        return checked
 
     raw: list[tuple[int, dict[str, Any]]] = []
     for number, cells in table.rows:
@@ -266,7 +317,7 @@ def check_rows(
     )
     code_rows: dict[str, int] = {}
     id_rows: dict[str, int] = {}
-    parsed: list[RowData] = []
+    parsed = checked.rows
     total = len(raw)
     for done, (number, values) in enumerate(raw, 1):
         row_problems: list[Problem] = []
@@ -345,12 +396,12 @@ def check_rows(
                 ),
             )
         if row_problems:
-            problems.extend(row_problems)
+            checked.add(row_problems)
         else:
             parsed.append(data)
         if progress and (done % PROGRESS_EVERY == 0 or done == total):
             progress(done, total)
-    return problems, parsed, header_of
+    return checked
 
 
 def _check_cell(
@@ -477,9 +528,11 @@ def import_roster(
 
     started = time.perf_counter()
     report = ImportReport(kind=table.kind, rows=len(table.rows))
-    problems, rows, _ = check_rows(session, table, progress=progress)
-    report.problems = sorted(problems, key=lambda p: (p.row, _column_order(p.column)))
-    if problems:
+    checked = check_rows(session, table, progress=progress)
+    rows = checked.rows
+    report.problems = sorted(checked.problems, key=lambda p: (p.row, _column_order(p.column)))
+    report.problem_count = checked.problem_count
+    if checked.problem_count:
         report.seconds = time.perf_counter() - started
         return report
     organisations = {

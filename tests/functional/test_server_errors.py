@@ -80,6 +80,12 @@ def boom_write(db: Db) -> str:
     raise RuntimeError(SECRET_MESSAGE)
 
 
+@post("/boom/locked", sync_to_thread=False, include_in_schema=False)
+def boom_locked() -> str:
+    """What SQLite raises when another writer held the lock for the whole busy timeout."""
+    raise OperationalError(SQL_IN_MESSAGE, {}, Exception("database is locked"))
+
+
 @get("/api/boom", sync_to_thread=False, include_in_schema=False)
 def api_boom() -> str:
     raise RuntimeError(SECRET_MESSAGE)
@@ -91,7 +97,7 @@ def api_boom_database(db: Db) -> str:
     return "unreachable"
 
 
-FAILING = (boom, boom_sql, boom_database, boom_write, api_boom, api_boom_database)
+FAILING = (boom, boom_sql, boom_database, boom_write, boom_locked, api_boom, api_boom_database)
 HTML_PATHS = ("/boom", "/boom/sql", "/boom/database")
 API_PATHS = ("/api/boom", "/api/boom/database")
 
@@ -188,6 +194,20 @@ def test_a_database_failure_before_the_handler_is_generic_too(
         response = client.get(path)
         assert response.status_code == 500, path
         assert_no_leak(response.text)
+
+
+def test_a_locked_database_is_a_busy_page_to_retry_not_a_500(
+    town: SmallTown, browser: Browser, client: TestClient[Litestar]
+) -> None:
+    # A writer that outlasts SQLite's busy timeout: the request saved nothing and can
+    # simply be sent again, so it says so (and when), and is no server fault.
+    browser.login("member")
+    client.cookies.set("jifen_lang", "en", domain=HOST)
+    response = browser.submit("/", "/boom/locked", {})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "The service is busy; nothing was saved. Try again in a few seconds." in response.text
+    assert_no_leak(response.text)
 
 
 def test_a_failed_request_keeps_none_of_its_changes(

@@ -33,8 +33,12 @@ from sqlalchemy.orm import Session
 
 from service.kernel.errors import InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
+from service.people.roster_apply import apply_roster
 from service.people.roster_file import (
     COLUMNS,
+    EMPTY_RUN,
+    MAX_COLUMNS,
+    MAX_ROWS,
     STATUS_CHINESE,
     RosterFileError,
     read_table,
@@ -58,8 +62,9 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 KEEP_UPLOAD_SECONDS = 3600
 DIGEST = re.compile(r"[0-9a-f]{64}")
-# The page lists the first problems and changes; the CLI prints them all.
-SHOWN = 500
+# The page lists the first problems and changes (the report keeps up to
+# roster_import.MAX_PROBLEMS problems; the CLI prints those).
+SHOWN = 200
 
 NOTICES = {
     "transferred": N_(
@@ -145,16 +150,21 @@ def _import_page(
     digest: str = "",
     status_code: int = 200,
 ) -> Template:
-    problems = [problem.render(gettext) for problem in report.problems] if report else []
+    # Only the problems shown are rendered.
+    problems = [problem.render(gettext) for problem in report.problems[:SHOWN]] if report else []
     return Template(
         "roster/import.html",
         context={
             "columns": _columns(),
             "max_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+            "max_rows": f"{MAX_ROWS:,}",
+            "max_columns": MAX_COLUMNS,
+            "empty_run": f"{EMPTY_RUN:,}",
             "report": report,
             "summary": render(report.summary()) if report else "",
-            "problems": problems[:SHOWN],
-            "hidden_problems": max(0, len(problems) - SHOWN),
+            "problems": problems,
+            "problem_count": report.problem_count if report else 0,
+            "hidden_problems": max(0, report.problem_count - len(problems)) if report else 0,
             "changes": report.changes[:SHOWN] if report else [],
             "hidden_changes": max(0, len(report.changes) - SHOWN) if report else 0,
             "error": error,
@@ -217,7 +227,7 @@ class RosterImportController(Controller):
         )
 
     @post("/apply", sync_to_thread=True)
-    def apply(self, db: Db, principal: Actor, data: FormData) -> Template:
+    def apply(self, request: AnyRequest, principal: Actor, data: FormData) -> Template:
         form = first_value(data)
         digest = str(form.get("digest", ""))
         filename = str(form.get("filename", ""))[:120]
@@ -233,7 +243,16 @@ class RosterImportController(Controller):
             table = read_table(content)
         except RosterFileError as exc:
             return _import_page(error=render(exc.message), status_code=422)
-        report = import_roster(db, table, apply=True, actor_id=principal.account_id)
+        # No request transaction: the check reads in a transaction of its own and the
+        # rows are written in batches, each in its own short write transaction, so a
+        # large file never holds the write lock long (service/people/roster_apply.py).
+        settings = request.app.state.settings
+        report = apply_roster(
+            request.app.state.database,
+            table,
+            actor_id=principal.account_id,
+            batch_rows=settings.import_batch_rows,
+        )
         if report.applied:
             _upload_path(principal.account_id, digest).unlink(missing_ok=True)
         return _import_page(
