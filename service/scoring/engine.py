@@ -225,11 +225,11 @@ def score_activities(
         else:
             raw = entry_points(rule, activity.quantity)
         share_of = None
-        window = _rounding_window(rule, ruleset.version, activity.day)
-        if activity.source is Source.ENTRY and window is not None:
-            before = declared.get(window, ZERO)
+        total_window = _rounding_window(rule, ruleset.version, activity.day)
+        if activity.source is Source.ENTRY and total_window is not None:
+            before = declared.get(total_window, ZERO)
             after = before + _declared(rule, activity.quantity)
-            declared[window] = after
+            declared[total_window] = after
             raw = _total_points(rule, after) - _total_points(rule, before)
             share_of = rule.rounding_per.value
         if activity.source is not Source.ENTRY:
