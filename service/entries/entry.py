@@ -112,8 +112,21 @@ def submit_entry(
         errors["description"] = Message(
             N_("Keep the description under %(max)d characters."), {"max": DESCRIPTION_MAX}
         )
+    in_force_today = rulebook.in_force(today)
     if data.activity_date > today:
         errors["activity_date"] = Message(N_("The date cannot be in the future."))
+    elif in_force_today is not None and data.activity_date < in_force_today.declare_from(today):
+        earliest = declarable_from(session, rulebook, today)
+        assert earliest is not None
+        # Without a limit, any month never published (a year ago, say) stayed open to
+        # new entries long after anyone could check them.
+        errors["activity_date"] = Message(
+            N_(
+                "Too far back: activities can be declared from %(date)s on. If something "
+                "older is missing, tell your branch secretary."
+            ),
+            {"date": earliest.isoformat()},
+        )
     elif is_frozen(session, period_of(data.activity_date)):
         errors["activity_date"] = Message(
             N_(
@@ -164,6 +177,22 @@ def submit_entry(
             session, photo_store, entry.id, prepared, uploaded_by_id=actor.account_id, now=now
         )
     return entry.id
+
+
+def declarable_from(session: Session, rulebook: Rulebook, today: date) -> date | None:
+    """The earliest activity date a member may declare today, or None without rules in
+    force (then no date can be declared at all).
+
+    The rules in force today say how many months back (``declare_months_back``); a
+    published month in that window is closed too, so the window starts after it.
+    """
+    ruleset = rulebook.in_force(today)
+    if ruleset is None:
+        return None
+    earliest = ruleset.declare_from(today)
+    while earliest <= today and is_frozen(session, period_of(earliest)):
+        earliest = date(earliest.year + earliest.month // 12, earliest.month % 12 + 1, 1)
+    return earliest
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from service.ledger.reconcile import reconcile_member, score_member_year
 from service.persistence.models import Branch, Entry, EntryStatus, LedgerKind
 from service.persistence.pagination import page_bounds
 from service.publication.state import frozen_months, is_frozen
-from service.scoring.engine import Activity, Source, score_activities
+from service.scoring.engine import Activity, Scored, Source, score_activities
 from service.scoring.rules import Rulebook
 
 REASON_MAX = 500
@@ -315,7 +315,7 @@ class ApprovalPreview:
     """What approving an entry would do to its member's points, caps included."""
 
     change: Decimal  # change of the member's total for the year
-    raw: Decimal  # what the entry is worth before caps
+    raw: Decimal  # what approving it adds before caps (its worth, or its share of a total)
 
     @property
     def limited(self) -> bool:
@@ -329,6 +329,15 @@ def approval_previews(
 ) -> dict[int, ApprovalPreview]:
     """Score each pending entry as if approved, next to what its member already has."""
     return _previews(session, rulebook, entries, cumulative=False)
+
+
+def _sums(scored: Iterable[Scored]) -> tuple[Decimal, Decimal]:
+    """(counted, raw) summed."""
+    counted = raw = Decimal("0.0")
+    for item in scored:
+        counted += item.counted
+        raw += item.raw
+    return counted, raw
 
 
 def _previews(
@@ -357,14 +366,14 @@ def _previews(
             branch_id=entry.branch_id,
             quantity=entry.quantity,
         )
-        before = sum(
-            (s.counted for s in score_activities(current, rulebook, frozen=given)),
-            Decimal("0.0"),
-        )
+        before_scored = score_activities(current, rulebook, frozen=given)
         after_scored = score_activities([*current, candidate], rulebook, frozen=given)
-        after = sum((s.counted for s in after_scored), Decimal("0.0"))
-        mine = next(s for s in after_scored if s.activity.key == candidate.key)
-        previews[entry.id] = ApprovalPreview(after - before, mine.raw)
+        # What the approval adds before and after caps, over the member's whole year: a
+        # rule that rounds a day's total re-shares the day when an entry joins it, so the
+        # entry's own share alone could say "limited" where no cap took anything.
+        before, before_raw = _sums(before_scored)
+        after, after_raw = _sums(after_scored)
+        previews[entry.id] = ApprovalPreview(after - before, after_raw - before_raw)
         if cumulative:
             cache[key] = ([*current, candidate], given)
     return previews

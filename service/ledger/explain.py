@@ -68,6 +68,9 @@ class Line:
     # The caps that clipped this line, each with its limit in the line's ruleset
     # ("cap_per_month", 10.0), so the page can say which limit took what.
     caps: tuple[tuple[str, Decimal], ...] = ()
+    # "day" / "month": ``raw`` is this entry's share of the member's rounded total under
+    # the rule for that day or month (``rounding_per``), not the entry rounded alone.
+    share_of: str | None = None
 
     @property
     def clipped(self) -> Decimal:
@@ -216,6 +219,7 @@ def explain_member(
                 clipped_by=item.clipped_by,
                 missing_rule=item.missing_rule,
                 caps=_caps(item, rulebook),
+                share_of=item.share_of,
             )
         )
     months = tuple(Month(period, tuple(by_month[period])) for period in sorted(by_month))

@@ -335,15 +335,23 @@ def line_change(
     already holds what a fresh scoring counts. ``fresh`` is the activity scored now
     (None: it no longer counts), ``held_points`` what its lines sum to (None: no line
     yet); a first line is an award (why: the caps that clipped it), a later one takes
-    ``kind`` and ``note`` (a reversal, a cap moving, a rescore)."""
+    ``kind`` and ``note`` (a reversal, a cap moving, a rescore).
+
+    An entry whose rule rounds a day's or month's total carries its share of that total;
+    its lines say so ("rounding_per_day"), so a line that moves when another entry of the
+    same day comes or goes explains itself."""
     expected = fresh.counted if fresh else ZERO
+    shared = f"rounding_per_{fresh.share_of}" if fresh and fresh.share_of else ""
     if held_points is None:
         assert fresh is not None
-        why = ", ".join(fresh.clipped_by) or ("missing rule" if fresh.missing_rule else "")
+        reasons = [*fresh.clipped_by, *([shared] if shared else [])]
+        why = ", ".join(reasons) or ("missing rule" if fresh.missing_rule else "")
         return LedgerKind.AWARD, expected, why
     delta = expected - held_points
     if delta == 0:
         return None
+    if shared and kind is not LedgerKind.REVERSAL:
+        note = f"{note}, {shared}" if note else shared
     return kind, delta, note
 
 

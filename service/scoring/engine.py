@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from service.kernel.i18n import N_, Message
 from service.scoring.points import TENTH
-from service.scoring.rules import Rule, Rulebook, UnitRounding
+from service.scoring.rules import RoundingScope, Rule, Rulebook, UnitRounding
 
 ONE = Decimal(1)
 ZERO = Decimal("0.0")
@@ -73,27 +73,50 @@ class Scored:
     clipped_by: tuple[str, ...] = ()  # cap names that reduced this activity's points
     missing_rule: bool = False
     frozen: bool = False  # a published month's activity: ``counted`` is what was published
+    # "day" or "month" when the rule rounds the member's total (``rounding_per``): ``raw``
+    # is then this entry's share of the rounded total, not the entry rounded alone.
+    share_of: str | None = None
 
     @property
     def clipped(self) -> Decimal:
         return self.raw - self.counted
 
 
-def units(rule: Rule, quantity: Decimal) -> Decimal:
-    """The number of units that score for ``quantity`` under the rule's rounding."""
+def _rounded(rule: Rule, quantity: Decimal) -> Decimal:
     if rule.rounding is UnitRounding.HALF_UP:
-        counted = quantity.quantize(ONE, rounding=ROUND_HALF_UP)
-    elif rule.rounding is UnitRounding.DOWN:
-        counted = quantity.quantize(ONE, rounding=ROUND_DOWN)
-    else:
-        counted = quantity.quantize(TENTH)
+        return quantity.quantize(ONE, rounding=ROUND_HALF_UP)
+    if rule.rounding is UnitRounding.DOWN:
+        return quantity.quantize(ONE, rounding=ROUND_DOWN)
+    return quantity.quantize(TENTH)
+
+
+def _declared(rule: Rule, quantity: Decimal) -> Decimal:
+    """The quantity one entry contributes to a rounded total: at most the per-entry limit."""
+    counted = quantity.quantize(TENTH)
+    if rule.max_units_per_entry is not None:
+        counted = min(counted, rule.max_units_per_entry)
+    return counted
+
+
+def _total_points(rule: Rule, quantity: Decimal) -> Decimal:
+    """Points for a total quantity rounded as a whole (``rounding_per`` day or month)."""
+    assert rule.points_per_unit is not None
+    return (rule.points_per_unit * _rounded(rule, quantity)).quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def units(rule: Rule, quantity: Decimal) -> Decimal:
+    """The number of units that score for ``quantity`` on its own under the rule's rounding."""
+    counted = _rounded(rule, quantity)
     if rule.max_units_per_entry is not None:
         counted = min(counted, rule.max_units_per_entry)
     return counted
 
 
 def entry_points(rule: Rule, quantity: Decimal) -> Decimal:
-    """Points one entry earns before caps; one decimal place, never a float."""
+    """Points one entry earns on its own before caps; one decimal place, never a float.
+
+    Under ``rounding_per`` day or month this is what the entry would earn were it the
+    member's only one in the window; ``score_activities`` gives it its share instead."""
     if rule.points is not None:
         return rule.points.quantize(TENTH)
     assert rule.points_per_unit is not None
@@ -119,7 +142,8 @@ def quantity_problem(rule: Rule, quantity: Decimal) -> Message | None:
         return Message(
             N_("At most %(max)s per entry."), {"max": f"{rule.max_units_per_entry.normalize()}"}
         )
-    if units(rule, quantity) <= 0:
+    if rule.rounding_per is RoundingScope.ENTRY and units(rule, quantity) <= 0:
+        # Under a rounded day or month total a small entry still adds to the total.
         return Message(N_("This quantity is too small to score any points."))
     return None
 
@@ -130,6 +154,14 @@ def _cap_windows(rule_id: str, day: date) -> dict[str, tuple[str, str, object]]:
         "cap_per_month": (rule_id, "month", (day.year, day.month)),
         "cap_per_year": (rule_id, "year", day.year),
     }
+
+
+def _rounding_window(rule: Rule, version: str, day: date) -> tuple[str, str, object] | None:
+    if rule.rounding_per is RoundingScope.DAY:
+        return (rule.id, version, day)
+    if rule.rounding_per is RoundingScope.MONTH:
+        return (rule.id, version, (day.year, day.month))
+    return None
 
 
 def score_activities(
@@ -143,9 +175,18 @@ def score_activities(
     ``frozen`` maps the keys of published months' activities to the points they were
     published with: those count exactly that and use up cap room before any other
     activity; the rest are scored in activity-date order with the room left.
+
+    A rule with ``rounding_per`` day (month) rounds the member's total quantity under it
+    for the day (month), per ruleset version. Each entry's raw points are its share: what
+    the rounded total gains when the entry joins the entries before it in activity order,
+    ``points(round(before + mine)) - points(round(before))``. The shares add up to the
+    rounded total, depend only on the set of entries (not on approval order), and move
+    when an entry of the window comes or goes, like cap room does. A day or month never
+    spans a published and an open month, so a published window is never re-shared.
     """
     given: Mapping[str, Decimal] = frozen or {}
     used: dict[tuple[str, str, object], Decimal] = {}
+    declared: dict[tuple[str, str, object], Decimal] = {}
     scored: list[Scored] = []
     for activity in sorted(activities, key=lambda a: (a.key not in given, a.sort_key)):
         fixed = given.get(activity.key)
@@ -183,6 +224,14 @@ def score_activities(
             raw = (rule.implemented_points or ZERO).quantize(TENTH)
         else:
             raw = entry_points(rule, activity.quantity)
+        share_of = None
+        total_window = _rounding_window(rule, ruleset.version, activity.day)
+        if activity.source is Source.ENTRY and total_window is not None:
+            before = declared.get(total_window, ZERO)
+            after = before + _declared(rule, activity.quantity)
+            declared[total_window] = after
+            raw = _total_points(rule, after) - _total_points(rule, before)
+            share_of = rule.rounding_per.value
         if activity.source is not Source.ENTRY:
             counted = raw if fixed is None else fixed
             scored.append(Scored(activity, ruleset.version, raw, counted, frozen=fixed is not None))
@@ -203,7 +252,15 @@ def score_activities(
         for window in windows.values():
             used[window] = used.get(window, ZERO) + counted
         scored.append(
-            Scored(activity, ruleset.version, raw, counted, clipped_by, frozen=fixed is not None)
+            Scored(
+                activity,
+                ruleset.version,
+                raw,
+                counted,
+                clipped_by,
+                frozen=fixed is not None,
+                share_of=share_of,
+            )
         )
     if given:
         scored.sort(key=lambda item: item.activity.sort_key)

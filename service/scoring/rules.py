@@ -40,6 +40,16 @@ class UnitRounding(StrEnum):
     DOWN = "down"  # only complete units count
 
 
+class RoundingScope(StrEnum):
+    """What ``rounding`` applies to: each entry on its own, or the member's total under
+    the rule for a day or a month (so splitting an activity into many small entries
+    cannot turn each half hour into a whole one)."""
+
+    ENTRY = "entry"  # each entry's quantity is rounded on its own (the original rule)
+    DAY = "day"  # the member's total quantity under the rule on one day is rounded
+    MONTH = "month"  # … in one calendar month
+
+
 class Recorder(StrEnum):
     MEMBER = "member"  # the member declares it; a reviewer approves it
     SECRETARY = "secretary"  # only a secretary records it, with the branch's decision
@@ -73,6 +83,9 @@ class Rule(BaseModel):
     unit_zh: str | None = None
     unit_en: str | None = None
     rounding: UnitRounding = UnitRounding.EXACT
+    # Defaults to "entry": files written before the field existed keep scoring exactly as
+    # they did, so months already scored (and published) with them stay reproducible.
+    rounding_per: RoundingScope = RoundingScope.ENTRY
     max_units_per_entry: PointValue | None = Field(default=None, gt=0)
     cap_per_day: CapValue | None = None
     cap_per_month: CapValue | None = None
@@ -102,6 +115,15 @@ class Rule(BaseModel):
                 raise ValueError("caps apply to rewards, not to deductions")
         elif one < 0:
             raise ValueError("only a deduction rule may have negative points")
+        if self.rounding_per is not RoundingScope.ENTRY and not (
+            self.per_unit and self.recorded_by is Recorder.MEMBER
+        ):
+            # Totals are rounded only for quantities members declare; anywhere else the
+            # field would be accepted and silently do nothing.
+            raise ValueError(
+                "'rounding_per' applies to per-unit rules that members declare "
+                "(points_per_unit, recorded_by = 'member')"
+            )
         if self.caps and self.recorded_by is Recorder.SECRETARY:
             # A secretary records these as adjustments, which the engine never caps: a cap
             # here would be accepted and silently do nothing.
@@ -158,6 +180,10 @@ class Ruleset(BaseModel):
     base_score: PointValue = Field(default=Decimal(0), ge=0)
     floor: PointValue | None = Decimal(0)
     star_thresholds: tuple[PointValue, ...] = ()
+    # How many months before the current one a member may still declare (as long as the
+    # month is not published): 1 means this month and last month. Not scoring, so the
+    # default applies to files written before the field existed without changing a point.
+    declare_months_back: int = Field(default=1, ge=0, le=12)
     # Defaults to empty so that a file without rules gets the model validator's message.
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
 
@@ -206,6 +232,12 @@ class Ruleset(BaseModel):
 
     def secretary_rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if not r.member_declares)
+
+    def declare_from(self, today: date) -> date:
+        """The earliest activity date a member may declare on ``today``: the first day of
+        the month ``declare_months_back`` months before today's."""
+        months = today.year * 12 + today.month - 1 - self.declare_months_back
+        return date(months // 12, months % 12 + 1, 1)
 
     def stars(self, score: Decimal) -> int:
         return sum(1 for threshold in self.star_thresholds if score >= threshold)

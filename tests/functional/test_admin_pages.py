@@ -217,6 +217,8 @@ def test_the_rules_page_lists_versions_with_points_and_limits(
     ), rows
     assert any("Volunteer service volunteer" in r and "3.0 points per hour" in r for r in rows)
     assert "in force" in page.text
+    # How far back members may declare: the shipped files leave the default.
+    assert "Members may declare this month and the month before it." in page.text
     assert textarea(page.text) == ""
 
 

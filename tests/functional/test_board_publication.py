@@ -67,13 +67,15 @@ def approved(
 ) -> None:
     """One approved entry of ``username`` dated on the 3rd of ``period``."""
     admin = town.principal(database, "admin")
+    day = first_day(period) + timedelta(days=2)
     with database.transaction() as session:
         entry_id = submit_entry(
             session,
             town.principal(database, username),
             rulebook,
-            EntryInput(rule, first_day(period) + timedelta(days=2), Decimal(1), "主题党日"),
-            today=town_today(utcnow(), "Asia/Shanghai"),
+            EntryInput(rule, day, Decimal(1), "主题党日"),
+            # Declared on the day: two months ago is further back than a member may go.
+            today=day,
             now=utcnow(),
         )
         approve_entry(session, admin, rulebook, entry_id, now=utcnow())

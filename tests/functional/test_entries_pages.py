@@ -150,6 +150,39 @@ def test_domain_checks_show_next_to_the_field(
     assert "You have no entries yet" in member.client.get("/entries").text
 
 
+def first_of_month(day: date, months_back: int) -> date:
+    months = day.year * 12 + day.month - 1 - months_back
+    return date(months // 12, months % 12 + 1, 1)
+
+
+@pytest.mark.parametrize("months_back", [2, 23])
+def test_an_entry_dated_before_last_month_is_refused_beside_the_date(
+    member: Browser, months_back: int
+) -> None:
+    """Regression (issue 15, item 7): an entry dated long ago was accepted because its
+    month was never published."""
+    last_month = first_of_month(today(), 1)
+    too_old = first_of_month(today(), months_back)
+    response = declare(member, activity_date=too_old.isoformat(), description="去年在敬老院做义工")
+    assert response.status_code == 422
+    block = field_block(response.text, "activity_date")
+    assert 'id="activity_date-error"' in block
+    assert "Too far back" in block
+    assert f"activities can be declared from {last_month.isoformat()} on" in block
+    # Nothing typed is lost, and nothing was saved.
+    assert "去年在敬老院做义工</textarea>" in response.text
+    assert "You have no entries yet" in member.client.get("/entries").text
+
+
+def test_last_month_can_still_be_declared_and_the_form_says_from_when(member: Browser) -> None:
+    last_month = first_of_month(today(), 1)
+    page = member.client.get("/entries/new")
+    block = field_block(page.text, "activity_date")
+    assert f'min="{last_month.isoformat()}"' in block
+    assert 'aria-describedby="date-hint"' in block
+    assert declare(member, activity_date=last_month.isoformat()).status_code == 303
+
+
 def test_a_member_withdraws_a_pending_entry(member: Browser) -> None:
     assert declare(member).status_code == 303
     [entry_id] = WITHDRAW_ACTION.findall(member.client.get("/entries").text)

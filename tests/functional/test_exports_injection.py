@@ -142,7 +142,8 @@ def name_the_town(database: Database, town: SmallTown, world: World, rulebook: R
                     town.principal(database, username),
                     rulebook,
                     EntryInput("volunteer", day, Decimal(2), "义务巡河"),
-                    today=today(),
+                    # Declared on the day: two months ago is further back than allowed.
+                    today=day,
                     now=utcnow(),
                 )
             with database.transaction() as session:

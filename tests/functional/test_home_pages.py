@@ -36,15 +36,15 @@ class Town:
         self, username: str, rule_id: str = "volunteer", quantity: str = "2", *, days_ago: int = 0
     ) -> int:
         principal = self.town.principal(self.database, username)
+        day = today() - timedelta(days=days_ago)
         with self.database.transaction() as session:
             return submit_entry(
                 session,
                 principal,
                 self.rulebook,
-                EntryInput(
-                    rule_id, today() - timedelta(days=days_ago), Decimal(quantity), "巡河护河"
-                ),
-                today=today(),
+                EntryInput(rule_id, day, Decimal(quantity), "巡河护河"),
+                # Declared on the day: 40 days ago may be before last month.
+                today=day,
                 now=utcnow(),
             )
 

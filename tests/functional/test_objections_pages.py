@@ -49,13 +49,15 @@ def publish(
     """One approved entry of ``period`` for 张伟, then the month published at ``now``."""
     member = town.principal(database, "member")
     admin = town.principal(database, "admin")
+    day = first_day(period) + timedelta(days=2)
     with database.transaction() as session:
         entry_id = submit_entry(
             session,
             member,
             rulebook,
-            EntryInput("theme_day", first_day(period) + timedelta(days=2), Decimal(1), "主题党日"),
-            today=town_today(utcnow(), "Asia/Shanghai"),
+            EntryInput("theme_day", day, Decimal(1), "主题党日"),
+            # Declared on the day: two months ago is further back than a member may go.
+            today=day,
             now=utcnow(),
         )
         approve_entry(session, admin, rulebook, entry_id, now=utcnow())

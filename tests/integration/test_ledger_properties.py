@@ -15,7 +15,8 @@ At the end of each example:
     their suggestion steps, adjustments), applied through the services in another
     order on an emptied database, give the same summary.
 
-The rules are the town's 2025 and 2026 rule files with the 2026 caps made tight, so a
+The rules are the town's 2025 and 2026 rule files with the 2026 caps made tight (and the
+2026 volunteer hours rounded per day, ``rounding_per = "day"``), so a
 few entries are enough to make them clip. The ``database`` fixture empties the database
 once per test, so each example empties it again and builds its own small town.
 """
@@ -83,7 +84,9 @@ DECLARED = ("good_deed", "good_deed", "good_deed", "volunteer", "suggestion", "s
 VOLUNTEER_HOURS = ("0.5", "1", "2.5", "4", "8")
 TIGHT_CAPS: dict[str, dict[str, str]] = {
     "good_deed": {"cap_per_day": "2", "cap_per_month": "4", "cap_per_year": "6"},
-    "volunteer": {"cap_per_day": "9", "cap_per_month": "15"},
+    # The day's hours are rounded as a total: each entry's points are its share, which
+    # moves when another entry of the day comes or goes, as cap room does.
+    "volunteer": {"cap_per_day": "9", "cap_per_month": "15", "rounding_per": "day"},
     "suggestion": {"cap_per_month": "2"},
     "study": {"cap_per_year": "4"},
 }
@@ -355,7 +358,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.town.who(member),
                 self.rulebook,
                 EntryInput(rule_id, day, quantity, "在西山桥路口指挥交通"),
-                today=TODAY,
+                # Declared on the day itself: the days span two years, further back than
+                # a member may declare (declare_months_back).
+                today=day,
                 now=self.clock.tick(),
             )
 

@@ -122,6 +122,64 @@ def test_suggestion_steps_and_deductions_are_not_capped() -> None:
     ]
 
 
+HALF_HOURS = {
+    "points_per_unit": 3,
+    "unit_zh": "小时",
+    "unit_en": "hour",
+    "rounding": "half_up",
+    "max_units_per_entry": 8,
+}
+
+
+def test_rounding_the_day_total_makes_splitting_an_activity_pointless() -> None:
+    """Regression (issue 15, item 6): rounded per entry, eight half-hour entries scored
+    24 points where one 4-hour entry scored 12."""
+    day = date(2026, 12, 3)
+    halves = [entry(i, day, "volunteer", "0.5") for i in range(1, 9)]
+    whole = [entry(100, day, "volunteer", "4")]
+    per_entry = Rulebook.of([ruleset("e", date(2026, 1, 1), volunteer=HALF_HOURS)])
+    per_day = Rulebook.of(
+        [ruleset("d", date(2026, 1, 1), volunteer={**HALF_HOURS, "rounding_per": "day"})]
+    )
+    assert (
+        total(score_activities(halves, per_entry)),
+        total(score_activities(whole, per_entry)),
+    ) == (
+        D(24),
+        D(12),
+    )
+    scored = score_activities(halves, per_day)
+    assert total(scored) == total(score_activities(whole, per_day)) == D(12)
+    # Each entry carries its share of the rounded total, in activity order: the first half
+    # hour rounds up to an hour (3), the second adds nothing, and so on.
+    assert [s.raw for s in scored] == [D(3), D(0)] * 4
+    assert {s.share_of for s in scored} == {"day"}
+    # Revoking an entry re-shares the day: 3.5 hours round to 4, still 12 points.
+    assert total(score_activities(halves[1:], per_day)) == D(12)
+    assert [s.raw for s in score_activities(halves[1:], per_day)][:2] == [D(3), D(0)]
+    # Another day is another total.
+    other = entry(200, date(2026, 12, 4), "volunteer", "0.5")
+    assert total(score_activities([*halves, other], per_day)) == D(15)
+
+
+def test_rounding_the_month_total_spans_days_and_resets_next_month() -> None:
+    per_month = Rulebook.of(
+        [
+            ruleset(
+                "m",
+                date(2026, 1, 1),
+                volunteer={**HALF_HOURS, "rounding": "down", "rounding_per": "month"},
+            )
+        ]
+    )
+    days = [date(2026, 3, d) for d in (1, 2, 3)] + [date(2026, 4, 1)]
+    scored = score_activities(
+        [entry(i, d, "volunteer", "0.7") for i, d in enumerate(days)], per_month
+    )
+    # March: 0.7 → 0, 1.4 → 1 (+3), 2.1 → 2 (+3); April starts again at 0.7 → 0.
+    assert [s.raw for s in scored] == [D(0), D(3), D(3), D(0)]
+
+
 def test_an_activity_before_any_ruleset_scores_nothing_and_says_why() -> None:
     [scored] = score_activities([entry(1, date(2025, 12, 31))], CAPPED)
     assert scored.missing_rule and scored.counted == 0
@@ -142,6 +200,14 @@ VERSIONED = Rulebook.of(
             date(2026, 1, 1),
             deed={"points": 2, "cap_per_day": 4},
             hours={"points_per_unit": "1.5", "unit_zh": "时", "unit_en": "h", "cap_per_month": 9},
+            shift={
+                "points_per_unit": "1.5",
+                "unit_zh": "时",
+                "unit_en": "h",
+                "rounding": "down",
+                "rounding_per": "month",
+                "cap_per_month": 30,
+            },
         ),
         ruleset(
             "b",
@@ -154,19 +220,28 @@ VERSIONED = Rulebook.of(
                 "rounding": "half_up",
                 "cap_per_day": 12,
             },
+            shift={
+                "points_per_unit": 3,
+                "unit_zh": "时",
+                "unit_en": "h",
+                "rounding": "half_up",
+                "rounding_per": "day",
+                "max_units_per_entry": 8,
+                "cap_per_day": 24,
+            },
         ),
     ]
 )
 activity_lists = st.lists(
     st.tuples(
         days_2026,
-        st.sampled_from(["deed", "hours"]),
+        st.sampled_from(["deed", "hours", "shift"]),
         st.decimals(min_value=D("0.5"), max_value=D("8"), places=1),
     ),
     max_size=40,
 ).map(
     lambda items: [
-        entry(i, day, rule_id, str(q) if rule_id == "hours" else "1")
+        entry(i, day, rule_id, str(q) if rule_id != "deed" else "1")
         for i, (day, rule_id, q) in enumerate(items)
     ]
 )

@@ -65,7 +65,8 @@ class NewEntry(BaseModel):
     )
     activity_date: date = Field(
         description="The day of the service, in the town's calendar: not in the future, "
-        "not in a published month.",
+        "not in a published month, and not before the month the rules in force allow "
+        "(`declare_months_back`: by default this month and last month).",
         examples=["2026-11-20"],
     )
     quantity: Quantity = Field(

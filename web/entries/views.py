@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.entries.entry import (
     EntryInput,
+    declarable_from,
     entry_photo,
     member_entries_page,
     submit_entry,
@@ -60,6 +61,7 @@ def _photo_store(request: Request[Any, Any, Any]) -> PhotoStore:
 
 def _form_page(
     request: Request[Any, Any, Any],
+    db: Db,
     rulebook: Rules,
     values: dict[str, Any],
     errors: dict[str, str],
@@ -70,6 +72,7 @@ def _form_page(
     today = town_date(request)
     ruleset = rulebook.in_force(today)
     rules = ruleset.declarable_rules() if ruleset else ()
+    earliest = declarable_from(db, rulebook, today)
     store = _photo_store(request)
     return Template(
         "entries/new.html",
@@ -78,6 +81,8 @@ def _form_page(
             "values": values,
             "errors": errors,
             "today": today.isoformat(),
+            # The browser's date picker offers only dates the service accepts.
+            "earliest": earliest,
             "max_photos": store.max_count,
             "max_photo_mb": f"{store.max_bytes / (1024 * 1024):g}",
             # The browser cannot be given files back: the member chooses them again.
@@ -120,15 +125,15 @@ class EntriesController(Controller):
             },
         )
 
-    @get("/new", guards=[requires_member], sync_to_thread=False)
-    def new_entry_form(self, request: Request[Any, Any, Any], rulebook: Rules) -> Template:
+    @get("/new", guards=[requires_member], sync_to_thread=True)
+    def new_entry_form(self, request: Request[Any, Any, Any], db: Db, rulebook: Rules) -> Template:
         values = {
             "rule_id": "",
             "activity_date": town_date(request).isoformat(),
             "quantity": "1",
             "description": "",
         }
-        return _form_page(request, rulebook, values, {})
+        return _form_page(request, db, rulebook, values, {})
 
     @post(
         "/new",
@@ -164,7 +169,7 @@ class EntriesController(Controller):
         parsed = parse_form(EntryForm, values)
         if isinstance(parsed, dict):
             return _form_page(
-                request, rulebook, values, parsed, status_code=422, photos_dropped=bool(files)
+                request, db, rulebook, values, parsed, status_code=422, photos_dropped=bool(files)
             )
         try:
             submit_entry(
@@ -185,6 +190,7 @@ class EntriesController(Controller):
         except InvalidInput as exc:
             return _form_page(
                 request,
+                db,
                 rulebook,
                 values,
                 domain_field_errors(exc),
