@@ -26,6 +26,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DataError
@@ -34,6 +35,7 @@ from service.kernel.errors import Conflict, DomainError, InvalidInput, NotFound,
 from service.kernel.i18n import N_, Message
 from web.i18n import activate_for_scope, render
 from web.i18n import gettext as _
+from web.readiness import NotReady
 
 logger = logging.getLogger("jifen.web")
 AnyRequest = Request[Any, Any, Any]
@@ -310,6 +312,20 @@ def unstorable_input(request: AnyRequest, exc: Exception) -> Response[Any]:
     )
 
 
+def not_ready(request: AnyRequest, _exc: NotReady) -> Response[Any]:
+    # What the operator must do is in the log (web/readiness.py); the page tells people
+    # to come back.
+    return _error_response(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        N_("Not available yet"),
+        N_(
+            "The service is being updated and is not ready yet. Try again later; if it "
+            "lasts, tell the organisation office."
+        ),
+    )
+
+
 def server_error(request: AnyRequest, exc: Exception) -> Response[Any]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(
@@ -328,6 +344,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     PermissionDeniedException: forbidden,
     NotFoundException: not_found,
     DomainError: domain_error,
+    NotReady: not_ready,
     HTTPException: http_error,
     # SQLAlchemy's DataError (PostgreSQL: NUL in text, integer out of range) and the
     # OverflowError SQLite's driver raises for an integer beyond 64 bits.
