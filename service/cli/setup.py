@@ -128,12 +128,12 @@ def serve(host: str, port: int, workers: int) -> None:
 
     settings = cli_settings()
     problems = _serving_problems(settings)
+    for problem in problems:
+        click.echo(error_line(problem), err=True)
+    load_rulebook(serving=True)  # refuse broken rules, with reasons (exit 1)
     if problems:
-        for problem in problems:
-            click.echo(error_line(problem), err=True)
         click.echo(_("the server does not start"), err=True)
         raise SystemExit(1)
-    load_rulebook(serving=True)  # refuse broken rules, with reasons
     uvicorn.run(
         "web.app:create_app",
         factory=True,
