@@ -387,7 +387,12 @@ def shared_app(
     from web.app import create_app
 
     uploads = tmp_path_factory.mktemp("uploads")
-    settings = Settings(env="test", database_url=database_url, upload_dir=uploads)
+    settings = Settings(
+        env="test",
+        database_url=database_url,
+        upload_dir=uploads,
+        roster_upload_dir=tmp_path_factory.mktemp("roster-uploads"),
+    )
     return create_app(settings, database=migrated_database, rulebook=rulebook)
 
 
@@ -398,16 +403,23 @@ def fresh_app(
     """An app of the test's own, for a test that changes the app (adds routes)."""
     from web.app import create_app
 
-    settings = Settings(env="test", database_url=database_url, upload_dir=tmp_path / "uploads")
+    settings = Settings(
+        env="test",
+        database_url=database_url,
+        upload_dir=tmp_path / "uploads",
+        roster_upload_dir=tmp_path / "roster-uploads",
+    )
     return create_app(settings, database=database, rulebook=rulebook)
 
 
 @pytest.fixture
 def app(shared_app: Litestar, database: Database) -> Litestar:
-    """The shared app as a fresh one would be: no photo files, no remembered answers."""
-    uploads: Path = shared_app.state.settings.upload_dir
-    if uploads.exists():
-        shutil.rmtree(uploads)
+    """The shared app as a fresh one would be: no photo or roster files, no remembered
+    answers."""
+    settings: Settings = shared_app.state.settings
+    for uploads in (settings.upload_dir, settings.roster_upload_dir):
+        if uploads.exists():
+            shutil.rmtree(uploads)
     for key in list(shared_app.state.dict()):
         if key not in {"settings", "database", "rulebook"}:
             del shared_app.state[key]

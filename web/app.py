@@ -17,8 +17,9 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 from litestar.types import Receive, Scope, Send
 
 from service.database import open_database
-from service.kernel.config import Settings, get_settings
+from service.kernel.config import Settings, get_settings, serving_problems
 from service.persistence.db import Database
+from service.persistence.serving import ServingLock
 from service.scoring.rules import Rulebook
 from web import (
     accounts,
@@ -40,11 +41,12 @@ from web.auth import SessionAuthMiddleware, session_cookie_name
 from web.deps import DEPENDENCIES
 from web.errors import EXCEPTION_HANDLERS
 from web.i18n import LocaleMiddleware
+from web.readiness import SchemaGate, schema_check
 from web.security import security_headers
 from web.templating import template_config
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DEVELOPMENT_SECRET = Settings.model_fields["secret_key"].default
+logger = logging.getLogger("jifen.web")
 # The JSON API takes no CSRF token: its changes need an API token in the Authorization
 # header, which a foreign page cannot make a browser send (web/guards.py
 # requires_api_access refuses the session cookie for them).
@@ -90,16 +92,19 @@ def create_app(
     database: Database | None = None,
     rulebook: Rulebook | None = None,
 ) -> Litestar:
-    """Build the app. Refuses to start on invalid rule files (RulesError says why)."""
+    """Build the app. Refuses to start on invalid rule files (RulesError says why) and
+    on settings that cannot serve (``jifen serve`` checks both before starting workers)."""
     settings = settings or get_settings()
-    if settings.env == "production" and settings.secret_key == DEVELOPMENT_SECRET:
-        raise RuntimeError("set JIFEN_SECRET_KEY before running in production")
+    problems = serving_problems(settings)
+    if problems:
+        raise RuntimeError("; ".join(str(problem) for problem in problems))
     rulebook = rulebook or Rulebook.from_directory(settings.rules_dir)
     # Who opens the database closes it: a database handed in (tests, the CLI's serve)
     # belongs to the caller, whose connections a shutdown here must not orphan.
     owned = database is None
     database = database or open_database(settings.database_url)
     logging.getLogger("jifen").setLevel(logging.INFO)
+    serving = ServingHooks(database) if owned else None
 
     # The HTML pages: forms for browsers, kept out of the OpenAPI document, which
     # describes the JSON API alone.
@@ -136,6 +141,8 @@ def create_app(
             DefineMiddleware(
                 AllowedHosts, config=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts))
             ),
+            # Before the session lookup, which reads tables an old schema may lack.
+            DefineMiddleware(SchemaGate, database=database),
             DefineMiddleware(
                 LocaleMiddleware,
                 default_locale=settings.default_locale,
@@ -155,6 +162,29 @@ def create_app(
         openapi_config=openapi_config(session_cookie_name(settings)),
         state=State({"settings": settings, "database": database, "rulebook": rulebook}),
         before_send=[security_headers(settings.https)],
-        on_shutdown=[database.dispose] if owned else [],
+        on_startup=[serving.start] if serving else [],
+        on_shutdown=[serving.stop] if serving else [],
         debug=settings.debug,
     )
+
+
+class ServingHooks:
+    """What an app that opened its database does at startup and shutdown: it holds the
+    database's serving lock (so ``jifen restore`` is refused while it serves), says in
+    the log when the schema is not this release's, and closes what it opened."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.lock: ServingLock | None = None
+
+    def start(self) -> None:
+        self.lock = ServingLock.acquire(self.database.engine)
+        problem = schema_check(self.database)
+        if problem is not None:
+            logger.error("the app answers 503 until this is fixed: %s", problem)
+
+    def stop(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+        self.database.dispose()

@@ -35,6 +35,7 @@ from service.kernel.errors import Conflict, DomainError, InvalidInput, NotFound,
 from service.kernel.i18n import N_, Message
 from web.i18n import activate_for_scope, render
 from web.i18n import gettext as _
+from web.readiness import NotReady
 
 logger = logging.getLogger("jifen.web")
 AnyRequest = Request[Any, Any, Any]
@@ -333,6 +334,20 @@ def database_busy(request: AnyRequest, exc: OperationalError) -> Response[Any]:
     return response
 
 
+def not_ready(request: AnyRequest, _exc: NotReady) -> Response[Any]:
+    # What the operator must do is in the log (web/readiness.py); the page tells people
+    # to come back.
+    return _error_response(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        N_("Not available yet"),
+        N_(
+            "The service is being updated and is not ready yet. Try again later; if it "
+            "lasts, tell the organisation office."
+        ),
+    )
+
+
 def server_error(request: AnyRequest, exc: Exception) -> Response[Any]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(
@@ -351,6 +366,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     PermissionDeniedException: forbidden,
     NotFoundException: not_found,
     DomainError: domain_error,
+    NotReady: not_ready,
     HTTPException: http_error,
     # SQLAlchemy's DataError (PostgreSQL: NUL in text, integer out of range) and the
     # OverflowError SQLite's driver raises for an integer beyond 64 bits.

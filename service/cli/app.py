@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 
 from service.audit.capture import CLI_ADDRESS, reset_context, set_context
 from service.cli import audit, backup, ledger, org, publish, roster, rules, setup, tokens
-from service.cli.common import CliContext
+from service.cli.common import CliContext, error_line
 
 
 @click.group()
@@ -14,7 +15,14 @@ from service.cli.common import CliContext
 def main(ctx: click.Context) -> None:
     """Jifen (积分): points service for party members."""
     # Settings come from the environment unless the caller (a test) passed its own.
-    ctx.ensure_object(CliContext)
+    try:
+        ctx.ensure_object(CliContext)
+    except ValidationError as exc:
+        # A setting of the environment that is not valid: named, without a traceback.
+        for error in exc.errors():
+            name = "JIFEN_" + "_".join(str(part) for part in error["loc"]).upper()
+            click.echo(error_line(f"{name}: {error['msg']}"), err=True)
+        raise SystemExit(1) from exc
     # Every change a command makes is audited as coming from the command line; a
     # command with --by acts as that office account (service/cli/common.py).
     token = set_context(None, CLI_ADDRESS)

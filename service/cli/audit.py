@@ -19,6 +19,7 @@ from service.cli.common import (
     cli_settings,
     console,
 )
+from service.kernel.files import write_private
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
 
@@ -117,7 +118,8 @@ def audit_export(out: Path, **filters: Any) -> None:
             CSV_COLUMNS,
             timezone=timezone,
         )
-    out.write_bytes(body)
+    # The log's before and after values hold ID numbers and phones: a file for its owner.
+    write_private(out, body)
     written = ngettext(
         "%(count)d event written to %(path)s", "%(count)d events written to %(path)s", total
     )

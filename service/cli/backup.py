@@ -27,7 +27,8 @@ def backup(out: Path, force: bool) -> None:
 
     SQLite: a consistent snapshot through SQLite's online backup API, as one database
     file. PostgreSQL: pg_dump --format=custom of the schema the tables live in (the
-    URL's search_path), from one snapshot; pg_dump must be on PATH.
+    URL's search_path), from one snapshot; pg_dump must be on PATH. FILE is created
+    readable by its owner only (0600): it holds ID numbers, phones and password hashes.
     """
     from service.ops.backup import BackupError, backup_database
 
@@ -47,10 +48,11 @@ def backup(out: Path, force: bool) -> None:
 def restore(source: Path, force: bool) -> None:
     """Replace the configured database by the backup FILE (made by 'jifen backup').
 
-    Stop the server first. Refused when the database holds data, unless --force; the
-    backup must be a Jifen database at a schema revision this release knows (an older
-    one is restored and then needs 'jifen db upgrade'). PostgreSQL: pg_restore must be
-    on PATH, and the user must be allowed to create schemas in the database.
+    Stop the server first: refused while a Jifen server serves the database. Refused
+    when the database holds data, unless --force; the backup must be a Jifen database
+    at a schema revision this release knows (an older one is restored and then needs
+    'jifen db upgrade'). PostgreSQL: pg_restore must be on PATH, and the user must be
+    allowed to create schemas in the database.
     """
     from service.ops.backup import BackupError, restore_database
 

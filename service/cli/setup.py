@@ -14,13 +14,15 @@ from service.cli.common import (
     cli_database,
     cli_settings,
     console,
+    error_line,
     error_markup,
     load_rulebook,
 )
 from service.kernel.i18n import terminal_gettext as _
+from service.kernel.i18n import terminal_render
 
 if TYPE_CHECKING:
-    pass
+    from service.kernel.config import Settings
 
 
 @click.group()
@@ -116,10 +118,22 @@ def stats(as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the web application."""
+    """Serve the web application.
+
+    Checks first, before any worker starts, what would keep the app from serving (the
+    settings, the scoring rules, the database and its schema revision); on a problem it
+    says which and exits 1, instead of workers failing one after another.
+    """
     import uvicorn
 
-    load_rulebook(serving=True)  # refuse broken rules, with reasons
+    settings = cli_settings()
+    problems = _serving_problems(settings)
+    for problem in problems:
+        click.echo(error_line(problem), err=True)
+    load_rulebook(serving=True)  # refuse broken rules, with reasons (exit 1)
+    if problems:
+        click.echo(_("the server does not start"), err=True)
+        raise SystemExit(1)
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -128,3 +142,59 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=False,
     )
+
+
+def _serving_problems(settings: Settings) -> list[str]:
+    """What would keep the app from serving, in the terminal's language."""
+    from service.kernel.config import serving_problems
+    from service.kernel.files import UnsafeDirectory, owned_private_directory
+
+    problems = [terminal_render(problem) for problem in serving_problems(settings)]
+    try:
+        owned_private_directory(settings.roster_upload_dir)
+    except (UnsafeDirectory, OSError) as exc:
+        problems.append(
+            _("JIFEN_ROSTER_UPLOAD_DIR cannot hold uploads: %(reason)s") % {"reason": exc}
+        )
+    problem = _database_problem(settings)
+    if problem:
+        problems.append(problem)
+    return problems
+
+
+def _database_problem(settings: Settings) -> str | None:
+    """Why the configured database cannot be served (None: it can): unreachable, a
+    schema that is not this release's, or a restore in progress."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.database import open_database
+    from service.persistence.migrate import head_revision, revision_chain, revision_of
+    from service.persistence.serving import DatabaseInUse, ServingLock
+
+    # A database of its own, closed before the workers start: none inherits a connection.
+    database = open_database(settings.database_url)
+    try:
+        with database.engine.connect() as connection:
+            revision = revision_of(connection)
+        ServingLock.acquire(database.engine).release()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        return _("cannot reach the database: %(reason)s") % {"reason": reason}
+    except DatabaseInUse:
+        return _("a restore of the database is in progress; start the server when it is done")
+    finally:
+        database.dispose()
+    head = head_revision()
+    if revision == head:
+        return None
+    if revision is None:
+        return _("the database has no schema yet: run 'jifen db upgrade' first")
+    if revision in revision_chain():
+        return _(
+            "the database schema is at revision %(revision)s, this release needs %(head)s: "
+            "run 'jifen db upgrade' first"
+        ) % {"revision": revision, "head": head}
+    return _(
+        "the database schema is at revision %(revision)s, which this release does not know "
+        "(made by a newer release?): serve it with that release"
+    ) % {"revision": revision}

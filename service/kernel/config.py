@@ -5,11 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.kernel.i18n import N_, Message
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEVELOPMENT_SECRET = "development-only-secret-key-change-me"  # noqa: S105 - refused in production
 
 
 class Settings(BaseSettings):
@@ -20,8 +24,8 @@ class Settings(BaseSettings):
     rules_dir: Path = PROJECT_ROOT / "scoring_rules"
     seeds_dir: Path = PROJECT_ROOT / "seeds"
     # Signs CSRF tokens. Development gets a fixed key so restarts keep forms valid;
-    # production must set its own (checked in create_app).
-    secret_key: str = Field(default="development-only-secret-key-change-me", min_length=16)
+    # production must set its own (serving_problems).
+    secret_key: str = Field(default=DEVELOPMENT_SECRET, min_length=16)
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     # Marks cookies Secure; set when served over HTTPS.
@@ -38,6 +42,9 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "testserver", "testserver.local"]
     # Photo evidence lives here, outside the static folder, under generated names.
     upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    # A roster file between its dry run and "Apply" (an hour at most): the instance's
+    # own directory, 0700, since the file holds ID numbers and phones.
+    roster_upload_dir: Path = PROJECT_ROOT / "var" / "roster-uploads"
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos_per_entry: int = 3
     # Sign-in throttling: failures within the window, per username and per address.
@@ -47,6 +54,26 @@ class Settings(BaseSettings):
     # A roster import writes this many rows per transaction, so that other writers (a
     # sign-in) wait for one batch at most, never for the whole file.
     import_batch_rows: int = Field(default=500, ge=1)
+
+
+def serving_problems(settings: Settings) -> list[Message]:
+    """Why these settings cannot serve (none: they can). Checked by ``jifen serve`` before
+    it starts any worker, and again by the app itself."""
+    problems: list[Message] = []
+    if settings.env == "production" and settings.secret_key == DEVELOPMENT_SECRET:
+        problems.append(
+            Message(N_("set JIFEN_SECRET_KEY: production needs a secret key of its own"))
+        )
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            Message(
+                N_("JIFEN_TIMEZONE %(zone)s is not a time zone (e.g. Asia/Shanghai)"),
+                {"zone": settings.timezone},
+            )
+        )
+    return problems
 
 
 @lru_cache(maxsize=1)

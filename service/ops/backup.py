@@ -13,6 +13,10 @@ transaction, without owners and grants: the restored objects belong to the user 
 the target URL, which must be allowed to create schemas in that database. pg_dump and
 pg_restore must be at least the server's major version (Debian: postgresql-client).
 
+A backup file is created 0600 (and its directory 0700 when made here): it holds what
+the database holds. A restore is refused while a server serves the target database
+(service/persistence/serving.py): stop the server first.
+
 Both refuse what would lose data by surprise: a backup does not overwrite an existing
 file, a restore does not overwrite a database that holds rows (``force`` does both).
 A restore checks first that the file is a Jifen database at a revision this Jifen
@@ -37,7 +41,15 @@ from sqlalchemy import URL, Connection, Engine, create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from service.kernel.files import create_private, private_directory
 from service.persistence.migrate import head_revision, revision_chain
+from service.persistence.serving import (
+    DatabaseInUse,
+    first_schema,
+    pg_exclusive_use,
+    schema_exists,
+    sqlite_exclusive_use,
+)
 
 VERSION_TABLE = "alembic_version"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -110,7 +122,8 @@ def backup_database(url: str, out: Path, *, force: bool = False) -> BackupDone:
         raise BackupError(f"{out} is a directory; name the backup file")
     if out.exists() and not force:
         raise BackupError(f"{out} exists; choose a new file name or pass --force to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # A backup holds ID numbers, phones and password hashes: its owner's alone.
+    private_directory(out.parent)
     started = time.perf_counter()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -143,12 +156,18 @@ def restore_database(url: str, source: Path, *, force: bool = False) -> RestoreD
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         try:
-            contents, replaced = _sqlite_restore(source, _sqlite_path(parsed), force=force)
+            target = _sqlite_path(parsed)
+            with sqlite_exclusive_use(target):
+                contents, replaced = _sqlite_restore(source, target, force=force)
+        except DatabaseInUse as exc:
+            raise BackupError(str(exc)) from exc
         except sqlite3.Error as exc:
             raise BackupError(f"SQLite: {exc}") from exc
     elif parsed.get_backend_name() == "postgresql":
         try:
             contents, replaced = _pg_restore(parsed, source, force=force)
+        except DatabaseInUse as exc:
+            raise BackupError(str(exc)) from exc
         except SQLAlchemyError as exc:
             raise BackupError(f"PostgreSQL: {_reason(exc)}") from exc
     else:
@@ -259,6 +278,8 @@ def _sqlite_backup(path: Path, out: Path) -> Contents:
         raise BackupError(f"no SQLite database at {path}")
     partial = _partial(out)
     partial.unlink(missing_ok=True)
+    # SQLite opens an empty file as a new database and gives its journal the file's mode.
+    create_private(partial)
     try:
         with (
             closing(sqlite3.connect(path, timeout=SQLITE_TIMEOUT_S)) as source,
@@ -294,7 +315,10 @@ def _sqlite_restore(source: Path, target: Path, *, force: bool) -> tuple[Content
                 f"{target} holds {replaced:,} rows; restoring would replace them. Restore "
                 "into an empty database, or pass --force to replace it"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            # A new database file, as private as the backup it comes from.
+            private_directory(target.parent)
+            create_private(target)
         with closing(sqlite3.connect(target, timeout=SQLITE_TIMEOUT_S)) as database:
             # The backup API writes every page in one transaction on the target: a reader
             # sees the old database or the restored one, never a mix.
@@ -378,33 +402,6 @@ def _jifen_schema(connection: Connection) -> str | None:
     return found
 
 
-def _target_schema(connection: Connection) -> str:
-    """The schema a restore fills: the first of the search_path (``$user`` when a schema
-    of the user's name exists), as the app would create its tables there."""
-    search_path = str(connection.execute(text("SHOW search_path")).scalar_one())
-    user = str(connection.execute(text("SELECT current_user")).scalar_one())
-    for part in search_path.split(","):
-        name = part.strip()
-        if name.startswith('"') and name.endswith('"'):
-            name = name[1:-1].replace('""', '"')
-        if name == "$user":
-            if _schema_exists(connection, user):
-                return user
-            continue
-        if name:
-            return name
-    return "public"
-
-
-def _schema_exists(connection: Connection, schema: str) -> bool:
-    return bool(
-        connection.execute(
-            text("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = :schema"),
-            {"schema": schema},
-        ).scalar()
-    )
-
-
 def _pg_rows(connection: Connection, schema: str) -> dict[str, int]:
     names = connection.execute(
         text(
@@ -437,7 +434,15 @@ def _pg_contents(connection: Connection, schema: str, what: str, *, known: bool 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> str:
     done = subprocess.run(  # noqa: S603 - a fixed tool, arguments we built
-        args, env=env, capture_output=True, text=True, timeout=PG_TOOL_TIMEOUT_S, check=False
+        args,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PG_TOOL_TIMEOUT_S,
+        check=False,
+        # Whatever the tool creates is its owner's alone (pg_dump writes into the 0600
+        # file made for it; this covers any other file it might make).
+        umask=0o077,
     )
     if done.returncode != 0:
         raise BackupError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()}")
@@ -449,6 +454,19 @@ def _pg_backup(url: URL, out: Path) -> Contents:
     conninfo, env = _conninfo(url)
     partial = _partial(out)
     partial.unlink(missing_ok=True)
+    # pg_dump truncates and fills the file made here, keeping its 0600 mode.
+    create_private(partial)
+    try:
+        contents = _pg_dump_into(url, pg_dump, conninfo, env, partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return contents
+
+
+def _pg_dump_into(
+    url: URL, pg_dump: str, conninfo: str, env: dict[str, str], partial: Path
+) -> Contents:
     with _pg_engine(url) as engine, engine.connect() as connection:
         schema = _jifen_schema(connection)
         if schema is None:
@@ -462,22 +480,18 @@ def _pg_backup(url: URL, out: Path) -> Contents:
         with snapshot_reader.begin():
             snapshot = snapshot_reader.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             contents = _pg_contents(snapshot_reader, schema, _shown(url), known=False)
-            try:
-                _run(
-                    [
-                        pg_dump,
-                        "--format=custom",
-                        f"--snapshot={snapshot}",
-                        f"--schema={_pattern(schema)}",
-                        f"--file={partial}",
-                        f"--dbname={conninfo}",
-                    ],
-                    env,
-                    "pg_dump",
-                )
-                os.replace(partial, out)
-            finally:
-                partial.unlink(missing_ok=True)
+            _run(
+                [
+                    pg_dump,
+                    "--format=custom",
+                    f"--snapshot={snapshot}",
+                    f"--schema={_pattern(schema)}",
+                    f"--file={partial}",
+                    f"--dbname={conninfo}",
+                ],
+                env,
+                "pg_dump",
+            )
     return contents
 
 
@@ -533,17 +547,23 @@ def _pg_restore(url: URL, source: Path, *, force: bool) -> tuple[Contents, int]:
     pg_restore = _tool("pg_restore")
     conninfo, env = _conninfo(url)
     dumped, revision = _archive_schema(pg_restore, source, env)
-    with _pg_engine(url) as engine:
+    # The lock is held on a connection of its own until the restore is done: no server
+    # may serve the schema meanwhile, nor start.
+    with (
+        _pg_engine(url) as engine,
+        engine.connect() as holder,
+        pg_exclusive_use(holder, first_schema(holder)),
+    ):
         with engine.begin() as connection:
-            target = _target_schema(connection)
-            exists = _schema_exists(connection, target)
+            target = first_schema(connection)
+            exists = schema_exists(connection, target)
             replaced = sum(_pg_rows(connection, target).values()) if exists else 0
             if replaced and not force:
                 raise BackupError(
                     f"schema {target} of {_shown(url)} holds {replaced:,} rows; restoring "
                     "would replace them. Restore into an empty database, or pass --force"
                 )
-            if dumped != target and _schema_exists(connection, dumped):
+            if dumped != target and schema_exists(connection, dumped):
                 raise BackupError(
                     f"the backup holds schema {dumped}, and {_shown(url)} already has a "
                     f"schema of that name besides the target {target}: restore into "

@@ -10,7 +10,7 @@ transactions that both read and then write deadlock on lock upgrade and one gets
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.kernel.files import create_private, private_directory
 from service.persistence import guards
 
 WRITE_OPTION = "jifen_write"
@@ -45,12 +46,23 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
+def _create_private_database(path: Path) -> None:
+    """A new SQLite file starts empty and 0600 (SQLite would make it 0644, and its -wal
+    and -shm take the database's mode): it will hold ID numbers and password hashes."""
+    if path.exists():
+        return
+    private_directory(path.parent)
+    # Made meanwhile by another process: theirs to have made private.
+    with suppress(FileExistsError):
+        create_private(path)
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with the settings Jifen relies on."""
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_database(Path(database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},

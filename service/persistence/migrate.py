@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -61,8 +62,34 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str | None:
+    # Read from the migration files once: they do not change under a running process.
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision_of(connection: Connection) -> str | None:
+    """The schema revision of the database ``connection`` reaches (None: no schema)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_problem(revision: str | None) -> str | None:
+    """Why a database at ``revision`` cannot be served by this release (None: it can),
+    in English for logs and probes; the CLI says it in the terminal's language."""
+    head = head_revision()
+    if revision == head:
+        return None
+    if revision is None:
+        return "the database has no schema yet: run 'jifen db upgrade'"
+    if revision in revision_chain():
+        return (
+            f"the database schema is at revision {revision}, this release needs {head}: "
+            "run 'jifen db upgrade'"
+        )
+    return (
+        f"the database schema is at revision {revision}, which this release does not know "
+        "(made by a newer release?)"
+    )
 
 
 def revision_chain() -> list[str]:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import re
+import stat
+import tempfile
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
@@ -261,3 +267,44 @@ def test_a_bad_form_is_shown_again(admin: Browser, town: SmallTown) -> None:
     response = admin.submit(path, path, {"to_branch_id": "", "effective": "yesterday"})
     assert response.status_code == 422
     assert "Enter a date like 2026-03-12." in response.text
+
+
+def test_uploads_stay_in_the_instances_own_directory(admin: Browser, app: Litestar) -> None:
+    """The file waiting for "Apply" holds ID numbers and phones: it goes to the instance's
+    configured directory (0700, the file 0600), and clearing old uploads there leaves
+    another instance's files alone (they once shared one folder in /tmp, whose cleanup
+    deleted each other's uploads)."""
+    shared = Path(tempfile.gettempdir()) / "jifen-roster-uploads"
+    shared.mkdir(mode=0o700, exist_ok=True)
+    theirs = shared / f"1-{os.getpid():064x}.upload"
+    theirs.write_bytes(b"another instance's upload")
+    two_hours_ago = time.time() - 7200
+    os.utime(theirs, (two_hours_ago, two_hours_ago))
+    try:
+        checked = upload(admin, GOOD)
+        assert checked.status_code == 200, checked.text
+        assert theirs.exists(), "an upload deleted another instance's file"
+    finally:
+        theirs.unlink(missing_ok=True)
+    own: Path = app.state.settings.roster_upload_dir
+    (kept,) = own.glob("*.upload")
+    assert kept.read_bytes() == GOOD
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(own.stat().st_mode) == 0o700
+
+
+def test_a_roster_directory_of_another_user_is_refused(admin: Browser, app: Litestar) -> None:
+    """Another user could read, swap or delete the files in a directory they own: the
+    upload is refused with a page saying whom to tell, not a 500, and nothing is kept."""
+    own: Path = app.state.settings.roster_upload_dir
+    own.mkdir(mode=0o700, exist_ok=True)
+    if os.getuid() != 0:
+        pytest.skip("giving the directory to another user needs root")
+    os.chown(own, 65534, 65534)  # nobody
+    try:
+        refused = upload(admin, GOOD)
+    finally:
+        os.chown(own, os.getuid(), os.getgid())
+    assert refused.status_code == 503
+    assert "cannot keep the uploaded file" in text_of(refused)
+    assert list(own.iterdir()) == []

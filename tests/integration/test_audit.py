@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -377,6 +378,8 @@ def test_cli_changes_are_audited_as_cli_and_by(
     out = tmp_path / "audit.csv"
     exported = run(["audit", "export", str(out), "--branch", "B002", "--since", "2020-01-01"])
     assert exported.exit_code == 0, exported.output
+    # Before and after values hold ID numbers and phones: the owner's alone.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert rows[0] == list(CSV_COLUMNS)

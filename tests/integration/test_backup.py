@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import MetaData, create_engine, func, inspect, make_url, select, text
 from sqlalchemy.engine import Engine
@@ -37,7 +39,7 @@ from service.persistence.models import Account, Entry, EntryStatus, LedgerLine
 from service.persistence.types import utcnow
 from service.publication.stored import published_month
 from service.scoring.rules import Rulebook
-from tests.live_server import process_database_url, process_env, run_jifen
+from tests.live_server import process_database_url, process_env, run_jifen, start_server
 
 # Another process, thread or engine reads what the test writes: real commits.
 pytestmark = pytest.mark.commits
@@ -57,7 +59,11 @@ def seeded(database: Database, rulebook: Rulebook, project_root: Path) -> Databa
 
 @pytest.fixture
 def source_env(seeded: Database, tmp_path: Path) -> dict[str, str]:
-    return process_env(process_database_url(seeded), upload_dir=str(tmp_path / "uploads"))
+    return process_env(
+        process_database_url(seeded),
+        upload_dir=str(tmp_path / "uploads"),
+        roster_upload_dir=str(tmp_path / "roster-uploads"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -364,3 +370,69 @@ def test_restore_refuses_what_is_not_a_jifen_backup(
             assert not {target, _backed_up_schema(seeded)} & schemas
         finally:
             engine.dispose()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_backups_and_restored_databases_are_private(
+    source_env: dict[str, str], fresh_url: str, tmp_path: Path
+) -> None:
+    """A backup holds ID numbers, phones and password hashes: 0600, in a directory made
+    0700, whatever the umask lets other files be (here the usual 022)."""
+    umask = os.umask(0o022)
+    try:
+        backup = tmp_path / "made" / "backups" / "jifen.backup"
+        done = run_jifen(["backup", str(backup)], source_env)
+        assert done.returncode == 0, done.stderr
+        assert _mode(backup) == 0o600
+        assert _mode(backup.parent) == 0o700 and _mode(backup.parent.parent) == 0o700
+
+        # Overwriting a world-readable file leaves a private one.
+        older = tmp_path / "older.backup"
+        older.write_text("an older backup", encoding="utf-8")
+        older.chmod(0o644)
+        forced = run_jifen(["backup", "--force", str(older)], source_env)
+        assert forced.returncode == 0, forced.stderr
+        assert _mode(older) == 0o600
+
+        restored = run_jifen(["restore", str(backup)], _env(source_env, fresh_url))
+        assert restored.returncode == 0, restored.stderr
+    finally:
+        os.umask(umask)
+    if fresh_url.startswith("sqlite"):
+        # The new database file and whatever SQLite keeps beside it.
+        database_file = Path(str(make_url(fresh_url).database))
+        files = [database_file, *database_file.parent.glob(f"{database_file.name}-*")]
+        assert {path.name: _mode(path) for path in files} == {path.name: 0o600 for path in files}
+        assert _mode(database_file.parent) == 0o700
+
+
+def test_restore_is_refused_while_a_server_serves_the_database(
+    seeded: Database, source_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README says to stop the server first: a restore that replaced the tables
+    under a running server would leave it serving (and writing) what it no longer
+    matches. Refused, with the reason, until the server has stopped."""
+    backup = tmp_path / "jifen.backup"
+    assert run_jifen(["backup", str(backup)], source_env).returncode == 0
+    expected = _rows(seeded.engine)
+    seeded.engine.dispose()  # nothing of the test holds the tables either
+
+    server = start_server(source_env, tmp_path / "server.log")
+    try:
+        refused = run_jifen(["restore", "--force", str(backup)], source_env)
+        assert refused.returncode == 1
+        assert "in use by a running Jifen server" in refused.stderr, refused.stderr
+        assert "stop the server" in refused.stderr and "Traceback" not in refused.stderr
+        assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
+    finally:
+        server.stop()
+    assert _rows(seeded.engine) == expected
+    seeded.engine.dispose()
+
+    forced = run_jifen(["restore", "--force", str(backup)], source_env)
+    assert forced.returncode == 0, forced.stderr
+    seeded.engine.dispose()
+    assert _rows(seeded.engine) == expected

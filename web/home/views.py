@@ -6,12 +6,13 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
-from litestar.response import Redirect, Template
-from sqlalchemy import text
+from litestar.response import Redirect, Response, Template
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from service.accounts.principal import Principal
 from service.kernel.periods import period_of
 from service.overview.home import member_home, office_home, reviewer_home
+from service.persistence.migrate import revision_of, schema_problem
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
 from web.auth import safe_next
@@ -69,6 +70,14 @@ class HomeController(Controller):
         )
 
     @get("/healthz", sync_to_thread=True, include_in_schema=False)
-    def health(self, db: Db) -> dict[str, str]:
-        db.execute(text("SELECT 1"))
-        return {"status": "ok"}
+    def health(self, db: Db) -> Response[dict[str, str]]:
+        """Ready when the database answers and its schema is this release's; 503 with
+        the reason otherwise (a probe takes the process out of service, and the operator
+        reads what to run)."""
+        problem = schema_problem(revision_of(db.connection()))
+        if problem is not None:
+            return Response(
+                {"status": "not ready", "reason": problem},
+                status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response({"status": "ok"})

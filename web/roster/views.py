@@ -3,17 +3,20 @@
 
 The import is two steps: the upload runs a dry run and shows its report; "Apply"
 re-checks and writes. Between the two the uploaded bytes are kept on the server in a
-file named by the uploading account and the SHA-256 of the content (private directory,
-mode 0700; files older than an hour are removed). The Apply form sends only the digest:
-nothing the browser sends becomes a path (the digest must be 64 hex characters), the
-content is re-hashed before use, so what is applied is exactly what was checked, and it
-is checked again against the database as it is at apply time. With several app hosts
-the directory must be shared (or the office uploads again: a missing file says so).
+file named by the uploading account and the SHA-256 of the content, in the instance's
+own directory (``JIFEN_ROSTER_UPLOAD_DIR``, mode 0700, refused unless it belongs to the
+user running Jifen; files 0600); files there older than an hour are removed. The Apply
+form sends only the digest: nothing the browser sends becomes a path (the digest must
+be 64 hex characters), the content is re-hashed before use, so what is applied is
+exactly what was checked, and it is checked again against the database as it is at
+apply time. With several app hosts the directory must be shared (or the office uploads
+again: a missing file says so).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -31,7 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput, NotFound
+from service.kernel.files import UnsafeDirectory, owned_private_directory
 from service.kernel.i18n import N_, Message
 from service.people.roster_apply import apply_roster
 from service.people.roster_file import (
@@ -56,6 +61,7 @@ from web.i18n import gettext, render
 from web.notices import notice
 
 AnyRequest = Request[Any, Any, Any]
+logger = logging.getLogger("jifen.web")
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # The body also carries the CSRF field and multipart framing.
@@ -90,39 +96,39 @@ STATUS_LABELS = {
 }
 
 
-def upload_dir() -> Path:
-    path = Path(tempfile.gettempdir()) / "jifen-roster-uploads"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+def upload_dir(settings: Settings) -> Path:
+    """The instance's own directory for roster files (UnsafeDirectory if another user's)."""
+    return owned_private_directory(settings.roster_upload_dir)
 
 
-def _upload_path(account_id: int, digest: str) -> Path:
+def _upload_path(directory: Path, account_id: int, digest: str) -> Path:
     assert DIGEST.fullmatch(digest)
-    return upload_dir() / f"{account_id}-{digest}.upload"
+    return directory / f"{account_id}-{digest}.upload"
 
 
-def _keep(account_id: int, content: bytes) -> str:
-    directory = upload_dir()
+def _keep(directory: Path, account_id: int, content: bytes) -> str:
     cutoff = time.time() - KEEP_UPLOAD_SECONDS
-    for old in directory.glob("*.upload"):
+    # The directory is this instance's: whatever is old in it is an upload of ours
+    # (or one a crash left half written).
+    for old in [*directory.glob("*.upload"), *directory.glob("*.part")]:
         try:
             if old.stat().st_mtime < cutoff:
                 old.unlink()
         except OSError:
             pass
     digest = hashlib.sha256(content).hexdigest()
-    path = _upload_path(account_id, digest)
-    fd, temporary = tempfile.mkstemp(dir=directory, suffix=".part")
+    path = _upload_path(directory, account_id, digest)
+    fd, temporary = tempfile.mkstemp(dir=directory, suffix=".part")  # 0600
     with os.fdopen(fd, "wb") as handle:
         handle.write(content)
     os.replace(temporary, path)
     return digest
 
 
-def _kept(account_id: int, digest: str) -> bytes | None:
+def _kept(directory: Path, account_id: int, digest: str) -> bytes | None:
     if not DIGEST.fullmatch(digest):
         return None
-    path = _upload_path(account_id, digest)
+    path = _upload_path(directory, account_id, digest)
     try:
         content = path.read_bytes()
     except OSError:
@@ -175,6 +181,22 @@ def _import_page(
     )
 
 
+def _cannot_keep(exc: Exception) -> Template:
+    # The operator's to fix (the reason goes to the log); the office is told to ask.
+    logger.error("roster upload directory refused: %s", exc)
+    return _import_page(
+        error=render(
+            Message(
+                N_(
+                    "The server cannot keep the uploaded file for the import; tell the "
+                    "operator (the server log says why)."
+                )
+            )
+        ),
+        status_code=503,
+    )
+
+
 def _read_upload(upload: UploadFile) -> bytes | None:
     """The uploaded bytes, or None when over the limit (reads at most limit + 1)."""
     content = upload.file.read(MAX_UPLOAD_BYTES + 1)
@@ -214,7 +236,11 @@ class RosterImportController(Controller):
             table = read_table(content)
         except RosterFileError as exc:
             return _import_page(error=render(exc.message), filename=filename, status_code=422)
-        digest = _keep(principal.account_id, content)
+        try:
+            directory = upload_dir(request.app.state.settings)
+        except (UnsafeDirectory, OSError) as exc:
+            return _cannot_keep(exc)
+        digest = _keep(directory, principal.account_id, content)
         database = request.app.state.database
         with database.transaction(write=False) as session:
             # A dry run in a read transaction of its own: nothing is written.
@@ -231,7 +257,11 @@ class RosterImportController(Controller):
         form = first_value(data)
         digest = str(form.get("digest", ""))
         filename = str(form.get("filename", ""))[:120]
-        content = _kept(principal.account_id, digest)
+        try:
+            directory = upload_dir(request.app.state.settings)
+        except (UnsafeDirectory, OSError) as exc:
+            return _cannot_keep(exc)
+        content = _kept(directory, principal.account_id, digest)
         if content is None:
             return _import_page(
                 error=render(
@@ -254,7 +284,7 @@ class RosterImportController(Controller):
             batch_rows=settings.import_batch_rows,
         )
         if report.applied:
-            _upload_path(principal.account_id, digest).unlink(missing_ok=True)
+            _upload_path(directory, principal.account_id, digest).unlink(missing_ok=True)
         return _import_page(
             report=report,
             filename=filename,
