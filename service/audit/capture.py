@@ -210,6 +210,7 @@ ACTION_LABELS = {
     "create": N_("created"),
     "update": N_("changed"),
     "delete": N_("deleted"),
+    # Lines written before bulk statements were recorded row by row still read.
     "bulk_update": N_("changed in bulk"),
     "bulk_delete": N_("deleted in bulk"),
     "approve": N_("approved"),
