@@ -7,6 +7,7 @@ web/guards.py."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,7 +17,13 @@ from litestar.enums import ScopeType
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.accounts.api_tokens import resolve_token, touch_token
+from service.accounts import throttle
+from service.accounts.api_tokens import (
+    record_refused_token,
+    resolve_token,
+    token_pause,
+    touch_token,
+)
 from service.accounts.principal import Principal
 from service.accounts.sessions import end_session, resolve_session, touch_session
 from service.audit.capture import reset_context, set_context
@@ -38,6 +45,9 @@ INVALID_TOKEN = N_(
     "disabled. Ask the organisation office for a new one."
 )
 OTHER_SCHEME = N_("The API takes API tokens only: send Authorization: Bearer jft_...")
+TOKEN_THROTTLED = N_(
+    "Too many requests from this address with an API token that is not valid. Try again later."
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,7 @@ class SessionAuthMiddleware:
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self.absolute = timedelta(hours=settings.session_absolute_hours)
         self.trust_proxy = trusts_proxy(settings)
+        self.limits = throttle.Limits.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["user"] = None
@@ -144,15 +155,19 @@ class SessionAuthMiddleware:
             await self.app(scope, receive, send)
             return
         actor_id: int | None = None
+        address = client_address(scope, trust_proxy=self.trust_proxy)
         authorization = _authorization(scope) if is_api_path(scope["path"]) else None
         if authorization is not None:
             scheme, _sep, credentials = authorization.partition(" ")
             if scheme.lower() != "bearer":
                 await _refuse(scope, receive, send, OTHER_SCHEME, INVALID_REQUEST_CHALLENGE)
                 return
-            principal, token_id = await anyio.to_thread.run_sync(
-                self._resolve_bearer, credentials.strip()
+            principal, token_id, wait = await anyio.to_thread.run_sync(
+                self._resolve_bearer, credentials.strip(), address
             )
+            if wait is not None:
+                await _too_many(scope, receive, send, wait)
+                return
             if principal is None or token_id is None:
                 await _refuse(scope, receive, send, INVALID_TOKEN, INVALID_TOKEN_CHALLENGE)
                 return
@@ -164,7 +179,6 @@ class SessionAuthMiddleware:
             if principal is not None:
                 scope["user"] = principal
                 scope["auth"] = token
-        address = client_address(scope, trust_proxy=self.trust_proxy)
         audit_token = set_context(actor_id, address)
         try:
             await self.app(scope, receive, send)
@@ -190,14 +204,25 @@ class SessionAuthMiddleware:
         acting: Principal | None = lookup.principal or getattr(lookup, "password_change", None)
         return lookup.principal, acting.account_id if acting is not None else None
 
-    def _resolve_bearer(self, secret: str) -> tuple[Principal | None, int | None]:
+    def _resolve_bearer(
+        self, secret: str, address: str
+    ) -> tuple[Principal | None, int | None, timedelta | None]:
+        """The token's principal and id; or, while the address is paused for sending
+        too many refused tokens, how long it waits (the token is not looked at)."""
         now = utcnow()
         with self.database.transaction(write=False) as session:
+            wait = token_pause(session, address, now=now, limits=self.limits)
+            if wait is not None:
+                return None, None, wait
             lookup = resolve_token(session, secret, now=now)
-        if lookup.principal is not None and lookup.token_id is not None and lookup.needs_touch:
+        if lookup.principal is None or lookup.token_id is None:
+            with self.database.transaction() as session:
+                record_refused_token(session, address, now=now)
+            return None, None, None
+        if lookup.needs_touch:
             with self.database.transaction() as session:
                 touch_token(session, lookup.token_id, now)
-        return lookup.principal, lookup.token_id
+        return lookup.principal, lookup.token_id, None
 
 
 def _authorization(scope: Scope) -> str | None:
@@ -217,6 +242,19 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str, chall
         status_code=401,
         media_type="application/json",
         headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+    )
+    await response(scope, receive, send)
+
+
+async def _too_many(scope: Scope, receive: Receive, send: Send, wait: timedelta) -> None:
+    """429 for an address paused by the throttle, in the JSON shape of every API error,
+    with Retry-After in seconds."""
+    body = json.dumps({"status_code": 429, "detail": gettext(TOKEN_THROTTLED)}, ensure_ascii=False)
+    response = ASGIResponse(
+        body=body.encode(),
+        status_code=429,
+        media_type="application/json",
+        headers={"Retry-After": str(math.ceil(wait.total_seconds())), "Cache-Control": "no-store"},
     )
     await response(scope, receive, send)
 

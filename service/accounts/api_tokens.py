@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from service.accounts import throttle
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal, load_principal
 from service.kernel.errors import Conflict, InvalidInput, NotFound
@@ -42,6 +43,10 @@ MAX_DAYS = 3650
 # Like sessions (service/accounts/sessions.py TOUCH_INTERVAL): recording every use would make
 # every API read a write; a minute's resolution tells the office plenty.
 TOUCH_INTERVAL = timedelta(minutes=1)
+# The name the throttle counts refused bearer tokens under, per address: not a username
+# anyone has (it has spaces and brackets), and a person typing it at the sign-in page
+# would share the count of their own address only.
+THROTTLE_KEY = "(api token)"
 
 
 def digest(secret: str) -> str:
@@ -240,6 +245,27 @@ def resolve_token(session: Session, secret: str, *, now: datetime) -> TokenLooku
         return TokenLookup(None)
     needs_touch = token.last_used_at is None or now - token.last_used_at > TOUCH_INTERVAL
     return TokenLookup(principal, token.id, needs_touch)
+
+
+def token_pause(
+    session: Session, address: str, *, now: datetime, limits: throttle.Limits
+) -> timedelta | None:
+    """How long the address must wait before its bearer tokens are looked at again,
+    having sent too many that were refused (the sign-in throttle, under THROTTLE_KEY)."""
+    return throttle.retry_after(session, THROTTLE_KEY, address, now=now, limits=limits)
+
+
+def record_refused_token(session: Session, address: str, *, now: datetime) -> None:
+    """Count a refused bearer token of the address, in a write transaction.
+
+    Unlike a password, a token is not checked under the address's lock: every API
+    request would become a write transaction holding one lock per client host, and the
+    check is one indexed lookup of a 256-bit secret's hash, where a few lookups more in
+    a burst change nothing. What a burst cannot do is go on: the failures are counted
+    (under the lock, so none is lost) and the pause refuses the next requests unchecked.
+    """
+    throttle.lock_address(session, address)
+    throttle.record_failure(session, THROTTLE_KEY, address, now=now)
 
 
 def touch_token(session: Session, token_id: int, now: datetime) -> None:

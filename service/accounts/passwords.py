@@ -5,6 +5,7 @@ signing in and changing one's password.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 
@@ -13,12 +14,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.accounts import throttle
 from service.accounts.sessions import end_account_sessions
+from service.audit.events import PASSWORD_CHECK_FAILURE, PASSWORD_CHECK_THROTTLED, record_event
 from service.kernel.errors import InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
-from service.persistence.models import (
-    Account,
-)
+from service.persistence.models import Account, Member
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 ARGON2_TIME_COST = 2
@@ -125,17 +126,39 @@ def change_password(
     new: str,
     confirmation: str,
     *,
+    address: str,
+    now: datetime,
+    limits: throttle.Limits,
     keep_session_id: str | None = None,
 ) -> None:
     """Set a password the person chose: checks the current one, that the new one is long
     enough, not common, not the username, differs from the current one and matches its
-    confirmation. Clears the must-change flag and ends the account's other sessions."""
+    confirmation. Clears the must-change flag and ends the account's other sessions.
+
+    The current password is a secret checked like a sign-in's, through the same throttle
+    (a stolen session must not become a way to guess the password it lacks); a wrong or
+    refused one is audited. Nothing else is written before every check passed, so the
+    caller commits an ``InvalidInput`` as it is: the failure must count.
+    """
     account = session.get(Account, account_id)
     if account is None or not account.is_active:
         raise NotFound(Message(N_("No such account.")))
     errors: dict[str, Message] = {}
-    if not verify_password(account.password_hash, current):
+    password_hash = account.password_hash
+    found = throttle.checked(
+        session,
+        account.username,
+        address,
+        lambda: verify_password(password_hash, current),
+        now=now,
+        limits=limits,
+    )
+    if found.wait is not None:
+        errors["current"] = _paused(found.wait)
+        _audit_check(session, account, PASSWORD_CHECK_THROTTLED, address)
+    elif not found.result:
         errors["current"] = Message(N_("This is not your current password."))
+        _audit_check(session, account, PASSWORD_CHECK_FAILURE, address)
     problem = chosen_password_problem(new, username=account.username)
     if problem is not None:
         errors["new"] = problem
@@ -149,3 +172,27 @@ def change_password(
     account.must_change_password = False
     end_account_sessions(session, account.id, keep=keep_session_id)
     session.flush()
+
+
+def _paused(wait: timedelta) -> Message:
+    minutes = throttle.minutes_to_wait(wait)
+    if minutes == 1:
+        return Message(N_("Too many wrong passwords. Try again in a minute."))
+    return Message(N_("Too many wrong passwords. Try again in %(num)s minutes."), {"num": minutes})
+
+
+def _audit_check(session: Session, account: Account, kind: str, address: str) -> None:
+    branch_id = (
+        session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
+        if account.member_id is not None
+        else None
+    )
+    record_event(
+        session,
+        kind,
+        "account",
+        account.id,
+        summary=account.username,
+        branch_id=branch_id,
+        ip_address=address,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,12 +12,11 @@ from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal, load_principal
-from service.audit.capture import current_context, is_suspended
+from service.audit.events import record_event
 from service.kernel.errors import NotFound
 from service.kernel.i18n import N_, Message
 from service.persistence.models import (
     Account,
-    AuditEvent,
     Member,
     WebSession,
 )
@@ -154,25 +152,19 @@ def end_sessions_by_office(session: Session, actor: Principal, account_id: int) 
         raise NotFound(Message(N_("No such account.")))
     keep = actor.session_id if account.id == actor.account_id else None
     ended = end_account_sessions(session, account.id, keep=keep)
-    if not is_suspended():
-        context = current_context()
-        branch_id = (
-            session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
-            if account.member_id is not None
-            else None
-        )
-        session.add(
-            AuditEvent(
-                actor_id=context.actor_id,
-                ip_address=context.ip_address,
-                kind=SESSIONS_ENDED_KIND,
-                object_type="account",
-                object_id=str(account.id),
-                branch_id=branch_id,
-                summary=account.username,
-                before=None,
-                after=json.dumps({"sessions_ended": ended}),
-            )
-        )
+    branch_id = (
+        session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
+        if account.member_id is not None
+        else None
+    )
+    record_event(
+        session,
+        SESSIONS_ENDED_KIND,
+        "account",
+        account.id,
+        summary=account.username,
+        branch_id=branch_id,
+        after={"sessions_ended": ended},
+    )
     session.flush()
     return ended

@@ -27,7 +27,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
@@ -179,6 +179,12 @@ SPECIFIC_KINDS = (
     "account.disable",
     "account.enable",
     "account.end_sessions",
+    # Written by the services (service/audit/events.py), not by the session hook.
+    "account.password_check_failure",
+    "account.password_check_throttled",
+    "sign_in.success",
+    "sign_in.failure",
+    "sign_in.throttled",
     "objection.resolve",
     "correction.close",
 )
@@ -197,12 +203,14 @@ OBJECT_LABELS = {
     "correction": N_("Correction"),
     "objection": N_("Objection"),
     "api_token": N_("API token"),
+    "sign_in": N_("Sign-in"),
 }
 
 ACTION_LABELS = {
     "create": N_("created"),
     "update": N_("changed"),
     "delete": N_("deleted"),
+    # Lines written before bulk statements were recorded row by row still read.
     "bulk_update": N_("changed in bulk"),
     "bulk_delete": N_("deleted in bulk"),
     "approve": N_("approved"),
@@ -216,6 +224,11 @@ ACTION_LABELS = {
     "disable": N_("disabled"),
     "enable": N_("enabled"),
     "end_sessions": N_("signed out everywhere"),
+    "password_check_failure": N_("wrong current password typed"),
+    "password_check_throttled": N_("password change refused: too many wrong passwords"),
+    "success": N_("succeeded"),
+    "failure": N_("failed: wrong username or password"),
+    "throttled": N_("refused: too many failed sign-ins"),
     "resolve": N_("resolved"),
     "close": N_("closed"),
 }
@@ -513,7 +526,8 @@ def _identity(obj: Any) -> str:
 
 def _bulk_statement(state: ORMExecuteState) -> Any:
     """Record ORM bulk INSERT/UPDATE/DELETE statements on audited models, after the
-    statement ran (the audit rows refer to what it wrote)."""
+    statement ran (the audit rows refer to what it wrote): one line per row, as if the
+    rows had been changed one by one."""
     if not (state.is_insert or state.is_update or state.is_delete):
         return None
     statement: Any = state.statement
@@ -525,7 +539,11 @@ def _bulk_statement(state: ORMExecuteState) -> Any:
     if model is None or _suspended.get():
         return None
     audited = AUDITED[model]
-    result = state.invoke_statement()
+    if state.is_insert:
+        result = state.invoke_statement()
+        changed: list[tuple[str, Any, Mapping[str, Any], Any, Any]] = []
+    else:
+        result, changed = _run_bulk_change(state, model, audited)
     batch = _Batch(state.session)
     parameters = state.parameters
     if state.is_insert:
@@ -553,25 +571,79 @@ def _bulk_statement(state: ORMExecuteState) -> Any:
                 after,
             )
     else:
-        action = "bulk_update" if state.is_update else "bulk_delete"
-        values: dict[str, Any] = {}
-        if state.is_update:
-            for column, value in (statement._values or {}).items():
-                name = str(getattr(column, "key", column))
-                literal = getattr(value, "value", None)
-                values[name] = SECRET_CHANGED if name in audited.secret else to_json_value(literal)
-        criteria = str(statement.whereclause) if statement.whereclause is not None else ""
-        batch.add(
-            f"{audited.object_type}.{action}",
-            audited.object_type,
-            "*",
-            None,
-            criteria[:500],
-            None,
-            values or None,
-        )
+        for kind, key, row, before, after in changed:
+            branch_id = key if model is Branch else batch.branch_of(model, row)
+            batch.add(
+                f"{audited.object_type}.{kind}",
+                audited.object_type,
+                key,
+                branch_id,
+                _label(None, audited, row),
+                before,
+                after,
+            )
     batch.write()
     return result
+
+
+def _run_bulk_change(
+    state: ORMExecuteState, model: type[Base], audited: Audited
+) -> tuple[Any, list[tuple[str, Any, Mapping[str, Any], Any, Any]]]:
+    """Run a bulk UPDATE or DELETE, and say in the model's terms what it did to each row
+    it touched: (action, primary key, the row as it was, before, after) with the changed
+    columns only, as a flush's line would; not the statement's SQL, which no one in the
+    office reads (and which names no record).
+
+    The rows are read under the statement's own WHERE clause before it runs, locked so
+    that no one changes them in between, and read again by primary key after it ran.
+    """
+    table = model.__table__
+    assert isinstance(table, Table)
+    statement: Any = state.statement
+    (primary,) = table.primary_key.columns
+    connection = state.session.connection()
+    query = select(table)
+    if statement.whereclause is not None:
+        query = query.where(statement.whereclause)
+    if isinstance(state.parameters, list):
+        # An UPDATE by primary key, one parameter set per row: only those rows.
+        query = query.where(primary.in_([row.get(primary.key) for row in state.parameters]))
+    old_rows = {
+        row[primary.name]: dict(row)
+        for row in connection.execute(query.with_for_update()).mappings()
+    }
+    result = state.invoke_statement()
+    changes: list[tuple[str, Any, Mapping[str, Any], Any, Any]] = []
+    if state.is_delete:
+        for key, row in old_rows.items():
+            held = {
+                name: (SECRET_CHANGED if name in audited.secret else to_json_value(value))
+                for name, value in row.items()
+                if name not in audited.ignored and value is not None
+            }
+            changes.append(("delete", key, row, held, None))
+        return result, changes
+    if not old_rows:
+        return result, changes
+    new_rows = {
+        row[primary.name]: dict(row)
+        for row in connection.execute(select(table).where(primary.in_(list(old_rows)))).mappings()
+    }
+    for key, old in old_rows.items():
+        new = new_rows.get(key, {})
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for name, value in new.items():
+            if name in audited.ignored or old.get(name) == value:
+                continue
+            if name in audited.secret:
+                before[name], after[name] = "***", SECRET_CHANGED
+            else:
+                before[name], after[name] = to_json_value(old.get(name)), to_json_value(value)
+        if after:
+            # Its branch is the one it belongs to now (a moved entry: the new one).
+            changes.append(("update", key, {**old, **new}, before, after))
+    return result, changes
 
 
 def _append_only(session: Session, _context: Any, _instances: Any) -> None:

@@ -13,10 +13,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from service.audit.capture import dump_values
+from service.audit.events import SIGN_IN
 from service.kernel.spreadsheet import text_cell
 from service.persistence.models import (
     Account,
@@ -28,7 +29,7 @@ from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
 
 @dataclass(frozen=True)
 class AuditFilter:
-    account: str | None = None  # username
+    account: str | None = None  # username: what they did, and sign-ins tried with it
     branch: str | None = None  # branch code
     kind: str | None = None  # a full kind ("entry.approve") or an object type ("entry")
     since: date | None = None  # town dates, inclusive
@@ -66,9 +67,16 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
 def _filtered(query: Select[Any], criteria: AuditFilter, timezone: str) -> Select[Any]:
     zone = ZoneInfo(timezone)
     if criteria.account:
+        username = criteria.account.strip()
+        # The person's own actions, and every sign-in attempt made with their username
+        # (a failed one has no actor: nobody was signed in), known account or not.
         query = query.where(
-            AuditEvent.actor_id.in_(
-                select(Account.id).where(Account.username == criteria.account.strip())
+            or_(
+                AuditEvent.actor_id.in_(select(Account.id).where(Account.username == username)),
+                and_(
+                    AuditEvent.object_type == SIGN_IN,
+                    func.lower(AuditEvent.summary) == username.lower(),
+                ),
             )
         )
     if criteria.branch:

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     roster_upload_dir: Path = PROJECT_ROOT / "var" / "roster-uploads"
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos_per_entry: int = 3
-    # Sign-in throttling: failures within the window, per username and per address.
+    # Sign-in throttling (service/accounts/throttle.py): failures of one username from one
+    # address before its pauses begin (the longest pause is the window), and failures of
+    # one address within the window whatever the usernames; 0 turns a count off.
     login_window_minutes: int = 15
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 30

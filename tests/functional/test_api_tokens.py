@@ -644,3 +644,31 @@ def test_disabling_an_account_stops_its_tokens_and_enabling_restores_them(
     with database.transaction(write=False) as session:
         account = session.get(Account, town.account_ids["member2"])
         assert account is not None and account.is_active
+
+
+def test_an_address_sending_invalid_tokens_is_paused_like_a_sign_in(
+    town: SmallTown, database: Database, rulebook: Rulebook, database_url: str
+) -> None:
+    """A bearer token is a secret like a password: an address that keeps sending ones
+    that are not valid is paused by the sign-in throttle (429, the token not looked at),
+    and only that address."""
+    from web.app import create_app
+
+    settings = Settings(env="test", database_url=database_url, trusted_proxy=True)
+    app = create_app(settings, database=database, rulebook=rulebook)
+    secret = issue(database, town, "member")
+    guesser = {**bearer("jft_" + "B" * 43), "X-Forwarded-For": "203.0.113.66"}
+    with TestClient(app=app) as api:
+        for _ in range(5):
+            assert api.get("/api/me", headers=guesser).status_code == 401
+        paused = api.get("/api/me", headers={**guesser, **bearer(secret)})
+        assert paused.status_code == 429
+        assert paused.json() == {
+            "status_code": 429,
+            "detail": "Too many requests from this address with an API token that is not "
+            "valid. Try again later.",
+        }
+        assert 0 < int(paused.headers["retry-after"]) <= 60
+        # The integration elsewhere goes on working.
+        elsewhere = api.get("/api/me", headers={**bearer(secret), "X-Forwarded-For": "192.0.2.8"})
+        assert elsewhere.status_code == 200

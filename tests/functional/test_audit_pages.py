@@ -18,7 +18,7 @@ from service.persistence.db import Database
 from service.persistence.models import AuditEvent, Branch, BranchKind
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from tests.conftest import Browser, SmallTown
+from tests.conftest import PASSWORD, Browser, SmallTown
 from web.auth import client_address
 
 HOST = "testserver.local"
@@ -77,7 +77,7 @@ def test_a_change_over_http_shows_who_when_where_and_what(
     assert event.ip_address == "testclient"  # the test client's socket address
 
     office = signed_in(make_browser, "admin")
-    page = office.client.get("/admin/audit?account=secretary")
+    page = office.client.get("/admin/audit?account=secretary&kind=entry")
     assert page.status_code == 200
     (item,) = items(page.text)
     assert "Entry approved" in item and "entry.approve" in item
@@ -91,7 +91,8 @@ def test_a_change_over_http_shows_who_when_where_and_what(
 
     everything = office.client.get("/admin/audit")
     kinds = re.findall(r'<span class="badge">([a-z_.]+)</span>', everything.text)
-    assert kinds[0] == "entry.approve"  # newest first
+    # Newest first: the office signing in, then the approval, then the secretary's sign-in.
+    assert kinds[:3] == ["sign_in.success", "entry.approve", "sign_in.success"]
     assert "entry.create" in kinds and "member.create" in kinds
     assert "1 change" in page.text
 
@@ -165,6 +166,62 @@ def test_csv_export_of_the_filtered_rows(
     assert approve[7] == "金湾工业园区联合党支部"
     assert '"status": "approved"' in approve[10]
     assert approve[1].endswith("+08:00")
+
+
+def sign_in(browser: Browser, username: str, password: str) -> int:
+    token = browser.csrf_token("/login")
+    response = browser.client.post(
+        "/login",
+        data={"username": username, "password": password, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    return int(response.status_code)
+
+
+def test_sign_ins_are_in_the_log_with_the_username_the_address_and_the_outcome(
+    database: Database, town: SmallTown, make_browser: Any
+) -> None:
+    """Issue 15, item 19: sign-ins (success, failure, throttled) were not in the audit
+    log. Each attempt is a line (a burst of refusals one line), the password never."""
+    stranger: Browser = make_browser()
+    assert sign_in(stranger, "nobody-here", "guess-secret-x") == 400
+    for attempt in range(5):
+        assert sign_in(stranger, "secretary", f"guess-secret-{attempt}") == 400
+    assert sign_in(stranger, "secretary", PASSWORD) == 429
+    assert sign_in(stranger, "secretary", "guess-secret-9") == 429
+    assert sign_in(make_browser(), "member", PASSWORD) == 303
+
+    office = signed_in(make_browser, "admin")
+    page = office.client.get("/admin/audit?kind=sign_in")
+    assert page.status_code == 200
+    lines = items(page.text)
+    # member, the office and the refusal are newest; the stranger's five failures and
+    # the unknown username oldest.
+    assert len(lines) == 1 + 5 + 1 + 2
+    assert "guess-secret" not in page.text and PASSWORD not in page.text
+    unknown = lines[-1]
+    assert "Sign-in failed: wrong username or password" in unknown
+    assert "nobody-here" in unknown
+    assert "by someone not signed in" in unknown and "from testclient" in unknown
+    (refused,) = [line for line in lines if "sign_in.throttled" in line]
+    assert "Sign-in refused: too many failed sign-ins" in refused and "secretary" in refused
+    assert re.search(
+        r"<code>wait_minutes</code></th>\s*<td[^>]*>.*?</td>\s*<td[^>]*>1</td>", refused, re.S
+    )
+    member = [line for line in lines if "sign_in.success" in line][-1]
+    assert "Sign-in succeeded" in member and "(member)" in member
+
+    # The office asks about one person: what they did, and what was tried in their name.
+    secretary = office.client.get("/admin/audit?account=secretary")
+    kinds = re.findall(r'<span class="badge">([a-z_.]+)</span>', secretary.text)
+    assert kinds == ["sign_in.throttled"] + ["sign_in.failure"] * 5
+
+    office.client.cookies.set("jifen_lang", "zh_CN", domain=HOST)
+    chinese = office.client.get("/admin/audit?kind=sign_in").text
+    assert "登录失败:用户名或密码错误" in chinese
+    assert "登录被拒绝:登录失败次数过多" in chinese
+    assert "登录成功" in chinese
+    assert "操作人:未登录的访问者" in chinese
 
 
 def test_page_in_chinese(database: Database, town: SmallTown, make_browser: Any) -> None:

@@ -302,8 +302,9 @@ def test_the_expired_page_speaks_the_default_language(
 # --- GET never changes state ---------------------------------------------------------------
 
 # Tables a GET may write to by design, with the reason: none. Failed sign-ins
-# (login_failure) are only written by POST /login, and the throttle prunes old ones only
-# when recording a new failure; a GET touching either table would be a finding here.
+# (login_failure) are written by POST /login and POST /account/password, and by an API
+# request whose bearer token is refused (whatever its method: the pages' GETs here send
+# none); the throttle prunes old ones only when recording a new failure.
 GET_MAY_WRITE: tuple[str, ...] = ()
 
 

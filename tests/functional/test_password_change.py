@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from service.accounts.passwords import verify_password
 from service.persistence.db import Database
-from service.persistence.models import Account, WebSession
+from service.persistence.models import Account, AuditEvent, WebSession
 from tests.conftest import PASSWORD, Browser, SmallTown
 
 HOST = "testserver.local"
@@ -155,3 +155,45 @@ def test_signing_out_from_the_forced_change(
         )
         assert count == 0
     assert browser.client.get("/login").status_code == 200
+
+
+def test_guessing_the_current_password_is_throttled_and_audited(
+    town: SmallTown, make_browser: Any, database: Database
+) -> None:
+    """A session left open on a shared computer must not become a way to guess the
+    account's password: the current password is a secret checked through the sign-in
+    throttle. (Before, each wrong guess was rolled back with the form: unlimited.)"""
+    browser = english(make_browser)
+    browser.login("member")
+    wrong = {"current": "is it this one", "new": NEW, "confirmation": NEW}
+    for _ in range(5):
+        response = browser.submit("/account/password", "/account/password", wrong)
+        assert response.status_code == 422
+        assert field_error(response.text, "current") == "This is not your current password."
+    right = {"current": PASSWORD, "new": NEW, "confirmation": NEW}
+    refused = browser.submit("/account/password", "/account/password", right)
+    assert refused.status_code == 422
+    assert (
+        field_error(refused.text, "current") == "Too many wrong passwords. Try again in a minute."
+    )
+    with database.transaction(write=False) as session:
+        account = session.get(Account, town.account_ids["member"])
+        assert account is not None and verify_password(account.password_hash, PASSWORD)
+        kinds = session.scalars(
+            select(AuditEvent.kind).where(
+                AuditEvent.object_id == str(town.account_ids["member"]),
+                AuditEvent.kind.like("account.password_check%"),
+            )
+        ).all()
+    assert sorted(kinds) == ["account.password_check_failure"] * 5 + [
+        "account.password_check_throttled"
+    ]
+    # The same pause stands at the sign-in page, from this address.
+    other = english(make_browser)
+    token = other.csrf_token("/login")
+    response = other.client.post(
+        "/login",
+        data={"username": "member", "password": PASSWORD, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 429

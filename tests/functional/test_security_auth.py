@@ -48,6 +48,7 @@ HOST = "testserver.local"
 SESSION_COOKIE = "jifen_session"
 ERROR_BANNER = re.compile(r'<p class="error-banner" role="alert">([^<]*)</p>')
 THROTTLED = re.compile(r"^Too many failed sign-ins\. Try again in (\d+) minutes?\.$")
+THROTTLED_MINUTES = re.compile(r"Try again in (\d+) minutes?")
 WRONG = "Wrong username or password."
 
 MakeClient = Callable[..., TestClient[Litestar]]
@@ -261,7 +262,7 @@ def test_five_failures_throttle_the_account_and_the_password_is_not_even_checked
     def must_not_run(*_args: Any) -> None:
         raise AssertionError("a throttled sign-in checked the password")
 
-    monkeypatch.setattr("web.accounts.views.authenticate", must_not_run)
+    monkeypatch.setattr("service.accounts.signin.authenticate", must_not_run)
     # The right password now: refused all the same, and nothing was checked.
     throttled = sign_in(client, "member", PASSWORD)
     assert throttled.status_code == 429
@@ -314,16 +315,58 @@ def test_a_success_starts_the_accounts_count_again(
     assert sign_in(client, "member", PASSWORD).status_code == 303
 
 
-def test_the_throttle_lifts_when_the_failures_leave_the_window(
+def test_the_throttle_lifts_when_the_pause_ends(
     town: SmallTown, make_client: MakeClient, database: Database
 ) -> None:
     client = make_client()
     for _ in range(5):
         sign_in(client, "member", "wrong")
-    assert sign_in(client, "member", PASSWORD).status_code == 429
+    throttled = sign_in(client, "member", PASSWORD)
+    assert throttled.status_code == 429
+    assert banner(throttled) == "Too many failed sign-ins. Try again in 1 minute."
     with database.transaction() as session:
-        session.execute(update(LoginFailure).values(at=utcnow() - timedelta(minutes=15, seconds=1)))
+        session.execute(update(LoginFailure).values(at=utcnow() - timedelta(minutes=1, seconds=1)))
     assert sign_in(client, "member", PASSWORD).status_code == 303
+
+
+def test_a_strangers_burst_does_not_lock_the_owner_out(
+    town: SmallTown, make_client: MakeClient
+) -> None:
+    """Issue 15, item 14: twelve wrong passwords typed by anyone for ``secretary`` locked
+    the real secretary out for 15 minutes, again and again. The stranger's address is
+    paused; the secretary, from another address with no failures, signs in."""
+    stranger, office = "203.0.113.66", "198.51.100.20"
+    attacker = make_client(trusted_proxy=True)
+    for _round in range(2):
+        for attempt in range(12):
+            response = sign_in(attacker, "secretary", f"guess {attempt}", forwarded_for=stranger)
+            assert response.status_code in (400, 429)
+        # The stranger is refused even with the right password...
+        refused = sign_in(attacker, "secretary", PASSWORD, forwarded_for=stranger)
+        assert refused.status_code == 429
+        # ...and the secretary, in another browser elsewhere, is not.
+        owner = make_client(trusted_proxy=True)
+        signed = sign_in(owner, "secretary", PASSWORD, forwarded_for=office)
+        assert signed.status_code == 303
+        assert signed_in(owner)
+
+
+def test_failures_past_the_limit_pause_longer_and_longer(
+    town: SmallTown, make_client: MakeClient, database: Database
+) -> None:
+    client = make_client()
+    waits = []
+    for _ in range(4):
+        for _attempt in range(5 if not waits else 1):
+            assert sign_in(client, "member", "wrong").status_code == 400
+        throttled = sign_in(client, "member", "wrong")
+        assert throttled.status_code == 429
+        waits.append(int(THROTTLED_MINUTES.search(banner(throttled)).group(1)))  # type: ignore[union-attr]
+        # The pause is over: the failures moved back by it.
+        with database.transaction() as session:
+            for failure in session.scalars(select(LoginFailure)):
+                failure.at -= timedelta(minutes=waits[-1])
+    assert waits == [1, 2, 4, 8]
 
 
 # The address limit lowered to 4 and the account limit raised, so only the address

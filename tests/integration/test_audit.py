@@ -262,8 +262,34 @@ def test_bulk_statements_are_recorded(database: Database, town: SmallTown) -> No
     imported = [e for e in created if e.object_id.startswith("90")]
     assert [e.object_id for e in imported] == ["900", "901", "902"]
     assert all(e.branch_id == town.baoyuan and e.actor_id for e in imported)
-    (bulk,) = events(database, kind="member.bulk_update")
-    assert json.loads(bulk.after or "{}") == {"phone": "13900000000"}
+    # One line per member changed, named and numbered like a change made one by one,
+    # with the field before and after; never the statement's SQL.
+    changed = events(database, kind="member.update")
+    assert [(e.object_id, e.summary) for e in changed] == [
+        ("900", "导入0 M900"),
+        ("901", "导入1 M901"),
+        ("902", "导入2 M902"),
+    ]
+    for event in changed:
+        assert json.loads(event.before or "{}") == {"phone": None}
+        assert json.loads(event.after or "{}") == {"phone": "13900000000"}
+        assert event.branch_id == town.baoyuan and event.actor_id
+    assert events(database, kind="member.bulk_update") == []
+    assert all("member.id" not in e.summary and ":" not in e.summary for e in events(database))
+
+
+def test_a_bulk_delete_names_each_row_and_what_it_held(database: Database, town: SmallTown) -> None:
+    with acting(town.account_ids["admin"], "cli"), database.transaction() as session:
+        session.execute(
+            delete(RoleGrant).where(
+                RoleGrant.account_id == town.account_ids["secretary"],
+                RoleGrant.role == Role.SECRETARY,
+            )
+        )
+    (deleted,) = events(database, kind="role_grant.delete")
+    assert deleted.summary == "secretary"
+    assert json.loads(deleted.before or "{}")["account_id"] == town.account_ids["secretary"]
+    assert deleted.after is None
 
 
 def test_suspended_records_nothing(database: Database) -> None:

@@ -3,6 +3,7 @@ the boards and in the ledger; published months do not move; refusals; the CLI.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from service.people.transfers import TransferResult, branch_on, member_history, 
 from service.persistence.db import Database
 from service.persistence.models import (
     Adjustment,
+    AuditEvent,
     Entry,
     EntryStatus,
     LedgerLine,
@@ -290,3 +292,32 @@ def test_cli_transfer(
     assert result.exit_code == 1 and "no member 'M404'" in result.output
     result = runner.invoke(main, ["transfer", "M004", "B002", "--on", "04/02/2026"], obj=context)
     assert result.exit_code == 2 and "is not a date" in result.output
+
+
+def test_the_audit_log_says_which_entries_moved_with_a_transfer(
+    people: People, database: Database, town: SmallTown
+) -> None:
+    """Moving the pending entries was one UPDATE ... WHERE; the log named the statement
+    ("entry.bulk_update #* entry.member_id = :member_id_1 ..."). It names the entries."""
+    earlier = people.submit("member", date(2026, 4, 2))
+    moving = [people.submit("member", date(2026, 4, day)) for day in (12, 14)]
+    result = people.transfer(town.baoyuan, date(2026, 4, 10))
+    assert result.pending_moved == 2
+
+    with database.transaction(write=False) as session:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.object_type.in_(("entry", "role_grant")))
+        ).all()
+    moved = [row for row in rows if row.kind == "entry.update"]
+    assert sorted(row.object_id for row in moved) == sorted(str(entry) for entry in moving)
+    for row in moved:
+        assert json.loads(row.before or "{}") == {"branch_id": town.jinwan}
+        assert json.loads(row.after or "{}") == {"branch_id": town.baoyuan}
+        assert row.summary.startswith("good_deed 2026-04-1")
+        assert row.branch_id == town.baoyuan  # the secretary who reviews it now
+    assert str(earlier) not in {row.object_id for row in moved}
+    (grant,) = [row for row in rows if row.kind == "role_grant.update"]
+    assert json.loads(grant.after or "{}") == {"branch_id": town.baoyuan}
+    for row in rows:
+        assert "bulk" not in row.kind and row.object_id != "*"
+        assert ":member_id" not in row.summary and ":account_id" not in row.summary

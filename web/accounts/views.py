@@ -20,9 +20,10 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service.accounts import throttle
-from service.accounts.passwords import MIN_PASSWORD_LENGTH, authenticate, change_password
+from service.accounts.passwords import MIN_PASSWORD_LENGTH, change_password
 from service.accounts.principal import Principal
 from service.accounts.sessions import end_session, prune_sessions, resolve_session, start_session
+from service.accounts.signin import sign_in
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_
@@ -128,27 +129,30 @@ class AuthController(Controller):
         target = safe_next(form.get("next"))
         settings: Settings = request.app.state.settings
         address = client_address(request.scope, trust_proxy=settings.trusted_proxy)
-        limits = throttle.Limits.from_settings(settings)
         now = utcnow()
-        wait = throttle.retry_after(db, username, address, now=now, limits=limits)
-        if wait is not None:
-            # Refused before the password is checked: a throttled guess learns nothing,
+        attempt = sign_in(
+            db,
+            username,
+            password,
+            address=address,
+            now=now,
+            limits=throttle.Limits.from_settings(settings),
+        )
+        if attempt.wait is not None:
+            # Refused before the password was checked: a throttled guess learns nothing,
             # right or wrong. Counted by the username as typed, so the same message comes
             # whether or not the account exists.
-            minutes = throttle.minutes_to_wait(wait)
+            minutes = throttle.minutes_to_wait(attempt.wait)
             message = ngettext(
                 "Too many failed sign-ins. Try again in %(num)s minute.",
                 "Too many failed sign-ins. Try again in %(num)s minutes.",
                 minutes,
             ) % {"num": minutes}
-            return _login_refused(username, target, message, 429, retry_after=wait)
-        account = authenticate(db, username, password) if username and password else None
+            return _login_refused(username, target, message, 429, retry_after=attempt.wait)
+        account = attempt.account
         if account is None:
-            if username and password:
-                throttle.record_failure(db, username, address, now=now, window=limits.window)
             # One message for unknown user and wrong password: don't reveal which exist.
             return _login_refused(username, target, _("Wrong username or password."), 400)
-        throttle.clear_failures(db, username)
         prune_sessions(
             db,
             now=now,
@@ -238,6 +242,7 @@ class PasswordController(Controller):
         principal, forced = self._who(request, db)
         form = first_value(data)
         target = safe_next(form.get("next"))
+        settings: Settings = request.app.state.settings
         try:
             change_password(
                 db,
@@ -245,10 +250,14 @@ class PasswordController(Controller):
                 str(form.get("current", "")),
                 str(form.get("new", "")),
                 str(form.get("confirmation", "")),
+                address=client_address(request.scope, trust_proxy=settings.trusted_proxy),
+                now=utcnow(),
+                limits=throttle.Limits.from_settings(settings),
                 keep_session_id=principal.session_id,
             )
         except InvalidInput as exc:
-            db.rollback()
+            # Committed as it is: nothing but the throttle's count and the audit line
+            # of a wrong current password was written, and those must stay.
             return _password_form(
                 principal,
                 target,

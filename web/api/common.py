@@ -78,6 +78,12 @@ UNAUTHORIZED = _spec(
     "This API token is not valid: it is unknown, revoked or expired, or its account is "
     "disabled. Ask the organisation office for a new one.",
 )
+TOO_MANY_TOKENS = _spec(
+    "This address sent too many API tokens that were not valid (the sign-in throttle): "
+    "its requests are refused unchecked until `Retry-After` seconds have passed.",
+    429,
+    "Too many requests from this address with an API token that is not valid. Try again later.",
+)
 FORBIDDEN = _spec(
     "Authenticated, but this account may not do this (or not to this object).",
     403,

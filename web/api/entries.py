@@ -26,6 +26,7 @@ from web.api.common import (
     MONTH_PATTERN,
     NOT_FOUND,
     READ_SECURITY,
+    TOO_MANY_TOKENS,
     UNAUTHORIZED,
     UNPROCESSABLE,
     Limit,
@@ -77,7 +78,7 @@ class EntriesApiController(Controller):
         "first, optionally only one status or one month. Accounts without a member record "
         "(instructors, the office) have none: 403.",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN},
     )
     def list_entries(
         self,
@@ -114,7 +115,7 @@ class EntriesApiController(Controller):
         "form). Needs an API token: the session cookie is refused (401).",
         security=CHANGE_SECURITY,
         status_code=201,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN, 422: UNPROCESSABLE},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN, 422: UNPROCESSABLE},
     )
     def create_entry(
         self,
@@ -153,7 +154,7 @@ class EntriesApiController(Controller):
         description="For its member, the reviewers (secretaries, instructors) of its branch "
         "and the office; 403 for anyone else.",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN, 404: NOT_FOUND},
     )
     def get_entry(self, db: Db, principal: Actor, rulebook: Rules, entry_id: EntryId) -> EntryOut:
         return EntryOut.of(viewable_entry(db, principal, entry_id), rulebook, current_locale())
@@ -175,7 +176,7 @@ class ReviewsApiController(Controller):
         "reviewer's own entries (their instructor decides those). 403 for accounts that "
         "review nothing, or for a `branch_id` they do not review.",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN},
     )
     def queue(
         self,
@@ -219,7 +220,13 @@ class ReviewsApiController(Controller):
         "changes. Needs an API token.",
         security=CHANGE_SECURITY,
         status_code=200,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+        responses={
+            401: UNAUTHORIZED,
+            429: TOO_MANY_TOKENS,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: CONFLICT,
+        },
     )
     def approve(self, db: Db, principal: Actor, rulebook: Rules, entry_id: EntryId) -> Decision:
         counted = approve_entry(db, principal, rulebook, entry_id, now=utcnow())
@@ -237,6 +244,7 @@ class ReviewsApiController(Controller):
         status_code=200,
         responses={
             401: UNAUTHORIZED,
+            429: TOO_MANY_TOKENS,
             403: FORBIDDEN,
             404: NOT_FOUND,
             409: CONFLICT,

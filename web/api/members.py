@@ -15,6 +15,7 @@ from web.api.common import (
     MONTH_PATTERN,
     NOT_FOUND,
     READ_SECURITY,
+    TOO_MANY_TOKENS,
     UNAUTHORIZED,
     Limit,
     Offset,
@@ -38,7 +39,7 @@ class MembersApiController(Controller):
         "`q` matches the member number or name; `branch_id` keeps one branch (403 for a "
         "branch not overseen).",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN},
     )
     def list_members(
         self,
@@ -75,7 +76,7 @@ class MembersApiController(Controller):
         "(the same people who see the member's points page); 403 for anyone else. The "
         "month is the current one unless `period` names another.",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN, 404: NOT_FOUND},
     )
     def get_member(
         self,

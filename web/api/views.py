@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from service.boards.live import branch_board, member_board
 from service.boards.pages import board_counts, member_standing
-from web.api.common import READ_SECURITY, UNAUTHORIZED, ApiError
+from web.api.common import READ_SECURITY, TOO_MANY_TOKENS, UNAUTHORIZED, ApiError
 from web.deps import Actor, Db, checked_period, current_period
 
 # A month key. Only documented, not enforced by Litestar: the handler answers any other
@@ -107,7 +107,7 @@ class ApiController(Controller):
         sync_to_thread=True,
         summary="Who I am, with my points and rank this month",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS},
     )
     def me(self, request: Request[Any, Any, Any], db: Db, principal: Actor) -> Me:
         member = None
@@ -142,7 +142,7 @@ class ApiController(Controller):
         sync_to_thread=True,
         summary="Members ranked town-wide for a month (YYYY-MM)",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 404: NO_SUCH_MONTH},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 404: NO_SUCH_MONTH},
     )
     def board_members(self, db: Db, period: Period) -> MembersBoard:
         board = member_board(db, checked_period(period))
@@ -169,7 +169,7 @@ class ApiController(Controller):
         sync_to_thread=True,
         summary="Branches ranked by total and per member for a month (YYYY-MM)",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 404: NO_SUCH_MONTH},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 404: NO_SUCH_MONTH},
     )
     def board_branches(self, db: Db, period: Period) -> BranchesBoard:
         board = branch_board(db, checked_period(period))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.capture import ACTION_LABELS, CLI_ADDRESS, OBJECT_LABELS, all_kinds, kind_parts
+from service.audit.events import SIGN_IN
 from service.audit.log import AuditFilter, AuditRow, audit_page, iter_events, to_csv
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
@@ -31,6 +32,7 @@ CSV_TYPE = "text/csv; charset=utf-8"
 # What the office reads as "who" and "from where" when there is no account or address.
 NOBODY = N_("system")
 CLI = N_("command line")
+NOT_SIGNED_IN = N_("someone not signed in")
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def kind_label(kind: str) -> str:
 
 def who_label(row: AuditRow) -> str:
     if row.actor is None:
-        return _(NOBODY)
+        # A sign-in that did not succeed was made by someone nobody knows yet.
+        return _(NOT_SIGNED_IN if row.object_type == SIGN_IN else NOBODY)
     return f"{row.actor_name} ({row.actor})" if row.actor_name else row.actor
 
 
