@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from service.kernel.config import Settings
 from service.persistence.db import Database
@@ -137,7 +138,14 @@ def screenshot() -> Callable[[Page, str], Path]:
 
     def take(page: Page, step: str) -> Path:
         path = SCREENSHOTS / f"{step}.png"
-        page.screenshot(path=path, full_page=True)
+        try:
+            page.screenshot(path=path, full_page=True)
+        except PlaywrightError:
+            # A long page on a machine with every core busy: Chromium may fail to
+            # composite the full-page capture once ("Unable to capture screenshot").
+            # One more try after the page settles; a second failure is real.
+            page.wait_for_timeout(1000)
+            page.screenshot(path=path, full_page=True)
         return path
 
     return take
