@@ -41,10 +41,24 @@ def run(database: Database) -> Any:
     """Invoke ``jifen ARGS`` with the test database; ``rules_dir`` swaps the rules."""
 
     def invoke(args: list[str], rules_dir: Path = RULES_DIR) -> Result:
-        settings = Settings(env="test", rules_dir=rules_dir)
+        # `serve` checks and serves the configured database (its workers open it), so
+        # the settings name the test's tables too.
+        settings = Settings(env="test", rules_dir=rules_dir, database_url=_url_of(database))
         return CliRunner().invoke(main, args, obj=CliContext(settings, database))
 
     return invoke
+
+
+def _url_of(database: Database) -> str:
+    """The URL another engine opens ``database``'s tables with (on PostgreSQL, its schema
+    as the search path), found through the test's own transaction."""
+    url = database.engine.url
+    if url.get_backend_name() != "postgresql":
+        return url.render_as_string(hide_password=False)
+    with database.transaction(write=False) as session:
+        schema = session.execute(text("SELECT current_schema()")).scalar_one()
+    with_schema = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return with_schema.render_as_string(hide_password=False)
 
 
 def approve(
