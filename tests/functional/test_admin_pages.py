@@ -71,9 +71,10 @@ def approved(database: Database, town: SmallTown, rulebook: Rulebook) -> dict[st
 
 
 def candidate(rulebook: Rulebook, good_deed_points: int) -> str:
-    """The latest rules as a new version from the first of this month, good deeds
-    re-priced."""
-    latest = rulebook.latest
+    """The rules in force today as a new version from the first of this month, good
+    deeds re-priced."""
+    latest = rulebook.in_force(today())
+    assert latest is not None
     source = (PROJECT_ROOT / "scoring_rules" / f"{latest.version}.toml").read_text("utf-8")
     source = source.replace(f'version = "{latest.version}"', 'version = "next"', 1)
     source = source.replace(
@@ -128,7 +129,9 @@ def test_the_office_landing_page_links_both_checks(admin: Browser, rulebook: Rul
     page = admin.client.get("/admin")
     assert page.status_code == 200
     assert 'href="/admin/ledger"' in page.text and 'href="/admin/rules"' in page.text
-    assert f"In force today: version {rulebook.latest.version}" in page.text
+    in_force = rulebook.in_force(today())
+    assert in_force is not None
+    assert f"In force today: version {in_force.version}" in page.text
     assert 'href="/admin"' in admin.client.get("/boards").text  # the nav shows the office
 
 

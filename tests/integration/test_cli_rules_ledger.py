@@ -218,8 +218,10 @@ def test_rules_check_of_a_missing_path(run: Any, tmp_path: Path) -> None:
 
 
 def candidate_file(tmp_path: Path, rulebook: Rulebook, good_deed_points: int) -> Path:
-    """The latest ruleset as a new version effective this month, good deeds re-priced."""
-    latest = rulebook.latest
+    """The ruleset in force today as a new version effective this month, good deeds
+    re-priced."""
+    latest = rulebook.in_force(today())
+    assert latest is not None
     source = (RULES_DIR / f"{latest.version}.toml").read_text("utf-8")
     first = today().replace(day=1)
     assert first != latest.effective_from

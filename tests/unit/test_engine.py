@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.kernel.config import PROJECT_ROOT
 from service.scoring.engine import Activity, Source, score_activities, year_score
 from service.scoring.rules import Rulebook, RuleGroup, Ruleset
 
@@ -294,3 +295,15 @@ def test_adding_an_activity_never_lowers_the_total(activities: list[Activity]) -
         return
     without_last = total(score_activities(activities[:-1], VERSIONED))
     assert total(score_activities(activities, VERSIONED)) >= without_last
+
+
+def test_the_shipped_rules_round_volunteer_hours_per_day_from_2027() -> None:
+    """The town's own rules close the gap from their next version: under 2026.1 (in use
+    for published months, so left as it is) half-hour entries still round up one by
+    one; from 2027.1 a day's volunteer hours are added up before rounding."""
+    shipped = Rulebook.from_directory(PROJECT_ROOT / "scoring_rules")
+    for day, expected in [(date(2026, 12, 3), D(24)), (date(2027, 1, 5), D(12))]:
+        halves = [entry(i, day, "volunteer", "0.5") for i in range(1, 9)]
+        whole = [entry(100, day, "volunteer", "4")]
+        assert total(score_activities(halves, shipped)) == expected, day
+        assert total(score_activities(whole, shipped)) == D(12)
