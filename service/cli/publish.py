@@ -47,7 +47,8 @@ def publish() -> None:
     """Monthly boards for public notice (公示).
 
     \b
-    jifen publish YYYY-MM                       publish a month
+    jifen publish YYYY-MM [--yes]               publish a month (--yes: even one where
+                                                nothing counts)
     jifen publish list                          every publication and the month's state
     jifen publish verify                        check the digest chain
     jifen publish correct YYYY-MM --reason TEXT  open a correction of a published month
@@ -57,20 +58,35 @@ def publish() -> None:
 
 @publish.command("month", hidden=True)
 @click.argument("period", metavar="YYYY-MM", callback=month_argument)
+@click.option(
+    "--yes",
+    "confirm_empty",
+    is_flag=True,
+    help="Publish even if nothing counts in the month (every member at 0 points).",
+)
 @BY_OPTION
-def publish_month_command(period: str, by_username: str | None) -> None:
-    """Publish the boards of YYYY-MM (refused while entries of it are pending)."""
+def publish_month_command(period: str, confirm_empty: bool, by_username: str | None) -> None:
+    """Publish the boards of YYYY-MM (refused while entries of it are pending, and for a
+    month in which nothing counts unless --yes)."""
     from service.kernel.errors import DomainError
     from service.persistence.types import utcnow
     from service.publication.publish import publish_month
+    from service.publication.state import EmptyMonth
 
     rulebook = load_rulebook()
     try:
         status = _("publishing %(period)s") % {"period": period}
         with console.status(status), cli_database().transaction() as session:
             principal = office_principal(session, by_username)
-            publication = publish_month(session, principal, rulebook, period, now=utcnow())
+            publication = publish_month(
+                session, principal, rulebook, period, now=utcnow(), confirm_empty=confirm_empty
+            )
             summary = _publication_summary(session, publication)
+    except EmptyMonth as exc:
+        failure = domain_failure(exc)
+        hint = _("nothing was published; to publish it anyway: jifen publish %(period)s --yes")
+        click.echo(hint % {"period": period}, err=True)
+        raise failure from exc
     except DomainError as exc:
         raise domain_failure(exc) from exc
     click.echo(summary)

@@ -18,7 +18,7 @@ from service.ledger.reconcile import reconcile_member
 from service.people.members import MemberChoice
 from service.people.transfers import branch_on
 from service.persistence.models import Adjustment, Branch, Member
-from service.publication.state import is_frozen
+from service.publication.state import hold_month
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
 from service.scoring.points import TENTH
 from service.scoring.rules import Rulebook
@@ -72,7 +72,7 @@ def record_adjustment(
         )
     if data.day > today:
         errors["day"] = Message(N_("The date cannot be in the future."))
-    elif is_frozen(session, period_of(data.day)):
+    elif hold_month(session, period_of(data.day)):
         errors["day"] = Message(
             N_(
                 "%(period)s is published: deductions and adjustments dated in it can no "

@@ -35,7 +35,7 @@ from service.persistence.models import (
     Member,
 )
 from service.persistence.pagination import Page, fetch_page
-from service.publication.state import is_frozen
+from service.publication.state import hold_month, is_frozen
 from service.scoring.engine import quantity_problem
 from service.scoring.rules import Rulebook
 
@@ -127,7 +127,7 @@ def submit_entry(
             ),
             {"date": earliest.isoformat()},
         )
-    elif is_frozen(session, period_of(data.activity_date)):
+    elif hold_month(session, period_of(data.activity_date)):
         errors["activity_date"] = Message(
             N_(
                 "%(period)s is published: entries dated in it can no longer be submitted. "

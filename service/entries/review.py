@@ -20,7 +20,7 @@ from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member, score_member_year
 from service.persistence.models import Branch, Entry, EntryStatus, LedgerKind
 from service.persistence.pagination import page_bounds
-from service.publication.state import frozen_months, is_frozen
+from service.publication.state import frozen_months, hold_months, is_frozen
 from service.scoring.engine import Activity, Scored, Source, score_activities
 from service.scoring.rules import Rulebook
 
@@ -200,6 +200,9 @@ def approve_entry(
 ) -> Decimal:
     """Approve a pending entry and write its ledger lines; returns the points it counts for
     (after caps)."""
+    # Before the entry's row lock, and before asking whether its month is published: a
+    # publication of the month waits for this approval, or this approval for it.
+    hold_months(session)
     entry = _entry_for_decision(session, actor, entry_id)
     if is_frozen(session, entry.period):
         raise Conflict(
@@ -243,6 +246,8 @@ def revoke_entry(
 ) -> None:
     """Take back an approval: the entry stops counting through reversal lines, never by
     deleting what was written."""
+    # Before the row lock and the "is it published?" checks (see approve_entry).
+    hold_months(session)
     entry = session.scalar(select(Entry).where(Entry.id == entry_id).with_for_update())
     if entry is None:
         raise NotFound(Message(N_("No such entry.")))

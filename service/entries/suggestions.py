@@ -18,7 +18,7 @@ from service.kernel.periods import period_of
 from service.ledger.reconcile import reconcile_member
 from service.persistence.models import Branch, Entry, EntryStatus, LedgerLine, Member
 from service.persistence.pagination import PAGE_SIZE, Page, fetch_page
-from service.publication.state import is_frozen
+from service.publication.state import hold_months, is_frozen
 from service.scoring.engine import Source
 from service.scoring.rules import Rulebook
 
@@ -92,6 +92,8 @@ def mark_step(
     the step's branch from the entry (service/ledger/reconcile.py)."""
     if step not in STEPS:
         raise NotFound(Message(N_("No such step.")))
+    # Before the entry's row lock and the "is the month published?" check.
+    hold_months(session)
     entry = _suggestion(session, actor, rulebook, entry_id, branch_id)
     if step == Step.ADOPTED:
         if entry.adopted_on is not None:

@@ -24,7 +24,7 @@ from service.kernel.periods import parse_period, period_of, shift_period
 from service.ledger.reconcile import reconcile_member, score_member_year
 from service.ledger.verify import member_years
 from service.persistence.models import Branch, LedgerKind, Member, MemberStatus
-from service.publication.state import frozen_months, published_periods
+from service.publication.state import frozen_months, hold_months, published_periods
 from service.scoring.engine import Scored, score_activities
 from service.scoring.ranking import competition_rank
 from service.scoring.rules import Rulebook, Ruleset
@@ -275,6 +275,8 @@ def rescore_ledger(
     Published months are left alone (reconciliation never writes a line dated in one),
     except a month whose correction is in progress.
     """
+    # Writers of points share the month lock; a publication waits for the rescore.
+    hold_months(session)
     pairs = member_years(session, years)
     appended = 0
     points = ZERO

@@ -10,7 +10,10 @@ already holds. The summary table moves with the ledger in the same transaction.
 Published months are frozen (DESIGN.md: a published month never changes silently):
 reconciliation hands the engine what the ledger holds for their activities as givens
 (``frozen_points``) and never appends a line dated in one. Only a correction in
-progress opens a published month to reconciliation again.
+progress opens a published month to reconciliation again. Which months are published
+is read under the month lock the caller took (``service.publication.state.hold_months``)
+before it checked its own months: no publication can land between that check, this
+read and the lines appended.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from service.persistence.models import (
     Member,
     PointsSummary,
 )
-from service.publication.state import frozen_months
+from service.publication.state import frozen_months, holds_months
 from service.scoring.engine import Activity, Scored, Source, score_activities
 from service.scoring.rules import Rulebook
 
@@ -375,6 +378,11 @@ def reconcile_member(
     time always gets an award line, even of 0 points, so the ledger records that it was
     counted and what clipped it.
     """
+    if not holds_months(session):
+        raise RuntimeError(
+            "reconcile_member needs the month lock: the caller takes hold_months "
+            "(service/publication/state.py) before it checks that its months are open"
+        )
     causes = causes or {}
     # One reconciliation per member at a time. Without this lock, two approvals for the
     # same member on PostgreSQL (READ COMMITTED) each read the other's half-committed

@@ -19,6 +19,12 @@ reconciliation their activities count what the ledger holds, and instead each me
 ledger sum for a published month is compared with the points stored on the published
 board (its newest revision). A correction in progress re-opens its month to the
 ordinary check.
+
+3. In a published month too, what an entry's standing says and what the ledger holds
+   agree: a revoked (or otherwise no longer approved) entry's lines add up to nothing,
+   and every approved entry, suggestion step and adjustment dated in it has its lines.
+   The published board agreeing with the ledger does not show this: a revocation that
+   raced the publication can leave an entry "revoked" whose points still count on both.
 """
 
 from __future__ import annotations
@@ -64,6 +70,9 @@ class DifferenceKind(StrEnum):
     SCORE_MISMATCH = "score_mismatch"  # the ledger holds other points than a fresh scoring
     NOT_IN_LEDGER = "not_in_ledger"  # a counting activity the ledger has never recorded
     PUBLISHED_MISMATCH = "published_mismatch"  # ledger differs from the published board
+    # In a published month: an activity no longer approved whose lines still count, or an
+    # approved one the ledger never recorded.
+    STATUS_MISMATCH = "status_mismatch"
 
 
 DIFFERENCE_LABELS = {
@@ -73,6 +82,7 @@ DIFFERENCE_LABELS = {
     DifferenceKind.SCORE_MISMATCH: N_("Ledger differs from a fresh scoring"),
     DifferenceKind.NOT_IN_LEDGER: N_("Activity missing from the ledger"),
     DifferenceKind.PUBLISHED_MISMATCH: N_("Ledger differs from the published board"),
+    DifferenceKind.STATUS_MISMATCH: N_("Entry's standing and ledger disagree"),
 }
 
 
@@ -153,15 +163,17 @@ class Difference:
     def describe(self) -> str:
         """One line of plain English for the terminal and logs."""
         member = f"member {self.member.code} {self.member.name} (id {self.member.id})"
+        where = f"{self.kind.value}: {member}, {self.period}, {self.subject}"
+        if self.kind is DifferenceKind.STATUS_MISMATCH:
+            if self.found is None:
+                return f"{where}: approved, but the ledger never recorded it"
+            return f"{where}: no longer approved, but its lines still count {self.found} points"
         found = "nothing" if self.found is None else f"{self.found} points"
         expected = "nothing" if self.expected is None else f"{self.expected} points"
         if self.expected_lines is not None or self.found_lines is not None:
             found += f" in {self.found_lines or 0} lines"
             expected += f" in {self.expected_lines or 0} lines"
-        return (
-            f"{self.kind.value}: {member}, {self.period}, {self.subject}: "
-            f"expected {expected}, found {found}"
-        )
+        return f"{where}: expected {expected}, found {found}"
 
 
 @dataclass(frozen=True)
@@ -348,12 +360,21 @@ def _compare_member(
 ) -> int:
     """Add where the ledger differs from a fresh scoring; returns the activities scored."""
     scored = {s.activity.key: s for s in scored_list}
+    expected: Decimal | None
+    found: Decimal | None
     for key in sorted(scored.keys() | held.keys()):
-        if key in given:
-            continue  # published: checked against the stored board instead
         fresh = scored.get(key)
         state = held.get(key)
-        if state is None:
+        if key in given:
+            # Published: its points are checked against the stored board instead; here
+            # only whether they count at all agrees with the activity's standing.
+            if fresh is None and state is not None and state.points != ZERO:
+                kind, expected, found = DifferenceKind.STATUS_MISMATCH, ZERO, state.points
+            elif fresh is not None and state is None:
+                kind, expected, found = DifferenceKind.STATUS_MISMATCH, None, None
+            else:
+                continue
+        elif state is None:
             # reconcile_member would write an award line, even one of 0 points.
             assert fresh is not None
             kind, expected, found = DifferenceKind.NOT_IN_LEDGER, fresh.counted, None

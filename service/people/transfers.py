@@ -53,7 +53,7 @@ from service.persistence.models import (
     Role,
     RoleGrant,
 )
-from service.publication.state import frozen_months
+from service.publication.state import frozen_months, hold_months
 from service.scoring.engine import Source
 
 NOTE_MAX = 500
@@ -109,6 +109,9 @@ def transfer_member(
 ) -> TransferResult:
     """Move a member to ``to_branch_id`` from ``effective`` on (see the module notes)."""
     require_admin(actor, N_("Only the organisation office transfers members."))
+    # Which months are published is read under the month lock: a publication cannot
+    # land between the check of the effective date and the transfer.
+    hold_months(session)
     # Locks the member: two transfers of one member at once queue on PostgreSQL.
     member = session.scalar(select(Member).where(Member.id == member_id).with_for_update())
     if member is None:

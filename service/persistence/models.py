@@ -544,6 +544,17 @@ class Correction(Base):
     then "correcting" and may change), closed when its revision is published."""
 
     __tablename__ = "correction"
+    __table_args__ = (
+        # One correction of a month in progress at a time: a second one would stay open
+        # after the first is published, leaving the month unfrozen.
+        Index(
+            "uq_correction_open",
+            "period",
+            unique=True,
+            sqlite_where=text("publication_id IS NULL"),
+            postgresql_where=text("publication_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     period: Mapped[str] = mapped_column(String(7), index=True)

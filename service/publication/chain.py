@@ -3,7 +3,9 @@
 Every publication stores its board as rows and a SHA-256 digest of its canonical content
 (``canonical_content``), which includes the digest of the publication stored just before
 it, whatever its month: one chain over the whole history. ``verify_chain`` re-hashes
-every stored board and checks each link.
+every stored board and checks each link. Publishing extends the chain under the month
+lock (``service.publication.state.lock_months``), so two publications never take the
+same predecessor into their digest.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.kernel.i18n import N_
@@ -26,10 +28,6 @@ from service.persistence.models import (
     PublishedBranchRow,
     PublishedMemberRow,
 )
-
-# Serialises publishing on PostgreSQL so two publications never take the same
-# predecessor into their digest (SQLite's BEGIN IMMEDIATE already serialises writers).
-CHAIN_LOCK_KEY = 4_242_001
 
 
 def _iso(moment: datetime) -> str:
@@ -222,11 +220,6 @@ def _recomputed_digest(session: Session, publication: Publication) -> str:
         _stored_branch_dicts(session, publication.id),
         _replaces_digest(session, publication),
     )
-
-
-def lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
 
 def _link_holds(session: Session, publication: Publication) -> bool:

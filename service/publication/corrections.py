@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
@@ -23,6 +24,7 @@ from service.publication.state import (
     MonthState,
     correction_in_progress,
     latest_publication,
+    lock_months,
     month_state,
     pending_by_branch,
     pending_conflict,
@@ -35,7 +37,12 @@ def open_correction(
 ) -> Correction:
     """Start correcting a published month (within its notice window): from now on
     entries, adjustments and suggestion steps dated in it may change again, until the
-    correction is published."""
+    correction is published.
+
+    One correction of a month is in progress at a time: the month's state is read
+    under the month lock, so a second request waits for the first and is refused, and
+    the database refuses a second open correction of a month whatever the path
+    (``uq_correction_open``)."""
     require_admin(actor, N_("Only the organisation office corrects published boards."))
     period = parse_period(period)
     reason = reason.strip()
@@ -50,6 +57,7 @@ def open_correction(
                 )
             }
         )
+    lock_months(session)
     state = month_state(session, period, now)
     if state is MonthState.OPEN:
         raise Conflict(
@@ -59,9 +67,7 @@ def open_correction(
             )
         )
     if state is MonthState.CORRECTING:
-        raise Conflict(
-            Message(N_("A correction of %(period)s is already in progress."), {"period": period})
-        )
+        raise correction_in_progress_conflict(period)
     if state is MonthState.FINAL:
         raise Conflict(
             Message(
@@ -78,9 +84,18 @@ def open_correction(
         opened_by_id=actor.account_id,
         replaces_id=latest.id,
     )
-    session.add(correction)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(correction)
+    except IntegrityError as exc:
+        raise correction_in_progress_conflict(period) from exc
     return correction
+
+
+def correction_in_progress_conflict(period: str) -> Conflict:
+    return Conflict(
+        Message(N_("A correction of %(period)s is already in progress."), {"period": period})
+    )
 
 
 def publish_correction(
@@ -91,6 +106,7 @@ def publish_correction(
     corrected board gets a notice window of its own."""
     require_admin(actor, N_("Only the organisation office corrects published boards."))
     period = parse_period(period)
+    lock_months(session)
     correction = correction_in_progress(session, period)
     if correction is None:
         raise Conflict(

@@ -23,6 +23,7 @@ from service.publication.state import (
     DEFAULT_TIMEZONE,
     MonthState,
     PendingBranch,
+    first_publishable,
     pending_by_branch,
     published_periods,
 )
@@ -39,7 +40,8 @@ class MonthOverview:
     window_ends_at: datetime | None
     pending: list[PendingBranch]
     open_objections: int
-    can_publish: bool  # the month has ended and is not published
+    can_publish: bool  # the month has ended, is not published and some ruleset covers it
+    before_rules: bool  # the month ended before the first ruleset took effect
 
     @property
     def pending_total(self) -> int:
@@ -80,9 +82,11 @@ def months_overview(
             .group_by(Publication.period)
         )
     }
+    first = first_publishable(rulebook)
     overview = []
     for period in sorted((m for m in months if m <= current), reverse=True):
         found = latest.get(period)
+        before = first is None or period < first
         if found is None:
             state = MonthState.OPEN
         elif period in correcting:
@@ -100,7 +104,8 @@ def months_overview(
                 window_ends_at=found.window_ends_at if found else None,
                 pending=pending_by_branch(session, period),
                 open_objections=open_counts.get(period, 0),
-                can_publish=found is None and period < current,
+                can_publish=found is None and period < current and not before,
+                before_rules=before,
             )
         )
     return overview

@@ -5,15 +5,18 @@ them, chained to the publication before (service/publication/chain.py).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
-from service.boards.board import MemberLine
+from service.boards.board import BranchLine, MemberLine
 from service.boards.live import branch_board, member_board
 from service.kernel.errors import Conflict
 from service.kernel.i18n import N_, Message
@@ -23,12 +26,17 @@ from service.persistence.models import (
     PublishedBranchRow,
     PublishedMemberRow,
 )
-from service.publication.chain import branch_dict, lock_chain, member_dict, streamed_digest
+from service.publication.chain import branch_dict, member_dict, streamed_digest
 from service.publication.state import (
     DEFAULT_NOTICE_DAYS,
     DEFAULT_TIMEZONE,
+    PendingBranch,
+    before_rules_conflict,
+    empty_month_conflict,
     first_day,
     latest_publication,
+    lock_months,
+    month_activity,
     pending_by_branch,
     pending_conflict,
 )
@@ -105,7 +113,7 @@ def store_publication(
     replaces: Publication | None,
     reason: str,
 ) -> Publication:
-    lock_chain(session)
+    lock_months(session)
     ruleset = rulebook.in_force(first_day(period))
     notice_days = ruleset.notice_days if ruleset else DEFAULT_NOTICE_DAYS
     published_at = now.astimezone(UTC).replace(microsecond=0)
@@ -131,8 +139,13 @@ def store_publication(
         (branch_dict(row) for row in branches),
         replaces.digest if replaces else "",
     )
-    session.add(publication)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(publication)
+    except IntegrityError as exc:
+        # Only a writer that skipped the month lock can get here: the lock makes the
+        # callers' "already published" checks final.
+        raise already_published(period) from exc
     if session.get_bind().dialect.name == "postgresql":
         _copy_rows(session, publication.id, members, branches)
         return publication
@@ -191,41 +204,126 @@ def _copy_rows(
                 )  # fmt: skip
 
 
+def already_published(period: str) -> Conflict:
+    return Conflict(
+        Message(
+            N_("%(period)s is already published; a change to it is a correction."),
+            {"period": period},
+        )
+    )
+
+
+def not_ended_conflict(period: str) -> Conflict:
+    return Conflict(
+        Message(
+            N_(
+                "%(period)s has not ended yet in the town's time zone: entries can still "
+                "be dated in it. Publish it from the first day of the next month."
+            ),
+            {"period": period},
+        )
+    )
+
+
+def ended(rulebook: Rulebook, period: str, now: datetime) -> bool:
+    """Whether ``period`` has ended in the town's time zone (of the ruleset in force)."""
+    ruleset = rulebook.in_force(first_day(period))
+    timezone = ruleset.timezone if ruleset else DEFAULT_TIMEZONE
+    return period < period_of(town_today(now, timezone))
+
+
 def publish_month(
-    session: Session, actor: Principal, rulebook: Rulebook, period: str, *, now: datetime
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    period: str,
+    *,
+    now: datetime,
+    confirm_empty: bool = False,
 ) -> Publication:
     """Publish ``period``'s boards for public notice and open the objection window.
 
-    Refused (Conflict) for a month already published (a change is a correction), for a
-    month that has not ended yet in the town's timezone (entries can still be dated in
-    it, so its board is not complete), and while entries dated in it are pending
-    (PendingEntries lists the branches holding them).
+    Refused (Conflict) for a month before the first ruleset (nothing in it can have
+    scored), for a month that has not ended yet in the town's timezone (entries can
+    still be dated in it, so its board is not complete), for a month already published
+    (a change is a correction), while entries dated in it are pending (PendingEntries
+    lists the branches holding them), and (EmptyMonth) for a month in which nothing
+    counts unless ``confirm_empty``: its board would be zeros, frozen for good.
+
+    The month's state is read under the month lock (``lock_months``): a second
+    publication of the month waits for the first and is then refused, and every write
+    of points in flight finishes before the board is read.
     """
     require_admin(actor, N_("Only the organisation office publishes boards."))
     period = parse_period(period)
+    before_rules = before_rules_conflict(rulebook, period)
+    if before_rules is not None:
+        raise before_rules
+    if not ended(rulebook, period, now):
+        raise not_ended_conflict(period)
+    lock_months(session)
     if latest_publication(session, period) is not None:
-        raise Conflict(
-            Message(
-                N_("%(period)s is already published; a change to it is a correction."),
-                {"period": period},
-            )
-        )
-    ruleset = rulebook.in_force(first_day(period))
-    timezone = ruleset.timezone if ruleset else DEFAULT_TIMEZONE
-    current = period_of(town_today(now, timezone))
-    if period >= current:
-        raise Conflict(
-            Message(
-                N_(
-                    "%(period)s has not ended yet in the town's time zone: entries can still "
-                    "be dated in it. Publish it from the first day of the next month."
-                ),
-                {"period": period},
-            )
-        )
+        raise already_published(period)
     pending = pending_by_branch(session, period)
     if pending:
         raise pending_conflict(pending, period)
+    if not confirm_empty and month_activity(session, period) == 0:
+        raise empty_month_conflict(period)
     return store_publication(
         session, actor, rulebook, period, now=now, revision=1, replaces=None, reason=""
+    )
+
+
+@dataclass(frozen=True)
+class PublishPreview:
+    """What publishing ``period`` now would freeze, for the office to confirm."""
+
+    period: str
+    ranked: int  # member lines with a town rank
+    exempt: int  # exempt members, listed apart
+    unscored: int  # active members without points, listed apart
+    branches: list[BranchLine]  # by total, as the board ranks them
+    total: Decimal  # the town's points in the month
+    activity: int  # approved entries, steps and adjustments dated in the month
+    pending: list[PendingBranch]
+    refusal: Message | None  # why the month cannot be published at all, if so
+
+    @property
+    def members(self) -> int:
+        return self.ranked + self.exempt + self.unscored
+
+    @property
+    def empty(self) -> bool:
+        return self.activity == 0
+
+    @property
+    def publishable(self) -> bool:
+        return self.refusal is None and not self.pending
+
+
+def publish_preview(
+    session: Session, actor: Principal, rulebook: Rulebook, period: str, *, now: datetime
+) -> PublishPreview:
+    """The board ``publish_month`` would store now: its members, branches and totals,
+    and whatever stands in the way. Reads only."""
+    require_admin(actor, N_("Only the organisation office publishes boards."))
+    period = parse_period(period)
+    refusal = before_rules_conflict(rulebook, period)
+    if refusal is None and not ended(rulebook, period, now):
+        refusal = not_ended_conflict(period)
+    if refusal is None and latest_publication(session, period) is not None:
+        refusal = already_published(period)
+    town = member_board(session, period)
+    board = branch_board(session, period)
+    lines = [r.item for r in town.ranked] + town.exempt + town.unscored
+    return PublishPreview(
+        period=period,
+        ranked=len(town.ranked),
+        exempt=len(town.exempt),
+        unscored=len(town.unscored),
+        branches=[r.item for r in board.by_total],
+        total=sum((line.points for line in lines), Decimal("0.0")),
+        activity=month_activity(session, period),
+        pending=pending_by_branch(session, period),
+        refusal=refusal.message if refusal is not None else None,
     )

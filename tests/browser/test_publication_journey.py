@@ -77,13 +77,17 @@ def test_office_publishes_member_objects_office_corrects(
     row = office.locator(f"#month-{LAST_MONTH}")
     expect(row).to_contain_text("宝元鞋厂党支部: 1 pending")
     row.get_by_role("button", name="Publish").click()
+    # The confirmation page names the branch and offers nothing to confirm.
     expect(office.locator(".error-banner")).to_contain_text("宝元鞋厂党支部")
+    expect(office.get_by_role("button", name=re.compile("now$"))).to_have_count(0)
     screenshot(office, "30-office-publish-refused-pending")
 
-    # 2. The branch decides it; the month is published.
+    # 2. The branch decides it; the month is published, once confirmed.
     approve(database, town, rulebook, "secretary2", pending)
     office.goto("/admin/publication")
     office.locator(f"#month-{LAST_MONTH}").get_by_role("button", name="Publish").click()
+    expect(office.locator("#frozen-facts")).to_contain_text("2 branch lines")
+    office.get_by_role("button", name=re.compile("now$")).click()
     expect(office).to_have_url(re.compile(rf"/admin/publication/{LAST_MONTH}\?done=published"))
     expect(office.locator("main")).to_contain_text("State: published, on notice")
     expect(office.locator("main")).to_contain_text("holds")

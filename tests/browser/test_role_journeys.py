@@ -442,8 +442,19 @@ def test_office_publishes_last_month_and_opens_its_board(
     j.axe()
     j.step("03-publication")
 
-    # Publish: the month's publication page.
+    # Publish: first a page saying what will be frozen, then the month's publication page.
     publish.click()
+    # (the button is a GET form's: the address ends in an empty query)
+    expect(page).to_have_url(re.compile(rf"/admin/publication/{last_month}/publish\??$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        j.t("Publish %(period)s?", period=j.period(last_month))
+    )
+    expect(page.locator("#frozen-points")).to_contain_text("2.0")
+    j.axe()
+    j.step("04-confirm-publication")
+    page.get_by_role(
+        "button", name=j.t("Publish %(period)s now", period=j.period(last_month))
+    ).click()
     expect(page).to_have_url(re.compile(rf"/admin/publication/{last_month}\?done=published$"))
     expect(page.locator(".notice").first).to_have_text(j.t(PUBLISHED_NOTICE))
     expect(page.get_by_role("heading", level=1)).to_have_text(
@@ -452,7 +463,7 @@ def test_office_publishes_last_month_and_opens_its_board(
     state = j.t("State: %(state)s", state=j.t("published, on notice"))
     expect(page.locator("main")).to_contain_text(state)
     expect(page.locator("#revision-1")).to_be_visible()
-    j.step("04-month-published")
+    j.step("05-month-published")
 
     # The public board of the month, as published.
     board_link = j.t("The public board of %(period)s", period=j.period(last_month))
@@ -464,4 +475,4 @@ def test_office_publishes_last_month_and_opens_its_board(
     expect(page.locator("div.publication.published")).to_be_visible()
     row = page.locator("table.members-board tbody tr", has_text="张伟")
     expect(row.locator("td.num")).to_have_text("2.0")
-    j.step("05-public-board")
+    j.step("06-public-board")

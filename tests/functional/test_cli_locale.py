@@ -172,7 +172,12 @@ def test_publish_in_chinese(run: Any, town: SmallTown) -> None:
     nothing = run(["publish", "list"], CHINESE)
     assert nothing.exit_code == 0 and nothing.stdout.strip() == "尚未公示任何月份"
 
-    published = run(["publish", LAST_MONTH], CHINESE)
+    # Nothing counts in the month: refused until confirmed with --yes.
+    empty = run(["publish", LAST_MONTH], CHINESE)
+    assert empty.exit_code == 1
+    assert f"错误：{LAST_MONTH} 没有任何计分事项" in empty.stderr
+    assert f"jifen publish {LAST_MONTH} --yes" in empty.stderr
+    published = run(["publish", LAST_MONTH, "--yes"], CHINESE)
     assert published.exit_code == 0, published.output
     assert f"已公示 {LAST_MONTH} 第 1 版" in published.stdout
     assert "受理异议至" in published.stdout
@@ -196,7 +201,16 @@ def test_publish_in_english(run: Any, town: SmallTown) -> None:
     nothing = run(["publish", "list"], ENGLISH)
     assert nothing.exit_code == 0 and nothing.stdout.strip() == "nothing is published yet"
 
-    published = run(["publish", LAST_MONTH], ENGLISH)
+    # Nothing counts in the month: refused until confirmed with --yes.
+    empty = run(["publish", LAST_MONTH], ENGLISH)
+    assert empty.exit_code == 1
+    assert empty.stderr.splitlines() == [
+        f"error: Nothing counts in {LAST_MONTH}: no approved entry, suggestion step or "
+        "adjustment is dated in it, so every member would be published with 0 points, for "
+        "good. Confirm to publish it anyway.",
+        f"nothing was published; to publish it anyway: jifen publish {LAST_MONTH} --yes",
+    ]
+    published = run(["publish", LAST_MONTH, "--yes"], ENGLISH)
     assert published.exit_code == 0, published.output
     assert f"published {LAST_MONTH} revision 1 (publication " in published.stdout
 

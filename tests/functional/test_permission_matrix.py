@@ -162,6 +162,8 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/admin/rules", OFFICE),
     Case("GET", "/admin/publication", OFFICE),
     Case("GET", "/admin/publication/{last_month}", OFFICE),
+    # the confirmation page before publishing (last month is published: it says so)
+    Case("GET", "/admin/publication/{last_month}/publish", OFFICE),
     Case("GET", "/admin/audit", OFFICE),
     Case("GET", "/admin/audit?branch=B002&kind=entry", OFFICE),
     Case("GET", "/admin/audit.csv", OFFICE),
@@ -565,7 +567,9 @@ def build_world(
     ids["photo_member"] = photo_of(ids["photo_entry_member"])
     ids["photo_member3"] = photo_of(ids["photo_entry_member3"])
     with database.transaction() as session:
-        publish_month(session, who("admin"), rulebook, LAST_MONTH, now=utcnow())
+        # Nothing counts in last month (the world's entries are this month's): published
+        # on purpose, as the office confirms it.
+        publish_month(session, who("admin"), rulebook, LAST_MONTH, now=utcnow(), confirm_empty=True)
         for branch in ("jinwan", "baoyuan"):
             ids[f"org_{branch}"] = session.scalar(
                 select(Organisation.id).where(Organisation.branch_id == ids[branch])

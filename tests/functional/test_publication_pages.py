@@ -25,6 +25,8 @@ from tests.conftest import Browser, SmallTown, raw_connection
 HOST = "testserver.local"
 LAST_MONTH = shift_period(period_of(town_today(utcnow(), "Asia/Shanghai")), -1)
 DAY = date(int(LAST_MONTH[:4]), int(LAST_MONTH[5:7]), 4)
+# Last month as the pages name it ("November 2026").
+LAST_MONTH_NAME = date.fromisoformat(f"{LAST_MONTH}-01").strftime("%B %Y")
 
 
 def signed_in(make_browser: Any, username: str) -> Browser:
@@ -182,3 +184,74 @@ def test_a_correction_from_the_web_shows_both_revisions_and_what_changed(
     assert "李娜 M002 · 金湾工业园区联合党支部 0.0 → 2.0 – → 1" in page
     assert "金湾工业园区联合党支部 B001 2.0 → 4.0" in page
     assert "The chain holds" in plain(admin.client.get("/admin/publication").text)
+
+
+# --- issue 15, item 5: a confirmation page before anything is frozen -------------------------
+
+
+def test_the_publish_button_leads_to_a_page_saying_what_will_be_frozen(
+    admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    confirm = f"/admin/publication/{LAST_MONTH}/publish"
+    index = admin.client.get("/admin/publication").text
+    # The month's button opens the confirmation page; it publishes nothing itself.
+    assert f'<form method="get" action="{confirm}"' in index
+    assert f'<form method="post" action="{confirm}"' not in index
+
+    page = admin.client.get(confirm)
+    assert page.status_code == 200
+    text = plain(page.text)
+    assert "What will be frozen" in text
+    assert "5 member lines: 1 ranked, 4 without points, 0 exempt" in text
+    assert "2 branch lines" in text
+    assert "2.0 points in the town" in text
+    assert "1 approved entries, suggestion steps and adjustments dated in the month" in text
+    assert "金湾工业园区联合党支部 B001" in text and "宝元鞋厂党支部 B002" in text
+    assert f'<form method="post" action="{confirm}"' in page.text
+    assert 'name="confirm_empty"' not in page.text  # something counts: no extra question
+    assert publications(database) == 0
+
+    done = admin.submit(confirm, confirm, {})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/admin/publication/{LAST_MONTH}?done=published"
+    assert publications(database) == 1
+    # Published: the page says so and offers nothing to confirm.
+    again = admin.client.get(confirm)
+    assert "already published" in plain(again.text)
+    assert f'<form method="post" action="{confirm}"' not in again.text
+
+
+def test_a_month_in_which_nothing_counts_is_published_only_once_the_office_ticks_it(
+    admin: Browser, database: Database, town: SmallTown
+) -> None:
+    confirm = f"/admin/publication/{LAST_MONTH}/publish"
+    page = admin.client.get(confirm)
+    text = plain(page.text)
+    assert f"Nothing counts in {LAST_MONTH_NAME}" in text
+    assert "freezes every member at 0 points, for good" in text
+    assert 'name="confirm_empty"' in page.text and "required" in page.text
+
+    refused = admin.submit(confirm, confirm, {})
+    assert refused.status_code == 409
+    assert f"Nothing counts in {LAST_MONTH}" in plain(refused.text)
+    assert publications(database) == 0
+
+    done = admin.submit(confirm, confirm, {"confirm_empty": "yes"})
+    assert done.status_code == 303
+    assert publications(database) == 1
+
+
+def test_a_month_before_the_first_rules_is_never_published(
+    admin: Browser, database: Database, town: SmallTown
+) -> None:
+    confirm = "/admin/publication/2024-06/publish"
+    page = admin.client.get(confirm)
+    assert page.status_code == 200
+    assert "2024-06 is before the first points rules (in force from 2025-01)" in plain(page.text)
+    assert f'<form method="post" action="{confirm}"' not in page.text
+
+    refused = admin.submit(confirm, confirm, {"confirm_empty": "yes"})
+    assert refused.status_code == 409
+    assert "before the first points rules" in plain(refused.text)
+    assert publications(database) == 0

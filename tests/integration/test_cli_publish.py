@@ -160,3 +160,24 @@ def test_the_office_lists_and_answers_objections(
         run(["publish", "answer", "999999", "--resolution", "no_change", "--answer", "x"]).exit_code
         == 1
     )
+
+
+def test_publish_refuses_a_month_before_the_first_rules_and_asks_about_an_empty_one(
+    run: Any, database: Database, town: SmallTown
+) -> None:
+    """Issue 15, item 5: neither froze zeros silently any more."""
+    before = run(["publish", "2024-06", "--yes"])
+    assert before.exit_code == 1
+    assert "2024-06 is before the first points rules (in force from 2025-01)" in before.output
+    assert "Traceback" not in before.output
+
+    empty = run(["publish", LAST_MONTH])
+    assert empty.exit_code == 1
+    assert f"Nothing counts in {LAST_MONTH}" in empty.output
+    assert f"jifen publish {LAST_MONTH} --yes" in empty.output
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(Publication.id)) is None
+
+    confirmed = run(["publish", LAST_MONTH, "--yes"])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert f"published {LAST_MONTH} revision 1" in confirmed.output

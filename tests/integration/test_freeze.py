@@ -31,6 +31,7 @@ from service.persistence.models import (
     PublishedMemberRow,
 )
 from service.publication.publish import publish_month
+from service.publication.state import hold_months
 from service.scoring.rules import Rule, Rulebook, Ruleset
 from tests.conftest import SmallTown
 
@@ -94,7 +95,8 @@ class World:
 
     def publish(self) -> None:
         with self.database.transaction() as session:
-            publish_month(session, self.admin, self.rulebook, MARCH, now=NOW)
+            # Hypothesis may leave March without anything that counts: published anyway.
+            publish_month(session, self.admin, self.rulebook, MARCH, now=NOW, confirm_empty=True)
 
 
 events = st.lists(
@@ -137,6 +139,7 @@ def test_events_in_open_months_never_move_a_published_month(
             revoke_entry(session, world.admin, rulebook, entry_id, "撤销", now=NOW)
     # Reconciling everybody again (as after a rules change) moves nothing either.
     with database.transaction() as session:
+        hold_months(session)  # as every writer of points does first
         for member_id in town.member_ids.values():
             reconcile_member(session, rulebook, member_id, 2026, now=NOW, actor_id=None)
 

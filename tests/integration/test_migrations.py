@@ -269,3 +269,58 @@ def test_upgrade_from_the_previous_release_keeps_every_row(
             f"table {name} changed on the way from {previous} to {head}"
         )
     assert _differences(older.engine) == []
+
+
+def test_one_open_correction_per_month_repairs_what_the_race_left(
+    empty_database: Callable[[], Database], rulebook: Rulebook, project_root: Path
+) -> None:
+    """0009 (issue 15, item 3): a database in which two "open a correction" requests
+    both succeeded still upgrades. A correction left open after its month was published
+    again is closed by that publication; of two still open for one month, the first
+    stays open with both reasons."""
+    database = empty_database()
+    upgrade(database.engine, "0008")
+    with database.transaction() as session:
+        load_demo_town(session, rulebook, project_root / "seeds", until=UNTIL, env="test")
+    with database.engine.begin() as connection:
+        # The demo's corrected month: revision 2 published its correction.
+        corrected = connection.execute(
+            text(
+                "SELECT c.id, c.period, c.replaces_id, c.publication_id FROM correction c "
+                "WHERE c.publication_id IS NOT NULL ORDER BY c.id LIMIT 1"
+            )
+        ).one()
+        latest = connection.execute(
+            text("SELECT id, period FROM publication ORDER BY id DESC LIMIT 1")
+        ).one()
+        columns = "period, reason, opened_at, opened_by_id, replaces_id, publication_id"
+        copy = f"INSERT INTO correction ({columns}) SELECT "
+        # The race's leftover: a twin of the published correction, still open.
+        connection.execute(
+            text(f"{copy} period, '重复的更正', opened_at, opened_by_id, replaces_id, NULL "
+                 "FROM correction WHERE id = :id"),
+            {"id": corrected.id},
+        )  # fmt: skip
+        # Two open at once for the month on notice.
+        for reason in ("第一次", "第二次"):
+            connection.execute(
+                text(f"{copy} :period, :reason, opened_at, opened_by_id, :replaces, NULL "
+                     "FROM correction WHERE id = :id"),
+                {"period": latest.period, "reason": reason, "replaces": latest.id,
+                 "id": corrected.id},
+            )  # fmt: skip
+
+    upgrade(database.engine)
+
+    assert current_revision(database.engine) == head_revision()
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT period, reason, publication_id FROM correction ORDER BY id")
+        ).all()
+    leftovers = [row for row in rows if row.reason == "重复的更正"]
+    assert [(row.period, row.publication_id) for row in leftovers] == [
+        (corrected.period, corrected.publication_id)
+    ]
+    still_open = [(row.period, row.reason) for row in rows if row.publication_id is None]
+    assert still_open == [(latest.period, "第一次; 第二次")]
+    assert _differences(database.engine) == []

@@ -79,9 +79,18 @@ class Town:
         self.approve(entry_id)
         return entry_id
 
-    def publish(self, period: str = MARCH, now: datetime = APRIL_2, who: str = "admin") -> int:
+    def publish(
+        self,
+        period: str = MARCH,
+        now: datetime = APRIL_2,
+        who: str = "admin",
+        *,
+        confirm_empty: bool = False,
+    ) -> int:
         with self.database.transaction() as session:
-            return publish_month(session, self.who(who), self.rulebook, period, now=now).id
+            return publish_month(
+                session, self.who(who), self.rulebook, period, now=now, confirm_empty=confirm_empty
+            ).id
 
     def month_points(self, period: str) -> dict[int, Decimal]:
         with self.database.transaction(write=False) as session:
@@ -135,7 +144,7 @@ def test_the_current_month_cannot_be_published_before_it_ends_in_the_towns_timez
     with pytest.raises(Conflict, match="has not ended yet"):
         people.publish(now=datetime(2026, 3, 31, 15, 0, tzinfo=UTC))
     # 01:00 on 1 April in Shanghai, still 31 March in UTC: March is over in the town.
-    people.publish(now=datetime(2026, 3, 31, 17, 0, tzinfo=UTC))
+    people.publish(now=datetime(2026, 3, 31, 17, 0, tzinfo=UTC), confirm_empty=True)
     assert people.count(Publication) == 1
 
 
@@ -231,8 +240,8 @@ def test_the_chain_links_every_publication_and_detects_a_tampered_row(
 
 
 def test_a_broken_link_is_reported(people: Town, database: Database) -> None:
-    people.publish("2026-02")
-    march = people.publish()
+    people.publish("2026-02", confirm_empty=True)  # empty months: the chain is the point
+    march = people.publish(confirm_empty=True)
     with raw_connection(database) as connection:
         connection.execute(
             text("UPDATE publication SET previous_digest = :d WHERE id = :id"),
@@ -432,7 +441,7 @@ def test_a_correction_publishes_a_linked_revision_with_its_reason_and_what_chang
 
 
 def test_a_final_month_cannot_be_corrected(people: Town, database: Database) -> None:
-    people.publish()
+    people.publish(confirm_empty=True)
     after_window = APRIL_2 + timedelta(days=7, seconds=1)
     with pytest.raises(Conflict, match="final"), database.transaction() as session:
         open_correction(session, people.who("admin"), MARCH, "太晚了", now=after_window)
@@ -520,7 +529,7 @@ def test_objections_during_the_window_are_taken_and_answered(
 
 
 def test_only_members_object(people: Town, database: Database) -> None:
-    people.publish()
+    people.publish(confirm_empty=True)
     with pytest.raises(PermissionDenied), database.transaction() as session:
         raise_objection(
             session,

@@ -19,11 +19,10 @@ from service.publication.corrections import open_correction, publish_correction
 from service.publication.diff import diff_revisions
 from service.publication.objections import RESOLUTION_LABELS, month_objections, resolve_objection
 from service.publication.overview import months_overview
-from service.publication.publish import publish_month
+from service.publication.publish import publish_month, publish_preview
 from service.publication.state import (
     MONTH_STATE_LABELS,
     MonthState,
-    PendingEntries,
     month_state,
     pending_by_branch,
 )
@@ -57,9 +56,6 @@ def _index_page(
     rulebook: Rules,
     *,
     notice_text: str | None = None,
-    error: str | None = None,
-    refused: str | None = None,
-    status_code: int = 200,
 ) -> Template:
     now = utcnow()
     report = verify_chain(db)
@@ -71,10 +67,7 @@ def _index_page(
             "chain": report,
             "break_label": lambda kind: gettext(BREAK_LABELS[kind]),
             "notice": notice_text,
-            "error": error,
-            "refused": refused,
         },
-        status_code=status_code,
     )
 
 
@@ -118,6 +111,30 @@ def _month_page(
     )
 
 
+def _confirm_page(
+    db: Session,
+    principal: Principal,
+    rulebook: Rules,
+    period: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    """What publishing the month would freeze, with the form that publishes it."""
+    preview = publish_preview(db, principal, rulebook, period, now=utcnow())
+    refusal = render(preview.refusal) if preview.refusal is not None else None
+    return Template(
+        "admin/publication_confirm.html",
+        context={
+            "period": period,
+            "preview": preview,
+            "refusal": refusal if refusal != error else None,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
 class PublicationController(Controller):
     path = "/admin/publication"
     guards = [requires_admin]  # noqa: RUF012 - Litestar's class attribute
@@ -126,21 +143,26 @@ class PublicationController(Controller):
     def index(self, db: Db, rulebook: Rules, done: FromQuery[str | None] = None) -> Template:
         return _index_page(db, rulebook, notice_text=notice(done, NOTICES))
 
+    @get("/{period:str}/publish", sync_to_thread=True)
+    def confirm(self, db: Db, principal: Actor, rulebook: Rules, period: FromPath[str]) -> Template:
+        """The Publish button's page: what will be frozen, and the form that does it."""
+        return _confirm_page(db, principal, rulebook, _checked(period))
+
     @post("/{period:str}/publish", sync_to_thread=True)
     def publish(
-        self, db: Db, principal: Actor, rulebook: Rules, period: FromPath[str]
+        self, db: Db, principal: Actor, rulebook: Rules, period: FromPath[str], data: FormData
     ) -> Template | Redirect:
         period = _checked(period)
+        confirm_empty = first_value(data).get("confirm_empty") == "yes"
         try:
-            publish_month(db, principal, rulebook, period, now=utcnow())
-        except PendingEntries as exc:
-            db.rollback()
-            return _index_page(
-                db, rulebook, error=render(exc.message), refused=period, status_code=409
+            publish_month(
+                db, principal, rulebook, period, now=utcnow(), confirm_empty=confirm_empty
             )
         except Conflict as exc:
             db.rollback()
-            return _index_page(db, rulebook, error=render(exc.message), status_code=409)
+            return _confirm_page(
+                db, principal, rulebook, period, error=render(exc.message), status_code=409
+            )
         return Redirect(f"/admin/publication/{period}?done=published", status_code=303)
 
     @get("/{period:str}", sync_to_thread=True)
