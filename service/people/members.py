@@ -17,6 +17,7 @@ from service.accounts.permissions import (
     can_view_branch,
     can_view_roster,
     require_admin,
+    require_member_editor,
     require_roster_editor,
 )
 from service.accounts.principal import Principal
@@ -221,6 +222,7 @@ def roster_editor_check(
     require_roster_editor(actor, branch_id)
     if member_id is not None:
         member_for_edit(session, actor, member_id, branch_id=branch_id)
+        require_member_editor(actor, member_id, branch_id)
 
 
 def create_member(
@@ -284,7 +286,7 @@ def update_member(
         raise NotFound(Message(N_("No such member.")))
     if branch_id is not None and member.branch_id != branch_id:
         raise PermissionDenied(Message(N_("This member is not on a roster you keep.")))
-    require_roster_editor(actor, member.branch_id)
+    require_member_editor(actor, member.id, member.branch_id)
     _check_member(session, data, member.branch_id, member.id)
     member.code, member.name = data.code, data.name
     member.organisation_id = data.organisation_id

@@ -567,6 +567,83 @@ def test_another_branch_secretary_is_refused(
         assert session.scalar(select(Member).where(Member.code == "M300")) is None
 
 
+def test_a_secretary_cannot_change_their_own_record(
+    town: SmallTown, make_browser: Any, database: Database
+) -> None:
+    """Marking oneself exempt takes one off the rankings: refused like self-approval,
+    in the service (so the admin pages and the CLI refuse it too), and the page offers
+    no form for it."""
+    secretary = signed_in(make_browser, "secretary")
+    own = f"/branches/{town.jinwan}/roster/{town.member_ids['secretary']}"
+    page = secretary.client.get(own)
+    assert page.status_code == 200
+    assert "<fieldset disabled" in page.text and 'type="submit" class="primary"' not in page.text
+    assert "Nobody changes their own roster record" in text_of(page.text)
+    refused = secretary.submit(
+        f"/branches/{town.jinwan}/roster",
+        own,
+        member_form(code="M003", name="王书记", status="exempt", id_number=""),
+    )
+    assert refused.status_code == 403
+    assert "Nobody changes their own roster record" in text_of(refused.text)
+    with database.transaction(write=False) as session:
+        me = session.get(Member, town.member_ids["secretary"])
+        assert me is not None and me.status.value == "full"
+    # Everyone else on the roster is still theirs to keep.
+    other = f"/branches/{town.jinwan}/roster/{town.member_ids['member2']}"
+    saved = secretary.submit(
+        other, other, member_form(code="M002", name="李娜", status="exempt", id_number="")
+    )
+    assert saved.status_code == 303
+
+
+def test_nobody_edits_or_transfers_their_own_record_through_the_service(
+    town: SmallTown, database: Database
+) -> None:
+    from datetime import date
+
+    from service.kernel.errors import PermissionDenied
+    from service.people.members import MemberInput, update_member
+    from service.people.transfers import transfer_member
+    from service.persistence.models import MemberStatus
+    from service.persistence.types import utcnow
+
+    # An office account that is also a member (the town's admin is not: make it 赵老's).
+    with database.transaction() as session:
+        admin = session.get(Account, town.account_ids["admin"])
+        assert admin is not None
+        admin.member_id = town.member_ids["elder"]
+    office = town.principal(database, "admin")
+    data = MemberInput(
+        code="M006",
+        name="赵老",
+        branch_id=None,
+        organisation_id=None,
+        status=MemberStatus.FULL,
+        joined_party_on=date(2010, 7, 1),
+        id_number=None,
+        phone=None,
+        left_on=None,
+    )
+    with database.transaction() as session, pytest.raises(PermissionDenied):
+        update_member(session, office, town.member_ids["elder"], data)
+    with database.transaction() as session, pytest.raises(PermissionDenied):
+        transfer_member(
+            session,
+            office,
+            town.member_ids["elder"],
+            town.baoyuan,
+            date.today(),
+            "",
+            today=date.today(),
+            now=utcnow(),
+        )
+    with database.transaction(write=False) as session:
+        member = session.get(Member, town.member_ids["elder"])
+        assert member is not None
+        assert (member.status, member.branch_id) == (MemberStatus.EXEMPT, town.jinwan)
+
+
 def test_the_instructor_reads_the_roster_but_cannot_edit(
     town: SmallTown, make_browser: Any, database: Database
 ) -> None:

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from service.accounts.permissions import can_edit_roster, can_record_in_branch
+from service.accounts.permissions import can_edit_member, can_edit_roster, can_record_in_branch
 from service.accounts.principal import Principal
 from service.entries.adjustments import (
     MANUAL_LIMIT,
@@ -358,7 +358,10 @@ def _roster_form(
         branch_name=branch.name,
         branches=[],
         member_id=member_id,
-        can_edit=can_edit_roster(principal, branch_id),
+        can_edit=can_edit_roster(principal, branch_id)
+        if member_id is None
+        else can_edit_member(principal, member_id, branch_id),
+        own_record=member_id is not None and member_id == principal.member_id,
         notice=notice_text,
         action=f"/branches/{branch_id}/roster/{member_id}"
         if member_id
