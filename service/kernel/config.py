@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos_per_entry: int = 3
+    # Objections one member may raise to one month's board (every revision of it
+    # together): enough for every real mistake, and a flood stops at the form.
+    objections_per_month: int = Field(default=5, ge=1)
     # Sign-in throttling: failures within the window, per username and per address.
     login_window_minutes: int = 15
     login_max_failures_per_account: int = 5

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_
 from service.persistence.pagination import page_number
@@ -110,7 +111,9 @@ class ObjectionsController(Controller):
         return _form_page(target)
 
     @post("/new", sync_to_thread=True)
-    def create(self, db: Db, principal: Actor, data: FormData) -> Template | Redirect:
+    def create(
+        self, request: Request[Any, Any, Any], db: Db, principal: Actor, data: FormData
+    ) -> Template | Redirect:
         form = first_value(data)
         text = str(form.get("text", ""))
         period = str(form.get("period", ""))
@@ -118,14 +121,17 @@ class ObjectionsController(Controller):
             target = _target(db, period, form.get("member"), form.get("branch"))
         except InvalidInput as exc:
             raise NotFound(exc.errors["period"]) from exc
-        return self._raise(db, principal, target, text)
+        settings: Settings = request.app.state.settings
+        return self._raise(db, principal, target, text, settings.objections_per_month)
 
     @staticmethod
     def _raise(
-        db: Session, principal: Principal, target: ObjectionTarget, text: str
+        db: Session, principal: Principal, target: ObjectionTarget, text: str, limit: int
     ) -> Template | Redirect:
         try:
-            raise_objection(db, principal, target.period, target.line, text, now=utcnow())
+            raise_objection(
+                db, principal, target.period, target.line, text, now=utcnow(), limit=limit
+            )
         except InvalidInput as exc:
             db.rollback()
             errors = domain_field_errors(exc)
