@@ -4,11 +4,25 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from service.kernel.i18n import N_, Message
+
+
+def folded(value: str) -> str:
+    """``value`` in Unicode NFKC: full-width digits and letters (what a Chinese input
+    method types: ``３２０１``, ``Ｍ００１``), superscripts and circled digits become
+    their ASCII forms. Identifiers go through this before they are checked and stored,
+    so one ID number or phone number cannot be stored twice in two spellings."""
+    return unicodedata.normalize("NFKC", value)
+
+
+def code_field(value: str, limit: int, errors: dict[str, Message], name: str) -> str:
+    """A required identifier (member number, branch number), folded (see ``folded``)."""
+    return required_text(folded(value), limit, errors, name)
 
 
 def required_text(value: str, limit: int, errors: dict[str, Message], name: str) -> str:

@@ -152,6 +152,59 @@ def test_the_office_adds_a_member_and_finds_them(
         assert [(s.branch_id, s.to_date) for s in stays] == [(town.jinwan, None)]
 
 
+FULL_WIDTH = str.maketrans("0123456789XM", "０１２３４５６７８９ＸＭ")
+
+
+def test_full_width_digits_are_one_id_number_phone_and_member_number(
+    admin: Browser, town: SmallTown, make_browser: Any, database: Database
+) -> None:
+    """What a Chinese input method types (full-width digits, mixed in a phone number)
+    is stored in ASCII, so the same ID number or member number typed the other way is
+    refused beside its field, on the office's form and on a secretary's roster."""
+    added = admin.submit(
+        "/admin/members/new",
+        "/admin/members/new",
+        member_form(
+            code="M100".translate(FULL_WIDTH),
+            id_number=VALID_ID.translate(FULL_WIDTH),
+            phone="13８0013８000",
+            branch_id=str(town.jinwan),
+        ),
+    )
+    assert added.status_code == 303
+    with database.transaction(write=False) as session:
+        member = session.scalar(select(Member).where(Member.name == "孙丽"))
+        assert member is not None
+        assert (member.code, member.id_number, member.phone) == ("M100", VALID_ID, "13800138000")
+    again = admin.submit(
+        "/admin/members/new",
+        "/admin/members/new",
+        member_form(code="M101", id_number=VALID_ID, branch_id=str(town.jinwan)),
+    )
+    assert again.status_code == 422
+    assert field_error(again.text, "id_number") == "Another member already has this ID number."
+    secretary = signed_in(make_browser, "secretary")
+    roster_new = f"/branches/{town.jinwan}/roster/new"
+    twin = secretary.submit(
+        roster_new,
+        roster_new,
+        member_form(code="M100".translate(FULL_WIDTH), id_number=VALID_ID.translate(FULL_WIDTH)),
+    )
+    assert twin.status_code == 422
+    assert field_error(twin.text, "code") == "Another member already has this member number."
+    assert field_error(twin.text, "id_number") == "Another member already has this ID number."
+    # Other scripts' digits are not digits of an ID number at all.
+    arabic = secretary.submit(
+        roster_new,
+        roster_new,
+        member_form(code="M102", id_number=VALID_ID[:3] + "٣" + VALID_ID[4:]),
+    )
+    assert arabic.status_code == 422
+    assert "18 characters" in field_error(arabic.text, "id_number")
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Member)) == 7
+
+
 def test_member_errors_show_beside_their_fields_and_keep_the_input(
     admin: Browser, town: SmallTown, database: Database
 ) -> None:
