@@ -22,7 +22,7 @@ from service.accounts.permissions import (
 from service.accounts.principal import Principal
 from service.boards.live import get_branch
 from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
-from service.kernel.fields import code_field, date_field, int_field, required_text, text_field
+from service.kernel.fields import code_field, date_field, id_field, required_text, text_field
 from service.kernel.i18n import N_, Message
 from service.people.fields import (
     MEMBER_STATUS_LABELS,
@@ -75,10 +75,10 @@ def parse_member(values: Mapping[str, Any], *, today: date) -> MemberInput:
     errors: dict[str, Message] = {}
     code = code_field(text_field(values, "code"), 32, errors, "code")
     name = required_text(text_field(values, "name"), 60, errors, "name")
-    branch_id = int_field(
+    branch_id = id_field(
         text_field(values, "branch_id"), errors, "branch_id", N_("Choose a branch.")
     )
-    organisation_id = int_field(
+    organisation_id = id_field(
         text_field(values, "organisation_id"),
         errors,
         "organisation_id",

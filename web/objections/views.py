@@ -13,6 +13,7 @@ from service.accounts.principal import Principal
 from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_
+from service.kernel.numbers import parse_id
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.publication.objections import (
@@ -35,13 +36,8 @@ NOTICES = {
 }
 
 
-def _int_or_none(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
-
-
 def _target(db: Session, period: str, member: Any, branch: Any) -> ObjectionTarget:
-    line = LineRef(member_id=_int_or_none(member), branch_id=_int_or_none(branch))
+    line = LineRef(member_id=parse_id(member), branch_id=parse_id(branch))
     return objection_target(db, period, line, now=utcnow())
 
 
