@@ -38,7 +38,7 @@ from web import (
 )
 from web.api import api_router, openapi_config
 from web.auth import SessionAuthMiddleware, session_cookie_name
-from web.deps import DEPENDENCIES
+from web.deps import DEPENDENCIES, TYPE_DECODERS
 from web.errors import EXCEPTION_HANDLERS
 from web.i18n import LocaleMiddleware
 from web.readiness import SchemaGate, schema_check
@@ -134,6 +134,7 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         dependencies=DEPENDENCIES,
+        type_decoders=TYPE_DECODERS,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             # First, so a request naming another host touches nothing (not even the

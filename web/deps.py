@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.accounts.principal import Principal
 from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
+from service.kernel.numbers import parse_id
 from service.kernel.periods import parse_period, period_of, town_today
 from service.persistence.db import Database
 from service.persistence.types import utcnow
@@ -83,6 +84,30 @@ def checked_period(period: FromPath[str]) -> str:
         return parse_period(period)
     except InvalidInput as exc:
         raise NotFoundException() from exc
+
+
+class RecordId(int):
+    """An id in an address: the route declares it ``{name:str}`` and the handler
+    ``FromPath[RecordId]`` (or ``FromQuery``), so it is read by the kernel's one parser
+    (service/kernel/numbers.py) through ``TYPE_DECODERS``. Litestar's own ``{name:str}``
+    is int(): it reads ``٣`` and ``３`` as 3 and passes numbers no column holds, which
+    reached the database as a 500."""
+
+
+def decode_record_id(kind: type, value: Any) -> RecordId:
+    number = parse_id(value)
+    if number is None:
+        # Litestar answers a value its decoder refuses with 400, naming the parameter.
+        raise ValueError("not a record id")
+    return RecordId(number)
+
+
+def is_record_id(kind: Any) -> bool:
+    return kind is RecordId
+
+
+# Passed to the app (web/app.py): how Litestar reads the types above.
+TYPE_DECODERS = [(is_record_id, decode_record_id)]
 
 
 # Explicit markers: Litestar 3 stops inferring which parameters are dependencies.

@@ -30,6 +30,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.kernel.i18n import Message
+from service.kernel.periods import is_year
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 LOCALES = ("zh_CN", "en")
@@ -162,7 +163,8 @@ def format_number(value: int | None) -> str:
     return f"{value:,d}"
 
 
-_SPAN = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4]))?$")
+# [0-9], not \d: int() reads other scripts' digits too.
+_SPAN = re.compile(r"^([0-9]{4})(?:-([0-9]{2})|-Q([1-4]))?$")
 
 
 def format_period(value: str | None) -> str:
@@ -172,7 +174,7 @@ def format_period(value: str | None) -> str:
     if not value:
         return ""
     match = _SPAN.match(str(value))
-    if match is None:
+    if match is None or not is_year(int(match.group(1))):
         return str(value)
     year, month, quarter = match.groups()
     locale = Locale.parse(current_locale())

@@ -21,6 +21,7 @@ from service.accounts.sessions import end_account_sessions
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.fields import required_text, text_field
 from service.kernel.i18n import N_, Message
+from service.kernel.numbers import parse_id
 from service.persistence.models import (
     Account,
     Branch,
@@ -174,7 +175,8 @@ def current_roles(session: Session, account_id: int) -> RolesInput:
 
 def parse_roles(secretary: Iterable[str], instructor: Iterable[str], admin: bool) -> RolesInput:
     def ids(values: Iterable[str]) -> frozenset[int]:
-        return frozenset(int(v) for v in values if str(v).strip().isdigit())
+        parsed = (parse_id(v) for v in values)
+        return frozenset(number for number in parsed if number is not None)
 
     return RolesInput(secretary_of=ids(secretary), instructor_of=ids(instructor), admin=admin)
 

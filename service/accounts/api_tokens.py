@@ -27,6 +27,7 @@ from service.accounts import throttle
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal, load_principal
 from service.kernel.errors import Conflict, InvalidInput, NotFound
+from service.kernel.fields import typed_int
 from service.kernel.i18n import N_, Message
 from service.persistence.models import Account, ApiToken
 
@@ -94,7 +95,8 @@ def parse_days(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+    days = typed_int(text, low=1, high=MAX_DAYS)
+    if days is None:
         raise InvalidInput(
             {
                 "days": Message(
@@ -103,7 +105,7 @@ def parse_days(text: str) -> int | None:
                 )
             }
         )
-    return int(text)
+    return days
 
 
 def issue_token(

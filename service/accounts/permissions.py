@@ -74,6 +74,23 @@ def require_roster_editor(actor: Principal, branch_id: int) -> None:
         )
 
 
+OWN_RECORD = N_("Nobody changes their own roster record: the organisation office does.")
+
+
+def can_edit_member(actor: Principal, member_id: int, branch_id: int) -> bool:
+    """Whether the actor may change this member's record (status, dates, branch): the
+    roster's editors, never for themselves. A secretary marking themselves exempt would
+    take themselves off the rankings, as approving their own entry would add points."""
+    return can_edit_roster(actor, branch_id) and actor.member_id != member_id
+
+
+def require_member_editor(actor: Principal, member_id: int, branch_id: int) -> None:
+    """403 unless ``can_edit_member``: like self-approval, nobody edits their own record."""
+    require_roster_editor(actor, branch_id)
+    if actor.member_id == member_id:
+        raise PermissionDenied(Message(OWN_RECORD))
+
+
 # --- entries and points -------------------------------------------------------------------
 
 

@@ -13,7 +13,13 @@ from fractions import Fraction
 
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
-from service.kernel.periods import PERIOD_PATTERN, shift_period
+from service.kernel.periods import (
+    PERIOD_PATTERN,
+    YEAR_PATTERN,
+    parse_period,
+    parse_year,
+    shift_period,
+)
 from service.persistence.models import (
     BranchKind,
 )
@@ -172,8 +178,6 @@ class SpanKind(StrEnum):
 
 QUARTER_PATTERN = re.compile(r"([0-9]{4})-Q([1-4])")
 
-YEAR_PATTERN = re.compile(r"[0-9]{4}")
-
 
 @dataclass(frozen=True)
 class BoardPeriod:
@@ -229,14 +233,17 @@ def board_period(first_month: str, kind: SpanKind) -> BoardPeriod:
 
 def parse_board_period(text: str) -> BoardPeriod:
     """``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``; anything else is InvalidInput."""
-    if PERIOD_PATTERN.fullmatch(text):
-        return board_period(text, SpanKind.MONTH)
-    quarter = QUARTER_PATTERN.fullmatch(text)
-    if quarter:
-        year, number = int(quarter.group(1)), int(quarter.group(2))
-        return board_period(f"{year:04d}-{(number - 1) * 3 + 1:02d}", SpanKind.QUARTER)
-    if YEAR_PATTERN.fullmatch(text) and int(text) > 0:
-        return year_span(int(text))
+    try:
+        if PERIOD_PATTERN.fullmatch(text):
+            return board_period(parse_period(text), SpanKind.MONTH)
+        quarter = QUARTER_PATTERN.fullmatch(text)
+        if quarter:
+            year, number = parse_year(quarter.group(1)), int(quarter.group(2))
+            return board_period(f"{year:04d}-{(number - 1) * 3 + 1:02d}", SpanKind.QUARTER)
+        if YEAR_PATTERN.fullmatch(text):
+            return year_span(parse_year(text))
+    except InvalidInput:
+        pass  # the message below says what a board's span looks like
     raise InvalidInput(
         {"period": Message(N_("A board is for a month (2026-03), a quarter (2026-Q1) or a year."))}
     )

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     roster_upload_dir: Path = PROJECT_ROOT / "var" / "roster-uploads"
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos_per_entry: int = 3
+    # Objections one member may raise to one month's board (every revision of it
+    # together): enough for every real mistake, and a flood stops at the form.
+    objections_per_month: int = Field(default=5, ge=1)
     # Sign-in throttling (service/accounts/throttle.py): failures of one username from one
     # address before its pauses begin (the longest pause is the window), and failures of
     # one address within the window whatever the usernames; 0 turns a count off.

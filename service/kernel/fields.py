@@ -4,11 +4,26 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from service.kernel.i18n import N_, Message
+from service.kernel.numbers import parse_id, parse_int
+
+
+def folded(value: str) -> str:
+    """``value`` in Unicode NFKC: full-width digits and letters (what a Chinese input
+    method types: ``３２０１``, ``Ｍ００１``), superscripts and circled digits become
+    their ASCII forms. Identifiers go through this before they are checked and stored,
+    so one ID number or phone number cannot be stored twice in two spellings."""
+    return unicodedata.normalize("NFKC", value)
+
+
+def code_field(value: str, limit: int, errors: dict[str, Message], name: str) -> str:
+    """A required identifier (member number, branch number), folded (see ``folded``)."""
+    return required_text(folded(value), limit, errors, name)
 
 
 def required_text(value: str, limit: int, errors: dict[str, Message], name: str) -> str:
@@ -31,15 +46,22 @@ def date_field(value: str, errors: dict[str, Message], name: str) -> date | None
         return None
 
 
-def int_field(value: str, errors: dict[str, Message], name: str, message: str) -> int | None:
+def id_field(value: str, errors: dict[str, Message], name: str, message: str) -> int | None:
+    """The id a choice field sends (a select's option), None when empty; anything that is
+    not an id (see ``service.kernel.numbers``) is ``message`` beside the field."""
     value = value.strip()
     if not value:
         return None
-    try:
-        return int(value)
-    except ValueError:
+    number = parse_id(value)
+    if number is None:
         errors[name] = Message(message)
-        return None
+    return number
+
+
+def typed_int(value: str, *, low: int, high: int) -> int | None:
+    """A number someone typed, from ``low`` to ``high``, or None: full-width digits (a
+    Chinese input method's) count, as in ID numbers; see ``service.kernel.numbers``."""
+    return parse_int(folded(value), low=low, high=high)
 
 
 def text_field(values: Mapping[str, Any], name: str) -> str:

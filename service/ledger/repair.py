@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from service.boards.rebuild import TOTALS_COLUMNS
 from service.boards.rebuild import rebuild as rebuild_board_totals
 from service.persistence.models import LedgerLine, PointsSummary
-from service.publication.chain import lock_chain
-from service.publication.state import frozen_months
+from service.publication.state import frozen_months, lock_months
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ def rebuild_derived(session: Session) -> RepairResult:
     ledger, then every live board table from the summary, the entries and the roster."""
     # Publishing reads the summary and the board tables: it must not freeze a month
     # halfway through a rebuild, nor may a rebuild run under a publication.
-    lock_chain(session)
+    lock_months(session)
     frozen = frozen_months(session)
     stored = set(session.scalars(select(LedgerLine.period).distinct())) | set(
         session.scalars(select(PointsSummary.period).distinct())

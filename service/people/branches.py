@@ -18,7 +18,7 @@ from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
 from service.boards.live import get_branch
 from service.kernel.errors import InvalidInput
-from service.kernel.fields import required_text, text_field
+from service.kernel.fields import code_field, required_text, text_field
 from service.kernel.i18n import N_, Message
 from service.people.fields import BRANCH_KIND_LABELS
 from service.persistence import pagination
@@ -126,7 +126,7 @@ def branch_choices(session: Session) -> list[tuple[int, str, str]]:
 
 def parse_branch(values: Mapping[str, Any]) -> BranchInput:
     errors: dict[str, Message] = {}
-    code = required_text(text_field(values, "code"), 32, errors, "code")
+    code = code_field(text_field(values, "code"), 32, errors, "code")
     name = required_text(text_field(values, "name"), 120, errors, "name")
     kind_text = text_field(values, "kind").strip()
     if kind_text not in BRANCH_KIND_LABELS:

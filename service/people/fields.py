@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from service.kernel.fields import folded
 from service.kernel.i18n import N_, Message
 from service.persistence.models import (
     BranchKind,
@@ -38,15 +39,28 @@ BUSINESS_STATUS_LABELS = {
     "closed": N_("closed"),
 }
 
-# 身份证号 (GB 11643-1999): 17 digits, then a check character over them.
-ID_NUMBER_PATTERN = re.compile(r"^\d{17}[\dX]$")
+# 身份证号 (GB 11643-1999): 17 digits, then a check character over them. [0-9], not \d:
+# \d also matches other scripts' digits, which int() reads but nobody else would.
+ID_NUMBER_PATTERN = re.compile(r"^[0-9]{17}[0-9X]$")
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 ID_CHECK = "10X98765432"
 
 # Mainland mobile numbers: 11 digits starting 13-19.
-PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+PHONE_PATTERN = re.compile(r"^1[3-9][0-9]{9}$")
+
+
+def normal_id_number(text: str) -> str:
+    """A typed 身份证号 as stored: folded to ASCII, without spaces, X upper case."""
+    return re.sub(r"\s+", "", folded(text)).upper()
+
+
+def normal_phone(text: str) -> str:
+    """A typed mobile number as stored: folded to ASCII, without spaces or dashes, and
+    without the country code (+86 or 86) before an 11-digit number."""
+    value = re.sub(r"[\s\-]+", "", folded(text))
+    return re.sub(r"^\+?86(?=1[0-9]{10}$)", "", value)
 
 
 def id_number_check_char(first17: str) -> str:

@@ -4,7 +4,6 @@ A member who left keeps their history; nothing is deleted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,14 +16,21 @@ from service.accounts.permissions import (
     can_view_branch,
     can_view_roster,
     require_admin,
+    require_member_editor,
     require_roster_editor,
 )
 from service.accounts.principal import Principal
 from service.boards.live import get_branch
 from service.kernel.errors import InvalidInput, NotFound, PermissionDenied
-from service.kernel.fields import date_field, int_field, required_text, text_field
+from service.kernel.fields import code_field, date_field, id_field, required_text, text_field
 from service.kernel.i18n import N_, Message
-from service.people.fields import MEMBER_STATUS_LABELS, id_number_problem, phone_problem
+from service.people.fields import (
+    MEMBER_STATUS_LABELS,
+    id_number_problem,
+    normal_id_number,
+    normal_phone,
+    phone_problem,
+)
 from service.persistence.models import (
     Branch,
     Member,
@@ -67,12 +73,12 @@ def parse_member(values: Mapping[str, Any], *, today: date) -> MemberInput:
     """The member form's fields, checked on their own (``create_member`` and
     ``update_member`` check them against the database)."""
     errors: dict[str, Message] = {}
-    code = required_text(text_field(values, "code"), 32, errors, "code")
+    code = code_field(text_field(values, "code"), 32, errors, "code")
     name = required_text(text_field(values, "name"), 60, errors, "name")
-    branch_id = int_field(
+    branch_id = id_field(
         text_field(values, "branch_id"), errors, "branch_id", N_("Choose a branch.")
     )
-    organisation_id = int_field(
+    organisation_id = id_field(
         text_field(values, "organisation_id"),
         errors,
         "organisation_id",
@@ -84,15 +90,13 @@ def parse_member(values: Mapping[str, Any], *, today: date) -> MemberInput:
     joined = date_field(text_field(values, "joined_party_on"), errors, "joined_party_on")
     if joined is not None and joined > today:
         errors["joined_party_on"] = Message(N_("This date is in the future."))
-    id_number = text_field(values, "id_number").strip().upper().replace(" ", "") or None
+    id_number = normal_id_number(text_field(values, "id_number")) or None
     if id_number is not None:
         problem = id_number_problem(id_number)
         if problem is not None:
             errors["id_number"] = problem
-    phone = re.sub(r"[\s-]", "", text_field(values, "phone")) or None
+    phone = normal_phone(text_field(values, "phone")) or None
     if phone is not None:
-        if phone.startswith("+86"):
-            phone = phone[3:]
         problem = phone_problem(phone)
         if problem is not None:
             errors["phone"] = problem
@@ -221,6 +225,7 @@ def roster_editor_check(
     require_roster_editor(actor, branch_id)
     if member_id is not None:
         member_for_edit(session, actor, member_id, branch_id=branch_id)
+        require_member_editor(actor, member_id, branch_id)
 
 
 def create_member(
@@ -284,7 +289,7 @@ def update_member(
         raise NotFound(Message(N_("No such member.")))
     if branch_id is not None and member.branch_id != branch_id:
         raise PermissionDenied(Message(N_("This member is not on a roster you keep.")))
-    require_roster_editor(actor, member.branch_id)
+    require_member_editor(actor, member.id, member.branch_id)
     _check_member(session, data, member.branch_id, member.id)
     member.code, member.name = data.code, data.name
     member.organisation_id = data.organisation_id

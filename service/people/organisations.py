@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
 from service.kernel.errors import InvalidInput, NotFound
-from service.kernel.fields import int_field, required_text, text_field
+from service.kernel.fields import id_field, required_text, text_field, typed_int
 from service.kernel.i18n import N_, Message
 from service.people.fields import BUSINESS_STATUS_LABELS, ORGANISATION_KIND_LABELS
 from service.persistence.models import (
@@ -25,6 +25,9 @@ from service.persistence.models import (
     OrganisationKind,
 )
 from service.persistence.pagination import PAGE_SIZE, Page, fetch_page, matching
+
+# Seven digits, as before: no organisation of a town employs ten million.
+EMPLOYEES_MAX = 9_999_999
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def parse_organisation(values: Mapping[str, Any]) -> OrganisationInput:
     kind_text = text_field(values, "kind").strip()
     if kind_text not in ORGANISATION_KIND_LABELS:
         errors["kind"] = Message(N_("Choose enterprise or social organisation."))
-    branch_id = int_field(
+    branch_id = id_field(
         text_field(values, "branch_id"), errors, "branch_id", N_("Choose a branch.")
     )
     if branch_id is None and "branch_id" not in errors:
@@ -113,12 +116,10 @@ def parse_organisation(values: Mapping[str, Any]) -> OrganisationInput:
     status = text_field(values, "business_status").strip()
     if status not in BUSINESS_STATUS_LABELS:
         errors["business_status"] = Message(N_("Choose a business status from the list."))
-    employees_text = text_field(values, "employee_count").strip()
-    employees = 0
-    if not employees_text.isdigit() or len(employees_text) > 7:
+    employees = typed_int(text_field(values, "employee_count"), low=0, high=EMPLOYEES_MAX)
+    if employees is None:
         errors["employee_count"] = Message(N_("Enter the number of employees, e.g. 35."))
-    else:
-        employees = int(employees_text)
+        employees = 0
     owner = required_text(text_field(values, "owner_name"), 60, errors, "owner_name")
     if errors:
         raise InvalidInput(errors)

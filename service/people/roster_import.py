@@ -42,11 +42,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.kernel.fields import folded
 from service.kernel.i18n import N_, Message
 from service.people.fields import (
     FILE_WORDING,
     PHONE_PATTERN,
     id_number_problem,
+    normal_id_number,
+    normal_phone,
 )
 from service.people.roster_file import COLUMNS, HEADER_NAMES, STATUS_NAMES, Table, normal_header
 from service.persistence.models import Branch, Member, Membership, Organisation
@@ -65,12 +68,13 @@ MAX_PROBLEMS = 1_000
 
 Progress = Callable[[int, int], None]
 
+# Matched against the folded cell (full-width digits are ASCII by then); [0-9], not \d.
 DATE_PATTERNS = (
-    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
-    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
-    re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})"),
-    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?"),
-    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+    re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"),
+    re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})"),
+    re.compile(r"([0-9]{4})\.([0-9]{1,2})\.([0-9]{1,2})"),
+    re.compile(r"([0-9]{4})年([0-9]{1,2})月([0-9]{1,2})日?"),
+    re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})"),
 )
 
 
@@ -183,7 +187,7 @@ def _parse_date(cell: Any) -> date | None:
         return cell.date()
     if isinstance(cell, date):
         return cell
-    text = _text(cell)
+    text = folded(_text(cell))
     for pattern in DATE_PATTERNS:
         match = pattern.fullmatch(text)
         if match:
@@ -312,8 +316,8 @@ def check_rows(session: Session, table: Table, *, progress: Progress | None = No
         raw.append((number, values))
     ctx = _context(
         session,
-        [_text(values.get("code")) for _, values in raw],
-        [_text(values.get("id_number")).upper() for _, values in raw],
+        [folded(_text(values.get("code"))) for _, values in raw],
+        [normal_id_number(_text(values.get("id_number"))) for _, values in raw],
     )
     code_rows: dict[str, int] = {}
     id_rows: dict[str, int] = {}
@@ -409,6 +413,7 @@ def _check_cell(
 ) -> Any:
     """The parsed value of one cell (None when empty or bad; a bad one adds a problem)."""
     if key == "code":
+        text = folded(text)
         if len(text) > 32:
             problem(key, Message(N_("At most %(max)s characters."), {"max": 32}))
             return None
@@ -430,7 +435,7 @@ def _check_cell(
                 ),
             )
             return None
-        value = re.sub(r"\s+", "", text).upper()
+        value = normal_id_number(text)
         if message := id_number_problem(value, FILE_WORDING):
             problem(key, message)
             return None
@@ -438,8 +443,7 @@ def _check_cell(
     if key == "phone":
         if not text:
             return None
-        value = re.sub(r"[\s\-]+", "", text)
-        value = re.sub(r"^(\+?86)(?=1\d{10}$)", "", value)
+        value = normal_phone(text)
         if not PHONE_PATTERN.fullmatch(value):
             problem(
                 key,
@@ -451,6 +455,7 @@ def _check_cell(
             return None
         return value
     if key == "branch_code":
+        text = folded(text)
         branch_id = ctx.branches.get(text)
         if branch_id is None:
             problem(key, Message(N_("No branch has the number %(code)s."), {"code": text}))

@@ -35,9 +35,9 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.accounts.permissions import require_admin
+from service.accounts.permissions import OWN_RECORD, require_admin
 from service.accounts.principal import Principal
-from service.kernel.errors import Conflict, InvalidInput, NotFound
+from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.persistence.models import (
@@ -109,6 +109,9 @@ def transfer_member(
 ) -> TransferResult:
     """Move a member to ``to_branch_id`` from ``effective`` on (see the module notes)."""
     require_admin(actor, N_("Only the organisation office transfers members."))
+    if actor.member_id == member_id:
+        # A transfer changes the branch one is ranked in: not one's own to make.
+        raise PermissionDenied(Message(OWN_RECORD))
     # Which months are published is read under the month lock: a publication cannot
     # land between the check of the effective date and the transfer.
     hold_months(session)

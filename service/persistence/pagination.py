@@ -12,23 +12,25 @@ from typing import Generic, TypeVar, TypeVarTuple
 from sqlalchemy import ColumnElement, Row, Select, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
+from service.kernel.numbers import parse_int
+
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 PAGE_SIZE = 50
 # Longer than any page there can be; a longer number is simply "the last page".
 PAGE_DIGITS_MAX = 9
+PAGE_MAX = int("9" * PAGE_DIGITS_MAX)
 
 
 def page_number(text: str | None) -> int:
     """The page a query string asks for: 1 for a missing, empty or non-numeric value, so
     an edited address never fails; a number past the last page is clamped later."""
     text = (text or "").strip()
-    if not (text.isascii() and text.isdigit()):
-        return 1
     if len(text) > PAGE_DIGITS_MAX:
-        return int("9" * PAGE_DIGITS_MAX)
-    return max(int(text), 1)
+        # Longer than any page: the last page, when it is a number at all.
+        return PAGE_MAX if text.isascii() and text.isdigit() else 1
+    return parse_int(text, low=1, high=PAGE_MAX) or 1
 
 
 def page_bounds(total: int, page: int, size: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
+from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import parse_period
@@ -31,6 +32,7 @@ from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
 from service.publication.state import latest_publication
 
 OBJECTION_MAX = 1000
+OBJECTIONS_PER_MONTH: int = Settings.model_fields["objections_per_month"].default
 
 ANSWER_MAX = 2000
 
@@ -133,10 +135,12 @@ def raise_objection(
     text_: str,
     *,
     now: datetime,
+    limit: int = OBJECTIONS_PER_MONTH,
 ) -> int:
     """A member objects to a line of a month's newest published board, during its
     notice window. Any member may object to any line (the board is public); the text
-    says what is wrong."""
+    says what is wrong. At most ``limit`` objections per member to one month's board
+    (the settings' ``objections_per_month``)."""
     if actor.member_id is None:
         raise PermissionDenied(Message(N_("Only party members can object to a board.")))
     target = objection_target(session, period, line, now=now)
@@ -150,6 +154,29 @@ def raise_objection(
             {
                 "text": Message(
                     N_("Keep the objection under %(max)d characters."), {"max": OBJECTION_MAX}
+                )
+            }
+        )
+    # The member's row is the lock: one member's objections are counted and added one
+    # at a time, so parallel posts cannot pass the limit (or the duplicate check)
+    # together. SQLite's write transactions are serialised already (BEGIN IMMEDIATE).
+    session.execute(select(Member.id).where(Member.id == actor.member_id).with_for_update())
+    raised = session.scalar(
+        select(func.count())
+        .select_from(Objection)
+        .join(Publication, Publication.id == Objection.publication_id)
+        .where(Objection.member_id == actor.member_id, Publication.period == target.period)
+    )
+    if (raised or 0) >= limit:
+        raise InvalidInput(
+            {
+                "text": Message(
+                    N_(
+                        "You have raised %(count)d objections to the board of %(period)s, "
+                        "the most one member may. The office answers them on your "
+                        "objections page; for anything more, ask the office in person."
+                    ),
+                    {"count": raised or 0, "period": target.period},
                 )
             }
         )

@@ -330,8 +330,10 @@ def test_one_entry_for_its_member_and_its_reviewers(
     # Out of the ids' range: a bad request, before any query.
     assert_error(api.get("/api/entries/0", headers=tokens["member"]), 400)
     assert_error(api.get(f"/api/entries/{2**31}", headers=tokens["member"]), 400)
-    # Not a number: no such path.
-    assert_error(api.get("/api/entries/abc", headers=tokens["member"]), 404)
+    # Not a number, or digits of another script: not an id, a bad request too (the
+    # kernel's one parser reads every id of the app, web.deps.RecordId).
+    assert_error(api.get("/api/entries/abc", headers=tokens["member"]), 400)
+    assert_error(api.get("/api/entries/٣", headers=tokens["member"]), 400)
 
 
 # --- GET /api/reviews --------------------------------------------------------------------

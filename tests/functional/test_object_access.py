@@ -147,14 +147,17 @@ REVIEW: Rule = {
 REVOKE: Rule = {**REVIEW, "member": (403, 403, 403, 404)}
 # A member's record through a branch's roster: its secretary and the office edit it;
 # the instructor is refused for the branch before the member is looked up.
-ROSTER_EDIT: Rule = {**EDITORS, "instructor": (403, 403, 403, 403)}
-# A deduction or adjustment for a member: as ROSTER_EDIT, and nobody records points for
-# themselves (a secretary's own are recorded by the office).
-ADJUST: Rule = {
-    **ROSTER_EDIT,
+# And nobody edits their own record (a secretary marking themselves exempt would leave
+# the rankings): the office does.
+ROSTER_EDIT: Rule = {
+    **EDITORS,
+    "instructor": (403, 403, 403, 403),
     "secretary":  (403,  OK,   403,  404),
     "secretary2": (403,  OK,   403,  404),
 }
+# A deduction or adjustment for a member: as ROSTER_EDIT, and nobody records points for
+# themselves either (a secretary's own are recorded by the office).
+ADJUST: Rule = ROSTER_EDIT
 # An entry's photos (evidence): those who may see the entry — its member, the
 # reviewers of its branch, the office. Who may look is checked before the photo is
 # looked up, so a member learns nothing about a missing photo of someone else's entry.

@@ -201,3 +201,38 @@ def test_who_may_object_and_resolve(
     with database.transaction(write=False) as session:
         objection = session.get(Objection, objection_id)
         assert objection is not None and objection.answer is None
+
+
+def test_a_member_may_raise_only_so_many_objections_to_a_month(
+    open_month: str, town: SmallTown, make_browser: Any, database: Database
+) -> None:
+    """A flood of objections from one member stops at the settings' limit (five a
+    month's board), with the reason beside the text field and the text kept."""
+    member2 = signed_in(make_browser, "member2")
+    lines = [("member", town.member_ids[name]) for name in ("member", "secretary", "member3")]
+    lines += [
+        ("branch", town.jinwan),
+        ("branch", town.baoyuan),
+        ("member", town.member_ids["member2"]),
+    ]
+    statuses = []
+    for kind, line_id in lines:
+        form = f"/objections/new?period={open_month}&{kind}={line_id}"
+        fields = {"period": open_month, kind: str(line_id), "text": f"第 {line_id} 行有误"}
+        statuses.append(member2.submit(form, "/objections/new", fields))
+    assert [r.status_code for r in statuses] == [303] * 5 + [422]
+    refused = statuses[-1]
+    assert 'id="text-error"' in refused.text
+    assert (
+        f"You have raised 5 objections to the board of {open_month}, the most one member may"
+        in plain(refused.text)
+    )
+    assert f"第 {town.member_ids['member2']} 行有误" in refused.text  # what was typed is kept
+    assert objections(database) == 5
+    # The limit is each member's own: another member still objects.
+    member = signed_in(make_browser, "member")
+    form = f"/objections/new?period={open_month}&branch={town.jinwan}"
+    sent = member.submit(
+        form, "/objections/new", {"period": open_month, "branch": str(town.jinwan), "text": "不对"}
+    )
+    assert sent.status_code == 303

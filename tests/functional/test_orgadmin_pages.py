@@ -152,6 +152,59 @@ def test_the_office_adds_a_member_and_finds_them(
         assert [(s.branch_id, s.to_date) for s in stays] == [(town.jinwan, None)]
 
 
+FULL_WIDTH = str.maketrans("0123456789XM", "０１２３４５６７８９ＸＭ")
+
+
+def test_full_width_digits_are_one_id_number_phone_and_member_number(
+    admin: Browser, town: SmallTown, make_browser: Any, database: Database
+) -> None:
+    """What a Chinese input method types (full-width digits, mixed in a phone number)
+    is stored in ASCII, so the same ID number or member number typed the other way is
+    refused beside its field, on the office's form and on a secretary's roster."""
+    added = admin.submit(
+        "/admin/members/new",
+        "/admin/members/new",
+        member_form(
+            code="M100".translate(FULL_WIDTH),
+            id_number=VALID_ID.translate(FULL_WIDTH),
+            phone="13８0013８000",
+            branch_id=str(town.jinwan),
+        ),
+    )
+    assert added.status_code == 303
+    with database.transaction(write=False) as session:
+        member = session.scalar(select(Member).where(Member.name == "孙丽"))
+        assert member is not None
+        assert (member.code, member.id_number, member.phone) == ("M100", VALID_ID, "13800138000")
+    again = admin.submit(
+        "/admin/members/new",
+        "/admin/members/new",
+        member_form(code="M101", id_number=VALID_ID, branch_id=str(town.jinwan)),
+    )
+    assert again.status_code == 422
+    assert field_error(again.text, "id_number") == "Another member already has this ID number."
+    secretary = signed_in(make_browser, "secretary")
+    roster_new = f"/branches/{town.jinwan}/roster/new"
+    twin = secretary.submit(
+        roster_new,
+        roster_new,
+        member_form(code="M100".translate(FULL_WIDTH), id_number=VALID_ID.translate(FULL_WIDTH)),
+    )
+    assert twin.status_code == 422
+    assert field_error(twin.text, "code") == "Another member already has this member number."
+    assert field_error(twin.text, "id_number") == "Another member already has this ID number."
+    # Other scripts' digits are not digits of an ID number at all.
+    arabic = secretary.submit(
+        roster_new,
+        roster_new,
+        member_form(code="M102", id_number=VALID_ID[:3] + "٣" + VALID_ID[4:]),
+    )
+    assert arabic.status_code == 422
+    assert "18 characters" in field_error(arabic.text, "id_number")
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Member)) == 7
+
+
 def test_member_errors_show_beside_their_fields_and_keep_the_input(
     admin: Browser, town: SmallTown, database: Database
 ) -> None:
@@ -565,6 +618,83 @@ def test_another_branch_secretary_is_refused(
         member = session.get(Member, zhang)
         assert member is not None and member.name == "张伟"
         assert session.scalar(select(Member).where(Member.code == "M300")) is None
+
+
+def test_a_secretary_cannot_change_their_own_record(
+    town: SmallTown, make_browser: Any, database: Database
+) -> None:
+    """Marking oneself exempt takes one off the rankings: refused like self-approval,
+    in the service (so the admin pages and the CLI refuse it too), and the page offers
+    no form for it."""
+    secretary = signed_in(make_browser, "secretary")
+    own = f"/branches/{town.jinwan}/roster/{town.member_ids['secretary']}"
+    page = secretary.client.get(own)
+    assert page.status_code == 200
+    assert "<fieldset disabled" in page.text and 'type="submit" class="primary"' not in page.text
+    assert "Nobody changes their own roster record" in text_of(page.text)
+    refused = secretary.submit(
+        f"/branches/{town.jinwan}/roster",
+        own,
+        member_form(code="M003", name="王书记", status="exempt", id_number=""),
+    )
+    assert refused.status_code == 403
+    assert "Nobody changes their own roster record" in text_of(refused.text)
+    with database.transaction(write=False) as session:
+        me = session.get(Member, town.member_ids["secretary"])
+        assert me is not None and me.status.value == "full"
+    # Everyone else on the roster is still theirs to keep.
+    other = f"/branches/{town.jinwan}/roster/{town.member_ids['member2']}"
+    saved = secretary.submit(
+        other, other, member_form(code="M002", name="李娜", status="exempt", id_number="")
+    )
+    assert saved.status_code == 303
+
+
+def test_nobody_edits_or_transfers_their_own_record_through_the_service(
+    town: SmallTown, database: Database
+) -> None:
+    from datetime import date
+
+    from service.kernel.errors import PermissionDenied
+    from service.people.members import MemberInput, update_member
+    from service.people.transfers import transfer_member
+    from service.persistence.models import MemberStatus
+    from service.persistence.types import utcnow
+
+    # An office account that is also a member (the town's admin is not: make it 赵老's).
+    with database.transaction() as session:
+        admin = session.get(Account, town.account_ids["admin"])
+        assert admin is not None
+        admin.member_id = town.member_ids["elder"]
+    office = town.principal(database, "admin")
+    data = MemberInput(
+        code="M006",
+        name="赵老",
+        branch_id=None,
+        organisation_id=None,
+        status=MemberStatus.FULL,
+        joined_party_on=date(2010, 7, 1),
+        id_number=None,
+        phone=None,
+        left_on=None,
+    )
+    with database.transaction() as session, pytest.raises(PermissionDenied):
+        update_member(session, office, town.member_ids["elder"], data)
+    with database.transaction() as session, pytest.raises(PermissionDenied):
+        transfer_member(
+            session,
+            office,
+            town.member_ids["elder"],
+            town.baoyuan,
+            date.today(),
+            "",
+            today=date.today(),
+            now=utcnow(),
+        )
+    with database.transaction(write=False) as session:
+        member = session.get(Member, town.member_ids["elder"])
+        assert member is not None
+        assert (member.status, member.branch_id) == (MemberStatus.EXEMPT, town.jinwan)
 
 
 def test_the_instructor_reads_the_roster_but_cannot_edit(

@@ -141,3 +141,65 @@ def test_capped_entries_approved_at_once_respect_the_cap(
     }
     assert ledger == capped
     assert summary == capped
+
+
+def test_objections_raised_at_once_stop_at_the_limit(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    """One member posting objections to many lines at once: the count and the insert
+    happen under a lock on the member, so the limit holds on PostgreSQL too (without it
+    every thread counted none before any committed and all were accepted)."""
+    from service.kernel.errors import InvalidInput
+    from service.kernel.periods import period_of, shift_period
+    from service.persistence.models import Objection, PublishedBranchRow, PublishedMemberRow
+    from service.publication.objections import LineRef, raise_objection
+    from service.publication.publish import publish_month
+
+    admin = town.principal(database, "admin")
+    today = town_today(utcnow(), "Asia/Shanghai")
+    period = shift_period(period_of(today), -1)
+    with database.transaction() as session:
+        publication_id = publish_month(session, admin, rulebook, period, now=utcnow()).id
+    with database.transaction(write=False) as session:
+        lines = [
+            LineRef(member_id=member_id)
+            for member_id in session.scalars(
+                select(PublishedMemberRow.member_id).where(
+                    PublishedMemberRow.publication_id == publication_id
+                )
+            )
+        ] + [
+            LineRef(branch_id=branch_id)
+            for branch_id in session.scalars(
+                select(PublishedBranchRow.branch_id).where(
+                    PublishedBranchRow.publication_id == publication_id
+                )
+            )
+        ]
+    assert len(lines) >= 6
+    member2 = town.principal(database, "member2")
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(len(lines))
+
+    def object_to(line: LineRef) -> None:
+        start.wait()
+        try:
+            with database.transaction() as session:
+                raise_objection(session, member2, period, line, "有误", now=utcnow(), limit=3)
+            outcome = "raised"
+        except InvalidInput:
+            outcome = "limit"
+        except Exception as exc:  # recorded so the assertion shows what went wrong
+            outcome = f"error: {exc!r}"
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=object_to, args=(line,)) for line in lines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == Counter({"raised": 3, "limit": len(lines) - 3})
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Objection)) == 3

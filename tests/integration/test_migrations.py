@@ -52,6 +52,8 @@ pytestmark = pytest.mark.commits
 
 VERSION_TABLE = "alembic_version"
 UNTIL = date(2026, 11, 20)
+# Revisions that change data, not the schema (each says why in its docstring).
+DATA_ONLY = frozenset({"0010"})
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 
@@ -142,7 +144,7 @@ def test_each_revision_upgrades_and_downgrades_cleanly(
         upgrade(engine, revision)
         assert current_revision(engine) == revision
         after = _schema(engine)
-        assert after != before, f"revision {revision} changed nothing"
+        assert after != before or revision in DATA_ONLY, f"revision {revision} changed nothing"
 
         downgrade(engine, down or "base")
         assert current_revision(engine) == down
@@ -324,3 +326,88 @@ def test_one_open_correction_per_month_repairs_what_the_race_left(
     still_open = [(row.period, row.reason) for row in rows if row.publication_id is None]
     assert still_open == [(latest.period, "第一次; 第二次")]
     assert _differences(database.engine) == []
+
+
+# --- identifiers stored in full-width characters ------------------------------------------
+
+
+def test_stored_identifiers_are_folded_and_a_clash_stops_the_upgrade(
+    empty_database: Callable[[], Database],
+) -> None:
+    """Before the forms folded identifiers, ``３２０１…`` and ``3201…`` were two ID
+    numbers; the revision folds what is stored, and refuses (changing nothing, naming
+    both members) where two stored rows are one value once folded."""
+    fold_revision = "0010"
+    before = previous_revision(fold_revision)
+    assert before is not None
+    full_width = str.maketrans("0123456789XMB", "０１２３４５６７８９ＸＭＢ")
+    id_number = "11010519491231002X"
+
+    def fill(database: Database, rows: list[tuple[str, str | None, str | None]]) -> None:
+        metadata = _reflect(database.engine)
+        branch, member = metadata.tables["branch"], metadata.tables["member"]
+        with database.engine.begin() as connection:
+            connection.execute(
+                insert(branch),
+                [
+                    {
+                        "id": 1,
+                        "code": "B001".translate(full_width),
+                        "name": "金湾",
+                        "kind": "joint",
+                        "created_at": NOW,
+                    }
+                ],
+            )
+            connection.execute(
+                insert(member),
+                [
+                    {
+                        "id": number,
+                        "code": code,
+                        "name": f"党员{number}",
+                        "branch_id": 1,
+                        "status": "full",
+                        "id_number": id_value,
+                        "phone": phone,
+                        "active": True,
+                    }
+                    for number, (code, id_value, phone) in enumerate(rows, 1)
+                ],
+            )
+
+    def stored(database: Database) -> list[tuple[Any, ...]]:
+        with database.engine.connect() as connection:
+            members = connection.execute(
+                text("SELECT code, id_number, phone FROM member ORDER BY id")
+            ).all()
+            branches = connection.execute(text("SELECT code FROM branch")).all()
+        return [tuple(row) for row in members] + [tuple(row) for row in branches]
+
+    clean = empty_database()
+    upgrade(clean.engine, before)
+    fill(
+        clean,
+        [
+            ("M001".translate(full_width), id_number.translate(full_width), "13８0013８000"),
+            ("M002", None, "+86 138-0013-8001"),
+        ],
+    )
+    upgrade(clean.engine, fold_revision)
+    assert stored(clean) == [
+        ("M001", id_number, "13800138000"),
+        ("M002", None, "13800138001"),
+        ("B001",),
+    ]
+
+    clashing = empty_database()
+    upgrade(clashing.engine, before)
+    fill(
+        clashing,
+        [("M001", id_number.translate(full_width), None), ("M002", id_number, None)],
+    )
+    untouched = stored(clashing)
+    with pytest.raises(Exception, match=f"ID number {id_number}: member M001 .* and member M002"):
+        upgrade(clashing.engine, fold_revision)
+    assert current_revision(clashing.engine) == before
+    assert stored(clashing) == untouched

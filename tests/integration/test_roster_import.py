@@ -400,3 +400,57 @@ def test_apostrophes_in_cells_are_kept_whatever_the_delimiter(delimiter: str) ->
     lines += [delimiter.join([f"M{index}", name, "B001"]) for index, name in enumerate(names)]
     table = read_table(("\r\n".join(lines) + "\r\n").encode())
     assert [cells[1] for _number, cells in table.rows] == names
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+def test_full_width_digits_are_the_same_id_number_and_phone(
+    database: Database, town: SmallTown
+) -> None:
+    """A 身份证号 typed with a Chinese input method (full-width digits) is the same number
+    as in ASCII: it is stored folded, and a member already holding it, or an earlier
+    row, is found; so are mixed phone digits and a full-width member number."""
+    with database.transaction() as session:
+        member = session.get(Member, town.member_ids["member"])
+        assert member is not None
+        member.id_number = id_number(1)
+    rows = [
+        ["N001", "新人", id_number(1).translate(FULL_WIDTH), "", "B001", "", "正式党员", ""],
+        [
+            "N002",
+            "全角",
+            id_number(2).translate(FULL_WIDTH),
+            "13８0013８000",
+            "B001",
+            "",
+            "正式党员",
+            "２０１５-07-01",
+        ],
+        ["Ｎ００２", "重复", id_number(2), "", "B001", "", "正式党员", ""],
+    ]
+    report = run(database, to_csv(rows), apply=False)
+    assert [str(p) for p in report.problems] == [
+        "row 2, column 身份证号: This ID number belongs to member M001 already.",
+        "row 4, column 党员编号: Member number N002 is already on row 3.",
+        "row 4, column 身份证号: The same ID number as row 3.",
+    ]
+    report = run(database, to_csv(rows[1:2]), apply=True)
+    assert report.applied, [str(p) for p in report.problems]
+    with database.transaction(write=False) as session:
+        added = session.scalar(select(Member).where(Member.code == "N002"))
+        assert added is not None
+        assert (added.id_number, added.phone, added.joined_party_on) == (
+            id_number(2),
+            "13800138000",
+            date(2015, 7, 1),
+        )
+    # And once stored, the ASCII spelling finds it too.
+    again = run(
+        database,
+        to_csv([["N003", "又一个", id_number(2), "", "B001", "", "正式党员", ""]]),
+        apply=False,
+    )
+    assert [str(p) for p in again.problems] == [
+        "row 2, column 身份证号: This ID number belongs to member N002 already."
+    ]

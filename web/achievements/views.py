@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from service.boards.achievements import branch_achievements, year_suggestions_page
 from service.persistence.pagination import page_number
-from web.deps import Db, Rules, town_date
+from web.deps import Db, RecordId, Rules, town_date
 from web.guards import requires_login
 
 # The town's rules start in the 2020s; earlier years are not pages.
@@ -22,13 +22,13 @@ class AchievementsController(Controller):
     path = "/achievements"
     guards = [requires_login]  # noqa: RUF012 - Litestar's class attribute
 
-    @get("/{branch_id:int}", sync_to_thread=True)
+    @get("/{branch_id:str}", sync_to_thread=True)
     def branch(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         rulebook: Rules,
-        branch_id: FromPath[int],
+        branch_id: FromPath[RecordId],
         year: FromQuery[int | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:

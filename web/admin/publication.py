@@ -27,7 +27,7 @@ from service.publication.state import (
     pending_by_branch,
 )
 from service.publication.stored import published_month
-from web.deps import Actor, Db, Rules
+from web.deps import Actor, Db, RecordId, Rules
 from web.forms import FormData, domain_field_errors, first_value
 from web.guards import requires_admin
 from web.i18n import gettext, render
@@ -206,13 +206,13 @@ class PublicationController(Controller):
             return _month_page(db, principal, period, error=render(exc.message), status_code=409)
         return Redirect(f"/admin/publication/{period}?done=corrected", status_code=303)
 
-    @post("/{period:str}/objections/{objection_id:int}/resolve", sync_to_thread=True)
+    @post("/{period:str}/objections/{objection_id:str}/resolve", sync_to_thread=True)
     def resolve(
         self,
         db: Db,
         principal: Actor,
         period: FromPath[str],
-        objection_id: FromPath[int],
+        objection_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         period = _checked(period)

@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field
 
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_
+from service.kernel.numbers import ID_MAX
+from service.kernel.periods import PERIOD_REGEX
 from web.auth import WWW_AUTHENTICATE
 from web.guards import TokenRequired
 from web.i18n import activate_for_scope, gettext, render
@@ -40,7 +42,12 @@ TOKEN_REQUIRED = N_(
 INVALID_REQUEST = N_("The request does not match the API's schema; extra names each field.")
 # The database's ids are 32-bit on PostgreSQL: a larger one is refused as a bad
 # request (400) before any query, as any out-of-range parameter is.
-MAX_ID = 2**31 - 1
+MAX_ID = ID_MAX
+# An id in a path (web.deps.RecordId: the kernel's parser enforces the bounds, msgspec
+# cannot put them on an int subclass), documented as the integer it is.
+ID_SCHEMA: dict[str, Any] = {
+    "schema_extra": {"type": "integer", "minimum": 1, "maximum": ID_MAX, "format": "int32"}
+}
 
 
 class FieldProblem(BaseModel):
@@ -122,7 +129,8 @@ Offset = Annotated[
         ge=0, le=1_000_000_000, description="How many to skip: the previous page's `next_offset`."
     ),
 ]
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# The months the kernel accepts (service/kernel/periods.py), as the schema says them.
+MONTH_PATTERN = PERIOD_REGEX
 
 
 class PageInfo(BaseModel):

@@ -22,6 +22,7 @@ from web.api.common import (
     CHANGE_SECURITY,
     CONFLICT,
     FORBIDDEN,
+    ID_SCHEMA,
     MAX_ID,
     MONTH_PATTERN,
     NOT_FOUND,
@@ -41,14 +42,14 @@ from web.api.schemas import (
     Rejection,
     points_text,
 )
-from web.deps import Actor, Db, Rules, town_date
+from web.deps import Actor, Db, RecordId, Rules, town_date
 from web.guards import requires_reviewer
 from web.i18n import current_locale
 
 # Unknown fields are refused (400): the schema says so, which Litestar does not infer
 # from the models' extra="forbid".
 Strict = Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False})
-EntryId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The entry's id.")]
+EntryId = Annotated[RecordId, PathParameter(description="The entry's id.", **ID_SCHEMA)]
 NO_PHOTOS_HERE = N_(
     "This item needs a photo as evidence, and photos cannot be sent through the API: "
     "declare it on the web form, with its photo."
@@ -148,7 +149,7 @@ class EntriesApiController(Controller):
         return EntryOut.of(viewable_entry(db, principal, entry_id), rulebook, current_locale())
 
     @get(
-        "/{entry_id:int}",
+        "/{entry_id:str}",
         sync_to_thread=True,
         summary="One entry",
         description="For its member, the reviewers (secretaries, instructors) of its branch "
@@ -211,7 +212,7 @@ class ReviewsApiController(Controller):
         return _page(result, rulebook)
 
     @post(
-        "/{entry_id:int}/approve",
+        "/{entry_id:str}/approve",
         sync_to_thread=True,
         summary="Approve a pending entry",
         description="Its points are written to the ledger at once (caps applied). For a "
@@ -234,7 +235,7 @@ class ReviewsApiController(Controller):
         return Decision(entry=entry, points_counted=points_text(counted))
 
     @post(
-        "/{entry_id:int}/reject",
+        "/{entry_id:str}/reject",
         sync_to_thread=True,
         summary="Reject a pending entry, with the reason",
         description="The reason is required and shown to the member. Same rules as "

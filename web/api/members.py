@@ -11,6 +11,7 @@ from litestar.params import PathParameter, QueryParameter
 from service.overview.api import member_detail, visible_members
 from web.api.common import (
     FORBIDDEN,
+    ID_SCHEMA,
     MAX_ID,
     MONTH_PATTERN,
     NOT_FOUND,
@@ -21,9 +22,9 @@ from web.api.common import (
     Offset,
 )
 from web.api.schemas import NO_NUL, MemberDetailOut, MemberOut, MembersPage
-from web.deps import Actor, Db, current_period
+from web.deps import Actor, Db, RecordId, current_period
 
-MemberId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The member's id.")]
+MemberId = Annotated[RecordId, PathParameter(description="The member's id.", **ID_SCHEMA)]
 
 
 class MembersApiController(Controller):
@@ -69,7 +70,7 @@ class MembersApiController(Controller):
         )
 
     @get(
-        "/{member_id:int}",
+        "/{member_id:str}",
         sync_to_thread=True,
         summary="One member, with the month's points and town-wide rank",
         description="For the member, the reviewers of the member's branch and the office "

@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 
 from service.boards.live import branch_board, member_board
 from service.boards.pages import board_counts, member_standing
+from service.kernel.periods import PERIOD_REGEX
 from web.api.common import READ_SECURITY, TOO_MANY_TOKENS, UNAUTHORIZED, ApiError
 from web.deps import Actor, Db, checked_period, current_period
 
 # A month key. Only documented, not enforced by Litestar: the handler answers any other
 # text with 404 (no such board), as it always has, rather than a 400.
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = PERIOD_REGEX
 Period = Annotated[
     str,
     PathParameter(

@@ -15,7 +15,7 @@ from service.boards.live import get_branch
 from service.scoring.rules import Rulebook
 from web.boards.common import Sort, checked_span, year_stars
 from web.boards.stored import branch_members, publication_of, town_branches, town_members
-from web.deps import Db, Rules, current_period
+from web.deps import Db, RecordId, Rules, current_period
 from web.guards import requires_login
 from web.i18n import gettext as _
 
@@ -70,7 +70,7 @@ class BoardExportsController(Controller):
         period: str,
         kind: Literal["csv", "xlsx"],
         branch_id: int | None = None,
-        revision: int | None = None,
+        revision: str | None = None,
     ) -> Response[bytes]:
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
@@ -91,7 +91,7 @@ class BoardExportsController(Controller):
         period: str,
         sort: Sort,
         kind: Literal["csv", "xlsx"],
-        revision: int | None = None,
+        revision: str | None = None,
     ) -> Response[bytes]:
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
@@ -105,7 +105,7 @@ class BoardExportsController(Controller):
         db: Db,
         rulebook: Rules,
         period: FromPath[str],
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return self._member_export(request, db, rulebook, period, "csv", None, revision)
 
@@ -116,7 +116,7 @@ class BoardExportsController(Controller):
         db: Db,
         rulebook: Rules,
         period: FromPath[str],
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return self._member_export(request, db, rulebook, period, "xlsx", None, revision)
 
@@ -127,7 +127,7 @@ class BoardExportsController(Controller):
         db: Db,
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return self._branch_export(request, db, period, sort, "csv", revision)
 
@@ -138,30 +138,30 @@ class BoardExportsController(Controller):
         db: Db,
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return self._branch_export(request, db, period, sort, "xlsx", revision)
 
-    @get("/{period:str}/branches/{branch_id:int}/members.csv", sync_to_thread=True)
+    @get("/{period:str}/branches/{branch_id:str}/members.csv", sync_to_thread=True)
     def branch_members_csv(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         rulebook: Rules,
         period: FromPath[str],
-        branch_id: FromPath[int],
-        revision: FromQuery[int | None] = None,
+        branch_id: FromPath[RecordId],
+        revision: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return self._member_export(request, db, rulebook, period, "csv", branch_id, revision)
 
-    @get("/{period:str}/branches/{branch_id:int}/members.xlsx", sync_to_thread=True)
+    @get("/{period:str}/branches/{branch_id:str}/members.xlsx", sync_to_thread=True)
     def branch_members_xlsx(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         rulebook: Rules,
         period: FromPath[str],
-        branch_id: FromPath[int],
-        revision: FromQuery[int | None] = None,
+        branch_id: FromPath[RecordId],
+        revision: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return self._member_export(request, db, rulebook, period, "xlsx", branch_id, revision)

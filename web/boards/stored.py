@@ -21,6 +21,7 @@ from service.boards.board import BoardPeriod, BranchBoard, MemberBoard, SpanKind
 from service.boards.branch_pages import BranchPage, branch_page
 from service.boards.live import branch_board, member_board
 from service.boards.pages import ExemptPage, MemberPage, exempt_page, exempt_page_of, member_page
+from service.kernel.numbers import parse_id
 from service.persistence.models import Publication as PublicationRow
 from service.persistence.types import utcnow
 from service.publication.chain import publication_intact
@@ -170,10 +171,11 @@ def publication_of(
     db: Session,
     span: BoardPeriod,
     current: str,
-    revision: int | None = None,
+    revision: str | None = None,
 ) -> Publication:
     """``revision`` (months only): show that revision of the month's stored board
-    instead of the newest; 404 when the month has no such revision."""
+    instead of the newest; 404 when the month has no such revision (or it is no number:
+    the kernel's parser reads it, like an id)."""
     now = utcnow()
     boards = stored_boards(request)
     db.info[STORED_BOARDS] = boards
@@ -181,7 +183,9 @@ def publication_of(
     still_open: list[str] = []
     month: PublishedHeader | None = None
     if span.kind is SpanKind.MONTH and revision is not None:
-        month = published_header(db, span.key, revision, now=now, check=boards.intact)
+        number = parse_id(revision)
+        if number is not None:
+            month = published_header(db, span.key, number, now=now, check=boards.intact)
         if month is None or span.key > current:
             raise NotFoundException()
         return Publication(month, (span.key,), ())

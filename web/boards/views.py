@@ -51,7 +51,7 @@ from web.boards.stored import (
     town_member_page,
     town_members,
 )
-from web.deps import Db, Rules, current_period, town_date
+from web.deps import Db, RecordId, Rules, current_period, town_date
 from web.guards import requires_login
 from web.i18n import gettext as _
 
@@ -159,7 +159,7 @@ class BoardsController(Controller):
         rulebook: Rules,
         period: FromPath[str],
         page: FromQuery[str | None] = None,
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Template:
         return self._members(request, db, rulebook, period, page_number(page), revision)
 
@@ -170,7 +170,7 @@ class BoardsController(Controller):
         rulebook: Rulebook,
         period: str,
         page: int,
-        revision: int | None,
+        revision: str | None,
     ) -> Template:
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
@@ -199,7 +199,7 @@ class BoardsController(Controller):
         db: Db,
         period: FromPath[str],
         page: FromQuery[str | None] = None,
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Template:
         """The members board's exempt members with points, unranked, by member number:
         on pages of their own rather than under every page of the board."""
@@ -228,7 +228,7 @@ class BoardsController(Controller):
         period: FromPath[str],
         sort: FromQuery[Sort] = "total",
         page: FromQuery[str | None] = None,
-        revision: FromQuery[int | None] = None,
+        revision: FromQuery[str | None] = None,
     ) -> Template:
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
@@ -254,15 +254,15 @@ class BoardsController(Controller):
             },
         )
 
-    @get("/{period:str}/branches/{branch_id:int}", sync_to_thread=True)
+    @get("/{period:str}/branches/{branch_id:str}", sync_to_thread=True)
     def branch_members(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         rulebook: Rules,
         period: FromPath[str],
-        branch_id: FromPath[int],
-        revision: FromQuery[int | None] = None,
+        branch_id: FromPath[RecordId],
+        revision: FromQuery[str | None] = None,
     ) -> Template:
         span = checked_span(period)
         branch: Branch = get_branch(db, branch_id)

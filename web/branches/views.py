@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from service.accounts.permissions import can_edit_roster, can_record_in_branch
+from service.accounts.permissions import can_edit_member, can_edit_roster, can_record_in_branch
 from service.accounts.principal import Principal
 from service.entries.adjustments import (
     MANUAL_LIMIT,
@@ -46,7 +46,7 @@ from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
-from web.deps import Actor, Db, Rules, town_date
+from web.deps import Actor, Db, RecordId, Rules, town_date
 from web.forms import (
     EMPTY_MEMBER,
     FormData,
@@ -179,14 +179,14 @@ class BranchesController(Controller):
         branches = reviewer_branches_page(db, principal, page=page_number(page))
         return Template("branches/index.html", context={"branches": branches})
 
-    @get("/{branch_id:int}", sync_to_thread=True)
+    @get("/{branch_id:str}", sync_to_thread=True)
     def branch(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        branch_id: FromPath[int],
+        branch_id: FromPath[RecordId],
         done: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:
@@ -200,15 +200,15 @@ class BranchesController(Controller):
             notice_text=notice(done, NOTICES),
         )
 
-    @post("/{branch_id:int}/suggestions/{entry_id:int}/{step:str}", sync_to_thread=True)
+    @post("/{branch_id:str}/suggestions/{entry_id:str}/{step:str}", sync_to_thread=True)
     def mark(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        branch_id: FromPath[int],
-        entry_id: FromPath[int],
+        branch_id: FromPath[RecordId],
+        entry_id: FromPath[RecordId],
         step: FromPath[str],
         data: FormData,
         page: FromQuery[str | None] = None,
@@ -264,15 +264,15 @@ class BranchesController(Controller):
         suffix = f"&page={number}" if number > 1 else ""
         return Redirect(f"/branches/{branch_id}?done={step}{suffix}", status_code=303)
 
-    @get("/{branch_id:int}/adjustments/new", sync_to_thread=True)
+    @get("/{branch_id:str}/adjustments/new", sync_to_thread=True)
     def new_adjustment(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        branch_id: FromPath[int],
-        member: FromQuery[int | None] = None,
+        branch_id: FromPath[RecordId],
+        member: FromQuery[RecordId | None] = None,
     ) -> Template:
         today = town_date(request)
         values = {
@@ -285,14 +285,14 @@ class BranchesController(Controller):
         }
         return _adjustment_page(db, principal, rulebook, branch_id, today, values, {})
 
-    @post("/{branch_id:int}/adjustments/new", sync_to_thread=True)
+    @post("/{branch_id:str}/adjustments/new", sync_to_thread=True)
     def create_adjustment(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        branch_id: FromPath[int],
+        branch_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         today = town_date(request)
@@ -358,7 +358,10 @@ def _roster_form(
         branch_name=branch.name,
         branches=[],
         member_id=member_id,
-        can_edit=can_edit_roster(principal, branch_id),
+        can_edit=can_edit_roster(principal, branch_id)
+        if member_id is None
+        else can_edit_member(principal, member_id, branch_id),
+        own_record=member_id is not None and member_id == principal.member_id,
         notice=notice_text,
         action=f"/branches/{branch_id}/roster/{member_id}"
         if member_id
@@ -371,7 +374,7 @@ class RosterController(Controller):
     """/branches/{id}/roster: the branch's members for its secretary (edits), its
     instructors (read) and the office. The service checks the branch for each call."""
 
-    path = "/branches/{branch_id:int}/roster"
+    path = "/branches/{branch_id:str}/roster"
     guards = [requires_reviewer]  # noqa: RUF012 - Litestar's class attribute
 
     @get("/", sync_to_thread=True)
@@ -379,7 +382,7 @@ class RosterController(Controller):
         self,
         db: Db,
         principal: Actor,
-        branch_id: FromPath[int],
+        branch_id: FromPath[RecordId],
         q: FromQuery[str] = "",
         page: FromQuery[str | None] = None,
         done: FromQuery[str | None] = None,
@@ -400,7 +403,7 @@ class RosterController(Controller):
         )
 
     @get("/new", sync_to_thread=True)
-    def new_member(self, db: Db, principal: Actor, branch_id: FromPath[int]) -> Template:
+    def new_member(self, db: Db, principal: Actor, branch_id: FromPath[RecordId]) -> Template:
         roster_editor_check(db, principal, branch_id)
         values = {**EMPTY_MEMBER, "branch_id": str(branch_id)}
         return _roster_form(db, principal, branch_id, None, values, {})
@@ -411,7 +414,7 @@ class RosterController(Controller):
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
-        branch_id: FromPath[int],
+        branch_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         roster_editor_check(db, principal, branch_id)
@@ -431,13 +434,13 @@ class RosterController(Controller):
             )
         return Redirect(f"/branches/{branch_id}/roster?done=member_created", status_code=303)
 
-    @get("/{member_id:int}", sync_to_thread=True)
+    @get("/{member_id:str}", sync_to_thread=True)
     def member(
         self,
         db: Db,
         principal: Actor,
-        branch_id: FromPath[int],
-        member_id: FromPath[int],
+        branch_id: FromPath[RecordId],
+        member_id: FromPath[RecordId],
         done: FromQuery[str | None] = None,
     ) -> Template:
         member = member_for_edit(db, principal, member_id, branch_id=branch_id)
@@ -451,14 +454,14 @@ class RosterController(Controller):
             notice_text=notice(done, ROSTER_NOTICES),
         )
 
-    @post("/{member_id:int}", sync_to_thread=True)
+    @post("/{member_id:str}", sync_to_thread=True)
     def save_member(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
-        branch_id: FromPath[int],
-        member_id: FromPath[int],
+        branch_id: FromPath[RecordId],
+        member_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         roster_editor_check(db, principal, branch_id, member_id)

@@ -26,7 +26,7 @@ from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.deps import Actor, Db, Rules, town_date
+from web.deps import Actor, Db, RecordId, Rules, town_date
 from web.forms import UploadData, domain_field_errors, first_value, parse_form
 from web.guards import requires_login, requires_member
 from web.notices import notice
@@ -199,12 +199,12 @@ class EntriesController(Controller):
             )
         return Redirect("/entries?done=submitted", status_code=303)
 
-    @post("/{entry_id:int}/withdraw", guards=[requires_member], sync_to_thread=True)
+    @post("/{entry_id:str}/withdraw", guards=[requires_member], sync_to_thread=True)
     def withdraw(
         self,
         db: Db,
         principal: Actor,
-        entry_id: FromPath[int],
+        entry_id: FromPath[RecordId],
         page: FromQuery[str | None] = None,
     ) -> Redirect:
         withdraw_entry(db, principal, entry_id, now=utcnow())
@@ -213,14 +213,14 @@ class EntriesController(Controller):
         suffix = f"&page={number}" if number > 1 else ""
         return Redirect(f"/entries?done=withdrawn{suffix}", status_code=303)
 
-    @get("/{entry_id:int}/photos/{photo_id:int}", sync_to_thread=True)
+    @get("/{entry_id:str}/photos/{photo_id:str}", sync_to_thread=True)
     def photo(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
-        entry_id: FromPath[int],
-        photo_id: FromPath[int],
+        entry_id: FromPath[RecordId],
+        photo_id: FromPath[RecordId],
         thumb: FromQuery[bool] = False,
     ) -> File:
         stored = entry_photo(

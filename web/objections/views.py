@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_
+from service.kernel.numbers import parse_id
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.publication.objections import (
@@ -34,13 +36,8 @@ NOTICES = {
 }
 
 
-def _int_or_none(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
-
-
 def _target(db: Session, period: str, member: Any, branch: Any) -> ObjectionTarget:
-    line = LineRef(member_id=_int_or_none(member), branch_id=_int_or_none(branch))
+    line = LineRef(member_id=parse_id(member), branch_id=parse_id(branch))
     return objection_target(db, period, line, now=utcnow())
 
 
@@ -110,7 +107,9 @@ class ObjectionsController(Controller):
         return _form_page(target)
 
     @post("/new", sync_to_thread=True)
-    def create(self, db: Db, principal: Actor, data: FormData) -> Template | Redirect:
+    def create(
+        self, request: Request[Any, Any, Any], db: Db, principal: Actor, data: FormData
+    ) -> Template | Redirect:
         form = first_value(data)
         text = str(form.get("text", ""))
         period = str(form.get("period", ""))
@@ -118,14 +117,17 @@ class ObjectionsController(Controller):
             target = _target(db, period, form.get("member"), form.get("branch"))
         except InvalidInput as exc:
             raise NotFound(exc.errors["period"]) from exc
-        return self._raise(db, principal, target, text)
+        settings: Settings = request.app.state.settings
+        return self._raise(db, principal, target, text, settings.objections_per_month)
 
     @staticmethod
     def _raise(
-        db: Session, principal: Principal, target: ObjectionTarget, text: str
+        db: Session, principal: Principal, target: ObjectionTarget, text: str, limit: int
     ) -> Template | Redirect:
         try:
-            raise_objection(db, principal, target.period, target.line, text, now=utcnow())
+            raise_objection(
+                db, principal, target.period, target.line, text, now=utcnow(), limit=limit
+            )
         except InvalidInput as exc:
             db.rollback()
             errors = domain_field_errors(exc)

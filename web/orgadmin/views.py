@@ -38,6 +38,7 @@ from service.accounts.sessions import end_sessions_by_office
 from service.boards.live import get_branch
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
+from service.kernel.numbers import parse_id
 from service.people.branches import (
     branch_choices,
     branch_for_edit,
@@ -70,7 +71,7 @@ from service.people.organisations import (
 )
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
-from web.deps import Actor, Db, town_date
+from web.deps import Actor, Db, RecordId, town_date
 from web.forms import (
     EMPTY_MEMBER,
     FormData,
@@ -116,10 +117,6 @@ DEFAULT_LIFETIME_DAYS = "365"
 
 def client_ip(request: AnyRequest) -> str:
     return request.client.host if request.client else ""
-
-
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text and text.strip().isdigit() else None
 
 
 class OrgAdminController(Controller):
@@ -185,19 +182,19 @@ class OrgAdminController(Controller):
             return self._branch_form(db, None, values, domain_field_errors(exc), 422)
         return Redirect("/admin/branches?done=branch_created", status_code=303)
 
-    @get("/branches/{branch_id:int}", sync_to_thread=True)
-    def edit_branch(self, db: Db, principal: Actor, branch_id: FromPath[int]) -> Template:
+    @get("/branches/{branch_id:str}", sync_to_thread=True)
+    def edit_branch(self, db: Db, principal: Actor, branch_id: FromPath[RecordId]) -> Template:
         branch = branch_for_edit(db, principal, branch_id)
         values = {"code": branch.code, "name": branch.name, "kind": branch.kind.value}
         return self._branch_form(db, branch_id, values, {})
 
-    @post("/branches/{branch_id:int}", sync_to_thread=True)
+    @post("/branches/{branch_id:str}", sync_to_thread=True)
     def save_branch(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        branch_id: FromPath[int],
+        branch_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         values = first_value(data)
@@ -256,7 +253,7 @@ class OrgAdminController(Controller):
 
     @get("/organisations/new", sync_to_thread=True)
     def new_organisation(
-        self, db: Db, principal: Actor, branch: FromQuery[int | None] = None
+        self, db: Db, principal: Actor, branch: FromQuery[RecordId | None] = None
     ) -> Template:
         require_admin(principal)
         values = {
@@ -281,8 +278,8 @@ class OrgAdminController(Controller):
             return self._organisation_form(db, None, values, domain_field_errors(exc), 422)
         return Redirect("/admin/organisations?done=organisation_created", status_code=303)
 
-    @get("/organisations/{org_id:int}", sync_to_thread=True)
-    def edit_organisation(self, db: Db, principal: Actor, org_id: FromPath[int]) -> Template:
+    @get("/organisations/{org_id:str}", sync_to_thread=True)
+    def edit_organisation(self, db: Db, principal: Actor, org_id: FromPath[RecordId]) -> Template:
         org = organisation_for_edit(db, principal, org_id)
         values = {
             "name": org.name,
@@ -294,13 +291,13 @@ class OrgAdminController(Controller):
         }
         return self._organisation_form(db, org_id, values, {})
 
-    @post("/organisations/{org_id:int}", sync_to_thread=True)
+    @post("/organisations/{org_id:str}", sync_to_thread=True)
     def save_organisation(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        org_id: FromPath[int],
+        org_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         values = first_value(data)
@@ -348,7 +345,7 @@ class OrgAdminController(Controller):
         branch_name: str = "",
         notice: str | None = None,
     ) -> Template:
-        branch_id = _int_or_none(values.get("branch_id"))
+        branch_id = parse_id(values.get("branch_id"))
         context = member_form_context(db, branch_id=branch_id, values=values, errors=errors)
         context.update(
             member_id=member_id,
@@ -361,7 +358,7 @@ class OrgAdminController(Controller):
 
     @get("/members/new", sync_to_thread=True)
     def new_member(
-        self, db: Db, principal: Actor, branch: FromQuery[int | None] = None
+        self, db: Db, principal: Actor, branch: FromQuery[RecordId | None] = None
     ) -> Template:
         require_admin(principal)
         return self._member_form(db, None, {**EMPTY_MEMBER, "branch_id": str(branch or "")}, {})
@@ -383,12 +380,12 @@ class OrgAdminController(Controller):
             return self._member_form(db, None, values, domain_field_errors(exc), 422)
         return Redirect(f"/admin/members/{member_id}?done=member_created", status_code=303)
 
-    @get("/members/{member_id:int}", sync_to_thread=True)
+    @get("/members/{member_id:str}", sync_to_thread=True)
     def edit_member(
         self,
         db: Db,
         principal: Actor,
-        member_id: FromPath[int],
+        member_id: FromPath[RecordId],
         done: FromQuery[str | None] = None,
     ) -> Template:
         member = member_for_edit(db, principal, member_id)
@@ -401,13 +398,13 @@ class OrgAdminController(Controller):
             notice=notice(done, NOTICES),
         )
 
-    @post("/members/{member_id:int}", sync_to_thread=True)
+    @post("/members/{member_id:str}", sync_to_thread=True)
     def save_member(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        member_id: FromPath[int],
+        member_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         member = member_for_edit(db, principal, member_id)
@@ -529,23 +526,23 @@ class OrgAdminController(Controller):
             status_code=status_code,
         )
 
-    @get("/accounts/{account_id:int}", sync_to_thread=True)
+    @get("/accounts/{account_id:str}", sync_to_thread=True)
     def account(
         self,
         db: Db,
         principal: Actor,
-        account_id: FromPath[int],
+        account_id: FromPath[RecordId],
         done: FromQuery[str | None] = None,
     ) -> Template:
         return self._account_page(db, principal, account_id, notice=notice(done, NOTICES))
 
-    @post("/accounts/{account_id:int}/roles", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/roles", sync_to_thread=True)
     def save_roles(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        account_id: FromPath[int],
+        account_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         try:
@@ -560,13 +557,13 @@ class OrgAdminController(Controller):
             return self._account_page(db, principal, account_id, error=message, status_code=409)
         return Redirect(f"/admin/accounts/{account_id}?done=roles_saved", status_code=303)
 
-    @post("/accounts/{account_id:int}/reset-password", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/reset-password", sync_to_thread=True)
     def reset_password(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        account_id: FromPath[int],
+        account_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         password = str(first_value(data).get("password", ""))
@@ -584,9 +581,9 @@ class OrgAdminController(Controller):
             )
         return Redirect(f"/admin/accounts/{account_id}?done=password_reset", status_code=303)
 
-    @post("/accounts/{account_id:int}/disable", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/disable", sync_to_thread=True)
     def disable(
-        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
+        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[RecordId]
     ) -> Template | Redirect:
         try:
             disable_account(db, principal, account_id, now=utcnow())
@@ -597,9 +594,9 @@ class OrgAdminController(Controller):
             )
         return Redirect(f"/admin/accounts/{account_id}?done=disabled", status_code=303)
 
-    @post("/accounts/{account_id:int}/enable", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/enable", sync_to_thread=True)
     def enable(
-        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
+        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[RecordId]
     ) -> Template | Redirect:
         try:
             enable_account(db, principal, account_id)
@@ -610,9 +607,9 @@ class OrgAdminController(Controller):
             )
         return Redirect(f"/admin/accounts/{account_id}?done=enabled", status_code=303)
 
-    @post("/accounts/{account_id:int}/end-sessions", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/end-sessions", sync_to_thread=True)
     def end_sessions(
-        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[int]
+        self, request: AnyRequest, db: Db, principal: Actor, account_id: FromPath[RecordId]
     ) -> Redirect:
         """Sign the account out everywhere now (a lost phone, a shared computer left
         signed in) without disabling it."""
@@ -622,13 +619,13 @@ class OrgAdminController(Controller):
 
     # --- API tokens ----------------------------------------------------------------
 
-    @post("/accounts/{account_id:int}/tokens", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/tokens", sync_to_thread=True)
     def issue_api_token(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        account_id: FromPath[int],
+        account_id: FromPath[RecordId],
         data: FormData,
     ) -> Template:
         """Issue a token and show its secret on this answer alone: it is not stored, so
@@ -663,14 +660,14 @@ class OrgAdminController(Controller):
             notice=gettext(N_("The API token was issued.")),
         )
 
-    @post("/accounts/{account_id:int}/tokens/{token_id:int}/revoke", sync_to_thread=True)
+    @post("/accounts/{account_id:str}/tokens/{token_id:str}/revoke", sync_to_thread=True)
     def revoke_api_token(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        account_id: FromPath[int],
-        token_id: FromPath[int],
+        account_id: FromPath[RecordId],
+        token_id: FromPath[RecordId],
     ) -> Template | Redirect:
         try:
             revoke_token(db, principal, token_id, now=utcnow(), account_id=account_id)

@@ -16,10 +16,11 @@ from service.accounts.principal import Principal
 from service.entries.review import revoke_member_entry
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_
+from service.kernel.numbers import parse_int
 from service.ledger.explain import Explanation, can_revoke, explain_for
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.deps import Actor, Db, Rules, town_date
+from web.deps import Actor, Db, RecordId, Rules, town_date
 from web.forms import FormData, first_value
 from web.guards import requires_login, requires_member
 from web.i18n import render
@@ -110,14 +111,14 @@ class PointsController(Controller):
             own_page=True,
         )
 
-    @get("/members/{member_id:int}/points", guards=[requires_login], sync_to_thread=True)
+    @get("/members/{member_id:str}/points", guards=[requires_login], sync_to_thread=True)
     def member_points(
         self,
         request: Request[Any, Any, Any],
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        member_id: FromPath[int],
+        member_id: FromPath[RecordId],
         year: FromQuery[int | None] = None,
         done: FromQuery[str | None] = None,
     ) -> Template:
@@ -134,7 +135,7 @@ class PointsController(Controller):
         )
 
     @post(
-        "/members/{member_id:int}/points/entries/{entry_id:int}/revoke",
+        "/members/{member_id:str}/points/entries/{entry_id:str}/revoke",
         guards=[requires_login],
         sync_to_thread=True,
     )
@@ -144,8 +145,8 @@ class PointsController(Controller):
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        member_id: FromPath[int],
-        entry_id: FromPath[int],
+        member_id: FromPath[RecordId],
+        entry_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         today = town_date(request)
@@ -181,8 +182,5 @@ class PointsController(Controller):
 
 def _form_year(value: Any, today: date) -> int:
     """The year of the page the form was on; this year when it is not one."""
-    try:
-        year = int(str(value))
-    except ValueError:
-        return today.year
-    return year if FIRST_YEAR <= year <= today.year else today.year
+    year = parse_int(value, low=FIRST_YEAR, high=today.year)
+    return today.year if year is None else year

@@ -31,10 +31,11 @@ from service.entries.review import (
 )
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_, Message
+from service.kernel.numbers import parse_id, parse_int
 from service.persistence.pagination import page_number
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
-from web.deps import Actor, Db, Rules
+from web.deps import Actor, Db, RecordId, Rules
 from web.forms import FormData
 from web.guards import requires_reviewer
 from web.i18n import render
@@ -60,17 +61,11 @@ def _one(data: Mapping[str, Any], key: str) -> str:
     return values[0].strip() if values else ""
 
 
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
 def entry_ids(data: Mapping[str, Any]) -> list[int]:
     """The ticked entries; something that is no id cannot be an entry of the queue and
     is dropped (the service refuses ids that are not the reviewer's)."""
-    return [number for number in (_int(v) for v in _values(data, "entry")) if number is not None]
+    ids = (parse_id(value) for value in _values(data, "entry"))
+    return [number for number in ids if number is not None]
 
 
 @dataclass(frozen=True)
@@ -99,11 +94,11 @@ class QueueQuery:
             errors["to"] = render(Message(N_("The end date is before the start date.")))
             days["to"] = None
         rule = _one(data, "rule")[:RULE_ID_MAX]
-        size = _int(_one(data, "size")) or QUEUE_PAGE_SIZES[0]
+        size = parse_int(_one(data, "size"), low=1, high=QUEUE_PAGE_SIZES[-1])
         return cls(
             queue_filter=QueueFilter(
                 rule_id=rule or None,
-                branch_id=_int(_one(data, "branch")),
+                branch_id=parse_id(_one(data, "branch")),
                 date_from=days["from"],
                 date_to=days["to"],
             ),
@@ -150,10 +145,10 @@ class BulkNotice:
 def _bulk_notice(db: Session, principal: Principal, data: Mapping[str, Any]) -> BulkNotice | None:
     if _one(data, "done") != "bulk":
         return None
-    approved = min(max(_int(_one(data, "approved")) or 0, 0), BULK_MAX)
+    approved = parse_int(_one(data, "approved"), low=0, high=BULK_MAX) or 0
     skipped_ids = [
         number
-        for number in (_int(part) for part in _one(data, "skipped").split(",") if part)
+        for number in (parse_id(part) for part in _one(data, "skipped").split(",") if part)
         if number is not None
     ]
     # Looked up behind the reviewer's own permission: the address can be edited, and
@@ -278,13 +273,13 @@ class ReviewController(Controller):
             extra.append(("skipped", ",".join(str(s.entry.id) for s in result.skipped)))
         return Redirect(query.url(*extra), status_code=303)
 
-    @post("/{entry_id:int}/approve", sync_to_thread=True)
+    @post("/{entry_id:str}/approve", sync_to_thread=True)
     def approve(
         self,
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        entry_id: FromPath[int],
+        entry_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         query = QueueQuery.read(data)
@@ -297,13 +292,13 @@ class ReviewController(Controller):
             )
         return Redirect(_done(query, "approved"), status_code=303)
 
-    @post("/{entry_id:int}/reject", sync_to_thread=True)
+    @post("/{entry_id:str}/reject", sync_to_thread=True)
     def reject(
         self,
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        entry_id: FromPath[int],
+        entry_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         query = QueueQuery.read(data)

@@ -54,7 +54,7 @@ from service.people.roster_import import ImportReport, import_roster
 from service.people.transfers import member_history, transfer_member
 from service.persistence.models import Branch, Member, Organisation
 from service.persistence.types import utcnow
-from web.deps import Actor, Db, town_date
+from web.deps import Actor, Db, RecordId, town_date
 from web.forms import FormData, UploadData, domain_field_errors, first_value, parse_form
 from web.guards import requires_admin
 from web.i18n import gettext, render
@@ -368,23 +368,23 @@ class TransferController(Controller):
     path = "/admin/members"
     guards = [requires_admin]  # noqa: RUF012 - Litestar's class attribute
 
-    @get("/{member_id:int}/transfer", sync_to_thread=True)
+    @get("/{member_id:str}/transfer", sync_to_thread=True)
     def transfer_form(
         self,
         request: AnyRequest,
         db: Db,
-        member_id: FromPath[int],
+        member_id: FromPath[RecordId],
         done: FromQuery[str | None] = None,
     ) -> Template:
         return _transfer_page(db, member_id, today=town_date(request), done=done)
 
-    @post("/{member_id:int}/transfer", sync_to_thread=True)
+    @post("/{member_id:str}/transfer", sync_to_thread=True)
     def transfer(
         self,
         request: AnyRequest,
         db: Db,
         principal: Actor,
-        member_id: FromPath[int],
+        member_id: FromPath[RecordId],
         data: FormData,
     ) -> Template | Redirect:
         values = first_value(data)
