@@ -101,6 +101,7 @@ REMEDY_OF = {
     DifferenceKind.SCORE_MISMATCH: Remedy.RESCORE,
     DifferenceKind.NOT_IN_LEDGER: Remedy.RESCORE,
     DifferenceKind.PUBLISHED_MISMATCH: Remedy.CORRECTION,
+    DifferenceKind.STATUS_MISMATCH: Remedy.CORRECTION,
 }
 
 REMEDY_LABELS = {
