@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session
 
 from service.accounts import throttle
 from service.accounts.sessions import end_account_sessions
-from service.audit.events import PASSWORD_CHECK_FAILURE, PASSWORD_CHECK_THROTTLED, record_event
+from service.audit.events import (
+    PASSWORD_CHECK_FAILURE,
+    PASSWORD_CHECK_THROTTLED,
+    record_account_event,
+)
 from service.kernel.errors import InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
-from service.persistence.models import Account, Member
+from service.persistence.models import Account
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 ARGON2_TIME_COST = 2
@@ -155,10 +159,10 @@ def change_password(
     )
     if found.wait is not None:
         errors["current"] = _paused(found.wait)
-        _audit_check(session, account, PASSWORD_CHECK_THROTTLED, address)
+        record_account_event(session, PASSWORD_CHECK_THROTTLED, account, ip_address=address)
     elif not found.result:
         errors["current"] = Message(N_("This is not your current password."))
-        _audit_check(session, account, PASSWORD_CHECK_FAILURE, address)
+        record_account_event(session, PASSWORD_CHECK_FAILURE, account, ip_address=address)
     problem = chosen_password_problem(new, username=account.username)
     if problem is not None:
         errors["new"] = problem
@@ -179,20 +183,3 @@ def _paused(wait: timedelta) -> Message:
     if minutes == 1:
         return Message(N_("Too many wrong passwords. Try again in a minute."))
     return Message(N_("Too many wrong passwords. Try again in %(num)s minutes."), {"num": minutes})
-
-
-def _audit_check(session: Session, account: Account, kind: str, address: str) -> None:
-    branch_id = (
-        session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
-        if account.member_id is not None
-        else None
-    )
-    record_event(
-        session,
-        kind,
-        "account",
-        account.id,
-        summary=account.username,
-        branch_id=branch_id,
-        ip_address=address,
-    )

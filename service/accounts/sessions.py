@@ -7,17 +7,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal, load_principal
-from service.audit.events import record_event
+from service.audit.events import record_account_event
 from service.kernel.errors import NotFound
 from service.kernel.i18n import N_, Message
 from service.persistence.models import (
     Account,
-    Member,
     WebSession,
 )
 
@@ -152,19 +151,6 @@ def end_sessions_by_office(session: Session, actor: Principal, account_id: int) 
         raise NotFound(Message(N_("No such account.")))
     keep = actor.session_id if account.id == actor.account_id else None
     ended = end_account_sessions(session, account.id, keep=keep)
-    branch_id = (
-        session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
-        if account.member_id is not None
-        else None
-    )
-    record_event(
-        session,
-        SESSIONS_ENDED_KIND,
-        "account",
-        account.id,
-        summary=account.username,
-        branch_id=branch_id,
-        after={"sessions_ended": ended},
-    )
+    record_account_event(session, SESSIONS_ENDED_KIND, account, after={"sessions_ended": ended})
     session.flush()
     return ended

@@ -12,10 +12,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.capture import current_context, is_suspended, to_json_value
-from service.persistence.models import AuditEvent
+from service.persistence.models import Account, AuditEvent, Member
 from service.persistence.types import utcnow
 
 SIGN_IN = "sign_in"
@@ -71,4 +72,31 @@ def _dumped(values: Mapping[str, Any] | None) -> str | None:
         {key: to_json_value(value) for key, value in values.items()},
         ensure_ascii=False,
         sort_keys=True,
+    )
+
+
+def record_account_event(
+    session: Session,
+    kind: str,
+    account: Account,
+    *,
+    after: Mapping[str, Any] | None = None,
+    ip_address: str | None = None,
+) -> None:
+    """``record_event`` about ``account``: named by its username and filed under its
+    member's branch (if any), so the branch's reviewers find it in their log."""
+    branch_id = (
+        session.scalar(select(Member.branch_id).where(Member.id == account.member_id))
+        if account.member_id is not None
+        else None
+    )
+    record_event(
+        session,
+        kind,
+        "account",
+        account.id,
+        summary=account.username,
+        branch_id=branch_id,
+        after=after,
+        ip_address=ip_address,
     )
