@@ -51,7 +51,8 @@ def test_once_last_month_is_published_only_this_month_is_open(
     database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
     with database.transaction() as session:
-        publish_month(session, town.principal(database, "admin"), rulebook, "2026-04", now=NOW)
+        admin = town.principal(database, "admin")
+        publish_month(session, admin, rulebook, "2026-04", now=NOW, confirm_empty=True)
         assert declarable_from(session, rulebook, TODAY) == date(2026, 5, 1)
     assert "2026-04 is published" in refusal(database, town, rulebook, date(2026, 4, 20))
     assert "from 2026-05-01 on" in refusal(database, town, rulebook, date(2026, 3, 31))

@@ -113,7 +113,9 @@ class Town:
                 self.town.principal(self.database, username),
                 self.rulebook,
                 EntryInput(rule_id, day, Decimal(1), f"{rule_id} 的经过"),
-                today=self.today,
+                # Declared on the day: the months these rounds use are further back than
+                # a member may declare today.
+                today=day,
                 now=utcnow(),
             )
             approve_entry(
