@@ -372,7 +372,7 @@ def _two_publish_commands(env: dict[str, str], period: str, hold: Database | Non
             for _ in range(2)
         ]
         if holder is not None:
-            time.sleep(4)  # both processes started and are waiting on the lock
+            _until_both_wait(hold, holder.dialect.name)
             holder.rollback()
         runs = []
         for process in processes:
@@ -382,6 +382,30 @@ def _two_publish_commands(env: dict[str, str], period: str, hold: Database | Non
     finally:
         if holder is not None:
             holder.close()
+
+
+def _until_both_wait(database: Database | None, dialect: str) -> None:
+    """Return once both commands wait on the held lock. PostgreSQL shows its waiters
+    (an advisory key below 2**32 is objid, objsubid 1); SQLite does not, so there a
+    pause long enough for two processes to start stands in."""
+    if database is None or dialect != "postgresql":
+        time.sleep(4)
+        return
+    deadline = time.monotonic() + 60
+    with database.engine.connect() as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND objid = :key AND objsubid = 1 AND NOT granted"
+                ),
+                {"key": MONTH_LOCK_KEY},
+            ).scalar_one()
+            watcher.rollback()
+            if waiting >= 2:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the two publish commands never waited on the month lock")
 
 
 def test_two_publish_commands_of_one_month_publish_once_and_say_so(
