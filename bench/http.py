@@ -100,6 +100,7 @@ def server_env(url: str) -> dict[str, str]:
         JIFEN_DATABASE_URL=url,
         JIFEN_ENV="production",
         JIFEN_SECRET_KEY=secrets.token_urlsafe(32),
+        JIFEN_PUBLIC_URL="https://jifen.bench.example",
         JIFEN_UPLOAD_DIR=str(Path("/tmp") / "jifen-bench-uploads"),  # noqa: S108
         PYTHONPATH=str(PROJECT_ROOT),
     )

@@ -159,7 +159,7 @@ def create_app(
             cookie_samesite="lax",
             exclude=CSRF_EXEMPT,
         ),
-        template_config=template_config(rulebook),
+        template_config=template_config(rulebook, settings),
         openapi_config=openapi_config(session_cookie_name(settings)),
         state=State({"settings": settings, "database": database, "rulebook": rulebook}),
         before_send=[security_headers(settings.https)],

@@ -1,13 +1,18 @@
-"""The Jinja2 environment: autoescaping, gettext and the display helpers."""
+"""The Jinja2 environment: autoescaping, gettext and the display helpers, and the town
+every page, print sheet and export names (``Town``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from service.kernel.config import Settings
 from service.kernel.i18n import ENTRY_STATUS_LABELS
 from service.scoring.rules import Rulebook
 from web import i18n
@@ -19,7 +24,41 @@ def status_label(status: str) -> str:
     return i18n.gettext(ENTRY_STATUS_LABELS[str(status)])
 
 
-def build_environment(rulebook: Rulebook) -> Environment:
+@dataclass(frozen=True)
+class Town:
+    """The town as the settings name it: the one place pages (the ``town`` template
+    global), the print sheet and exports take its names and public address from. The
+    names are data, shown as typed; the words around them are translated."""
+
+    name: str | None
+    committee: str | None
+    public_url: str | None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Town:
+        return cls(settings.town_name, settings.committee_name, settings.public_url)
+
+    def site_name(self) -> str:
+        """The site's name in titles: "青溪镇 · 党员积分", or the neutral "积分"."""
+        if self.name:
+            return i18n.gettext("%(town)s · Party member points") % {"town": self.name}
+        return i18n.gettext("Jifen")
+
+    def absolute_url(self, request: Request[Any, Any, Any], path: str) -> str:
+        """``path`` as a link to give out (printed, exported): from the public address
+        when there is one, never from the request then, which behind a proxy names
+        http://127.0.0.1; otherwise from the request (development and tests)."""
+        base = self.public_url or str(request.base_url).rstrip("/")
+        return f"{base}/{path.lstrip('/')}"
+
+
+def town_of(request: Request[Any, Any, Any]) -> Town:
+    """The town of the app serving ``request`` (the same as the templates' ``town``)."""
+    settings: Settings = request.app.state.settings
+    return Town.of(settings)
+
+
+def build_environment(rulebook: Rulebook, settings: Settings) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         # A self-built Environment does not escape unless told to (STYLE.md).
@@ -46,6 +85,7 @@ def build_environment(rulebook: Rulebook) -> Environment:
         status_label=status_label,
         current_locale=i18n.current_locale,
         locales=i18n.LOCALES,
+        town=Town.of(settings),
     )
     environment.filters.update(
         date=i18n.format_date,
@@ -57,8 +97,8 @@ def build_environment(rulebook: Rulebook) -> Environment:
     return environment
 
 
-def template_config(rulebook: Rulebook) -> TemplateConfig[JinjaTemplateEngine]:
-    environment = build_environment(rulebook)
+def template_config(rulebook: Rulebook, settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    environment = build_environment(rulebook, settings)
     return TemplateConfig(
         engine=JinjaTemplateEngine.from_environment(environment),
     )

@@ -1,6 +1,10 @@
 """Boards as spreadsheets: CSV (UTF-8 with a BOM, so Excel reads the Chinese names) and
 XLSX. The rows are the public board's: name, branch, points and rank, never a
-deduction or its reason. Column headings come from the caller, already translated."""
+deduction or its reason. Column headings come from the caller, already translated.
+
+A CSV is the table alone, its first line the headings, for other programs to read; an
+XLSX is for people and may open with title lines (the town, its committee, the period)
+above the headings."""
 
 from __future__ import annotations
 
@@ -97,16 +101,34 @@ def to_csv(headings: Sequence[str], table: Table) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(headings: Sequence[str], table: Table, sheet_title: str) -> bytes:
-    """One sheet: a bold header row, numbers stored as numbers (points with one
-    decimal, shares with two), text as text."""
+def to_xlsx(
+    headings: Sequence[str],
+    table: Table,
+    sheet_title: str,
+    title_lines: Sequence[str] = (),
+    author: str | None = None,
+) -> bytes:
+    """One sheet: ``title_lines`` first (the first one large; each a row of its own, kept
+    as text), then a bold header row, numbers stored as numbers (points with one
+    decimal, shares with two), text as text. ``author`` is the file's creator (the
+    committee), which spreadsheet programs show in the document's properties."""
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     # Sheet names are at most 31 characters and refuse a few symbols.
     sheet.title = "".join(ch for ch in sheet_title if ch not in "[]:*?/\\")[:31] or "Board"
+    if title_lines:
+        workbook.properties.title = title_lines[0]
+    if author:
+        workbook.properties.creator = author
+    for index, line in enumerate(title_lines):
+        sheet.append([line])
+        cell = sheet.cell(row=sheet.max_row, column=1)
+        cell.data_type = "s"  # a town typed as "=..." stays a name, never a formula
+        cell.font = Font(bold=True, size=14) if index == 0 else Font(bold=True)
+    header_row = sheet.max_row + 1 if title_lines else 1
     sheet.append(list(headings))
-    for cell in sheet[1]:
+    for cell in sheet[header_row]:
         cell.font = Font(bold=True)
     for row in table.rows:
         sheet.append(list(row))
@@ -125,10 +147,13 @@ def to_xlsx(headings: Sequence[str], table: Table, sheet_title: str) -> bytes:
         if number_format is None:
             continue
         for (cell,) in sheet.iter_rows(
-            min_row=2, min_col=column_index, max_col=column_index, max_row=sheet.max_row
+            min_row=header_row + 1,
+            min_col=column_index,
+            max_col=column_index,
+            max_row=sheet.max_row,
         ):
             cell.number_format = number_format
-    sheet.freeze_panes = "A2"
+    sheet.freeze_panes = f"A{header_row + 1}"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.kernel.i18n import N_, Message
@@ -36,6 +38,61 @@ class Settings(BaseSettings):
     default_locale: str = "zh_CN"
     # Periods are calendar months here; "today" and "this month" are read in this zone.
     timezone: str = "Asia/Shanghai"
+
+    # --- The town: its names and public address ---
+    # The town's full name (青溪镇) and its party committee's (青溪镇党委; by default the
+    # town's name + 党委): data shown as the operator typed it, never translated, in page
+    # titles, on the notice-board sheet and in exports. Without them the pages use
+    # neutral words. Development falls back to the demo town's (seeds/town.toml), so
+    # `make run` looks like a real town's.
+    town_name: str | None = None
+    committee_name: str | None = None
+    # Where people reach the app, e.g. https://jifen.example.org: every absolute link the
+    # app writes (the print sheet's, exports') starts here, never from the request, which
+    # behind a proxy reads http://127.0.0.1:8000. Production requires it (serving_problems).
+    public_url: str | None = None
+
+    @field_validator("town_name", "committee_name", "public_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # JIFEN_TOWN_NAME= (empty) in a settings file means "not set", not a blank name.
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or parts.password
+            or any(ch.isspace() for ch in value)
+        ):
+            raise ValueError(
+                "must be the absolute http:// or https:// address people open the app at, "
+                "without a query, e.g. https://jifen.example.org"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _town_defaults(self) -> Settings:
+        if self.town_name is None and self.env == "development":
+            self.town_name, demo_committee = demo_town_names(self.seeds_dir)
+            if self.committee_name is None:
+                self.committee_name = demo_committee
+        if self.committee_name is None and self.town_name is not None:
+            self.committee_name = f"{self.town_name}党委"
+        return self
+
+    # --- end of the town ---
     debug: bool = False
     # Host names the app answers to; a request naming another Host is refused (400), so
     # links and redirects built from it cannot point elsewhere. "*" allows any (tests).
@@ -61,6 +118,21 @@ class Settings(BaseSettings):
     import_batch_rows: int = Field(default=500, ge=1)
 
 
+def demo_town_names(seeds_dir: Path) -> tuple[str | None, str | None]:
+    """The demo town's name and committee from its town file, (None, None) when there is
+    no readable one (an installed package without the seeds)."""
+    try:
+        with (seeds_dir / "town.toml").open("rb") as handle:
+            town = tomllib.load(handle).get("town", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None, None
+    name, committee = town.get("name"), town.get("committee")
+    return (
+        name if isinstance(name, str) and name else None,
+        committee if isinstance(committee, str) and committee else None,
+    )
+
+
 def serving_problems(settings: Settings) -> list[Message]:
     """Why these settings cannot serve (none: they can). Checked by ``jifen serve`` before
     it starts any worker, and again by the app itself."""
@@ -68,6 +140,17 @@ def serving_problems(settings: Settings) -> list[Message]:
     if settings.env == "production" and settings.secret_key == DEVELOPMENT_SECRET:
         problems.append(
             Message(N_("set JIFEN_SECRET_KEY: production needs a secret key of its own"))
+        )
+    if settings.env == "production" and settings.public_url is None:
+        # Printed notices and exports carry links people type in; built from the request
+        # they would name the proxy's side (http://127.0.0.1:8000).
+        problems.append(
+            Message(
+                N_(
+                    "set JIFEN_PUBLIC_URL (e.g. https://jifen.example.org): production "
+                    "needs the address people open the app at, for printed and exported links"
+                )
+            )
         )
     try:
         ZoneInfo(settings.timezone)

@@ -208,12 +208,13 @@ def test_the_print_view_is_a_bare_a4_notice(member: Browser) -> None:
     assert page.status_code == 200
     html = page.text
     assert "<nav" not in html and "Sign out" not in html  # no navigation chrome
-    assert "Party member points notice, February 2026" in html
-    assert "Town Party Committee" in html
+    assert "<title>Party member points notice, February 2026</title>" in html
+    # No town is set here: no issuer line, nothing naming a town that is not there.
+    assert "print-issuer" not in html and "Town Party Committee" not in html
     assert "points for activities dated in February 2026" in html
     assert "Not yet published: a draft for checking" in html
     assert "http://testserver.local/boards/2026-02" in html  # where to object
-    assert "organisation office of the town party committee" in html
+    assert "or tell the organisation office." in html
     assert [c[1] for c in rows(html)][:3] == ["刘洋", "李娜", "张伟"]
     assert "宝元鞋厂党支部" in html  # the branches section
     assert_private_stays_private(html)
@@ -232,12 +233,17 @@ def csv_rows(response: Any) -> list[list[str]]:
 
 
 def xlsx_rows(response: Any) -> list[tuple[Any, ...]]:
+    """The table of an XLSX export, headings first: below its one title line (the
+    app here names no town, hence no committee line either)."""
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
     sheet = load_workbook(io.BytesIO(response.content)).active
-    return list(sheet.iter_rows(values_only=True))
+    title, *table = sheet.iter_rows(values_only=True)
+    assert str(title[0]).startswith(("Party member points", "Party branch points")), title
+    assert sheet.freeze_panes == "A3"  # the headings stay in view
+    return table
 
 
 @pytest.mark.parametrize("period", ["2026-02", "2026-Q1", "2026"])

@@ -175,6 +175,8 @@ def test_serve_with_workers_refuses_production_without_a_secret_key(
     assert refused.returncode == 1, refused.stderr
     assert time.monotonic() - started < REFUSED_WITHIN_S
     assert "set JIFEN_SECRET_KEY" in refused.stderr
+    # Printed and exported links need the address people use, not the proxy's side.
+    assert "set JIFEN_PUBLIC_URL" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert "Started server process" not in refused.stderr  # no worker was started
 
@@ -184,6 +186,14 @@ def test_serve_with_workers_refuses_production_without_a_secret_key(
     assert invalid.returncode == 1
     assert "JIFEN_SECRET_KEY" in invalid.stderr and "Traceback" not in invalid.stderr
 
+    # So is a public address that is not one.
+    env["JIFEN_SECRET_KEY"] = "a-production-secret-of-its-own"
+    env["JIFEN_PUBLIC_URL"] = "jifen.example.org"
+    invalid = _refused(env, "--workers", "2")
+    assert invalid.returncode == 1
+    assert "JIFEN_PUBLIC_URL" in invalid.stderr and "https://jifen.example.org" in invalid.stderr
+    assert "Traceback" not in invalid.stderr
+
 
 @pytest.mark.commits
 def test_serve_with_workers_starts_on_good_settings(database: Database, tmp_path: Path) -> None:
@@ -192,6 +202,7 @@ def test_serve_with_workers_starts_on_good_settings(database: Database, tmp_path
     )
     env["JIFEN_ENV"] = "production"
     env["JIFEN_SECRET_KEY"] = "a-production-secret-of-its-own"
+    env["JIFEN_PUBLIC_URL"] = "https://jifen.example.org"
     process, port = _serve(env, "--workers", "2")
     try:
         deadline = time.monotonic() + 60

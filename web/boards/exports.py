@@ -17,7 +17,9 @@ from web.boards.common import Sort, checked_span, year_stars
 from web.boards.stored import branch_members, publication_of, town_branches, town_members
 from web.deps import Db, RecordId, Rules, current_period
 from web.guards import requires_login
+from web.i18n import format_period
 from web.i18n import gettext as _
+from web.templating import Town, town_of
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -44,13 +46,32 @@ def headings(table: Table) -> list[str]:
     return [names[key] for key in table.columns]
 
 
+def title_lines(town: Town, what: str) -> list[str]:
+    """The lines above an XLSX's headings: what the sheet is, under the town's name when
+    there is one, and the committee that issues it."""
+    lines = [_("%(town)s · %(what)s") % {"town": town.name, "what": what} if town.name else what]
+    if town.committee:
+        lines.append(town.committee)
+    return lines
+
+
 def download(
-    table: Table, filename: str, kind: Literal["csv", "xlsx"], title: str
+    request: Request[Any, Any, Any],
+    table: Table,
+    filename: str,
+    kind: Literal["csv", "xlsx"],
+    period: str,
+    what: str,
 ) -> Response[bytes]:
+    """``what``: the sheet's subject with its period, for people (the XLSX title)."""
     if kind == "csv":
         body, media_type = to_csv(headings(table), table), CSV_TYPE
     else:
-        body, media_type = to_xlsx(headings(table), table, title), XLSX_TYPE
+        town = town_of(request)
+        sheet = f"{town.name} {period}" if town.name else period
+        lines = title_lines(town, what)
+        body = to_xlsx(headings(table), table, sheet, lines, author=town.committee)
+        media_type = XLSX_TYPE
     return Response(
         body,
         media_type=media_type,
@@ -74,15 +95,21 @@ class BoardExportsController(Controller):
     ) -> Response[bytes]:
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
+        period_name = format_period(span.key)
         if branch_id is None:
             board = town_members(db, span, publication)
             filename = f"jifen-members-{span.key}"
+            what = _("Party member points, %(period)s") % {"period": period_name}
         else:
-            get_branch(db, branch_id)
+            branch = get_branch(db, branch_id)
             board = branch_members(db, span, publication, branch_id)
             filename = f"jifen-branch-{branch_id}-members-{span.key}"
+            what = _("Party member points of %(branch)s, %(period)s") % {
+                "branch": branch.name,
+                "period": period_name,
+            }
         stars, _count = year_stars(request, rulebook, span, board.ranked)
-        return download(member_table(board, stars), filename, kind, span.key)
+        return download(request, member_table(board, stars), filename, kind, span.key, what)
 
     def _branch_export(
         self,
@@ -96,7 +123,9 @@ class BoardExportsController(Controller):
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
         board = town_branches(db, span, publication)
-        return download(branch_table(board, sort), f"jifen-branches-{span.key}", kind, span.key)
+        what = _("Party branch points, %(period)s") % {"period": format_period(span.key)}
+        table = branch_table(board, sort)
+        return download(request, table, f"jifen-branches-{span.key}", kind, span.key, what)
 
     @get("/{period:str}/members.csv", sync_to_thread=True)
     def members_csv(

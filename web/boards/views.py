@@ -54,6 +54,7 @@ from web.boards.stored import (
 from web.deps import Db, RecordId, Rules, current_period, town_date
 from web.guards import requires_login
 from web.i18n import gettext as _
+from web.templating import town_of
 
 TOP_BRANCHES = 10
 TREND_MONTHS = 12
@@ -305,7 +306,7 @@ class BoardsController(Controller):
                 "stars": stars,
                 "max_stars": star_count,
                 "publication": publication,
-                "board_url": f"{str(request.base_url).rstrip('/')}/boards/{span.key}",
+                "board_url": town_of(request).absolute_url(request, f"/boards/{span.key}"),
                 "printed_on": town_date(request),
                 **_nav(request, span),
             },
