@@ -213,3 +213,11 @@ def test_production_needs_a_public_url() -> None:
     assert serving_problems(Settings(**production, public_url=PUBLIC)) == []  # type: ignore[arg-type]
     # Development and tests build links from the request.
     assert serving_problems(Settings(env="development")) == []
+
+
+def test_the_town_names_are_escaped(town_browser: MakeBrowser) -> None:
+    browser = town_browser(town_name="<i>青溪镇</i>", public_url=PUBLIC)
+    for path in ("/", "/boards/2026-02/print"):
+        html = browser.client.get(path).text
+        assert "<i>" not in html, path
+        assert "&lt;i&gt;青溪镇&lt;/i&gt;" in html, path
