@@ -354,7 +354,7 @@ class _Reader:
         if self.footers:
             notes.append(
                 Message(
-                    N_("Total and footer lines were skipped: rows %(rows)s."),
+                    N_("Total and footer lines were skipped: %(rows)s."),
                     {"rows": _rows_with_text(self.footers)},
                 )
             )
