@@ -72,6 +72,8 @@ COLUMNS: tuple[Column, ...] = (
             "电话",
             "电话号码",
             "移动电话",
+            "联系手机",
+            "联系电话手机",
             "mobile",
             "phone",
         ),
@@ -91,6 +93,9 @@ COLUMNS: tuple[Column, ...] = (
             "支部名称",
             "所在支部",
             "所属党支部",
+            "所在党支部名称",
+            "所在党组织",
+            "党组织名称",
             "branch",
         ),
     ),
@@ -100,7 +105,7 @@ COLUMNS: tuple[Column, ...] = (
         False,
         ("单位", "organization", "organisation", "工作单位", "单位名称", "所在企业"),
     ),
-    Column("status", "党员类别", True, ("类别", "党员状态", "党员类型")),
+    Column("status", "党员类别", True, ("类别", "党员状态", "党员类型", "党员身份")),
     Column("joined_party_on", "入党日期", False, ("入党时间", "joined_on")),
 )
 
@@ -168,22 +173,8 @@ HEADER_SCAN_ROWS = 10
 HEADER_MIN_COLUMNS = 2
 # A row whose first cell starts with one of these is a total or the signatures below a
 # roster (合计: 35人; 填表人：… 审核人：…), not a member.
-FOOTER_MARKERS = (
-    "合计",
-    "总计",
-    "小计",
-    "共计",
-    "填表人",
-    "填报人",
-    "制表人",
-    "审核人",
-    "负责人",
-    "填报日期",
-    "填表日期",
-    "制表日期",
-    "说明",
-    "备注:",
-    "注:",
+FOOTER = re.compile(
+    r"(?:[合总小共]计|填表人|填报人|制表人|审核人|负责人|(?:填报|填表|制表)日期|说明|备注:|注:)"
 )
 # A skipped row is shown by its first characters.
 NOTE_TEXT_CHARS = 30
@@ -265,7 +256,7 @@ def _ranges(numbers: list[int]) -> str:
 def _footer(cells: Sequence[Any]) -> bool:
     first = next((text for cell in cells if (text := _cell_text(cell))), "")
     first = re.sub(r"\s+", "", unicodedata.normalize("NFKC", first))
-    return first.startswith(FOOTER_MARKERS)
+    return FOOTER.match(first) is not None
 
 
 def _choose_header(candidates: list[tuple[int, list[Any]]]) -> int:

@@ -294,3 +294,22 @@ def test_the_cli_shows_the_notes_then_applies(
     assert result.exit_code == 0, result.output
     assert "8 created, 0 updated, 0 unchanged." in result.output
     assert len(branches_of(database, [f"QX00{n}" for n in range(1, 9)])) == 8
+
+
+@pytest.mark.parametrize("piece", [7, 300, 4096])
+def test_merged_ranges_are_found_whatever_pieces_the_sheet_is_read_in(
+    monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    # The sheet's XML is scanned for <mergeCell> in pieces: one cut anywhere in an
+    # element must not lose it.
+    from service.people import roster_file
+
+    monkeypatch.setattr(roster_file, "MERGE_PIECE", piece)
+    table = read_table(office_workbook())
+    assert [cells[5] for _number, cells in table.rows] == [
+        "金湾工业园区联合党支部",
+        "金湾工业园区联合党支部",
+        "金湾工业园区联合党支部",
+        "宝元鞋厂党支部",
+        "宝元鞋厂党支部",
+    ]
