@@ -55,6 +55,9 @@ def test_the_office_sheet_is_checked_with_its_notes_then_applied(
     town: SmallTown, make_browser: Any, database: Database
 ) -> None:
     admin = signed_in(make_browser, "admin")
+    form = html.unescape(admin.client.get("/admin/import").text)
+    # The page says which other names a column is read under.
+    assert "Also read under: 支部编号, 党支部代码, 支部代码, 所在党支部, 党支部, 党支部名称" in form
     checked = upload(admin, OFFICE_ROSTER.read_bytes(), "花名册.csv")
     assert checked.status_code == 200, checked.text
     page = html.unescape(checked.text)

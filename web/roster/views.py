@@ -146,10 +146,21 @@ class ColumnDoc:
     chinese: str
     required: bool
     hint: str
+    # The other Chinese names the column is known by (an office's sheet has its own).
+    aliases: str
 
 
 def _columns() -> list[ColumnDoc]:
-    return [ColumnDoc(c.key, c.chinese, c.required, gettext(COLUMN_HINTS[c.key])) for c in COLUMNS]
+    return [
+        ColumnDoc(
+            c.key,
+            c.chinese,
+            c.required,
+            gettext(COLUMN_HINTS[c.key]),
+            ", ".join(alias for alias in c.aliases if not alias.isascii()),
+        )
+        for c in COLUMNS
+    ]
 
 
 def _import_page(
