@@ -1,7 +1,9 @@
 """The roster from a terminal:
 
-* ``jifen import members FILE [--apply]``: check a roster (CSV or XLSX); dry run by
-  default; exit 1 with every problem as "row N, column X: ...".
+* ``jifen import members FILE [--apply]``: check a roster (CSV or XLSX, an office's own
+  sheet with a title above the column names and columns of its own); dry run by
+  default; prints what was skipped or ignored, then exits 1 with every problem as
+  "row N, column X: ...".
 * ``jifen import template [--xlsx] OUT``: write an empty roster template.
 * ``jifen transfer MEMBER_CODE BRANCH_CODE --on YYYY-MM-DD``: 组织关系转接.
 """
@@ -68,6 +70,11 @@ def import_members(path: Path, apply: bool, by_username: str | None) -> None:
         text = f"{path}: {terminal_render(exc.message)}"
         click.echo(error_line(text), err=True)
         raise SystemExit(1) from exc
+
+    # What was skipped or ignored, before any problem: a row number below is the
+    # file's own, and the office sees at once which lines were not read as members.
+    for note in table.notes:
+        click.echo(f"{path.name}: {terminal_render(note)}", err=True)
 
     with Progress(
         TextColumn("{task.description}"),

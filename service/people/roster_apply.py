@@ -20,6 +20,7 @@ totals (the branches' roster counts) are kept batch by batch.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -66,7 +67,8 @@ def apply_roster(
         if start:
             pause(wait)
         rows = table.rows[start : start + batch_rows]
-        batch = Table(header=table.header, rows=rows, kind=table.kind)
+        # The same columns (and header row, for the row numbers of its problems).
+        batch = dataclasses.replace(table, rows=rows)
         try:
             with database.transaction() as session:
                 done = import_roster(session, batch, apply=True, actor_id=actor_id)

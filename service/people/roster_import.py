@@ -13,7 +13,8 @@ code               党员编号        yes       the member's number, the key of
 name               姓名           yes       up to 60 characters
 id_number          身份证号        yes       18 characters, checksum checked (X allowed)
 phone              手机号          no        11-digit mainland mobile number (+86 allowed)
-branch_code        党支部编号      yes       a branch's number (e.g. B001)
+branch_code        党支部编号      yes       a branch's number (e.g. B001) or its exact
+                                           full name (所在党支部, 党支部名称)
 organisation       所在单位        no        the name of an organisation the branch covers
 status             党员类别        yes       正式党员 / 预备党员 / 流动党员 / 免评
                                            (or full / probationary / mobile / exempt)
@@ -27,12 +28,16 @@ branch for a known member is a problem, never applied: a change of branch is a t
 (service/people/transfers.py) with its effective date. Members missing from the file are left
 as they are. Re-importing the same file changes nothing.
 
-Row numbers are the spreadsheet's: the header is row 1. Blank rows are skipped but
-keep their numbers.
+Row numbers are the spreadsheet's, so that the office finds a row in Excel: the
+column names are on the row read_table finds (row 1 of the template; row 3 of an
+office's sheet with a title and a 填报单位 line above). Blank rows are skipped but keep
+their numbers. Columns of other names (序号, 性别, 备注, ...) are ignored; the report's
+notes say which, and which title, footer and empty lines were skipped.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +125,8 @@ class ImportReport:
     # The first MAX_PROBLEMS problems, in row order; problem_count counts them all.
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
+    # What reading the file left out (service/people/roster_file.py Table.notes).
+    notes: tuple[Message, ...] = ()
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
     applied: bool = False
@@ -203,17 +210,33 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[start : start + CHUNK]
 
 
+def branch_key(text: str) -> str:
+    """A branch's number or name as compared with a cell: folded (see ``folded``), without
+    any white space (an office's sheet pads or breaks a long name)."""
+    return re.sub(r"\s+", "", folded(text))
+
+
 @dataclass
 class _Context:
     branches: dict[str, int]  # code → id
     branch_codes: dict[int, str]
+    # branch_key(name) → the ids of the branches of that name (two only if the names
+    # differ in width or spacing alone)
+    branch_names: dict[str, list[int]]
     organisations: dict[str, tuple[int, int]]  # name → (id, branch id)
     members: dict[str, Member]  # code → member, for the codes in the file
     id_owner: dict[str, str]  # id number → member code, for the ID numbers in the file
+    # A cell's branch_key → its branch id or the problem, worked out once per value
+    # (a file names the same few branches on thousands of rows).
+    branch_cells: dict[str, int | Message] = field(default_factory=dict)
 
 
 def _context(session: Session, codes: list[str], id_numbers: list[str]) -> _Context:
-    branches = {code: id_ for id_, code in session.execute(select(Branch.id, Branch.code))}
+    branch_rows = session.execute(select(Branch.id, Branch.code, Branch.name)).all()
+    branches = {code: id_ for id_, code, _name in branch_rows}
+    branch_names: dict[str, list[int]] = {}
+    for id_, _code, name in branch_rows:
+        branch_names.setdefault(branch_key(name), []).append(id_)
     organisations = {
         name: (id_, branch_id)
         for id_, name, branch_id in session.execute(
@@ -234,35 +257,30 @@ def _context(session: Session, codes: list[str], id_numbers: list[str]) -> _Cont
     return _Context(
         branches=branches,
         branch_codes={id_: code for code, id_ in branches.items()},
+        branch_names=branch_names,
         organisations=organisations,
         members=members,
         id_owner=id_owner,
     )
 
 
-def _header_problems(header: list[str]) -> tuple[list[Problem], dict[int, str]]:
+def _header_problems(header: list[str], header_row: int) -> tuple[list[Problem], dict[int, str]]:
+    """The problems of the column names and the position of each known column. Columns
+    of no known name are ignored (read_table notes them): an office's sheet has 序号,
+    性别, 学历, 备注 and more besides the roster's."""
     problems: list[Problem] = []
     positions: dict[int, str] = {}
     seen: dict[str, str] = {}
-    known = ", ".join(column.label for column in COLUMNS)
     for index, name in enumerate(header):
         if not name:
             continue
         key = HEADER_NAMES.get(normal_header(name))
         if key is None:
+            continue
+        if key in seen:
             problems.append(
                 Problem(
-                    1,
-                    name,
-                    Message(
-                        N_("Unknown column; the columns are: %(columns)s."), {"columns": known}
-                    ),
-                )
-            )
-        elif key in seen:
-            problems.append(
-                Problem(
-                    1,
+                    header_row,
                     name,
                     Message(N_("The same column as %(other)s."), {"other": seen[key]}),
                 )
@@ -273,7 +291,7 @@ def _header_problems(header: list[str]) -> tuple[list[Problem], dict[int, str]]:
     for column in COLUMNS:
         if column.required and column.key not in seen:
             problems.append(
-                Problem(1, column.label, Message(N_("This required column is missing.")))
+                Problem(header_row, column.label, Message(N_("This required column is missing.")))
             )
     return problems, positions
 
@@ -298,14 +316,15 @@ class Checked:
 def check_rows(session: Session, table: Table, *, progress: Progress | None = None) -> Checked:
     """The problems of the file (the first MAX_PROBLEMS, and their count), the parsed
     rows and the header name of each column."""
-    header_problems, positions = _header_problems(table.header)
+    header_problems, positions = _header_problems(table.header, table.header_row)
     header_of = {key: table.header[index] for index, key in positions.items()}
     checked = Checked([], 0, [], header_of)
     if header_problems:
         checked.add(header_problems)
         return checked
     if not table.rows:
-        checked.add([Problem(2, None, Message(N_("The file has no member rows.")))])
+        row = table.header_row + 1
+        checked.add([Problem(row, None, Message(N_("The file has no member rows.")))])
         return checked
 
     raw: list[tuple[int, dict[str, Any]]] = []
@@ -455,11 +474,11 @@ def _check_cell(
             return None
         return value
     if key == "branch_code":
-        text = folded(text)
-        branch_id = ctx.branches.get(text)
-        if branch_id is None:
-            problem(key, Message(N_("No branch has the number %(code)s."), {"code": text}))
-        return branch_id
+        found = _branch(text, ctx)
+        if isinstance(found, Message):
+            problem(key, found)
+            return None
+        return found
     if key == "organisation":
         if not text:
             return None
@@ -503,6 +522,39 @@ def _check_cell(
     raise AssertionError(key)
 
 
+def _branch(text: str, ctx: _Context) -> int | Message:
+    """The id of the branch a cell names by its number or its exact full name, or the
+    problem (with the names closest to a name no branch has)."""
+    cell = branch_key(text)
+    known = ctx.branch_cells.get(cell)
+    if known is not None:
+        return known
+    by_code = ctx.branches.get(cell)
+    by_name = ctx.branch_names.get(cell, [])
+    ids = sorted({*by_name, *([by_code] if by_code is not None else [])})
+    found: int | Message
+    if len(ids) == 1:
+        found = ids[0]
+    elif ids:
+        found = Message(
+            N_("%(value)s names more than one branch (%(codes)s): write the branch's number."),
+            {"value": cell, "codes": ", ".join(ctx.branch_codes[id_] for id_ in ids)},
+        )
+    elif cell.isascii():
+        found = Message(N_("No branch has the number %(code)s."), {"code": cell})
+    else:
+        close = difflib.get_close_matches(cell, list(ctx.branch_names), n=3, cutoff=0.6)
+        if close:
+            found = Message(
+                N_("No branch is named %(name)s; did you mean %(close)s?"),
+                {"name": cell, "close": ", ".join(close)},
+            )
+        else:
+            found = Message(N_("No branch is named %(name)s."), {"name": cell})
+    ctx.branch_cells[cell] = found
+    return found
+
+
 def _wanted(data: RowData, ctx_orgs: dict[str, tuple[int, int]]) -> dict[str, Any]:
     """The member fields a row sets (only for the columns the file has)."""
     wanted: dict[str, Any] = {}
@@ -532,7 +584,7 @@ def import_roster(
     import time
 
     started = time.perf_counter()
-    report = ImportReport(kind=table.kind, rows=len(table.rows))
+    report = ImportReport(kind=table.kind, rows=len(table.rows), notes=table.notes)
     checked = check_rows(session, table, progress=progress)
     rows = checked.rows
     report.problems = sorted(checked.problems, key=lambda p: (p.row, _column_order(p.column)))

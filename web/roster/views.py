@@ -42,6 +42,7 @@ from service.people.roster_apply import apply_roster
 from service.people.roster_file import (
     COLUMNS,
     EMPTY_RUN,
+    HEADER_SCAN_ROWS,
     MAX_COLUMNS,
     MAX_ROWS,
     STATUS_CHINESE,
@@ -83,7 +84,10 @@ COLUMN_HINTS = {
     "name": N_("full name"),
     "id_number": N_("18 characters, checked; format the column as text in Excel"),
     "phone": N_("11-digit mobile number"),
-    "branch_code": N_("the branch's number, e.g. B001; a change of branch is a transfer"),
+    "branch_code": N_(
+        "the branch's number, e.g. B001, or its exact full name (a column 所在党支部 or "
+        "党支部名称); a change of branch is a transfer"
+    ),
     "organisation": N_("the name of an organisation the branch covers"),
     "status": N_("正式党员, 预备党员, 流动党员 or 免评"),
     "joined_party_on": N_("a date like 2010-07-01"),
@@ -142,10 +146,21 @@ class ColumnDoc:
     chinese: str
     required: bool
     hint: str
+    # The other Chinese names the column is known by (an office's sheet has its own).
+    aliases: str
 
 
 def _columns() -> list[ColumnDoc]:
-    return [ColumnDoc(c.key, c.chinese, c.required, gettext(COLUMN_HINTS[c.key])) for c in COLUMNS]
+    return [
+        ColumnDoc(
+            c.key,
+            c.chinese,
+            c.required,
+            gettext(COLUMN_HINTS[c.key]),
+            ", ".join(alias for alias in c.aliases if not alias.isascii()),
+        )
+        for c in COLUMNS
+    ]
 
 
 def _import_page(
@@ -166,8 +181,10 @@ def _import_page(
             "max_rows": f"{MAX_ROWS:,}",
             "max_columns": MAX_COLUMNS,
             "empty_run": f"{EMPTY_RUN:,}",
+            "header_scan": HEADER_SCAN_ROWS,
             "report": report,
             "summary": render(report.summary()) if report else "",
+            "notes": [render(note) for note in report.notes] if report else [],
             "problems": problems,
             "problem_count": report.problem_count if report else 0,
             "hidden_problems": max(0, report.problem_count - len(problems)) if report else 0,
