@@ -109,8 +109,8 @@ def seed_demo(if_empty: bool, until: Any) -> None:
     from service.persistence.types import utcnow
 
     settings = cli_settings()
-    database = cli_database()
-    rulebook = load_rulebook()
+    # Both refusals come before the database is opened: a refused seed leaves no trace
+    # (an installed copy would otherwise make an empty var/jifen.sqlite3 here).
     if settings.env == "production":
         # Said first: in production the reason is production, whatever the database holds.
         console.print(
@@ -129,6 +129,8 @@ def seed_demo(if_empty: bool, until: Any) -> None:
             )
         )
         raise SystemExit(1)
+    database = cli_database()
+    rulebook = load_rulebook()
     with database.transaction() as session:
         if not is_empty(session):
             if if_empty:
