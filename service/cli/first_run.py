@@ -97,12 +97,17 @@ def setup(username: str | None, display_name: str | None, password_stdin: bool) 
         has_admin,
         parse_account,
     )
+    from service.cli.setup import schema_message
     from service.kernel.errors import DomainError
+    from service.persistence.migrate import revision_of
 
     database = cli_database()
     # Said before anyone types a password for nothing.
     with database.transaction(write=False) as session:
-        exists = has_admin(session)
+        problem = schema_message(revision_of(session.connection()))
+        exists = problem is None and has_admin(session)
+    if problem:
+        raise fail(problem)
     if exists:
         raise fail(
             _(

@@ -225,7 +225,7 @@ def _database_problem(settings: Settings) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from service.database import open_database
-    from service.persistence.migrate import head_revision, revision_chain, revision_of
+    from service.persistence.migrate import revision_of
     from service.persistence.serving import DatabaseInUse, ServingLock
 
     # A database of its own, closed before the workers start: none inherits a connection.
@@ -241,6 +241,14 @@ def _database_problem(settings: Settings) -> str | None:
         return _("a restore of the database is in progress; start the server when it is done")
     finally:
         database.dispose()
+    return schema_message(revision)
+
+
+def schema_message(revision: str | None) -> str | None:
+    """Why this release cannot work on a database at ``revision`` (None: it can), in the
+    terminal's language."""
+    from service.persistence.migrate import head_revision, revision_chain
+
     head = head_revision()
     if revision == head:
         return None

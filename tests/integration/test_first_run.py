@@ -171,6 +171,16 @@ def test_setup_creates_the_first_office_account_once(jifen: Any, database: Datab
     assert count is None
 
 
+def test_setup_needs_the_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    context = CliContext(Settings(env="production", database_url=url))
+    refused = invoke(context, ["setup", "--username", "office", "--name", "办公室"],
+                     env={"JIFEN_SETUP_PASSWORD": GOOD_PASSWORD})  # fmt: skip
+    context.database().dispose()
+    assert refused.exit_code == 1
+    assert "the database has no schema yet: run 'jifen db upgrade' first" in refused.output
+
+
 def test_setup_reads_the_password_from_stdin(jifen: Any, database: Database) -> None:
     made = jifen("setup", "--username", "office", "--name", "办公室", "--password-stdin",
                  input=GOOD_PASSWORD + "\n")  # fmt: skip
