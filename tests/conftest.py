@@ -34,6 +34,9 @@ os.environ.pop("LANGUAGE", None)
 os.environ.pop("LC_ALL", None)
 os.environ.pop("LC_MESSAGES", None)
 os.environ.pop("JIFEN_LOCALE", None)
+# A developer's own instance settings (jifen init) must not reach the tests' Settings.
+os.environ.pop("JIFEN_CONFIG", None)
+os.environ.pop("JIFEN_CLI_ACCOUNT", None)
 
 from service.database import open_database
 from service.kernel.config import PROJECT_ROOT

@@ -7,17 +7,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
+from service.accounts.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    chosen_password_problem,
+    hash_password,
+)
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
 from service.accounts.sessions import end_account_sessions
+from service.audit.events import ACCOUNT_SETUP, record_account_event
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.fields import required_text, text_field
 from service.kernel.i18n import N_, Message
@@ -37,6 +43,9 @@ ROLE_LABELS = {
     Role.INSTRUCTOR.value: N_("instructor"),
     Role.ADMIN.value: N_("organisation office"),
 }
+
+# The advisory lock key of ``create_first_admin`` (PostgreSQL), "jifen setup" in ASCII.
+SETUP_LOCK_KEY = 0x6A6966656E5F7375
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 
@@ -239,6 +248,41 @@ def parse_account(values: Mapping[str, Any], roles: RolesInput) -> AccountInput:
 def create_account(session: Session, actor: Principal, data: AccountInput) -> int:
     """A new account with an initial password its owner must change at first sign-in."""
     require_admin(actor)
+    return _new_account(session, data, must_change_password=True).id
+
+
+def has_admin(session: Session) -> bool:
+    """Whether any account holds the office (admin) role."""
+    first = select(RoleGrant.id).where(RoleGrant.role == Role.ADMIN).limit(1)
+    return session.scalar(first) is not None
+
+
+def create_first_admin(session: Session, data: AccountInput) -> int:
+    """The instance's first office (admin) account (``jifen setup``). Nobody can act as
+    an office account before one exists, so this is the one creation without an actor,
+    and it is refused (Conflict) once any admin account exists. The password is the
+    operator's own choice, checked by the rules of a chosen password (as a password
+    change is), so no change is forced at first sign-in. Audited as ``account.setup``
+    besides the hook's lines."""
+    # Two setups at once: on PostgreSQL the second waits here, then finds the first's
+    # admin; on SQLite the write transaction (BEGIN IMMEDIATE) already serialises them.
+    if session.connection().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(SETUP_LOCK_KEY)))
+    if has_admin(session):
+        raise Conflict(
+            Message(N_("An office account exists already; it creates further accounts."))
+        )
+    problem = chosen_password_problem(data.password, username=data.username)
+    if problem is not None:
+        raise InvalidInput({"password": problem})
+    account = _new_account(
+        session, replace(data, roles=RolesInput(admin=True)), must_change_password=False
+    )
+    record_account_event(session, ACCOUNT_SETUP, account)
+    return account.id
+
+
+def _new_account(session: Session, data: AccountInput, *, must_change_password: bool) -> Account:
     errors: dict[str, Message] = {}
     if session.scalar(select(Account.id).where(Account.username == data.username)) is not None:
         errors["username"] = Message(N_("This username is taken."))
@@ -260,13 +304,13 @@ def create_account(session: Session, actor: Principal, data: AccountInput) -> in
         member_id=member_id,
         password_hash=hash_password(data.password),
         is_active=True,
-        must_change_password=True,
+        must_change_password=must_change_password,
     )
     session.add(account)
     session.flush()
     _write_roles(session, account.id, data.roles)
     session.flush()
-    return account.id
+    return account
 
 
 def _account(session: Session, account_id: int) -> Account:

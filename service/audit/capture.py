@@ -182,6 +182,7 @@ SPECIFIC_KINDS = (
     # Written by the services (service/audit/events.py), not by the session hook.
     "account.password_check_failure",
     "account.password_check_throttled",
+    "account.setup",
     "sign_in.success",
     "sign_in.failure",
     "sign_in.throttled",
@@ -224,6 +225,7 @@ ACTION_LABELS = {
     "disable": N_("disabled"),
     "enable": N_("enabled"),
     "end_sessions": N_("signed out everywhere"),
+    "setup": N_("created as the first office account (jifen setup)"),
     "password_check_failure": N_("wrong current password typed"),
     "password_check_throttled": N_("password change refused: too many wrong passwords"),
     "success": N_("succeeded"),

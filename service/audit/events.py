@@ -1,6 +1,7 @@
 """Audit lines the services write themselves: events that change no audited record, so
 the session hook (service/audit/capture.py) cannot see them: sign-ins (succeeded,
-failed, refused by the throttle), and the office ending an account's sessions.
+failed, refused by the throttle), the office ending an account's sessions, and the first
+office account made by ``jifen setup``.
 
 They carry the same who and from where as the hook's lines (the request's context),
 unless the caller knows better (a sign-in knows its account only once it succeeds).
@@ -26,6 +27,9 @@ SIGN_IN_THROTTLED = "sign_in.throttled"
 # A person already signed in typed a wrong current password to change it.
 PASSWORD_CHECK_FAILURE = "account.password_check_failure"  # noqa: S105 - a kind
 PASSWORD_CHECK_THROTTLED = "account.password_check_throttled"  # noqa: S105 - a kind
+
+# The first office account, made by ``jifen setup`` with nobody acting.
+ACCOUNT_SETUP = "account.setup"
 
 _CONTEXT = object()
 

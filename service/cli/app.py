@@ -6,17 +6,37 @@ import click
 from pydantic import ValidationError
 
 from service.audit.capture import CLI_ADDRESS, reset_context, set_context
-from service.cli import audit, backup, ledger, org, publish, roster, rules, setup, tokens
+from service.cli import (
+    audit,
+    backup,
+    first_run,
+    ledger,
+    org,
+    publish,
+    roster,
+    rules,
+    setup,
+    tokens,
+)
 from service.cli.common import CliContext, error_line
+from service.kernel.config import ConfigFileError
 
 
 @click.group()
+@click.version_option(package_name="jifen", prog_name="jifen")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """Jifen (积分): points service for party members."""
+    """Jifen (积分): points service for party members.
+
+    Settings come from JIFEN_* environment variables and from the settings file named
+    by JIFEN_CONFIG (made by 'jifen init'); the environment wins over the file.
+    """
     # Settings come from the environment unless the caller (a test) passed its own.
     try:
         ctx.ensure_object(CliContext)
+    except ConfigFileError as exc:
+        click.echo(error_line(str(exc)), err=True)
+        raise SystemExit(1) from exc
     except ValidationError as exc:
         # A setting of the environment that is not valid: named, without a traceback.
         for error in exc.errors():
@@ -30,6 +50,8 @@ def main(ctx: click.Context) -> None:
 
 
 for command in (
+    first_run.init,
+    first_run.setup,
     setup.db,
     setup.seed,
     setup.stats,

@@ -20,20 +20,27 @@ if TYPE_CHECKING:
 
 
 @click.command("backup")
-@click.argument("out", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "out", metavar="[FILE]", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-def backup(out: Path, force: bool) -> None:
+def backup(out: Path | None, force: bool) -> None:
     """Copy the whole database to FILE; the server may keep running.
+
+    Without FILE: a new file named by the time in JIFEN_BACKUP_DIR (made 0700 if
+    missing), jifen-YYYYMMDD-HHMMSS.sqlite3 or .dump.
 
     SQLite: a consistent snapshot through SQLite's online backup API, as one database
     file. PostgreSQL: pg_dump --format=custom of the schema the tables live in (the
     URL's search_path), from one snapshot; pg_dump must be on PATH. FILE is created
     readable by its owner only (0600): it holds ID numbers, phones and password hashes.
     """
-    from service.ops.backup import BackupError, backup_database
+    from service.ops.backup import BackupError, backup_database, default_backup_file
 
     url = cli_settings().database_url
     try:
+        if out is None:
+            out = default_backup_file(url, cli_settings().backup_dir)
         with console.status(_("backing up to %(path)s") % {"path": out}):
             done = backup_database(url, out, force=force)
     except BackupError as exc:

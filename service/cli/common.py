@@ -127,8 +127,8 @@ def domain_failure(exc: DomainError) -> SystemExit:
 
 def _acting_account(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
     # Known before any session exists: the audit hook resolves the name when it writes.
-    if value:
-        act_as_username(value)
+    # Without --by, JIFEN_CLI_ACCOUNT names the account, audited the same way.
+    act_as_username(value or cli_settings().cli_account)
     return value
 
 
@@ -137,23 +137,31 @@ BY_OPTION = click.option(
     "by_username",
     default=None,
     callback=_acting_account,
-    help="The office account acting (default: the only admin account).",
+    help=("The office account acting (default: JIFEN_CLI_ACCOUNT, else the only admin account)."),
 )
 
 
 def office_principal(session: Session, username: str | None) -> Principal:
-    """The office (admin) account a command acts as: ``--by USERNAME``, or the only
-    admin account; exit 1 with the reason otherwise. Changes are audited as the account
-    only when ``--by`` names it (``BY_OPTION``), else as the command line with no account."""
+    """The office (admin) account a command acts as: ``--by USERNAME``, else the account
+    JIFEN_CLI_ACCOUNT names, else the only admin account; exit 1 with the reason
+    otherwise. Changes are audited as the account only when ``--by`` or the setting names
+    it (``BY_OPTION``), else as the command line with no account."""
     from sqlalchemy import select
 
     from service.accounts.principal import load_principal
     from service.persistence.models import Account, Role, RoleGrant
 
+    from_setting = not username and bool(cli_settings().cli_account)
+    if from_setting:
+        username = cli_settings().cli_account
     if username:
         account_id = session.scalar(select(Account.id).where(Account.username == username))
         if account_id is None:
-            console.print(error_markup(_("no account '%(username)s'") % {"username": username}))
+            if from_setting:
+                text = _("JIFEN_CLI_ACCOUNT names no account: '%(username)s'")
+            else:
+                text = _("no account '%(username)s'")
+            console.print(error_markup(text % {"username": username}))
             raise SystemExit(1)
     else:
         admins = list(
@@ -175,11 +183,11 @@ def office_principal(session: Session, username: str | None) -> Principal:
         account_id = admins[0]
     principal = load_principal(session, account_id)
     if principal is None or not principal.is_admin:
-        console.print(
-            error_markup(
-                _("'%(username)s' is not an active office (admin) account") % {"username": username}
-            )
-        )
+        if from_setting:
+            text = _("JIFEN_CLI_ACCOUNT: '%(username)s' is not an active office (admin) account")
+        else:
+            text = _("'%(username)s' is not an active office (admin) account")
+        console.print(error_markup(text % {"username": username}))
         raise SystemExit(1)
     return principal
 

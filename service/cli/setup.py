@@ -43,6 +43,48 @@ def db_upgrade(revision: str) -> None:
     )
 
 
+@db.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and whether it is this release's head.
+
+    Exit status: 0 at head; 1 when the database has no schema, is behind (run 'jifen db
+    upgrade'), is at a revision this release does not know, or cannot be reached.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.persistence.migrate import head_revision, revision_chain, revision_of
+
+    try:
+        with cli_database().transaction(write=False) as session:
+            revision = revision_of(session.connection())
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        click.echo(
+            error_line(_("cannot reach the database: %(reason)s") % {"reason": reason}), err=True
+        )
+        raise SystemExit(1) from exc
+    head = head_revision()
+    values = {"revision": revision, "head": head}
+    if revision == head:
+        click.echo(_("revision %(revision)s (head)") % values)
+        return
+    if revision is None:
+        click.echo(_("no schema yet (head is %(head)s): run 'jifen db upgrade'") % values)
+    elif revision in revision_chain():
+        click.echo(
+            _("revision %(revision)s, behind head %(head)s: run 'jifen db upgrade'") % values
+        )
+    else:
+        click.echo(
+            _(
+                "revision %(revision)s, which this release does not know (head is %(head)s): "
+                "made by a newer release?"
+            )
+            % values
+        )
+    raise SystemExit(1)
+
+
 @click.group()
 def seed() -> None:
     """Load data from seeds/."""
@@ -62,18 +104,33 @@ def seed_demo(if_empty: bool, until: Any) -> None:
     from service.kernel.periods import town_today
     from service.ops.seed.load import load_demo_town
     from service.ops.seed.state import DemoRefused
+    from service.ops.seed.town_file import TOWN_FILE
     from service.ops.stats import is_empty
     from service.persistence.types import utcnow
 
     settings = cli_settings()
-    database = cli_database()
-    rulebook = load_rulebook()
+    # Both refusals come before the database is opened: a refused seed leaves no trace
+    # (an installed copy would otherwise make an empty var/jifen.sqlite3 here).
     if settings.env == "production":
         # Said first: in production the reason is production, whatever the database holds.
         console.print(
             error_markup(_("the demo town is not loaded in production (JIFEN_ENV=production)"))
         )
         raise SystemExit(1)
+    if not (settings.seeds_dir / TOWN_FILE).is_file():
+        # An installed wheel ships no seeds: the demo town is a source checkout's.
+        console.print(
+            error_markup(
+                _(
+                    "no demo town at %(path)s: 'jifen seed demo' needs Jifen's source "
+                    "checkout (its seeds/ folder), or JIFEN_SEEDS_DIR naming that folder"
+                )
+                % {"path": settings.seeds_dir / TOWN_FILE}
+            )
+        )
+        raise SystemExit(1)
+    database = cli_database()
+    rulebook = load_rulebook()
     with database.transaction() as session:
         if not is_empty(session):
             if if_empty:
@@ -168,7 +225,7 @@ def _database_problem(settings: Settings) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from service.database import open_database
-    from service.persistence.migrate import head_revision, revision_chain, revision_of
+    from service.persistence.migrate import revision_of
     from service.persistence.serving import DatabaseInUse, ServingLock
 
     # A database of its own, closed before the workers start: none inherits a connection.
@@ -184,6 +241,14 @@ def _database_problem(settings: Settings) -> str | None:
         return _("a restore of the database is in progress; start the server when it is done")
     finally:
         database.dispose()
+    return schema_message(revision)
+
+
+def schema_message(revision: str | None) -> str | None:
+    """Why this release cannot work on a database at ``revision`` (None: it can), in the
+    terminal's language."""
+    from service.persistence.migrate import head_revision, revision_chain
+
     head = head_revision()
     if revision == head:
         return None

@@ -1,7 +1,16 @@
-"""Settings read once from the environment (prefix ``JIFEN_``)."""
+"""Settings read once from the environment (prefix ``JIFEN_``), and from the settings file
+``JIFEN_CONFIG`` names (KEY=VALUE lines, e.g. the ``jifen.env`` of ``jifen init``); a real
+environment variable wins over the file.
+
+Defaults: in a source checkout the data lives in the checkout's ``var/``; in an installed
+copy (a wheel in site-packages) it lives in ``var/`` of the current directory, never
+inside site-packages. The rules default to the shipped rulesets (the ``scoring_rules``
+package) in both.
+"""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -10,20 +19,71 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from service.kernel.i18n import N_, Message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEVELOPMENT_SECRET = "development-only-secret-key-change-me"  # noqa: S105 - refused in production
+# The environment variable naming the settings file.
+CONFIG_VARIABLE = "JIFEN_CONFIG"
+# The shipped rulesets: the ``scoring_rules`` package, beside ``service`` both in the
+# checkout and in site-packages.
+SHIPPED_RULES_DIR = PROJECT_ROOT / "scoring_rules"
+
+
+def is_source_checkout() -> bool:
+    """Whether this code runs from a source checkout (make setup's editable install)
+    rather than from an installed wheel: only a checkout has pyproject.toml beside it."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def default_var_dir() -> Path:
+    """Where the database and files go when no setting says: the checkout's ``var/``, or
+    ``var/`` of the current directory in an installed copy (site-packages is no place
+    for a town's data, and may be read-only)."""
+    if is_source_checkout():
+        return PROJECT_ROOT / "var"
+    return Path.cwd().resolve() / "var"
+
+
+class ConfigFileError(Exception):
+    """The settings file JIFEN_CONFIG names cannot be read."""
+
+
+def config_file() -> Path | None:
+    """The settings file named by ``JIFEN_CONFIG`` (None: no file); a file that is
+    missing or unreadable is an error, never silently ignored."""
+    value = os.environ.get(CONFIG_VARIABLE, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigFileError(f"{CONFIG_VARIABLE}={value}: no such settings file")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ConfigFileError(
+            f"{CONFIG_VARIABLE}={value}: cannot read the settings file ({exc.strerror})"
+        ) from exc
+    return path
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JIFEN_", extra="ignore")
 
     env: Literal["development", "test", "production"] = "development"
-    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'jifen.sqlite3'}"
-    rules_dir: Path = PROJECT_ROOT / "scoring_rules"
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{default_var_dir() / 'jifen.sqlite3'}"
+    )
+    rules_dir: Path = SHIPPED_RULES_DIR
+    # The demo town: only in a source checkout (the wheel ships no seeds).
     seeds_dir: Path = PROJECT_ROOT / "seeds"
     # Signs CSRF tokens. Development gets a fixed key so restarts keep forms valid;
     # production must set its own (serving_problems).
@@ -98,10 +158,14 @@ class Settings(BaseSettings):
     # links and redirects built from it cannot point elsewhere. "*" allows any (tests).
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "testserver", "testserver.local"]
     # Photo evidence lives here, outside the static folder, under generated names.
-    upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    upload_dir: Path = Field(default_factory=lambda: default_var_dir() / "uploads")
     # A roster file between its dry run and "Apply" (an hour at most): the instance's
     # own directory, 0700, since the file holds ID numbers and phones.
-    roster_upload_dir: Path = PROJECT_ROOT / "var" / "roster-uploads"
+    roster_upload_dir: Path = Field(default_factory=lambda: default_var_dir() / "roster-uploads")
+    # Where `jifen backup` writes when given no FILE (0700: backups hold personal data).
+    backup_dir: Path = Field(default_factory=lambda: default_var_dir() / "backups")
+    # The office account the CLI acts as when a command is given no --by (JIFEN_CLI_ACCOUNT).
+    cli_account: str | None = None
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos_per_entry: int = 3
     # Objections one member may raise to one month's board (every revision of it
@@ -116,6 +180,24 @@ class Settings(BaseSettings):
     # A roster import writes this many rows per transaction, so that other writers (a
     # sign-in) wait for one batch at most, never for the whole file.
     import_batch_rows: int = Field(default=500, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first (tests), then the real environment, then the JIFEN_CONFIG file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(
+                DotEnvSettingsSource(settings_cls, env_file=path, env_file_encoding="utf-8")
+            )
+        return (*sources, file_secret_settings)
 
 
 def demo_town_names(seeds_dir: Path) -> tuple[str | None, str | None]:

@@ -116,6 +116,15 @@ class RestoreDone:
         return "\n".join(lines)
 
 
+def default_backup_file(url: str, backup_dir: Path, *, now: datetime | None = None) -> Path:
+    """A new file in ``backup_dir`` (JIFEN_BACKUP_DIR) named by the time (UTC), for a
+    backup given no file name: ``jifen-YYYYMMDD-HHMMSS.sqlite3`` (SQLite) or ``.dump``
+    (pg_dump's custom format)."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    suffix = ".sqlite3" if make_url(url).get_backend_name() == "sqlite" else ".dump"
+    return backup_dir / f"jifen-{moment:%Y%m%d-%H%M%S}{suffix}"
+
+
 def backup_database(url: str, out: Path, *, force: bool = False) -> BackupDone:
     """Write a consistent copy of the database at ``url`` to ``out``."""
     if out.is_dir():
