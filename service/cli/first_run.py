@@ -27,7 +27,13 @@ def stdin_is_terminal() -> bool:
 
 @click.command("init")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-def init(directory: Path) -> None:
+@click.option("--town-name", default=None, help="The town's full name, e.g. 青溪镇.")
+@click.option(
+    "--public-url",
+    default=None,
+    help="The address people open, e.g. https://jifen.example.org (production needs it).",
+)
+def init(directory: Path, town_name: str | None, public_url: str | None) -> None:
     """Lay out a production instance in DIR (made if missing).
 
     DIR/jifen.env (settings: a new secret key, JIFEN_ENV=production, SQLite in DIR, and
@@ -35,13 +41,24 @@ def init(directory: Path) -> None:
     sample rulesets, to review), DIR/uploads/, DIR/roster-uploads/ and DIR/backups/
     (0700: they hold personal data). Refused when DIR/jifen.env exists.
     """
+    from service.kernel.config import public_url_problem
     from service.kernel.files import UnsafeDirectory
     from service.kernel.periods import town_today
     from service.ops.instance import InstanceExists, lay_out_instance
     from service.persistence.types import utcnow
 
+    if public_url is not None:
+        problem = public_url_problem(public_url)
+        if problem is not None:
+            raise fail(f"--public-url: {problem}")
+        public_url = public_url.rstrip("/")
     try:
-        instance = lay_out_instance(directory, today=town_today(utcnow(), cli_settings().timezone))
+        instance = lay_out_instance(
+            directory,
+            today=town_today(utcnow(), cli_settings().timezone),
+            town_name=town_name.strip() if town_name else None,
+            public_url=public_url,
+        )
     except InstanceExists as exc:
         raise fail(
             _("%(path)s exists already and is not overwritten; edit it, or init another folder")

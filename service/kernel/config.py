@@ -126,20 +126,9 @@ class Settings(BaseSettings):
     def _absolute_http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if (
-            parts.scheme not in {"http", "https"}
-            or not parts.hostname
-            or parts.query
-            or parts.fragment
-            or parts.username
-            or parts.password
-            or any(ch.isspace() for ch in value)
-        ):
-            raise ValueError(
-                "must be the absolute http:// or https:// address people open the app at, "
-                "without a query, e.g. https://jifen.example.org"
-            )
+        problem = public_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -244,6 +233,26 @@ def serving_problems(settings: Settings) -> list[Message]:
             )
         )
     return problems
+
+
+def public_url_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as JIFEN_PUBLIC_URL (None: nothing); shared by the
+    setting and ``jifen init --public-url``."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+        or any(ch.isspace() for ch in value)
+    ):
+        return (
+            "must be the absolute http:// or https:// address people open the app at, "
+            "without a query, e.g. https://jifen.example.org"
+        )
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ never overwritten.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -16,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from service.kernel.config import SHIPPED_RULES_DIR
 from service.kernel.files import PRIVATE_FILE, owned_private_directory
@@ -57,7 +59,39 @@ def _value(text: str) -> str:
     return f'"{escaped}"'
 
 
-def settings_text(directory: Path, secret_key: str, *, today: date) -> str:
+def _town_lines(town_name: str | None, public_url: str | None) -> list[str]:
+    """The town's lines: written as settings when ``jifen init`` was told them (an
+    automated install), else as commented examples to fill in."""
+    lines = ["# The town, as pages and printouts name it, and the address people open."]
+    if town_name:
+        lines.append(f"JIFEN_TOWN_NAME={_value(town_name)}")
+        lines.append(f"# JIFEN_COMMITTEE_NAME={_value(town_name + '党委')}")
+    else:
+        lines += ["# JIFEN_TOWN_NAME=青溪镇", "# JIFEN_COMMITTEE_NAME=青溪镇党委"]
+    host = urlsplit(public_url).hostname if public_url else None
+    if public_url and host:
+        # Production refuses to serve without it: links in prints and exports use it.
+        lines.append(f"JIFEN_PUBLIC_URL={_value(public_url)}")
+        lines.append("# The host names the server answers to (a JSON list).")
+        lines.append(f"JIFEN_ALLOWED_HOSTS={_value(json.dumps([host]))}")
+    else:
+        lines += [
+            "# Production needs it: links in printouts and exports are built from it.",
+            "# JIFEN_PUBLIC_URL=https://jifen.example.org",
+            "# The host names the server answers to (a JSON list).",
+            '# JIFEN_ALLOWED_HOSTS=["jifen.example.org"]',
+        ]
+    return lines
+
+
+def settings_text(
+    directory: Path,
+    secret_key: str,
+    *,
+    today: date,
+    town_name: str | None = None,
+    public_url: str | None = None,
+) -> str:
     """The settings file of an instance in ``directory`` (absolute)."""
     lines = [
         f"# Jifen settings of the instance in {directory}, made by 'jifen init' on {today}.",
@@ -80,12 +114,7 @@ def settings_text(directory: Path, secret_key: str, *, today: date) -> str:
         f"JIFEN_ROSTER_UPLOAD_DIR={_value(str(directory / ROSTER_UPLOADS))}",
         f"JIFEN_BACKUP_DIR={_value(str(directory / BACKUPS))}",
         "",
-        "# The town, as pages and printouts name it.",
-        "# JIFEN_TOWN_NAME=青溪镇",
-        "# JIFEN_COMMITTEE_NAME=青溪镇党委",
-        "# JIFEN_PUBLIC_URL=https://jifen.example.org",
-        "# The host names the server answers to (a JSON list).",
-        '# JIFEN_ALLOWED_HOSTS=["jifen.example.org"]',
+        *_town_lines(town_name, public_url),
         "# Served over HTTPS (Secure cookies), behind a reverse proxy that sets",
         "# X-Forwarded-For (the audit log then records the client's address).",
         "# JIFEN_HTTPS=true",
@@ -97,7 +126,13 @@ def settings_text(directory: Path, secret_key: str, *, today: date) -> str:
     return "\n".join(lines)
 
 
-def lay_out_instance(directory: Path, *, today: date) -> Instance:
+def lay_out_instance(
+    directory: Path,
+    *,
+    today: date,
+    town_name: str | None = None,
+    public_url: str | None = None,
+) -> Instance:
     """Lay out an instance in ``directory`` (made if missing); InstanceExists when it
     already has a settings file, before anything is changed."""
     directory = directory.expanduser().resolve()
@@ -117,7 +152,13 @@ def lay_out_instance(directory: Path, *, today: date) -> Instance:
                 copied.append(source.name)
     for name in (UPLOADS, ROSTER_UPLOADS, BACKUPS):
         owned_private_directory(directory / name)
-    text = settings_text(directory, secrets.token_urlsafe(48), today=today)
+    text = settings_text(
+        directory,
+        secrets.token_urlsafe(48),
+        today=today,
+        town_name=town_name,
+        public_url=public_url,
+    )
     # O_EXCL: a file made meanwhile by someone else is not overwritten either.
     descriptor = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from service.accounts.passwords import authenticate
 from service.cli import main
 from service.cli.common import CliContext
-from service.kernel.config import Settings
+from service.kernel.config import Settings, serving_problems
 from service.persistence.db import Database
 from service.persistence.migrate import head_revision, previous_revision, upgrade
 from service.persistence.models import Account, AuditEvent, Role, RoleGrant
@@ -109,6 +109,34 @@ def test_init_lays_out_an_instance_and_never_overwrites_it(
     assert invoke(context, ["init", str(other)]).exit_code == 0
     monkeypatch.setenv("JIFEN_CONFIG", str(other / "jifen.env"))
     assert Settings().secret_key != settings.secret_key
+
+
+def test_init_writes_the_town_and_public_url_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An automated install says the town and its address at init; production serves
+    only with the address, so the file it writes must be enough to serve."""
+    context = CliContext(Settings(env="test"))
+    bad = invoke(context, ["init", str(tmp_path / "bad"), "--public-url", "jifen.example.org"])
+    assert bad.exit_code == 1
+    assert "--public-url: must be the absolute http:// or https:// address" in bad.output
+    assert not (tmp_path / "bad" / "jifen.env").exists()
+
+    folder = tmp_path / "qx"
+    made = invoke(
+        context,
+        ["init", str(folder), "--town-name", "青溪镇", "--public-url", "https://jf.qx.example/"],
+    )
+    assert made.exit_code == 0, made.output
+    for name in ("JIFEN_ENV", "JIFEN_SECRET_KEY", "JIFEN_DATABASE_URL", "JIFEN_ALLOWED_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JIFEN_CONFIG", str(folder / "jifen.env"))
+    settings = Settings()
+    assert settings.town_name == "青溪镇"
+    assert settings.committee_name == "青溪镇党委"
+    assert settings.public_url == "https://jf.qx.example"
+    assert settings.allowed_hosts == ["jf.qx.example"]
+    assert serving_problems(settings) == []
 
 
 def test_a_missing_settings_file_stops_the_command(tmp_path: Path) -> None:
