@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # A roster import writes this many rows per transaction, so that other writers (a
     # sign-in) wait for one batch at most, never for the whole file.
     import_batch_rows: int = Field(default=500, ge=1)
+    # The town (e.g. 青溪镇) and the address people sign in at (e.g.
+    # https://jifen.example.org): printed on the account handouts. Empty: no town name,
+    # and the address the request came in on.
+    town_name: str = ""
+    public_url: str = ""
 
 
 def serving_problems(settings: Settings) -> list[Message]:

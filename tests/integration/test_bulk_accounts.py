@@ -1,0 +1,163 @@
+"""Member accounts in bulk (service/accounts/bulk.py): who gets one, who is skipped and
+why, who may do it, and what each account holds."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from service.accounts.bulk import (
+    create_bulk_accounts,
+    member_username,
+    plan_bulk_accounts,
+)
+from service.accounts.passwords import verify_password
+from service.kernel.errors import NotFound, PermissionDenied
+from service.persistence.db import Database
+from service.persistence.models import (
+    Account,
+    AuditEvent,
+    Member,
+    MemberStatus,
+    Role,
+    RoleGrant,
+)
+from tests.conftest import SmallTown
+
+LOOK_ALIKES = set("0O1lI")
+
+
+def add_member(database: Database, branch_id: int, code: str, name: str, **extra: Any) -> int:
+    with database.transaction() as session:
+        member = Member(
+            code=code,
+            name=name,
+            branch_id=branch_id,
+            status=MemberStatus.FULL,
+            joined_party_on=date(2015, 7, 1),
+            active=extra.pop("active", True),
+            **extra,
+        )
+        session.add(member)
+        session.flush()
+        return member.id
+
+
+@pytest.fixture
+def roster(town: SmallTown, database: Database) -> dict[str, int]:
+    """Besides the town's 赵老 (M006, 金湾, no account): a newcomer of 金湾, one who left,
+    one whose member number is the username of an existing account, one whose number no
+    username can hold, and a newcomer of 宝元."""
+    return {
+        "newcomer": add_member(database, town.jinwan, "M007", "孙新"),
+        "left": add_member(
+            database, town.jinwan, "M008", "周离", active=False, left_on=date(2026, 3, 1)
+        ),
+        "clash": add_member(database, town.jinwan, "admin", "吴同名"),
+        "odd": add_member(database, town.jinwan, "金湾 09", "郑九"),
+        "baoyuan": add_member(database, town.baoyuan, "M010", "冯宝"),
+    }
+
+
+def test_the_office_creates_accounts_for_a_branch_and_skips_with_reasons(
+    town: SmallTown, roster: dict[str, int], database: Database
+) -> None:
+    office = town.principal(database, "admin")
+    with database.transaction() as session:
+        result = create_bulk_accounts(session, office, town.jinwan)
+    assert result.scope_name == "金湾工业园区联合党支部"
+    created = {issued.member_name: issued for issued in result.created}
+    assert set(created) == {"赵老", "孙新", "郑九"}
+    assert created["赵老"].username == "M006"
+    assert created["郑九"].username == f"m{roster['odd']}"
+    skipped = {row.member_name: str(row.skipped) for row in result.skipped}
+    assert skipped == {
+        "张伟": "already has an account",
+        "李娜": "already has an account",
+        "王书记": "already has an account",
+        "周离": "left on 2026-03-01",
+        "吴同名": "the username admin is taken by another account",
+    }
+    passwords = [issued.password for issued in result.created]
+    assert len(set(passwords)) == len(passwords)
+    with database.transaction(write=False) as session:
+        for issued in result.created:
+            account = session.get(Account, issued.account_id)
+            assert account is not None
+            assert account.username == issued.username
+            assert account.display_name == issued.member_name
+            assert account.must_change_password and account.is_active
+            assert account.password_hash.startswith("$argon2id$")
+            assert verify_password(account.password_hash, issued.password)
+            assert len(issued.password) >= 10 and not LOOK_ALIKES & set(issued.password)
+            member = session.get(Member, account.member_id)
+            assert member is not None and member.name == issued.member_name
+            grants = session.execute(
+                select(RoleGrant.role, RoleGrant.branch_id).where(
+                    RoleGrant.account_id == account.id
+                )
+            ).all()
+            assert grants == [(Role.MEMBER, town.jinwan)]
+            # One audit line per account, naming it, without the password or its hash.
+            lines = session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.kind == "account.create",
+                    AuditEvent.object_id == str(account.id),
+                )
+            ).all()
+            assert len(lines) == 1
+            assert issued.password not in (lines[0].after or "")
+            assert account.password_hash not in (lines[0].after or "")
+        # Only 金湾's members: 宝元's newcomer has no account yet.
+        assert session.scalar(select(Account).where(Account.member_id == roster["baoyuan"])) is None
+
+
+def test_a_second_run_creates_nothing(
+    town: SmallTown, roster: dict[str, int], database: Database
+) -> None:
+    office = town.principal(database, "admin")
+    with database.transaction() as session:
+        first = create_bulk_accounts(session, office, None)
+    assert {issued.member_name for issued in first.created} == {"赵老", "孙新", "郑九", "冯宝"}
+    with database.transaction() as session:
+        again = create_bulk_accounts(session, office, None)
+    assert again.created == ()
+    reasons = {row.member_name: str(row.skipped) for row in again.skipped}
+    assert reasons["冯宝"] == reasons["赵老"] == "already has an account"
+
+
+def test_the_plan_changes_nothing(
+    town: SmallTown, roster: dict[str, int], database: Database
+) -> None:
+    with database.transaction(write=False) as session:
+        plan = plan_bulk_accounts(session, town.principal(database, "secretary2"), town.baoyuan)
+        assert [row.username for row in plan.create] == ["M010"]
+        assert session.scalar(select(Account).where(Account.username == "M010")) is None
+
+
+def test_a_secretary_creates_for_their_own_branch_only(
+    town: SmallTown, roster: dict[str, int], database: Database
+) -> None:
+    secretary = town.principal(database, "secretary")
+    for principal, branch_id in [
+        (secretary, town.baoyuan),
+        (secretary, None),
+        (town.principal(database, "instructor"), town.jinwan),
+        (town.principal(database, "member"), town.jinwan),
+    ]:
+        with pytest.raises(PermissionDenied), database.transaction() as session:
+            create_bulk_accounts(session, principal, branch_id)
+    with database.transaction() as session:
+        result = create_bulk_accounts(session, secretary, town.jinwan)
+    assert {issued.member_name for issued in result.created} == {"赵老", "孙新", "郑九"}
+    with pytest.raises(NotFound), database.transaction() as session:
+        create_bulk_accounts(session, town.principal(database, "admin"), 999_999)
+
+
+def test_usernames_are_member_numbers_when_they_can_be() -> None:
+    assert member_username("M0042", 42) == "M0042"
+    assert member_username("金湾 09", 7) == "m7"
+    assert member_username("x", 8) == "m8"  # too short for a username
