@@ -3,10 +3,14 @@ why, who may do it, and what each account holds."""
 
 from __future__ import annotations
 
+import stat
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from service.accounts.bulk import (
@@ -15,6 +19,8 @@ from service.accounts.bulk import (
     plan_bulk_accounts,
 )
 from service.accounts.passwords import verify_password
+from service.cli import main
+from service.cli.common import CliContext
 from service.kernel.errors import NotFound, PermissionDenied
 from service.persistence.db import Database
 from service.persistence.models import (
@@ -161,3 +167,92 @@ def test_usernames_are_member_numbers_when_they_can_be() -> None:
     assert member_username("M0042", 42) == "M0042"
     assert member_username("金湾 09", 7) == "m7"
     assert member_username("x", 8) == "m8"  # too short for a username
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def jifen(database: Database) -> Any:
+    """Run `jifen ...` in-process against the test database."""
+    runner = CliRunner()
+    context = CliContext(opened=database)
+
+    def run(*args: str) -> Any:
+        return runner.invoke(main, list(args), obj=context, catch_exceptions=False)
+
+    return run
+
+
+def test_create_bulk_writes_a_private_sheet_and_never_overwrites(
+    jifen: Any, town: SmallTown, roster: dict[str, int], database: Database, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "jinwan.xlsx"
+    done = jifen("accounts", "create-bulk", "--branch", "B001", "--sheet", str(sheet))
+    assert done.exit_code == 0, done.output
+    assert "3 accounts created, 5 members skipped" in done.output
+    assert "M008\t周离\tleft on 2026-03-01" in done.output
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+    workbook = load_workbook(sheet)
+    assert workbook.active is not None
+    rows = list(workbook.active.iter_rows(values_only=True))
+    assert rows[0][3:5] == ("Username", "Initial password")
+    usernames = [row[3] for row in rows[1:]]
+    assert usernames == ["M006", "M007", f"m{roster['odd']}"]
+    with database.transaction(write=False) as session:
+        for row in rows[1:]:
+            account = session.scalar(select(Account).where(Account.username == row[3]))
+            assert account is not None and account.must_change_password
+            assert verify_password(account.password_hash, str(row[4]))
+    before = sheet.read_bytes()
+
+    refused = jifen("accounts", "create-bulk", "--all", "--sheet", str(sheet))
+    assert refused.exit_code == 1 and "exists" in refused.output
+    assert sheet.read_bytes() == before
+    with database.transaction(write=False) as session:
+        assert session.scalar(select(Account).where(Account.member_id == roster["baoyuan"])) is None
+
+    for args, words in [
+        (("--sheet", str(tmp_path / "a.xlsx")), "--branch CODE or --all"),
+        (("--all", "--branch", "B001", "--sheet", str(tmp_path / "b.xlsx")), "--branch CODE"),
+        (("--branch", "B999", "--sheet", str(tmp_path / "c.xlsx")), "No branch has this code"),
+        (("--all", "--sheet", str(tmp_path / "nowhere" / "d.xlsx")), "nowhere"),
+    ]:
+        result = jifen("accounts", "create-bulk", *args)
+        assert result.exit_code == 1, args
+        assert words in result.output, (args, result.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jinwan.xlsx"]
+
+    town_sheet = tmp_path / "town.xlsx"
+    rest = jifen("accounts", "create-bulk", "--all", "--sheet", str(town_sheet), "--by", "admin")
+    assert rest.exit_code == 0 and "1 accounts created" in rest.output
+    town_rows = load_workbook(town_sheet).active
+    assert town_rows is not None
+    assert [r[3] for r in town_rows.iter_rows(min_row=2, values_only=True)] == ["M010"]
+
+
+def test_create_takes_the_name_from_the_member(
+    jifen: Any, town: SmallTown, database: Database
+) -> None:
+    created = jifen("accounts", "create", "zhao", "--member", "M006")
+    assert created.exit_code == 0, created.output
+    with database.transaction(write=False) as session:
+        account = session.scalar(select(Account).where(Account.username == "zhao"))
+        assert account is not None and account.display_name == "赵老"
+    for args, words in [
+        (("accounts", "create", "nobody"), "--name is required unless --member"),
+        (("accounts", "create", "ghost", "--member", "M999"), "no member with number"),
+    ]:
+        result = jifen(*args)
+        assert result.exit_code == 1 and words in result.output, result.output
+
+
+def test_reset_password_asks_for_a_new_one_at_next_sign_in(
+    jifen: Any, town: SmallTown, database: Database
+) -> None:
+    reset = jifen("accounts", "reset-password", "member2")
+    assert reset.exit_code == 0
+    with database.transaction(write=False) as session:
+        account = session.get(Account, town.account_ids["member2"])
+        assert account is not None and account.must_change_password
+        assert verify_password(account.password_hash, reset.output.strip().splitlines()[-1])
