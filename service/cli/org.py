@@ -168,6 +168,11 @@ def accounts_create_bulk(
     except OSError as exc:
         raise fail(f"{sheet_path}: {exc.strerror}") from exc
     settings = cli_settings()
+    if not settings.public_url:
+        click.echo(
+            _("note: JIFEN_PUBLIC_URL is not set, so the sheet says only /login as the address"),
+            err=True,
+        )
     written = False
     try:
         with os.fdopen(descriptor, "wb") as sheet:
