@@ -183,8 +183,8 @@ def accounts_create_bulk(
                 sheet.write(
                     handout_xlsx(
                         result.created,
-                        town_name=settings.town_name,
-                        sign_in_url=sign_in_url(settings.public_url),
+                        town_name=settings.town_name or "",
+                        sign_in_url=sign_in_url(settings.public_url or ""),
                         gettext=_,
                     )
                 )

@@ -60,10 +60,11 @@ class Settings(BaseSettings):
     # sign-in) wait for one batch at most, never for the whole file.
     import_batch_rows: int = Field(default=500, ge=1)
     # The town (e.g. 青溪镇) and the address people sign in at (e.g.
-    # https://jifen.example.org): printed on the account handouts. Empty: no town name,
-    # and the address the request came in on.
-    town_name: str = ""
-    public_url: str = ""
+    # https://jifen.example.org): printed on the account handouts. None: no town name,
+    # and the address the request came in on. (Same names and types as main's
+    # i16-pkg settings: at merge, keep main's block.)
+    town_name: str | None = None
+    public_url: str | None = None
 
 
 def serving_problems(settings: Settings) -> list[Message]:

@@ -96,7 +96,7 @@ def _handout(
     result = create_bulk_accounts(db, principal, branch_id)
     url = sign_in_url(request)
     workbook = handout_xlsx(
-        result.created, town_name=settings.town_name, sign_in_url=url, gettext=_
+        result.created, town_name=settings.town_name or "", sign_in_url=url, gettext=_
     )
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     scope = "town" if branch_id is None else f"branch-{branch_id}"
@@ -104,7 +104,7 @@ def _handout(
         "accounts/sheet_print.html",
         context={
             "result": result,
-            "town_name": settings.town_name,
+            "town_name": settings.town_name or "",
             "sign_in_url": url,
             "xlsx_href": f"data:{XLSX_TYPE};base64," + base64.b64encode(workbook).decode("ascii"),
             "xlsx_name": f"accounts-{scope}-{stamp}.xlsx",
