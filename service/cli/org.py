@@ -7,6 +7,7 @@ admin account), through the same service functions and checks as the web pages.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -15,6 +16,7 @@ from service.cli.common import (
     BY_OPTION,
     acting_office,
     cli_database,
+    cli_settings,
     domain_failure,
     fail,
 )
@@ -51,7 +53,12 @@ def accounts() -> None:
 
 @accounts.command("create")
 @click.argument("username")
-@click.option("--name", "display_name", required=True, help="The name shown on pages.")
+@click.option(
+    "--name",
+    "display_name",
+    default=None,
+    help="The name shown on pages (default with --member: the member's name).",
+)
 @click.option(
     "--member", "member_code", default=None, help="Member number of a member's own account."
 )
@@ -65,7 +72,7 @@ def accounts() -> None:
 @BY_OPTION
 def accounts_create(
     username: str,
-    display_name: str,
+    display_name: str | None,
     member_code: str | None,
     roles: tuple[str, ...],
     by_username: str | None,
@@ -76,10 +83,14 @@ def accounts_create(
     from service.accounts.passwords import new_initial_password
     from service.kernel.errors import DomainError
 
+    if display_name is None and member_code is None:
+        raise fail(_("--name is required unless --member names the account's member"))
     password = new_initial_password()
     try:
         with cli_database().transaction() as session:
             principal = acting_office(session, by_username)
+            if display_name is None:
+                display_name = _member_name(session, member_code or "")
             secretary: set[int] = set()
             instructor: set[int] = set()
             admin = False
@@ -107,6 +118,96 @@ def accounts_create(
     )
     click.echo(created % {"username": username})
     click.echo(password)
+
+
+def _member_name(session: Session, member_code: str) -> str:
+    from sqlalchemy import select
+
+    from service.persistence.models import Member
+
+    name = session.scalar(select(Member.name).where(Member.code == member_code))
+    if name is None:
+        raise fail(_("--member: no member with number %(code)s") % {"code": repr(member_code)})
+    return name
+
+
+@accounts.command("create-bulk")
+@click.option("--branch", "branch_code", default=None, help="The branch's code.")
+@click.option("--all", "whole_town", is_flag=True, help="Every branch of the town.")
+@click.option(
+    "--sheet",
+    "sheet_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The XLSX handout to write (refused if it exists).",
+)
+@BY_OPTION
+def accounts_create_bulk(
+    branch_code: str | None, whole_town: bool, sheet_path: Path, by_username: str | None
+) -> None:
+    """Create accounts for the members of a branch (or the town) who have none, with
+    one-time passwords written to an XLSX handout (readable by its owner only)."""
+    import os
+
+    from service.accounts.bulk import branch_id_by_code, create_bulk_accounts
+    from service.accounts.handout import handout_xlsx
+    from service.kernel.errors import DomainError
+    from service.kernel.i18n import terminal_render
+
+    if (branch_code is None) == (not whole_town):
+        raise fail(_("say which members: --branch CODE or --all"))
+    if sheet_path.exists():
+        raise fail(
+            _("%(path)s exists: choose a new file name (nothing was created)")
+            % {"path": sheet_path}
+        )
+    try:
+        # Opened first, before any account exists: a folder that is missing or not
+        # writable stops the command with nothing created. 0600: the file holds passwords.
+        descriptor = os.open(sheet_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise fail(f"{sheet_path}: {exc.strerror}") from exc
+    settings = cli_settings()
+    if not settings.public_url:
+        click.echo(
+            _("note: JIFEN_PUBLIC_URL is not set, so the sheet says only /login as the address"),
+            err=True,
+        )
+    written = False
+    try:
+        with os.fdopen(descriptor, "wb") as sheet:
+            with cli_database().transaction() as session:
+                principal = acting_office(session, by_username)
+                branch_id = None if whole_town else branch_id_by_code(session, branch_code or "")
+                result = create_bulk_accounts(session, principal, branch_id)
+                sheet.write(
+                    handout_xlsx(
+                        result.created,
+                        town_name=settings.town_name or "",
+                        sign_in_url=sign_in_url(settings.public_url or ""),
+                        gettext=_,
+                    )
+                )
+                sheet.flush()
+                os.fsync(sheet.fileno())
+            written = True
+    except DomainError as exc:
+        raise domain_failure(exc) from exc
+    finally:
+        if not written:
+            sheet_path.unlink(missing_ok=True)
+    click.echo(
+        _("%(created)d accounts created, %(skipped)d members skipped; handout: %(path)s")
+        % {"created": len(result.created), "skipped": len(result.skipped), "path": sheet_path}
+    )
+    for skipped in result.skipped:
+        reason = terminal_render(skipped.skipped) if skipped.skipped else ""
+        click.echo(f"  {skipped.member_code}\t{skipped.member_name}\t{reason}")
+
+
+def sign_in_url(public_url: str) -> str:
+    """Where a member signs in: the public address's /login, or just /login."""
+    return public_url.rstrip("/") + "/login"
 
 
 @accounts.command("reset-password")

@@ -139,6 +139,10 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/branches/{baoyuan}", allow(*REVIEWERS_OF_BAOYUAN)),
     Case("GET", "/branches/{jinwan}/adjustments/new", allow("secretary", "admin")),
     Case("GET", "/branches/{baoyuan}/adjustments/new", allow("secretary2", "admin")),
+    # members' accounts in bulk: the branch's secretary or the office; the town, the office
+    Case("GET", "/account-sheets/new?branch={jinwan}", allow("secretary", "admin")),
+    Case("GET", "/account-sheets/new?branch={baoyuan}", allow("secretary2", "admin")),
+    Case("GET", "/account-sheets/new?branch=all", OFFICE),
     # public boards, their exports and achievements: every signed-in person
     Case("GET", "/boards", EVERYONE),
     Case("GET", "/boards/{this_month}", EVERYONE),
@@ -365,6 +369,10 @@ POSTS: tuple[Case, ...] = (
         allow("secretary2", "admin", ok=303),
         {**ADJUSTMENT, "member_id": "{member3}", "day": "{today}"},
     ),
+    # members' accounts in bulk: the handout is the POST's own page (200)
+    Case("POST", "/account-sheets/new", allow("secretary", "admin"), {"branch": "{jinwan}"}),
+    Case("POST", "/account-sheets/new", allow("secretary2", "admin"), {"branch": "{baoyuan}"}),
+    Case("POST", "/account-sheets/new", OFFICE, {"branch": "all"}),
     # a member of another branch through a branch page: refused as not of that branch
     Case(
         "POST",

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from service.accounts.bulk import can_create_bulk_accounts
 from service.accounts.permissions import can_edit_member, can_edit_roster, can_record_in_branch
 from service.accounts.principal import Principal
 from service.entries.adjustments import (
@@ -115,6 +116,7 @@ def _branch_page(
             "suggestions": suggestions,
             "members": branch_members(db, principal, branch_id),
             "can_record": can_record_in_branch(principal, branch_id),
+            "can_create_accounts": can_create_bulk_accounts(principal, branch_id),
             "today": today.isoformat(),
             "notice": notice_text,
             "error": error,
