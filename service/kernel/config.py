@@ -169,12 +169,6 @@ class Settings(BaseSettings):
     # A roster import writes this many rows per transaction, so that other writers (a
     # sign-in) wait for one batch at most, never for the whole file.
     import_batch_rows: int = Field(default=500, ge=1)
-    # The town (e.g. 青溪镇) and the address people sign in at (e.g.
-    # https://jifen.example.org): printed on the account handouts. None: no town name,
-    # and the address the request came in on. (Same names and types as main's
-    # i16-pkg settings: at merge, keep main's block.)
-    town_name: str | None = None
-    public_url: str | None = None
 
     @classmethod
     def settings_customise_sources(
