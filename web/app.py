@@ -31,16 +31,18 @@ from web import (
     entries,
     home,
     objections,
+    ops,
     orgadmin,
     points,
     review,
     roster,
 )
 from web.api import api_router, openapi_config
-from web.auth import SessionAuthMiddleware, session_cookie_name
+from web.auth import SessionAuthMiddleware, session_cookie_name, trusts_proxy
 from web.deps import DEPENDENCIES, TYPE_DECODERS
 from web.errors import EXCEPTION_HANDLERS
 from web.i18n import LocaleMiddleware
+from web.observability import Observed, RequestMetrics
 from web.readiness import SchemaGate, schema_check
 from web.security import security_headers
 from web.templating import template_config
@@ -103,8 +105,11 @@ def create_app(
     # belongs to the caller, whose connections a shutdown here must not orphan.
     owned = database is None
     database = database or open_database(settings.database_url)
-    logging.getLogger("jifen").setLevel(logging.INFO)
-    serving = ServingHooks(database) if owned else None
+    # The level only: handlers and format are the process's (``jifen serve`` hands its
+    # logging config to uvicorn, service/kernel/logs.py); a test keeps its own.
+    logging.getLogger("jifen").setLevel(settings.log_level)
+    metrics = RequestMetrics()
+    serving = ServingHooks(database, metrics) if owned else None
 
     # The HTML pages: forms for browsers, kept out of the OpenAPI document, which
     # describes the JSON API alone.
@@ -125,9 +130,10 @@ def create_app(
             *orgadmin.HANDLERS,
             *roster.HANDLERS,
             *audit.HANDLERS,
+            *ops.HANDLERS,
         ],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             pages,
             api_router(),
@@ -161,12 +167,20 @@ def create_app(
         ),
         template_config=template_config(rulebook),
         openapi_config=openapi_config(session_cookie_name(settings)),
-        state=State({"settings": settings, "database": database, "rulebook": rulebook}),
+        state=State(
+            {"settings": settings, "database": database, "rulebook": rulebook, "metrics": metrics}
+        ),
         before_send=[security_headers(settings.https)],
         on_startup=[serving.start] if serving else [],
         on_shutdown=[serving.stop] if serving else [],
         debug=settings.debug,
     )
+    # Around the whole app, not as a route's middleware: 404s and refused hosts are
+    # requests too, to be logged and counted (web/observability.py).
+    app.asgi_handler = Observed(
+        app.asgi_handler, trust_proxy=trusts_proxy(settings), metrics=metrics
+    )
+    return app
 
 
 class ServingHooks:
@@ -174,8 +188,9 @@ class ServingHooks:
     database's serving lock (so ``jifen restore`` is refused while it serves), says in
     the log when the schema is not this release's, and closes what it opened."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, metrics: RequestMetrics) -> None:
         self.database = database
+        self.metrics = metrics
         self.lock: ServingLock | None = None
 
     def start(self) -> None:
@@ -189,3 +204,4 @@ class ServingHooks:
             self.lock.release()
             self.lock = None
         self.database.dispose()
+        self.metrics.process_ended()
