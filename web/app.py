@@ -18,6 +18,7 @@ from litestar.types import Receive, Scope, Send
 
 from service.database import open_database
 from service.kernel.config import Settings, get_settings, serving_problems
+from service.kernel.logs import configure_unless_configured
 from service.persistence.db import Database
 from service.persistence.serving import ServingLock
 from service.scoring.rules import Rulebook
@@ -105,8 +106,10 @@ def create_app(
     # belongs to the caller, whose connections a shutdown here must not orphan.
     owned = database is None
     database = database or open_database(settings.database_url)
-    # The level only: handlers and format are the process's (``jifen serve`` hands its
-    # logging config to uvicorn, service/kernel/logs.py); a test keeps its own.
+    # Handlers and format are the process's: ``jifen serve`` hands its logging config to
+    # uvicorn (service/kernel/logs.py), a test keeps its own capture. Litestar's own
+    # logging config is off: it would replace the root logger's handlers with its own.
+    configure_unless_configured(settings)
     logging.getLogger("jifen").setLevel(settings.log_level)
     metrics = RequestMetrics()
     serving = ServingHooks(database, metrics) if owned else None
@@ -174,6 +177,7 @@ def create_app(
         on_startup=[serving.start] if serving else [],
         on_shutdown=[serving.stop] if serving else [],
         debug=settings.debug,
+        logging_config=None,
     )
     # Around the whole app, not as a route's middleware: 404s and refused hosts are
     # requests too, to be logged and counted (web/observability.py).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -103,3 +104,12 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         },
         "root": {"handlers": handler, "level": "WARNING"},
     }
+
+
+def configure_unless_configured(settings: Settings) -> None:
+    """Apply ``logging_config`` in a process that has set up no logging at all (the app
+    served by uvicorn without ``jifen serve``); leave alone one that has (``jifen
+    serve`` did, or a test captures the log)."""
+    if logging.getLogger().handlers or logging.getLogger("jifen").handlers:
+        return
+    logging.config.dictConfig(logging_config(settings))

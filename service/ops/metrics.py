@@ -23,15 +23,12 @@ class OpsCounts:
 
 
 def ops_counts(session: Session) -> OpsCounts:
-    by_status = dict(
-        session.execute(
-            select(Entry.status, func.count())
-            .where(Entry.status.in_([EntryStatus.PENDING, EntryStatus.APPROVED]))
-            .group_by(Entry.status)
-        )
-        .tuples()
-        .all()
-    )
+    rows = session.execute(
+        select(Entry.status, func.count())
+        .where(Entry.status.in_([EntryStatus.PENDING, EntryStatus.APPROVED]))
+        .group_by(Entry.status)
+    ).all()
+    by_status: dict[EntryStatus, int] = {status: count for status, count in rows}
     failures = session.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == SIGN_IN_FAILURE)
     )

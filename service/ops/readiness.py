@@ -86,8 +86,8 @@ def _not_checked() -> Check:
 
 def _database(database: Database) -> tuple[Check, str | None]:
     try:
-        with database.engine.connect() as connection:
-            revision = revision_of(connection)
+        with database.transaction(write=False) as session:
+            revision = revision_of(session.connection())
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1]
         return Check(
