@@ -42,8 +42,8 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the
-    record's extra fields (request_id, client, status ...) and the traceback if any."""
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, process
+    id, the record's extra fields (request_id, client, status ...) and the traceback if any."""
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -51,6 +51,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            # Which worker: several write to one stream.
+            "pid": record.process,
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_") and key not in data:
