@@ -53,7 +53,8 @@ logger = logging.getLogger("jifen.web")
 # The JSON API takes no CSRF token: its changes need an API token in the Authorization
 # header, which a foreign page cannot make a browser send (web/guards.py
 # requires_api_access refuses the session cookie for them).
-CSRF_EXEMPT = [r"^/api(/|$)"]
+# The probes and /metrics take no form and need no CSRF cookie either.
+CSRF_EXEMPT = [r"^/api(/|$)", r"^/(healthz|readyz|metrics)$"]
 
 
 def csrf_cookie_name(settings: Settings) -> str:

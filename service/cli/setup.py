@@ -192,10 +192,7 @@ def _serving_problems(settings: Settings) -> list[str]:
         found = readiness(settings, database)
         for check in found.failed.values():
             if check.problems:  # the rule files: each problem on a line of its own
-                header = _(
-                    "error: the scoring rules in %(directory)s are invalid; the server does "
-                    "not start:"
-                )
+                header = _("error: the scoring rules in %(directory)s are invalid:")
                 lines.append(header % {"directory": settings.rules_dir})
                 lines.extend(check.problems)
             else:

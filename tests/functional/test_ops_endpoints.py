@@ -88,6 +88,7 @@ def test_healthz_answers_without_the_database(
             health = client.get("/healthz")
             assert health.status_code == 200
             assert health.json() == {"status": "ok"}
+            assert "set-cookie" not in health.headers  # a probe needs no CSRF cookie
             ready = client.get("/readyz")
             assert ready.status_code == 503
             checks = ready.json()["checks"]
