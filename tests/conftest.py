@@ -424,7 +424,7 @@ def app(shared_app: Litestar, database: Database) -> Litestar:
         if uploads.exists():
             shutil.rmtree(uploads)
     for key in list(shared_app.state.dict()):
-        if key not in {"settings", "database", "rulebook"}:
+        if key not in {"settings", "database", "rulebook", "metrics"}:
             del shared_app.state[key]
     return shared_app
 

@@ -18,6 +18,7 @@ from litestar.types import Receive, Scope, Send
 
 from service.database import open_database
 from service.kernel.config import Settings, get_settings, serving_problems
+from service.kernel.logs import configure_unless_configured
 from service.persistence.db import Database
 from service.persistence.serving import ServingLock
 from service.scoring.rules import Rulebook
@@ -31,16 +32,18 @@ from web import (
     entries,
     home,
     objections,
+    ops,
     orgadmin,
     points,
     review,
     roster,
 )
 from web.api import api_router, openapi_config
-from web.auth import SessionAuthMiddleware, session_cookie_name
+from web.auth import SessionAuthMiddleware, session_cookie_name, trusts_proxy
 from web.deps import DEPENDENCIES, TYPE_DECODERS
 from web.errors import EXCEPTION_HANDLERS
 from web.i18n import LocaleMiddleware
+from web.observability import Observed, RequestMetrics
 from web.readiness import SchemaGate, schema_check
 from web.security import security_headers
 from web.templating import template_config
@@ -50,7 +53,8 @@ logger = logging.getLogger("jifen.web")
 # The JSON API takes no CSRF token: its changes need an API token in the Authorization
 # header, which a foreign page cannot make a browser send (web/guards.py
 # requires_api_access refuses the session cookie for them).
-CSRF_EXEMPT = [r"^/api(/|$)"]
+# The probes and /metrics take no form and need no CSRF cookie either.
+CSRF_EXEMPT = [r"^/api(/|$)", r"^/(healthz|readyz|metrics)$"]
 
 
 def csrf_cookie_name(settings: Settings) -> str:
@@ -103,8 +107,13 @@ def create_app(
     # belongs to the caller, whose connections a shutdown here must not orphan.
     owned = database is None
     database = database or open_database(settings.database_url)
-    logging.getLogger("jifen").setLevel(logging.INFO)
-    serving = ServingHooks(database) if owned else None
+    # Handlers and format are the process's: ``jifen serve`` hands its logging config to
+    # uvicorn (service/kernel/logs.py), a test keeps its own capture. Litestar's own
+    # logging config is off: it would replace the root logger's handlers with its own.
+    configure_unless_configured(settings)
+    logging.getLogger("jifen").setLevel(settings.log_level)
+    metrics = RequestMetrics()
+    serving = ServingHooks(database, metrics) if owned else None
 
     # The HTML pages: forms for browsers, kept out of the OpenAPI document, which
     # describes the JSON API alone.
@@ -125,9 +134,10 @@ def create_app(
             *orgadmin.HANDLERS,
             *roster.HANDLERS,
             *audit.HANDLERS,
+            *ops.HANDLERS,
         ],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             pages,
             api_router(),
@@ -161,12 +171,21 @@ def create_app(
         ),
         template_config=template_config(rulebook, settings),
         openapi_config=openapi_config(session_cookie_name(settings)),
-        state=State({"settings": settings, "database": database, "rulebook": rulebook}),
+        state=State(
+            {"settings": settings, "database": database, "rulebook": rulebook, "metrics": metrics}
+        ),
         before_send=[security_headers(settings.https)],
         on_startup=[serving.start] if serving else [],
         on_shutdown=[serving.stop] if serving else [],
         debug=settings.debug,
+        logging_config=None,
     )
+    # Around the whole app, not as a route's middleware: 404s and refused hosts are
+    # requests too, to be logged and counted (web/observability.py).
+    app.asgi_handler = Observed(
+        app.asgi_handler, trust_proxy=trusts_proxy(settings), metrics=metrics
+    )
+    return app
 
 
 class ServingHooks:
@@ -174,8 +193,9 @@ class ServingHooks:
     database's serving lock (so ``jifen restore`` is refused while it serves), says in
     the log when the schema is not this release's, and closes what it opened."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, metrics: RequestMetrics) -> None:
         self.database = database
+        self.metrics = metrics
         self.lock: ServingLock | None = None
 
     def start(self) -> None:
@@ -189,3 +209,4 @@ class ServingHooks:
             self.lock.release()
             self.lock = None
         self.database.dispose()
+        self.metrics.process_ended()

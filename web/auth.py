@@ -33,7 +33,9 @@ from service.persistence.db import Database
 from service.persistence.types import utcnow
 from web.i18n import gettext
 
-SKIP_PREFIXES = ("/static/", "/favicon.ico")
+# No session lookup: static files, and the probes and metrics, which must answer
+# without the database (/healthz) or check it themselves.
+SKIP_PREFIXES = ("/static/", "/favicon.ico", "/healthz", "/readyz", "/metrics")
 API_PREFIX = "/api"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # RFC 6750: how a client learns which scheme to use, and why its token was refused.
@@ -112,16 +114,22 @@ def trusts_proxy(settings: Settings) -> bool:
 
 
 def client_address(scope: Scope, *, trust_proxy: bool = False) -> str:
-    """The client's address for the audit log and the sign-in throttle: the socket's
-    peer, or, behind a trusted proxy, the address that proxy appended last to
-    X-Forwarded-For. Never an earlier hop: those come from the client, which could
+    """The client's address for the audit log, the sign-in throttle, the access log and
+    the metrics allow-list: the socket's peer, or, behind a trusted proxy, the address
+    that proxy appended last to X-Forwarded-For (or its X-Real-IP when it sends no
+    X-Forwarded-For). Never an earlier hop: those come from the client, which could
     rotate them to escape the throttle or to blame another address."""
     if trust_proxy:
+        real_ip = ""
         for key, value in scope.get("headers", []):
             if key == b"x-forwarded-for":
                 hops = [hop.strip() for hop in value.decode("latin-1").split(",") if hop.strip()]
                 if hops:
                     return hops[-1][:64]
+            elif key == b"x-real-ip":
+                real_ip = value.decode("latin-1").strip()
+        if real_ip:
+            return real_ip[:64]
     client = scope.get("client")
     if client:
         return str(client[0])[:64]

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from service.kernel.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
+from service.kernel.logs import REQUEST_ID
 from web.i18n import activate_for_scope, render
 from web.i18n import gettext as _
 from web.readiness import NotReady
@@ -349,7 +350,15 @@ def not_ready(request: AnyRequest, _exc: NotReady) -> Response[Any]:
 
 
 def server_error(request: AnyRequest, exc: Exception) -> Response[Any]:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The request id is the one the visitor's response carries (X-Request-ID): what
+    # they report leads to this line.
+    logger.exception(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"request_id": REQUEST_ID.get()},
+    )
     return _error_response(
         request,
         HTTP_500_INTERNAL_SERVER_ERROR,

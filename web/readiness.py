@@ -1,7 +1,7 @@
 """Whether this process can serve: the database schema must be the one this release's
 code expects. Started on a database whose schema is behind (an upgrade not run yet),
 every page would fail on a missing table or column; instead each request gets a 503
-that names the fix, and /healthz reports not ready (web/home/views.py), until
+that names the fix, and /readyz reports not ready (web/ops/views.py), until
 ``jifen db upgrade`` has run. ``jifen serve`` refuses to start on such a database in the
 first place; this covers an app started another way, or a schema changed under it.
 """
@@ -19,7 +19,9 @@ from service.persistence.db import Database
 from service.persistence.migrate import revision_of, schema_problem
 
 logger = logging.getLogger("jifen.web")
-HEALTH_PATH = "/healthz"
+# Answered whatever the schema: the probes say for themselves whether the process is
+# alive and ready, and /metrics reports what it can.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class NotReady(ServiceUnavailableException):
@@ -44,8 +46,7 @@ class SchemaGate:
         self.logged = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The health check says for itself why it is not ready.
-        if not self.ready and scope["type"] == ScopeType.HTTP and scope["path"] != HEALTH_PATH:
+        if not self.ready and scope["type"] == ScopeType.HTTP and scope["path"] not in OPS_PATHS:
             problem = await anyio.to_thread.run_sync(schema_check, self.database)
             if problem is not None:
                 if not self.logged:  # once, not on every request

@@ -15,6 +15,7 @@ import click
 
 from service.cli.common import cli_database, cli_settings, domain_failure, fail
 from service.kernel.i18n import terminal_gettext as _
+from service.kernel.i18n import terminal_render
 
 # The variable `jifen setup` reads the first office account's password from.
 SETUP_PASSWORD_VARIABLE = "JIFEN_SETUP_PASSWORD"  # noqa: S105 - a variable's name
@@ -114,8 +115,8 @@ def setup(username: str | None, display_name: str | None, password_stdin: bool) 
         has_admin,
         parse_account,
     )
-    from service.cli.setup import schema_message
     from service.kernel.errors import DomainError
+    from service.ops.readiness import schema_message
     from service.persistence.migrate import revision_of
 
     database = cli_database()
@@ -124,7 +125,7 @@ def setup(username: str | None, display_name: str | None, password_stdin: bool) 
         problem = schema_message(revision_of(session.connection()))
         exists = problem is None and has_admin(session)
     if problem:
-        raise fail(problem)
+        raise fail(terminal_render(problem))
     if exists:
         raise fail(
             _(

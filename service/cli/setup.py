@@ -5,6 +5,8 @@ town's counts and the web server.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +22,11 @@ from service.cli.common import (
 )
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_render
+from service.kernel.logs import MULTIPROCESS_DIR
 
 if TYPE_CHECKING:
     from service.kernel.config import Settings
+    from service.persistence.db import Database
 
 
 @click.group()
@@ -177,89 +181,98 @@ def stats(as_json: bool) -> None:
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the web application.
 
-    Checks first, before any worker starts, what would keep the app from serving (the
-    settings, the scoring rules, the database and its schema revision); on a problem it
-    says which and exits 1, instead of workers failing one after another.
+    Checks first, before any worker starts, what would keep the app from serving: the
+    settings, then the readiness checks of /readyz (the database, its schema revision,
+    the scoring rules, the upload folders) and a restore in progress. On a problem it
+    names each and exits 1, instead of workers failing one after another.
     """
     import uvicorn
 
+    from service.kernel.logs import logging_config
+
     settings = cli_settings()
     problems = _serving_problems(settings)
-    for problem in problems:
-        click.echo(error_line(problem), err=True)
-    load_rulebook(serving=True)  # refuse broken rules, with reasons (exit 1)
     if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
         click.echo(_("the server does not start"), err=True)
         raise SystemExit(1)
-    uvicorn.run(
-        "web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-    )
+    with _metrics_directory():
+        uvicorn.run(
+            "web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=False,
+            # One line per request, Jifen's own (web/observability.py), in the format
+            # of every other line.
+            access_log=False,
+            log_config=logging_config(settings),
+            log_level=settings.log_level.lower(),
+        )
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A private, empty PROMETHEUS_MULTIPROC_DIR for this server's workers (each writes
+    its request counts there; a scrape of any of them sums all), removed when the
+    server stops. Always a new one: counts left by an earlier run would be summed in."""
+    import os
+    import shutil
+    import tempfile
+
+    before = os.environ.get(MULTIPROCESS_DIR)
+    directory = tempfile.mkdtemp(prefix="jifen-metrics-")  # 0700
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if before is None:
+            os.environ.pop(MULTIPROCESS_DIR, None)
+        else:
+            os.environ[MULTIPROCESS_DIR] = before
 
 
 def _serving_problems(settings: Settings) -> list[str]:
-    """What would keep the app from serving, in the terminal's language."""
-    from service.kernel.config import serving_problems
-    from service.kernel.files import UnsafeDirectory, owned_private_directory
-
-    problems = [terminal_render(problem) for problem in serving_problems(settings)]
-    try:
-        owned_private_directory(settings.roster_upload_dir)
-    except (UnsafeDirectory, OSError) as exc:
-        problems.append(
-            _("JIFEN_ROSTER_UPLOAD_DIR cannot hold uploads: %(reason)s") % {"reason": exc}
-        )
-    problem = _database_problem(settings)
-    if problem:
-        problems.append(problem)
-    return problems
-
-
-def _database_problem(settings: Settings) -> str | None:
-    """Why the configured database cannot be served (None: it can): unreachable, a
-    schema that is not this release's, or a restore in progress."""
-    from sqlalchemy.exc import SQLAlchemyError
-
+    """What would keep the app from serving, one line each, in the terminal's language:
+    the settings, each failed readiness check, a restore in progress."""
     from service.database import open_database
-    from service.persistence.migrate import revision_of
-    from service.persistence.serving import DatabaseInUse, ServingLock
+    from service.kernel.config import serving_problems
+    from service.ops.readiness import readiness
 
+    lines = [error_line(terminal_render(problem)) for problem in serving_problems(settings)]
     # A database of its own, closed before the workers start: none inherits a connection.
     database = open_database(settings.database_url)
     try:
-        with database.engine.connect() as connection:
-            revision = revision_of(connection)
+        found = readiness(settings, database)
+        for check in found.failed.values():
+            if check.problems:  # the rule files: each problem on a line of its own
+                header = _("error: the scoring rules in %(directory)s are invalid:")
+                lines.append(header % {"directory": settings.rules_dir})
+                lines.extend(check.problems)
+            else:
+                lines.append(error_line(terminal_render(check.detail)))
+        if found.checks["database"].ok:
+            restore = _restore_in_progress(database)
+            if restore:
+                lines.append(error_line(restore))
+    finally:
+        database.dispose()
+    return lines
+
+
+def _restore_in_progress(database: Database) -> str | None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.persistence.serving import DatabaseInUse, ServingLock
+
+    try:
         ServingLock.acquire(database.engine).release()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip()
         return _("cannot reach the database: %(reason)s") % {"reason": reason}
     except DatabaseInUse:
         return _("a restore of the database is in progress; start the server when it is done")
-    finally:
-        database.dispose()
-    return schema_message(revision)
-
-
-def schema_message(revision: str | None) -> str | None:
-    """Why this release cannot work on a database at ``revision`` (None: it can), in the
-    terminal's language."""
-    from service.persistence.migrate import head_revision, revision_chain
-
-    head = head_revision()
-    if revision == head:
-        return None
-    if revision is None:
-        return _("the database has no schema yet: run 'jifen db upgrade' first")
-    if revision in revision_chain():
-        return _(
-            "the database schema is at revision %(revision)s, this release needs %(head)s: "
-            "run 'jifen db upgrade' first"
-        ) % {"revision": revision, "head": head}
-    return _(
-        "the database schema is at revision %(revision)s, which this release does not know "
-        "(made by a newer release?): serve it with that release"
-    ) % {"revision": revision}
+    return None

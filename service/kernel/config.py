@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from pydantic_settings import (
 from service.kernel.i18n import N_, Message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEVELOPMENT_SECRET = "development-only-secret-key-change-me"  # noqa: S105 - refused in production
 # The environment variable naming the settings file.
 CONFIG_VARIABLE = "JIFEN_CONFIG"
@@ -169,6 +171,28 @@ class Settings(BaseSettings):
     # A roster import writes this many rows per transaction, so that other writers (a
     # sign-in) wait for one batch at most, never for the whole file.
     import_batch_rows: int = Field(default=500, ge=1)
+
+    # --- running it: logs and metrics (web/observability.py, web/ops) ---
+    # The level of Jifen's and the server's log (DEBUG, INFO, WARNING, ERROR).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # "json": one JSON object per line for a log collector; "text" for a terminal.
+    log_format: Literal["text", "json"] = "text"
+    # Who may read /metrics: client addresses (the real one behind a trusted proxy) in
+    # these networks, as a JSON list of CIDRs; loopback by default.
+    metrics_allow: list[IPv4Network | IPv6Network] = [
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    ]
+    # Or anyone sending "Authorization: Bearer <this>"; empty: no token is accepted.
+    metrics_token: str = ""
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # JIFEN_LOG_LEVEL=info and JIFEN_LOG_FORMAT=JSON mean what they say.
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if value.strip().upper() in LOG_LEVELS else value.lower()
 
     @classmethod
     def settings_customise_sources(

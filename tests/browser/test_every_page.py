@@ -55,7 +55,7 @@ PAGES_DIR = SCREENSHOTS / "pages"
 
 # Not pages a person reads: files, photos, JSON, the API schema, static files.
 NOT_PAGES = re.compile(r"(\.(csv|xlsx|json|yaml|yml|html)$)|/photos/|^/(api|schema|static)\b")
-NOT_PAGES_EXACT = frozenset({"/healthz"})
+NOT_PAGES_EXACT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 # Path parameters: the World's ids (tests/functional/test_permission_matrix.py).
 PARAMETERS = {

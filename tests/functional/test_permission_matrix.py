@@ -671,7 +671,16 @@ def test_a_post_without_the_csrf_token_is_refused(world: World, make_browser: An
 # its prefix here until its lines are in GETS/POSTS. Every route is in the matrix now.
 NOT_YET_IN_MATRIX: tuple[str, ...] = ()
 # No object behind them: sign-in, sign-out, language, health, the own password.
-EXEMPT = ("/", "/login", "/logout", "/lang", "/healthz", "/account/password")
+EXEMPT = (
+    "/",
+    "/login",
+    "/logout",
+    "/lang",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/account/password",
+)
 
 
 def test_every_route_of_the_app_is_in_the_matrix(app: Any) -> None:

@@ -233,6 +233,21 @@ def test_the_error_is_logged_for_the_operator(
     assert record.exc_info is not None and SECRET_MESSAGE in str(record.exc_info[1])
 
 
+def test_the_error_line_carries_the_request_id_the_visitor_got(
+    town: SmallTown, client: TestClient[Litestar], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The id in the failed response's X-Request-ID finds the error and its access line."""
+    with caplog.at_level("INFO", logger="jifen"):
+        response = client.get("/boom")
+    assert response.status_code == 500
+    request_id = response.headers["X-Request-ID"]
+    error = next(r for r in caplog.records if r.name == "jifen.web")
+    access = next(r for r in caplog.records if r.name == "jifen.access")
+    assert error.request_id == request_id  # type: ignore[attr-defined]
+    assert access.request_id == request_id  # type: ignore[attr-defined]
+    assert access.status == 500  # type: ignore[attr-defined]
+
+
 # --- input the database cannot store ----------------------------------------------------
 
 # Values a form or an address can carry that a database column cannot: a NUL character

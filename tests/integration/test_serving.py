@@ -1,6 +1,6 @@
 """``jifen serve`` checks, before any worker starts, what would keep the app from serving,
 and exits 1 with the reason; an app on a database whose schema is behind the code
-answers 503 (and /healthz says not ready) instead of failing on missing tables.
+answers 503 (and /readyz says not ready) instead of failing on missing tables.
 """
 
 from __future__ import annotations
@@ -140,10 +140,14 @@ def test_an_app_on_a_schema_behind_answers_503_until_upgraded(
     try:
         app = create_app(settings, database=database, rulebook=rulebook)
         with TestClient(app=app, base_url=HOST) as client:
-            health = client.get("/healthz")
-            assert health.status_code == 503
-            assert health.json()["status"] == "not ready"
-            assert "run 'jifen db upgrade'" in health.json()["reason"]
+            # Alive, but not ready: the schema check says what to run.
+            assert client.get("/healthz").json() == {"status": "ok"}
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["ready"] is False
+            schema = ready.json()["checks"]["schema"]
+            assert schema["ok"] is False and "run 'jifen db upgrade'" in schema["detail"]
+            assert ready.json()["checks"]["database"]["ok"] is True
             client.cookies.set("jifen_lang", "en", domain="testserver.local")
             for path in ("/login", "/", "/api/members"):
                 page = client.get(path)
@@ -152,7 +156,8 @@ def test_an_app_on_a_schema_behind_answers_503_until_upgraded(
             assert "not ready yet" in client.get("/login").text
 
             upgrade(database.engine)
-            assert client.get("/healthz").json() == {"status": "ok"}
+            assert client.get("/readyz").status_code == 200
+            assert client.get("/readyz").json()["ready"] is True
             assert client.get("/login").status_code == 200
     finally:
         database.dispose()

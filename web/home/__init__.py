@@ -1,4 +1,4 @@
-"""The front door (each person's home page), the language switch and a health check."""
+"""The front door (each person's home page), and the language switch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The front door (each person's home page), the language switch and a health check."""
+"""The front door (each person's home page) and the language switch."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
-from litestar.response import Redirect, Response, Template
-from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from litestar.response import Redirect, Template
 
 from service.accounts.principal import Principal
 from service.kernel.periods import period_of
 from service.overview.home import member_home, office_home, reviewer_home
-from service.persistence.migrate import revision_of, schema_problem
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
 from web.auth import safe_next
@@ -68,16 +66,3 @@ class HomeController(Controller):
                 )
             ],
         )
-
-    @get("/healthz", sync_to_thread=True, include_in_schema=False)
-    def health(self, db: Db) -> Response[dict[str, str]]:
-        """Ready when the database answers and its schema is this release's; 503 with
-        the reason otherwise (a probe takes the process out of service, and the operator
-        reads what to run)."""
-        problem = schema_problem(revision_of(db.connection()))
-        if problem is not None:
-            return Response(
-                {"status": "not ready", "reason": problem},
-                status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            )
-        return Response({"status": "ok"})
