@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ from sqlalchemy.pool import NullPool
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NGINX_SITE = PROJECT_ROOT / "deploy" / "nginx" / "jifen.conf"
+SYSTEMD = PROJECT_ROOT / "deploy" / "systemd"
 CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 START_TIMEOUT_S = 30.0
@@ -279,6 +281,22 @@ def start_process(
             time.sleep(0.2)
     started.stop()
     raise AssertionError(f"{name} did not answer {probe} in {START_TIMEOUT_S} s:\n{started.log()}")
+
+
+# --- systemd ---------------------------------------------------------------------------
+
+
+def unit_command(unit: str, replacements: dict[str, str]) -> list[str]:
+    """The ExecStart command of the shipped ``deploy/systemd/UNIT``, with the unit's own
+    escapes undone (%% is %) and each of ``replacements`` (an installed path for the
+    shipped one) made; each must be found, so the unit and the test cannot drift apart."""
+    text = (SYSTEMD / unit).read_text(encoding="utf-8")
+    (line,) = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    command = line.removeprefix("ExecStart=").replace("%%", "%")
+    for old, new in replacements.items():
+        assert old in command, f"deploy/systemd/{unit} no longer runs {old!r}: {command}"
+        command = command.replace(old, new)
+    return shlex.split(command)
 
 
 # --- nginx ---------------------------------------------------------------------------------

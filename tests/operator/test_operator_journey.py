@@ -45,6 +45,7 @@ from tests.operator.harness import (
     postgresql_problem,
     self_signed_certificate,
     start_process,
+    unit_command,
 )
 
 # --- switches: features of the parallel issue-16 branches ----------------------------------
@@ -339,10 +340,26 @@ def serve_behind_nginx(
     jifen.env.update(
         {"JIFEN_TRUSTED_PROXY": "true", "JIFEN_HTTPS": "true", "JIFEN_LOG_FORMAT": "json"}
     )
-    args = ["serve", "--host", "127.0.0.1", "--port", str(ports.upstream), "--workers", "2"]
+    # The command of the shipped unit (deploy/systemd/jifen.service), on a free port.
+    command = unit_command(
+        "jifen.service",
+        {
+            "/opt/jifen/venv/bin/jifen": str(jifen.installed.jifen),
+            "--port 8000": f"--port {ports.upstream}",
+        },
+    )
+    assert command[1:] == [
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(ports.upstream),
+        "--workers",
+        "2",
+    ]
     server = start_process(
         "jifen serve",
-        [str(jifen.installed.jifen), *args],
+        command,
         cwd=jifen.cwd,
         env=jifen.env,
         log_path=folder / "jifen.log",
@@ -481,9 +498,29 @@ def check_operations(person: Person, server: Process, ports: NginxPorts, jifen: 
 def backup_and_restore(jifen: Jifen, instance: Path, restored_url: str) -> None:
     """`jifen backup` while serving; `jifen restore` refused on the served database;
     restored into the second database, where the ledger and the chain verify."""
-    backup = instance / "backups" / "jifen-first-month.backup"
-    printed = jifen.ok("backup", str(backup), "--keep", "7")
-    assert "backed up" in printed and backup.stat().st_mode & 0o077 == 0
+    # The nightly backup as the shipped timer's service runs it, twice: a night's file
+    # is named by the time, and --keep leaves the newest ones.
+    nightly = unit_command(
+        "jifen-backup.service",
+        {"/opt/jifen/venv/bin/jifen": str(jifen.installed.jifen), "/srv/jifen": str(instance)},
+    )
+    for _night in range(2):
+        done = subprocess.run(
+            nightly,
+            cwd=jifen.cwd,
+            env=jifen.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "backed up" in done.stdout
+        time.sleep(1.1)  # the file names have seconds
+    backups = sorted((instance / "backups").glob("jifen-*.backup"))
+    assert len(backups) == 2, backups
+    backup = backups[-1]
+    assert backup.stat().st_mode & 0o077 == 0  # holds ID numbers: the owner's alone
     refused = jifen.run("restore", str(backup), "--force")
     assert refused.returncode == 1
     assert "serv" in refused.stderr, refused.stderr  # "stop the server first"
