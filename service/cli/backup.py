@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     "out", metavar="[FILE]", required=False, type=click.Path(dir_okay=False, path_type=Path)
 )
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-def backup(out: Path | None, force: bool) -> None:
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Then delete older backups in FILE's folder so that N remain (FILE among them).",
+)
+def backup(out: Path | None, force: bool, keep: int | None) -> None:
     """Copy the whole database to FILE; the server may keep running.
 
     Without FILE: a new file named by the time in JIFEN_BACKUP_DIR (made 0700 if
@@ -34,8 +41,17 @@ def backup(out: Path | None, force: bool) -> None:
     file. PostgreSQL: pg_dump --format=custom of the schema the tables live in (the
     URL's search_path), from one snapshot; pg_dump must be on PATH. FILE is created
     readable by its owner only (0600): it holds ID numbers, phones and password hashes.
+
+    --keep N (e.g. in a nightly timer) deletes the oldest backups in FILE's folder once
+    this one is written, so that N remain; only files that are backups (SQLite
+    databases, pg_dump archives) count or are deleted.
     """
-    from service.ops.backup import BackupError, backup_database, default_backup_file
+    from service.ops.backup import (
+        BackupError,
+        backup_database,
+        default_backup_file,
+        prune_backups,
+    )
 
     url = cli_settings().database_url
     try:
@@ -47,6 +63,15 @@ def backup(out: Path | None, force: bool) -> None:
         click.echo(error_line(str(exc)), err=True)
         raise SystemExit(1) from exc
     click.echo(_backed_up(done, url))
+    if keep is None:
+        return
+    try:
+        deleted = prune_backups(done.path, keep)
+    except (BackupError, OSError) as exc:
+        click.echo(error_line(str(exc)), err=True)
+        raise SystemExit(1) from exc
+    for path in deleted:
+        click.echo(_("deleted the older backup %(path)s") % {"path": path})
 
 
 @click.command("restore")

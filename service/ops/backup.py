@@ -53,6 +53,8 @@ from service.persistence.serving import (
 
 VERSION_TABLE = "alembic_version"
 SQLITE_HEADER = b"SQLite format 3\x00"
+# The first bytes of a pg_dump --format=custom archive.
+PG_DUMP_HEADER = b"PGDMP"
 SQLITE_TIMEOUT_S = 30
 PG_TOOL_TIMEOUT_S = 3600
 
@@ -188,6 +190,42 @@ def restore_database(url: str, source: Path, *, force: bool = False) -> RestoreD
         replaced_rows=replaced,
         seconds=time.perf_counter() - started,
     )
+
+
+def prune_backups(newest: Path, keep: int) -> list[Path]:
+    """Delete the older backups in ``newest``'s folder so that ``keep`` remain, ``newest``
+    among them; returns the deleted files, oldest first.
+
+    A backup here is a file that starts as one ``backup_database`` writes (an SQLite
+    database or a pg_dump archive): anything else in the folder is left alone, so a
+    folder shared with other files loses none of them. Newest by modification time,
+    then by name (a timestamped name sorts in time order)."""
+    if keep < 1:
+        raise BackupError("--keep must be at least 1: the backup just made is kept")
+    folder = newest.parent
+    backups = [
+        path
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and path.is_file() and _is_backup(path)
+    ]
+    backups.sort(key=lambda path: (path.stat().st_mtime, path.name), reverse=True)
+    kept = [newest, *[path for path in backups if path != newest]][:keep]
+    deleted = sorted(
+        (path for path in backups if path not in kept),
+        key=lambda path: (path.stat().st_mtime, path.name),
+    )
+    for path in deleted:
+        path.unlink()
+    return deleted
+
+
+def _is_backup(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return False
+    return start.startswith((SQLITE_HEADER, PG_DUMP_HEADER))
 
 
 def _reason(exc: SQLAlchemyError) -> str:
