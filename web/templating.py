@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -19,7 +20,9 @@ def status_label(status: str) -> str:
     return i18n.gettext(ENTRY_STATUS_LABELS[str(status)])
 
 
-def build_environment(rulebook: Rulebook) -> Environment:
+def build_environment(rulebook_now: Callable[[], Rulebook]) -> Environment:
+    """``rulebook_now`` gives the rulebook in force (it changes when a version is
+    adopted on the web)."""
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         # A self-built Environment does not escape unless told to (STYLE.md).
@@ -34,6 +37,7 @@ def build_environment(rulebook: Rulebook) -> Environment:
     )
 
     def rule_name(rule_id: str, version: str | None = None) -> str:
+        rulebook = rulebook_now()
         ruleset = rulebook.version(version) if version else None
         for candidate in ([ruleset] if ruleset else []) + list(reversed(rulebook.rulesets)):
             rule = candidate.rule(rule_id)
@@ -57,8 +61,10 @@ def build_environment(rulebook: Rulebook) -> Environment:
     return environment
 
 
-def template_config(rulebook: Rulebook) -> TemplateConfig[JinjaTemplateEngine]:
-    environment = build_environment(rulebook)
+def template_config(
+    rulebook_now: Callable[[], Rulebook],
+) -> TemplateConfig[JinjaTemplateEngine]:
+    environment = build_environment(rulebook_now)
     return TemplateConfig(
         engine=JinjaTemplateEngine.from_environment(environment),
     )

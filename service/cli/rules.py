@@ -18,6 +18,7 @@ from service.cli.common import (
     rank_text,
     signed,
     stdout_console,
+    with_adopted,
 )
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
@@ -42,10 +43,15 @@ def rules_check(path: Path | None) -> None:
     """
     from service.scoring.rules import load_ruleset
 
-    target = path or cli_settings().rules_dir
+    rules_dir = cli_settings().rules_dir
+    target = path or rules_dir
     try:
         if target.is_dir():
-            rulesets = list(Rulebook.from_directory(target).rulesets)
+            rulebook = Rulebook.from_directory(target)
+            # The rules directory in force also counts the versions adopted on the web.
+            if target.resolve() == rules_dir.resolve():
+                rulebook = with_adopted(rulebook)
+            rulesets = list(rulebook.rulesets)
         else:
             rulesets = [load_ruleset(target)]
     except RulesError as exc:
