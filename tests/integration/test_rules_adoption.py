@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from service.audit.capture import acting
 from service.cli import main
@@ -38,7 +38,6 @@ from service.persistence.types import utcnow
 from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook, RulesError
 from tests.conftest import SmallTown
-from tests.integration.test_cli_rules_ledger import _url_of
 
 RULES_DIR = PROJECT_ROOT / "scoring_rules"
 
@@ -141,15 +140,17 @@ def test_an_adopted_version_cannot_be_changed_or_deleted(
     database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
     adopt(database, town, rulebook, candidate(rulebook))
-    with pytest.raises(RuntimeError, match="adopted rulesets are immutable"):
-        with database.transaction() as session:
-            row = session.scalars(select(AdoptedRuleset)).one()
-            row.reason = "改一下"
-            session.flush()
-    with pytest.raises(RuntimeError, match="adopted rulesets are immutable"):
-        with database.transaction() as session:
-            session.delete(session.scalars(select(AdoptedRuleset)).one())
-            session.flush()
+    immutable = pytest.raises(RuntimeError, match="adopted rulesets are immutable")
+    with immutable, database.transaction() as session:
+        row = session.scalars(select(AdoptedRuleset)).one()
+        row.reason = "改一下"
+        session.flush()
+    with (
+        pytest.raises(RuntimeError, match="adopted rulesets are immutable"),
+        database.transaction() as session,
+    ):
+        session.delete(session.scalars(select(AdoptedRuleset)).one())
+        session.flush()
     assert adopted_count(database) == 1
 
 
@@ -262,8 +263,20 @@ def test_adopting_rescores_the_open_months_and_verify_agrees(
     assert report.ok, [d.describe() for d in report.differences]
 
 
+def url_of(database: Database) -> str:
+    """The URL of ``database``'s tables (on PostgreSQL with the test's schema as the
+    search path), as tests/integration/test_cli_rules_ledger.py finds it."""
+    url = database.engine.url
+    if url.get_backend_name() != "postgresql":
+        return url.render_as_string(hide_password=False)
+    with database.transaction(write=False) as session:
+        schema = session.execute(text("SELECT current_schema()")).scalar_one()
+    with_schema = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return with_schema.render_as_string(hide_password=False)
+
+
 def cli(database: Database, args: list[str], rules_dir: Path = RULES_DIR) -> Result:
-    settings = Settings(env="test", rules_dir=rules_dir, database_url=_url_of(database))
+    settings = Settings(env="test", rules_dir=rules_dir, database_url=url_of(database))
     return CliRunner().invoke(main, args, obj=CliContext(settings, database))
 
 
@@ -278,3 +291,34 @@ def test_the_command_line_sees_adopted_versions(
     verified = cli(database, ["ledger", "verify"])
     assert verified.exit_code == 0, verified.output
     assert "OK: the summary table and the ledger agree" in verified.output
+
+
+def test_jifen_rules_adopt_goes_through_the_same_service(
+    database: Database, town: SmallTown, rulebook: Rulebook, tmp_path: Path
+) -> None:
+    path = tmp_path / "next.toml"
+    path.write_bytes(candidate(rulebook).encode("utf-8"))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = cli(database, ["rules", "adopt", str(path), "--reason", "县委通知", "--by", "admin"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"Adopted version next, effective from {today().replace(day=1)} (SHA-256 {digest})."
+        in result.output
+    )
+    with database.transaction(write=False) as session:
+        row = session.scalars(select(AdoptedRuleset)).one()
+        assert row.digest == digest and row.adopted_by_id == town.account_ids["admin"]
+        assert session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.kind == "adopted_ruleset.create",
+                AuditEvent.actor_id == town.account_ids["admin"],
+            )
+        )
+    again = cli(database, ["rules", "adopt", str(path), "--reason", "再来", "--by", "admin"])
+    assert again.exit_code == 1
+    assert f"{path}: field 'version': version 'next' already exists" in again.output
+    refused = cli(database, ["rules", "adopt", str(path), "--reason", "x", "--by", "secretary"])
+    assert refused.exit_code == 1
+    assert adopted_count(database) == 1
