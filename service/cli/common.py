@@ -92,12 +92,25 @@ def load_rulebook(*, serving: bool = False) -> Rulebook:
 
 def with_adopted(files: Rulebook) -> Rulebook:
     """``files`` with the versions adopted on the web, read from the database. A
-    database without the table yet (before ``jifen db upgrade``) has adopted nothing."""
-    from sqlalchemy import inspect
+    database without the table yet (before ``jifen db upgrade``) has adopted nothing,
+    and so has a SQLite file that does not exist yet (``jifen rules check`` in a fresh
+    checkout must not create one)."""
+    from pathlib import Path
+
+    from sqlalchemy import inspect, make_url
 
     from service.ledger.adoption import rulebook_in_force
     from service.persistence.models import AdoptedRuleset
 
+    context = cli_context()
+    url = make_url(context.settings.database_url)
+    if (
+        context.opened is None
+        and url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not Path(url.database).exists()
+    ):
+        return files
     with cli_database().transaction(write=False) as session:
         if not inspect(session.connection()).has_table(AdoptedRuleset.__tablename__):
             return files
