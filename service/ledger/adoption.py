@@ -35,7 +35,7 @@ from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.ledger.preview import RescoreResult, rescore_ledger
 from service.persistence.models import Account, AdoptedRuleset
-from service.publication.state import hold_months, published_periods
+from service.publication.state import lock_months, published_periods
 from service.scoring.rules import Rulebook, RulesError, Ruleset, load_ruleset, parse_ruleset
 
 FILE = "file"
@@ -215,9 +215,13 @@ def adopt_ruleset(
         )
     if len(text) > MAX_TOML_CHARS:
         raise RulesError([f"{source}: longer than {MAX_TOML_CHARS:,} characters"])
-    # Under the month lock before reading the published months: a publication waits for
-    # this transaction, so no month gets published between the check and the rescore.
-    hold_months(session)
+    # The month lock alone, before reading the published months and the adopted rows:
+    # publications, other adoptions and every write of points wait for this
+    # transaction, so no month gets published and no entry scored between the check and
+    # the rescore. (A request that read the rulebook before this commits may still score
+    # once by the version before; the next change to that member's year, or
+    # `jifen ledger rescore`, brings it in line, and `jifen ledger verify` would say so.)
+    lock_months(session)
     rulebook = rulebook_in_force(session, files)
     ruleset = check_candidate(rulebook, text, source)
     refusal = published_refusal(session, ruleset)

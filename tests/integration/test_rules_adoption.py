@@ -25,6 +25,7 @@ from service.kernel.config import PROJECT_ROOT, Settings
 from service.kernel.errors import Conflict, InvalidInput, PermissionDenied
 from service.kernel.periods import period_of, shift_period, town_today
 from service.ledger.adoption import (
+    RulebookCache,
     adopt_ruleset,
     export_version,
     load_rulebook,
@@ -322,3 +323,35 @@ def test_jifen_rules_adopt_goes_through_the_same_service(
     refused = cli(database, ["rules", "adopt", str(path), "--reason", "x", "--by", "secretary"])
     assert refused.exit_code == 1
     assert adopted_count(database) == 1
+
+
+def test_a_worker_picks_up_a_version_adopted_elsewhere_at_its_next_request(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    worker = RulebookCache(rulebook)  # as a web worker built it at startup
+    with database.transaction(write=False) as session:
+        before = worker.current(session)
+        assert before.version("next") is None
+        assert worker.current(session) is before  # nothing adopted: not rebuilt
+    adopt(database, town, rulebook, candidate(rulebook))  # e.g. by another worker
+    with database.transaction(write=False) as session:
+        after = worker.current(session)
+    assert after.version("next") is not None and worker.last is after
+
+
+def test_rules_check_refuses_a_file_that_contradicts_an_adopted_version(
+    database: Database, town: SmallTown, rulebook: Rulebook, tmp_path: Path
+) -> None:
+    adopt(database, town, rulebook, candidate(rulebook))
+    for path in RULES_DIR.glob("*.toml"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "next.toml").write_text(candidate(rulebook, points=7), encoding="utf-8")
+    result = cli(database, ["rules", "check"], rules_dir=tmp_path)
+    assert result.exit_code == 1
+    assert (
+        "adopted:next: field 'version': version 'next' is also a file in the rules folder, "
+        "with other content; which one is in force? Remove or rename the file"
+    ) in result.output
+    # The adopted text saved into the folder as exported: the same ruleset, accepted.
+    (tmp_path / "next.toml").write_text(candidate(rulebook), encoding="utf-8")
+    assert cli(database, ["rules", "check"], rules_dir=tmp_path).exit_code == 0
