@@ -10,7 +10,6 @@ request's transaction: the row, its audit line and the rescore of the open month
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,7 +258,7 @@ class RulesController(Controller):
         source = str(form.get("source", CANDIDATE_SOURCE))[:120] or CANDIDATE_SOURCE
         try:
             text = base64.b64decode(str(form.get("candidate_b64", "")), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             text = ""
         values = {"candidate": text, "reason": reason}
         if not text.strip():
