@@ -8,12 +8,16 @@ import base64
 import hashlib
 import html
 import re
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 
+from service.kernel.periods import period_of, shift_period
 from service.persistence.db import Database
 from service.persistence.models import AdoptedRuleset, AuditEvent, Entry, LedgerLine
+from service.persistence.types import utcnow
+from service.publication.publish import publish_month
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
 from tests.functional.test_admin_pages import signed_in, today
@@ -149,3 +153,35 @@ def test_the_office_alone_adopts_or_exports(
     assert forged.status_code == 403
     assert adopted(database) == 0
     assert admin.client.get("/admin/rules/versions/nope/toml").status_code == 404
+
+
+def test_a_version_reaching_into_a_published_month_is_previewed_but_not_offered(
+    town: SmallTown, make_browser: Any, database: Database, rulebook: Rulebook
+) -> None:
+    last_month = shift_period(period_of(today()), -1)
+    with database.transaction() as session:
+        publish_month(
+            session,
+            town.principal(database, "admin"),
+            rulebook,
+            last_month,
+            now=utcnow(),
+            confirm_empty=True,
+        )
+    admin = signed_in(make_browser, "admin")
+    inside = date.fromisoformat(f"{last_month}-15")
+    content = candidate(rulebook, effective=inside).encode("utf-8")
+    page = upload(admin, "next.toml", content)
+    assert page.status_code == 200
+    refusal = re.search(r'id="adopt-refused">(.*?)</p>', page.text)
+    assert refusal, "no refusal on the page"
+    assert f"in or before {last_month}, which is published" in html.unescape(refusal.group(1))
+    assert "/admin/rules/adopt" not in page.text
+    # Posting the adoption anyway: refused, nothing stored.
+    encoded = base64.b64encode(content).decode()
+    forced = admin.submit(
+        "/admin/rules", "/admin/rules/adopt", {"candidate_b64": encoded, "reason": "县委通知"}
+    )
+    assert forced.status_code == 409
+    assert "which is published" in html.unescape(forced.text)
+    assert adopted(database) == 0
