@@ -19,6 +19,7 @@ from litestar.types import Receive, Scope, Send
 from service.database import open_database
 from service.kernel.config import Settings, get_settings, serving_problems
 from service.kernel.logs import configure_unless_configured
+from service.ledger.adoption import RulebookCache
 from service.persistence.db import Database
 from service.persistence.serving import ServingLock
 from service.scoring.rules import Rulebook
@@ -102,7 +103,8 @@ def create_app(
     problems = serving_problems(settings)
     if problems:
         raise RuntimeError("; ".join(str(problem) for problem in problems))
-    rulebook = rulebook or Rulebook.from_directory(settings.rules_dir)
+    # The folder's versions; the ones adopted on the web join per request (web/deps.py).
+    rules = RulebookCache(rulebook or Rulebook.from_directory(settings.rules_dir))
     # Who opens the database closes it: a database handed in (tests, the CLI's serve)
     # belongs to the caller, whose connections a shutdown here must not orphan.
     owned = database is None
@@ -169,10 +171,10 @@ def create_app(
             cookie_samesite="lax",
             exclude=CSRF_EXEMPT,
         ),
-        template_config=template_config(rulebook, settings),
+        template_config=template_config(lambda: rules.last, settings),
         openapi_config=openapi_config(session_cookie_name(settings)),
         state=State(
-            {"settings": settings, "database": database, "rulebook": rulebook, "metrics": metrics}
+            {"settings": settings, "database": database, "rulebook": rules, "metrics": metrics}
         ),
         before_send=[security_headers(settings.https)],
         on_startup=[serving.start] if serving else [],

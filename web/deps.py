@@ -20,6 +20,7 @@ from service.kernel.config import Settings
 from service.kernel.errors import InvalidInput
 from service.kernel.numbers import parse_id
 from service.kernel.periods import parse_period, period_of, town_today
+from service.ledger.adoption import RulebookCache
 from service.persistence.db import Database
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
@@ -63,8 +64,13 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 
 def provide_rulebook(state: State) -> Rulebook:
-    rulebook: Rulebook = state.rulebook
-    return rulebook
+    """The rulebook in force: the rules folder's versions (read at startup) and the ones
+    adopted on the web, reloaded in this process when the adopted ones changed (one
+    small query per request), so an adoption takes effect in every worker at once."""
+    cache: RulebookCache = state.rulebook
+    database: Database = state.database
+    with database.transaction(write=False) as session:
+        return cache.current(session)
 
 
 def town_date(request: Request[Any, Any, Any]) -> date:
@@ -118,5 +124,5 @@ Rules = NamedDependency[Rulebook]
 DEPENDENCIES = {
     "db": Provide(provide_db),
     "principal": Provide(provide_principal, sync_to_thread=False),
-    "rulebook": Provide(provide_rulebook, sync_to_thread=False),
+    "rulebook": Provide(provide_rulebook, sync_to_thread=True),
 }

@@ -3,6 +3,7 @@ every page, print sheet and export names (``Town``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ def town_of(request: Request[Any, Any, Any]) -> Town:
     return Town.of(settings)
 
 
-def build_environment(rulebook: Rulebook, settings: Settings) -> Environment:
+def build_environment(rulebook_now: Callable[[], Rulebook], settings: Settings) -> Environment:
+    """``rulebook_now`` gives the rulebook in force (it changes when a version is
+    adopted on the web)."""
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         # A self-built Environment does not escape unless told to (STYLE.md).
@@ -73,6 +76,7 @@ def build_environment(rulebook: Rulebook, settings: Settings) -> Environment:
     )
 
     def rule_name(rule_id: str, version: str | None = None) -> str:
+        rulebook = rulebook_now()
         ruleset = rulebook.version(version) if version else None
         for candidate in ([ruleset] if ruleset else []) + list(reversed(rulebook.rulesets)):
             rule = candidate.rule(rule_id)
@@ -97,8 +101,10 @@ def build_environment(rulebook: Rulebook, settings: Settings) -> Environment:
     return environment
 
 
-def template_config(rulebook: Rulebook, settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
-    environment = build_environment(rulebook, settings)
+def template_config(
+    rulebook_now: Callable[[], Rulebook], settings: Settings
+) -> TemplateConfig[JinjaTemplateEngine]:
+    environment = build_environment(rulebook_now, settings)
     return TemplateConfig(
         engine=JinjaTemplateEngine.from_environment(environment),
     )

@@ -35,6 +35,7 @@ from service.persistence.guards import refuse_changes
 from service.persistence.models import (
     Account,
     Adjustment,
+    AdoptedRuleset,
     ApiToken,
     AuditEvent,
     Base,
@@ -154,6 +155,10 @@ AUDITED: dict[type[Base], Audited] = {
         ignored=frozenset({"last_used_at"}),
         secret=frozenset({"token_hash"}),
     ),
+    # The TOML text can be long; its digest names it exactly (the export gives the text).
+    AdoptedRuleset: Audited(
+        "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
+    ),
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -204,6 +209,7 @@ OBJECT_LABELS = {
     "correction": N_("Correction"),
     "objection": N_("Objection"),
     "api_token": N_("API token"),
+    "adopted_ruleset": N_("Adopted ruleset"),
     "sign_in": N_("Sign-in"),
 }
 

@@ -71,11 +71,13 @@ def print_problems(problems: list[str]) -> None:
 
 
 def load_rulebook(*, serving: bool = False) -> Rulebook:
-    """The rulebook of the configured rules directory; on problems, print each with its
-    file, rule and field and exit 1."""
+    """The rulebook in force: the configured rules directory's files and the versions
+    adopted on the web (the same merge as the web app's, service/ledger/adoption.py); on
+    problems, print each with its file, rule and field and exit 1."""
     rules_dir = cli_settings().rules_dir
     try:
-        return Rulebook.from_directory(rules_dir)
+        files = Rulebook.from_directory(rules_dir)
+        return with_adopted(files)
     except RulesError as exc:
         if serving:
             text = _(
@@ -86,6 +88,33 @@ def load_rulebook(*, serving: bool = False) -> Rulebook:
         click.echo(text % {"directory": rules_dir}, err=True)
         print_problems(exc.problems)
         raise SystemExit(1) from exc
+
+
+def with_adopted(files: Rulebook) -> Rulebook:
+    """``files`` with the versions adopted on the web, read from the database. A
+    database without the table yet (before ``jifen db upgrade``) has adopted nothing,
+    and so has a SQLite file that does not exist yet (``jifen rules check`` in a fresh
+    checkout must not create one)."""
+    from pathlib import Path
+
+    from sqlalchemy import inspect, make_url
+
+    from service.ledger.adoption import rulebook_in_force
+    from service.persistence.models import AdoptedRuleset
+
+    context = cli_context()
+    url = make_url(context.settings.database_url)
+    if (
+        context.opened is None
+        and url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not Path(url.database).exists()
+    ):
+        return files
+    with cli_database().transaction(write=False) as session:
+        if not inspect(session.connection()).has_table(AdoptedRuleset.__tablename__):
+            return files
+        return rulebook_in_force(session, files)
 
 
 def error_markup(text: str) -> str:

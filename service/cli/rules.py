@@ -1,5 +1,6 @@
-"""`jifen rules check` and `jifen rules preview`: the scoring rule files, and what a new
-ruleset would change in open months.
+"""`jifen rules check`, `jifen rules preview` and `jifen rules adopt`: the scoring rule
+files and the versions adopted on the web, what a new ruleset would change in open
+months, and adopting one (the service the web page uses).
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from typing import TYPE_CHECKING
 import click
 
 from service.cli.common import (
+    BY_OPTION,
+    acting_office,
     cli_database,
     cli_settings,
+    domain_failure,
     load_rulebook,
     not_a_month,
     print_problems,
     rank_text,
     signed,
     stdout_console,
+    with_adopted,
 )
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_ngettext as ngettext
@@ -42,10 +47,15 @@ def rules_check(path: Path | None) -> None:
     """
     from service.scoring.rules import load_ruleset
 
-    target = path or cli_settings().rules_dir
+    rules_dir = cli_settings().rules_dir
+    target = path or rules_dir
     try:
         if target.is_dir():
-            rulesets = list(Rulebook.from_directory(target).rulesets)
+            rulebook = Rulebook.from_directory(target)
+            # The rules directory in force also counts the versions adopted on the web.
+            if target.resolve() == rules_dir.resolve():
+                rulebook = with_adopted(rulebook)
+            rulesets = list(rulebook.rulesets)
         else:
             rulesets = [load_ruleset(target)]
     except RulesError as exc:
@@ -119,6 +129,63 @@ def rules_preview(candidate_path: Path, months: list[str]) -> None:
         print_problems(exc.problems)
         raise SystemExit(1) from exc
     _print_preview(result)
+
+
+@rules.command("adopt")
+@click.argument(
+    "candidate_path",
+    metavar="NEW.toml",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--reason", required=True, help="Why this version is adopted (kept with it).")
+@BY_OPTION
+def rules_adopt(candidate_path: Path, reason: str, by_username: str | None) -> None:
+    """Adopt the ruleset NEW.toml as a new version, stored in the database exactly as
+    the file is, like adopting it on the office's rules page.
+
+    Refused when its version or effective date is taken, or when it would take effect
+    in or before a published month. The open months are rescored by it at once.
+    """
+    from service.kernel.errors import DomainError
+    from service.kernel.periods import town_today
+    from service.ledger.adoption import adopt_ruleset
+    from service.persistence.types import utcnow
+
+    settings = cli_settings()
+    try:
+        files = Rulebook.from_directory(settings.rules_dir)
+        try:
+            text = candidate_path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError([f"{candidate_path}: cannot be read: {exc}"]) from exc
+        with cli_database().transaction() as session:
+            principal = acting_office(session, by_username)
+            adoption = adopt_ruleset(
+                session,
+                principal,
+                files,
+                text,
+                reason=reason,
+                now=utcnow(),
+                today=town_today(utcnow(), settings.timezone),
+                source=str(candidate_path),
+            )
+    except RulesError as exc:
+        print_problems(exc.problems)
+        raise SystemExit(1) from exc
+    except DomainError as exc:
+        raise domain_failure(exc) from exc
+    click.echo(
+        _("Adopted version %(version)s, effective from %(date)s (SHA-256 %(digest)s).")
+        % {"version": adoption.version, "date": adoption.effective_from, "digest": adoption.digest}
+    )
+    if adoption.rescore is not None:
+        lines = ngettext(
+            "%(count)d ledger line appended to bring the open months in line.",
+            "%(count)d ledger lines appended to bring the open months in line.",
+            adoption.rescore.lines,
+        )
+        click.echo(lines % {"count": adoption.rescore.lines})
 
 
 def _print_preview(result: Preview) -> None:

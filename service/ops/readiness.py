@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.kernel.config import Settings
 from service.kernel.files import UnsafeDirectory, owned_private_directory, private_directory
 from service.kernel.i18n import N_, Message
+from service.ledger.adoption import rulebook_in_force as adopted_rulebook
 from service.persistence.db import Database
 from service.persistence.migrate import head_revision, revision_chain, revision_of
 from service.scoring.rules import Rulebook, RulesError
@@ -61,20 +62,27 @@ class Readiness:
         }
 
 
-def rulebook_in_force(settings: Settings) -> Rulebook:
-    """The rulebook the instance scores with (RulesError names each problem). The one
-    place that says where it comes from: today the rules directory."""
-    return Rulebook.from_directory(settings.rules_dir)
+def rulebook_in_force(settings: Settings, database: Database | None = None) -> Rulebook:
+    """The rulebook the instance scores with (RulesError names each problem): the rules
+    folder's files, plus the versions adopted on the web when the database can be read
+    (a file contradicting an adopted version is a problem too)."""
+    files = Rulebook.from_directory(settings.rules_dir)
+    if database is None:
+        return files
+    with database.transaction(write=False) as session:
+        return adopted_rulebook(session, files)
 
 
 def readiness(settings: Settings, database: Database) -> Readiness:
     """Run every check; none raises (a failure is a check that did not pass)."""
     database_check, revision = _database(database)
+    schema_check = _schema(revision) if database_check.ok else _not_checked()
     return Readiness(
         checks={
             "database": database_check,
-            "schema": _schema(revision) if database_check.ok else _not_checked(),
-            "rules": _rules(settings),
+            "schema": schema_check,
+            # The adopted versions are read only from a schema that has their table.
+            "rules": _rules(settings, database if schema_check.ok else None),
             "uploads": _uploads(settings),
         }
     )
@@ -132,9 +140,9 @@ def _schema(revision: str | None) -> Check:
     return Check(True, Message(N_("at revision %(revision)s"), {"revision": revision}))
 
 
-def _rules(settings: Settings) -> Check:
+def _rules(settings: Settings, database: Database | None) -> Check:
     try:
-        rulebook = rulebook_in_force(settings)
+        rulebook = rulebook_in_force(settings, database)
     except RulesError as exc:
         return Check(
             False,
@@ -144,7 +152,7 @@ def _rules(settings: Settings) -> Check:
             ),
             problems=tuple(exc.problems),
         )
-    except OSError as exc:
+    except (OSError, SQLAlchemyError) as exc:
         return Check(
             False,
             Message(

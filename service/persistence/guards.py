@@ -14,6 +14,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from service.persistence.models import (
+    AdoptedRuleset,
     Entry,
     EntryStatus,
     LedgerLine,
@@ -45,6 +46,14 @@ def _publications_are_frozen(session: Session, _context: Any, _instances: Any) -
         session,
         (Publication, PublishedMemberRow, PublishedBranchRow),
         "published boards are frozen; publish a correction instead",
+    )
+
+
+def _adopted_rulesets_are_immutable(session: Session, _context: Any, _instances: Any) -> None:
+    refuse_changes(
+        session,
+        (AdoptedRuleset,),
+        "adopted rulesets are immutable; adopt a later version instead",
     )
 
 
@@ -103,4 +112,5 @@ def install(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "before_flush", _ledger_is_append_only)
     event.listen(sessions, "before_flush", _publications_are_frozen)
     event.listen(sessions, "before_flush", _points_change_under_the_month_lock)
+    event.listen(sessions, "before_flush", _adopted_rulesets_are_immutable)
     event.listen(sessions, "after_transaction_end", _forget_the_hold)

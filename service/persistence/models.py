@@ -651,3 +651,24 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+
+
+# --- rulesets adopted on the web ------------------------------------------------------
+
+
+class AdoptedRuleset(Base):
+    """A ruleset version the office adopted on the web (the rules folder holds the
+    others). Immutable: nothing updates or deletes one (service/persistence/guards.py);
+    a later version supersedes it. ``toml`` is the text exactly as uploaded, ``digest``
+    the SHA-256 of its UTF-8 bytes; the export gives those bytes back."""
+
+    __tablename__ = "adopted_ruleset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), unique=True)
+    effective_from: Mapped[date] = mapped_column(Date, unique=True)
+    toml: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    adopted_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    adopted_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)

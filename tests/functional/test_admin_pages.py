@@ -253,7 +253,7 @@ def test_text_that_is_not_toml_is_refused(admin: Browser) -> None:
 def test_an_empty_candidate_or_a_bad_month_is_refused(admin: Browser, rulebook: Rulebook) -> None:
     empty = admin.submit("/admin/rules", "/admin/rules/preview", {"candidate": "  "})
     assert empty.status_code == 422
-    assert "Paste the candidate ruleset (TOML) here." in empty.text
+    assert "Paste the candidate ruleset (TOML) here, or choose its file." in empty.text
 
     pasted = candidate(rulebook, 5)
     bad_month = admin.submit(

@@ -164,6 +164,7 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/admin", OFFICE),
     Case("GET", "/admin/ledger", OFFICE),
     Case("GET", "/admin/rules", OFFICE),
+    Case("GET", "/admin/rules/versions/2026.1/toml", OFFICE),
     Case("GET", "/admin/publication", OFFICE),
     Case("GET", "/admin/publication/{last_month}", OFFICE),
     # the confirmation page before publishing (last month is published: it says so)
@@ -405,6 +406,13 @@ POSTS: tuple[Case, ...] = (
         "/admin/rules/preview",
         allow("admin", admin=422),
         {"candidate": "not a ruleset"},
+    ),
+    # no previewed text to adopt: refused beside the field, after the guard let the office in
+    Case(
+        "POST",
+        "/admin/rules/adopt",
+        allow("admin", admin=422),
+        {"candidate_b64": "", "reason": "县委通知"},
     ),
     # the office's people pages: every change is the office's alone
     Case(
