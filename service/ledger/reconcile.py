@@ -34,9 +34,12 @@ from service.boards.totals import (
     upsert_adding,
     write_participation,
 )
+from service.kernel.errors import Conflict
+from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.persistence.models import (
     Adjustment,
+    AdoptedRuleset,
     Entry,
     EntryStatus,
     LedgerKind,
@@ -358,6 +361,39 @@ def line_change(
     return kind, delta, note
 
 
+# session.info key: the rulebook already checked against the adopted versions in the
+# session's current transaction.
+_RULES_CHECKED = "jifen.rules_checked"
+
+
+def require_current_rules(session: Session, rulebook: Rulebook) -> None:
+    """Refuse to write points by a rulebook that lacks a version adopted meanwhile.
+
+    A request builds its rulebook before its write transaction; a version adopted in
+    between (adoption takes the month lock alone, so it commits before this writer's
+    hold is granted) would otherwise score this change by the old rules, and the ledger
+    would disagree with ``ledger verify`` until the next rescore. Adopted versions are
+    immutable and their names unique, so comparing names is enough. Checked once per
+    transaction: under the hold no adoption can commit until it ends.
+    """
+    marker = (session.get_transaction(), id(rulebook))
+    if session.info.get(_RULES_CHECKED) == marker:
+        return
+    known = {ruleset.version for ruleset in rulebook.rulesets}
+    missing = sorted(set(session.scalars(select(AdoptedRuleset.version))) - known)
+    if missing:
+        raise Conflict(
+            Message(
+                N_(
+                    "The scoring rules changed while this was being saved (version "
+                    "%(versions)s was adopted); nothing was saved: please try again."
+                ),
+                {"versions": ", ".join(missing)},
+            )
+        )
+    session.info[_RULES_CHECKED] = marker
+
+
 def reconcile_member(
     session: Session,
     rulebook: Rulebook,
@@ -383,6 +419,7 @@ def reconcile_member(
             "reconcile_member needs the month lock: the caller takes hold_months "
             "(service/publication/state.py) before it checks that its months are open"
         )
+    require_current_rules(session, rulebook)
     causes = causes or {}
     # One reconciliation per member at a time. Without this lock, two approvals for the
     # same member on PostgreSQL (READ COMMITTED) each read the other's half-committed

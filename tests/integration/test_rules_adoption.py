@@ -355,3 +355,35 @@ def test_rules_check_refuses_a_file_that_contradicts_an_adopted_version(
     # The adopted text saved into the folder as exported: the same ruleset, accepted.
     (tmp_path / "next.toml").write_text(candidate(rulebook), encoding="utf-8")
     assert cli(database, ["rules", "check"], rules_dir=tmp_path).exit_code == 0
+
+
+def test_a_change_scored_by_rules_older_than_an_adoption_is_refused_and_saves_nothing(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    """A request that built its rulebook before a version was adopted must not write
+    points by the old rules: it is refused whole, and succeeds when tried again."""
+    with database.transaction() as session:
+        entry_id = submit_entry(
+            session,
+            town.principal(database, "member"),
+            rulebook,
+            EntryInput("good_deed", today(), Decimal(1), "在西山桥路口指挥交通"),
+            today=today(),
+            now=utcnow(),
+        )
+    adopt(database, town, rulebook, candidate(rulebook))
+    secretary = town.principal(database, "secretary")
+    with pytest.raises(Conflict) as refused, database.transaction() as session:
+        approve_entry(session, secretary, rulebook, entry_id, now=utcnow())
+    assert "next" in str(refused.value.message.render())
+    with database.transaction(write=False) as session:
+        assert not session.scalars(select(LedgerLine).where(LedgerLine.entry_id == entry_id)).all()
+    with database.transaction() as session:
+        approve_entry(session, secretary, load_rulebook(session, RULES_DIR), entry_id, now=utcnow())
+    with database.transaction(write=False) as session:
+        points = session.scalars(
+            select(LedgerLine.points).where(LedgerLine.entry_id == entry_id)
+        ).all()
+        report = verify_ledger(session, load_rulebook(session, RULES_DIR))
+    assert sum(points) == Decimal("5.0")
+    assert report.ok, [d.describe() for d in report.differences]
