@@ -5,19 +5,13 @@ JIFEN_ENV=production, the first admin, a roster import, member accounts, ``jifen
 behind nginx with TLS and the trusted-proxy setting; then, over HTTPS through nginx, a
 member declares last month's theme day, the secretary approves it, the office publishes
 last month; then a backup, a restore into a second database, and the checks on both.
-
-Some steps use features that land from parallel branches of issue 16. Each has a switch
-below: while it is False the step uses today's way (marked TEMPORARY), and turning it
-True exercises the new feature instead. The lead flips them at merge.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -28,7 +22,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from service.people.fields import id_number_check_char
 from tests.operator.harness import (
     PROJECT_ROOT,
     Installed,
@@ -47,23 +40,6 @@ from tests.operator.harness import (
     start_process,
     unit_command,
 )
-
-# --- switches: features of the parallel issue-16 branches ----------------------------------
-# i16-pkg: `jifen init DIR` lays out the instance (DIR/jifen.env read through JIFEN_CONFIG,
-# DIR/rules with the shipped rulesets); without it the settings are environment variables
-# and the rules are copied from the checkout by hand.
-HAS_INIT = True
-# i16-pkg: `jifen setup` creates the first admin; without it the admin is inserted with the
-# installed package's own models (no CLI can create the first admin today).
-HAS_SETUP = True
-# i16-roster: the office's messy GBK sheet (title rows, extra columns, branch names).
-HAS_MESSY_ROSTER = True
-# i16-accounts: `jifen accounts create-bulk --branch CODE --sheet OUT.xlsx`.
-HAS_CREATE_BULK = True
-# i16-ops: /readyz, JSON log lines (client behind the proxy, request id), /metrics.
-HAS_OPS = True
-# i16-town: JIFEN_TOWN_NAME / JIFEN_COMMITTEE_NAME / JIFEN_PUBLIC_URL shown on the pages.
-HAS_TOWN = True
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(600)]
 
@@ -133,74 +109,30 @@ def test_from_an_empty_server_to_a_published_month(tools: None, tmp_path: Path) 
 
 def first_run(installed: Installed, instance: Path, database_url: str) -> Jifen:
     """The instance folder and its settings, the schema, the first admin."""
-    secret = secrets.token_urlsafe(32)
     base = operator_env(env="production")
-    if HAS_INIT:
-        instance.parent.mkdir(parents=True, exist_ok=True)
-        jifen = Jifen(installed, instance.parent, base)
-        jifen.ok("init", str(instance))
-        config = instance / "jifen.env"
-        for name in ("rules", "uploads", "roster-uploads", "backups"):
-            assert (instance / name).is_dir(), f"jifen init made no {name}/"
-        assert list((instance / "rules").glob("*.toml")), "jifen init copied no rulesets"
-        set_settings(
-            config,
-            JIFEN_DATABASE_URL=database_url,
-            JIFEN_SECRET_KEY=secret,
-            JIFEN_ALLOWED_HOSTS='["localhost"]',
-        )
-        jifen = Jifen(installed, instance, {**base, "JIFEN_CONFIG": str(config)})
-    else:
-        # TEMPORARY until `jifen init` lands (i16-pkg): the same folders by hand, the
-        # settings as environment variables, the shipped rulesets copied from the checkout.
-        for name in ("uploads", "backups"):
-            (instance / name).mkdir(parents=True, mode=0o700)
-        shutil.copytree(PROJECT_ROOT / "scoring_rules", instance / "rules")
-        settings = {
-            "JIFEN_DATABASE_URL": database_url,
-            "JIFEN_SECRET_KEY": secret,
-            "JIFEN_ALLOWED_HOSTS": '["localhost"]',
-            "JIFEN_RULES_DIR": str(instance / "rules"),
-            "JIFEN_UPLOAD_DIR": str(instance / "uploads"),
-            "JIFEN_ROSTER_UPLOAD_DIR": str(instance / "roster-uploads"),
-        }
-        jifen = Jifen(installed, instance, {**base, **settings})
-    if HAS_TOWN:
-        extra = {
-            "JIFEN_TOWN_NAME": "青溪镇",
-            "JIFEN_COMMITTEE_NAME": "青溪镇党委",
-            "JIFEN_PUBLIC_URL": "https://localhost",
-        }
-        if HAS_INIT:
-            set_settings(instance / "jifen.env", **extra)
-        else:
-            jifen.env.update(extra)
+    instance.parent.mkdir(parents=True, exist_ok=True)
+    jifen = Jifen(installed, instance.parent, base)
+    # As the README says: the town and the address people open, told to init.
+    jifen.ok("init", str(instance), "--town-name", "青溪镇", "--public-url", "https://localhost")
+    config = instance / "jifen.env"
+    for name in ("rules", "uploads", "roster-uploads", "backups"):
+        assert (instance / name).is_dir(), f"jifen init made no {name}/"
+    assert list((instance / "rules").glob("*.toml")), "jifen init copied no rulesets"
+    written = config.read_text(encoding="utf-8")
+    assert "JIFEN_PUBLIC_URL=https://localhost" in written
+    assert "JIFEN_ALLOWED_HOSTS='[\"localhost\"]'" in written, written
+    # The one line the README has the operator edit: PostgreSQL instead of SQLite.
+    set_settings(config, JIFEN_DATABASE_URL=database_url)
+    jifen = Jifen(installed, instance, {**base, "JIFEN_CONFIG": str(config)})
 
     assert jifen.ok("db", "upgrade").strip().startswith("database at revision")
     # The demo town stays out of production.
     assert jifen.run("seed", "demo").returncode == 1
 
-    if HAS_SETUP:
-        setup_env = {"JIFEN_SETUP_PASSWORD": ADMIN_PASSWORD}
-        jifen.ok("setup", "--username", "admin", "--name", "镇党委组织办", env=setup_env)
-        again = jifen.run("setup", "--username", "admin2", "--name", "x", env=setup_env)
-        assert again.returncode == 1, "jifen setup must refuse once an admin exists"
-    else:
-        # TEMPORARY until `jifen setup` lands (i16-pkg): no command creates the first admin
-        # in production, so it is written with the installed package's own models.
-        jifen.python(
-            "import os\n"
-            "from service.accounts.passwords import hash_password\n"
-            "from service.database import open_database\n"
-            "from service.kernel.config import Settings\n"
-            "from service.persistence.models import Account, Role, RoleGrant\n"
-            "db = open_database(Settings().database_url)\n"
-            "with db.transaction() as s:\n"
-            "    a = Account(username='admin', display_name='镇党委组织办',\n"
-            f"                password_hash=hash_password({ADMIN_PASSWORD!r}))\n"
-            "    s.add(a); s.flush()\n"
-            "    s.add(RoleGrant(account_id=a.id, role=Role.ADMIN, branch_id=None))\n"
-        )
+    setup_env = {"JIFEN_SETUP_PASSWORD": ADMIN_PASSWORD}
+    jifen.ok("setup", "--username", "admin", "--name", "镇党委组织办", env=setup_env)
+    again = jifen.run("setup", "--username", "admin2", "--name", "x", env=setup_env)
+    assert again.returncode == 1, "jifen setup must refuse once an admin exists"
     # The CLI acts as this office account (JIFEN_CLI_ACCOUNT; today: the only admin).
     jifen.env["JIFEN_CLI_ACCOUNT"] = "admin"
     return jifen
@@ -238,7 +170,7 @@ def onboard(jifen: Jifen, tmp: Path) -> dict[str, tuple[str, str]]:
         "周总",
     )
 
-    roster = MESSY_ROSTER if HAS_MESSY_ROSTER else clean_roster(jifen, tmp)
+    roster = MESSY_ROSTER
     dry_run = jifen.ok("import", "members", str(roster))
     applied = jifen.ok("import", "members", str(roster), "--apply")
     assert applied != dry_run
@@ -259,44 +191,13 @@ def onboard(jifen: Jifen, tmp: Path) -> dict[str, tuple[str, str]]:
             "secretary:B001",
         )
     )
-    if HAS_CREATE_BULK:
-        sheet = tmp / "accounts-B001.xlsx"
-        jifen.ok("accounts", "create-bulk", "--branch", "B001", "--sheet", str(sheet))
-        username, member = bulk_password(sheet, MEMBER[1])
-    else:
-        # TEMPORARY until create-bulk lands (i16-accounts): one account per call.
-        username = "zhoujianguo"
-        member = created_password(
-            jifen.ok("accounts", "create", username, "--name", MEMBER[1], "--member", MEMBER[0])
-        )
+    sheet = tmp / "accounts-B001.xlsx"
+    jifen.ok("accounts", "create-bulk", "--branch", "B001", "--sheet", str(sheet))
+    username, member = bulk_password(sheet, MEMBER[1])
     return {
         username: (member, "member's own passphrase 2026"),
         "wuhaiyan": (secretary, "secretary's own passphrase 2026"),
     }
-
-
-def clean_roster(jifen: Jifen, tmp: Path) -> Path:
-    """TEMPORARY until the messy sheet imports (i16-roster): the same people in the
-    template's own columns, from `jifen import template`."""
-    template = tmp / "template.csv"
-    jifen.ok("import", "template", str(template))
-    with template.open(encoding="utf-8-sig", newline="") as file:
-        header = next(csv.reader(file))
-    people = [
-        (*MEMBER, "19750312011", "B001", "正式党员"),
-        (*SECRETARY, "19880902022", "B001", "正式党员"),
-        ("QX003", "郑志强", "19691120033", "B001", "正式党员"),
-        ("QX006", "褚秀英", "19900101044", "B002", "正式党员"),
-    ]
-    roster = tmp / "roster.csv"
-    with roster.open("w", encoding="utf-8-sig", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(header)
-        for code, name, born, branch, status in people:
-            first17 = "320583" + born
-            id_number = first17 + id_number_check_char(first17)
-            writer.writerow([code, name, id_number, "", branch, "", status, "2010-07-01"])
-    return roster
 
 
 def created_password(printed: str) -> str:
@@ -450,10 +351,12 @@ def through_nginx(
         audit = jifen.ok("audit", "list", "--account", member_name, "--limit", "50")
         assert "127.0.0.1" in audit and "127.0.0.2" not in audit, audit
 
-        if HAS_OPS:
-            check_operations(member, server, ports, jifen)
-        if HAS_TOWN:
-            assert "青溪镇党委" in member.client.get(f"/boards/{month}/print").text
+        check_operations(member, server, ports, jifen)
+        # The notice-board sheet names the committee and links the public address over
+        # HTTPS, not the http://127.0.0.1 the app is reached at behind nginx.
+        sheet = member.client.get(f"/boards/{month}/print").text
+        assert "青溪镇党委" in sheet
+        assert "https://localhost/" in sheet and "http://127.0.0.1" not in sheet
     finally:
         member.close()
         secretary.close()
@@ -466,7 +369,7 @@ def _town_today() -> date:
 
 
 def check_operations(person: Person, server: Process, ports: NginxPorts, jifen: Jifen) -> None:
-    """i16-ops: /readyz, the JSON log lines and /metrics behind nginx."""
+    """/readyz, the JSON log lines and /metrics behind nginx."""
     ready = person.client.get("/readyz")
     assert ready.status_code == 200, ready.text
     body = ready.json()
