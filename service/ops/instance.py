@@ -72,8 +72,11 @@ def _town_lines(town_name: str | None, public_url: str | None) -> list[str]:
     if public_url and host:
         # Production refuses to serve without it: links in prints and exports use it.
         lines.append(f"JIFEN_PUBLIC_URL={_value(public_url)}")
+        # The host names the server answers to (a JSON list): the public one, and
+        # 127.0.0.1 for the checks and metrics read on the server itself.
         lines.append("# The host names the server answers to (a JSON list).")
-        lines.append(f"JIFEN_ALLOWED_HOSTS={_value(json.dumps([host]))}")
+        hosts = [host] if host == "127.0.0.1" else [host, "127.0.0.1"]
+        lines.append(f"JIFEN_ALLOWED_HOSTS={_value(json.dumps(hosts))}")
     else:
         lines += [
             "# Production needs it: links in printouts and exports are built from it.",

@@ -135,7 +135,7 @@ def test_init_writes_the_town_and_public_url_it_is_given(
     assert settings.town_name == "青溪镇"
     assert settings.committee_name == "青溪镇党委"
     assert settings.public_url == "https://jf.qx.example"
-    assert settings.allowed_hosts == ["jf.qx.example"]
+    assert settings.allowed_hosts == ["jf.qx.example", "127.0.0.1"]
     assert serving_problems(settings) == []
 
 

@@ -120,7 +120,7 @@ def first_run(installed: Installed, instance: Path, database_url: str) -> Jifen:
     assert list((instance / "rules").glob("*.toml")), "jifen init copied no rulesets"
     written = config.read_text(encoding="utf-8")
     assert "JIFEN_PUBLIC_URL=https://localhost" in written
-    assert "JIFEN_ALLOWED_HOSTS='[\"localhost\"]'" in written, written
+    assert 'JIFEN_ALLOWED_HOSTS=\'["localhost", "127.0.0.1"]\'' in written, written
     # The one line the README has the operator edit: PostgreSQL instead of SQLite.
     set_settings(config, JIFEN_DATABASE_URL=database_url)
     jifen = Jifen(installed, instance, {**base, "JIFEN_CONFIG": str(config)})
