@@ -32,8 +32,11 @@ def main(ctx: click.Context) -> None:
     by JIFEN_CONFIG (made by 'jifen init'); the environment wins over the file.
     """
     # Settings come from the environment unless the caller (a test) passed its own.
+    # `jifen init` makes the settings file JIFEN_CONFIG may already name (the README's
+    # alias sets it for every command): it reads no settings, so that is no error.
     try:
-        ctx.ensure_object(CliContext)
+        if ctx.invoked_subcommand != "init":
+            ctx.ensure_object(CliContext)
     except ConfigFileError as exc:
         click.echo(error_line(str(exc)), err=True)
         raise SystemExit(1) from exc

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import cli_database, cli_settings, domain_failure, fail
+from service.cli.common import cli_database, domain_failure, fail
 from service.kernel.i18n import terminal_gettext as _
 from service.kernel.i18n import terminal_render
 
@@ -42,7 +42,7 @@ def init(directory: Path, town_name: str | None, public_url: str | None) -> None
     sample rulesets, to review), DIR/uploads/, DIR/roster-uploads/ and DIR/backups/
     (0700: they hold personal data). Refused when DIR/jifen.env exists.
     """
-    from service.kernel.config import public_url_problem
+    from service.kernel.config import Settings, public_url_problem
     from service.kernel.files import UnsafeDirectory
     from service.kernel.periods import town_today
     from service.ops.instance import InstanceExists, lay_out_instance
@@ -56,7 +56,8 @@ def init(directory: Path, town_name: str | None, public_url: str | None) -> None
     try:
         instance = lay_out_instance(
             directory,
-            today=town_today(utcnow(), cli_settings().timezone),
+            # The town's day for the file's first line; no settings are read (above).
+            today=town_today(utcnow(), Settings.model_fields["timezone"].default),
             town_name=town_name.strip() if town_name else None,
             public_url=public_url,
         )

@@ -72,6 +72,12 @@ def _town_lines(town_name: str | None, public_url: str | None) -> list[str]:
     if public_url and host:
         # Production refuses to serve without it: links in prints and exports use it.
         lines.append(f"JIFEN_PUBLIC_URL={_value(public_url)}")
+        if public_url.startswith("https://"):
+            # Jifen itself speaks plain HTTP on 127.0.0.1: an https address means a
+            # proxy (nginx) ends TLS in front of it and appends X-Forwarded-For.
+            lines.append("# Served over HTTPS (Secure cookies, HSTS) behind a reverse proxy.")
+            lines.append("JIFEN_HTTPS=true")
+            lines.append("JIFEN_TRUSTED_PROXY=true")
         # The host names the server answers to (a JSON list): the public one, and
         # 127.0.0.1 for the checks and metrics read on the server itself.
         lines.append("# The host names the server answers to (a JSON list).")
@@ -120,8 +126,13 @@ def settings_text(
         *_town_lines(town_name, public_url),
         "# Served over HTTPS (Secure cookies), behind a reverse proxy that sets",
         "# X-Forwarded-For (the audit log then records the client's address).",
-        "# JIFEN_HTTPS=true",
-        "# JIFEN_TRUSTED_PROXY=true",
+        *(
+            []
+            if public_url and public_url.startswith("https://")
+            else ["# JIFEN_HTTPS=true", "# JIFEN_TRUSTED_PROXY=true"]
+        ),
+        "# One JSON object per log line, for the journal or a log collector.",
+        "JIFEN_LOG_FORMAT=json",
         "# The office account the jifen command acts as when a command is given no --by.",
         "# JIFEN_CLI_ACCOUNT=office",
         "",

@@ -136,7 +136,25 @@ def test_init_writes_the_town_and_public_url_it_is_given(
     assert settings.committee_name == "青溪镇党委"
     assert settings.public_url == "https://jf.qx.example"
     assert settings.allowed_hosts == ["jf.qx.example", "127.0.0.1"]
+    assert settings.https and settings.trusted_proxy and settings.log_format == "json"
     assert serving_problems(settings) == []
+
+
+def test_init_runs_while_jifen_config_names_the_file_it_makes(tmp_path: Path) -> None:
+    """The README's alias sets JIFEN_CONFIG for every command, init included: init
+    reads no settings, so the file not existing yet is no error."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    env["JIFEN_CONFIG"] = str(tmp_path / "srv" / "jifen.env")
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", "init", str(tmp_path / "srv")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "srv" / "jifen.env").is_file()
 
 
 def test_a_missing_settings_file_stops_the_command(tmp_path: Path) -> None:

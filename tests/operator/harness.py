@@ -359,7 +359,7 @@ def nginx_site(site: str, folder: Path, ports: NginxPorts, cert: Path, key: Path
         (r"ssl_certificate\s+/etc/letsencrypt/\S+;", f"ssl_certificate {cert};"),
         (r"ssl_certificate_key\s+/etc/letsencrypt/\S+;", f"ssl_certificate_key {key};"),
         (
-            r"access_log\s+/var/log/nginx/jifen\.access\.log;",
+            r"access_log\s+/var/log/nginx/jifen\.access\.log jifen;",
             f"access_log {folder / 'access.log'} jifen;",
         ),
         (r"error_log\s+/var/log/nginx/jifen\.error\.log;", f"error_log {folder / 'error.log'};"),
@@ -397,7 +397,6 @@ http {{
     fastcgi_temp_path {folder / "fastcgi"};
     uwsgi_temp_path {folder / "uwsgi"};
     scgi_temp_path {folder / "scgi"};
-    log_format jifen '$remote_addr "$request" $status request_id=$request_id';
 {site}
 }}
 """,

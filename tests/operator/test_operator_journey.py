@@ -391,11 +391,13 @@ def check_operations(person: Person, server: Process, ports: NginxPorts, jifen: 
     access = (server.log_path.parent / "access.log").read_text(encoding="utf-8")
     assert f"request_id={request_id}" in access, access[-2000:]
 
-    # Loopback is allowed by default (JIFEN_METRICS_ALLOW), the client address being the
-    # one from X-Forwarded-For.
-    metrics = person.client.get("/metrics")
+    # The public site never shows the metrics (the nginx site refuses them); a scraper
+    # on the server itself reads them from Jifen's own port, loopback being allowed by
+    # default (JIFEN_METRICS_ALLOW), as the README says.
+    assert person.client.get("/metrics").status_code == 404
+    metrics = httpx.get(f"http://127.0.0.1:{ports.upstream}/metrics", timeout=30)
     assert metrics.status_code == 200, metrics.text
-    assert "# TYPE" in metrics.text and "http" in metrics.text
+    assert "# TYPE" in metrics.text and "jifen_http_requests_total" in metrics.text
 
 
 def backup_and_restore(jifen: Jifen, instance: Path, restored_url: str) -> None:
@@ -405,7 +407,7 @@ def backup_and_restore(jifen: Jifen, instance: Path, restored_url: str) -> None:
     # is named by the time, and --keep leaves the newest ones.
     nightly = unit_command(
         "jifen-backup.service",
-        {"/opt/jifen/venv/bin/jifen": str(jifen.installed.jifen), "/srv/jifen": str(instance)},
+        {"/opt/jifen/venv/bin/jifen": str(jifen.installed.jifen)},
     )
     for _night in range(2):
         done = subprocess.run(
@@ -420,7 +422,7 @@ def backup_and_restore(jifen: Jifen, instance: Path, restored_url: str) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "backed up" in done.stdout
         time.sleep(1.1)  # the file names have seconds
-    backups = sorted((instance / "backups").glob("jifen-*.backup"))
+    backups = sorted((instance / "backups").glob("jifen-*.dump"))
     assert len(backups) == 2, backups
     backup = backups[-1]
     assert backup.stat().st_mode & 0o077 == 0  # holds ID numbers: the owner's alone
