@@ -21,7 +21,7 @@ from service.persistence.models import Adjustment, Branch, Member
 from service.publication.state import hold_month
 from service.scoring.engine import MANUAL_RULE_ID, quantity_problem
 from service.scoring.points import TENTH
-from service.scoring.rules import Rulebook
+from service.scoring.rules import Recorder, Rulebook
 
 REASON_MAX = 500
 # A manual adjustment beyond this is a typo rather than a branch decision: the whole
@@ -98,7 +98,7 @@ def record_adjustment(
             points = data.points
     else:
         rule = ruleset.rule(data.rule_id)
-        if rule is None or rule.member_declares:
+        if rule is None or rule.recorded_by is not Recorder.SECRETARY or rule.from_attendance:
             errors["rule_id"] = Message(N_("Choose an item from the list."))
         elif problem := quantity_problem(rule, data.quantity):
             errors["quantity"] = problem

@@ -37,9 +37,24 @@ class Source(StrEnum):
     ADOPTED = "adopted"
     IMPLEMENTED = "implemented"
     ADJUSTMENT = "adjustment"
+    # A member's attendance at a closed meeting (组织生活): the rule whose meeting_types
+    # name the meeting's type gives the points. The id is the meeting_attendance row's.
+    ATTENDANCE = "attendance"
+    # Absent without leave from a closed meeting: the rule's ``absent_points`` (if any).
+    ABSENCE = "absence"
 
 
-_SOURCE_ORDER = {Source.ENTRY: 0, Source.ADOPTED: 1, Source.IMPLEMENTED: 2, Source.ADJUSTMENT: 3}
+_SOURCE_ORDER = {
+    Source.ENTRY: 0,
+    Source.ATTENDANCE: 1,
+    Source.ADOPTED: 2,
+    Source.IMPLEMENTED: 3,
+    Source.ABSENCE: 4,
+    Source.ADJUSTMENT: 5,
+}
+# Sources whose points use up a rule's cap room: what a member did (declared or
+# attended). Suggestion steps, absences and adjustments are never capped.
+CAPPED_SOURCES = frozenset({Source.ENTRY, Source.ATTENDANCE})
 
 
 @dataclass(frozen=True)
@@ -222,6 +237,8 @@ def score_activities(
             raw = (rule.adopted_points or ZERO).quantize(TENTH)
         elif activity.source is Source.IMPLEMENTED:
             raw = (rule.implemented_points or ZERO).quantize(TENTH)
+        elif activity.source is Source.ABSENCE:
+            raw = (rule.absent_points or ZERO).quantize(TENTH)
         else:
             raw = entry_points(rule, activity.quantity)
         share_of = None
@@ -232,7 +249,7 @@ def score_activities(
             declared[total_window] = after
             raw = _total_points(rule, after) - _total_points(rule, before)
             share_of = rule.rounding_per.value
-        if activity.source is not Source.ENTRY:
+        if activity.source not in CAPPED_SOURCES:
             counted = raw if fixed is None else fixed
             scored.append(Scored(activity, ruleset.version, raw, counted, frozen=fixed is not None))
             continue

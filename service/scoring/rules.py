@@ -55,6 +55,39 @@ class Recorder(StrEnum):
     SECRETARY = "secretary"  # only a secretary records it, with the branch's decision
 
 
+class RuleSource(StrEnum):
+    """Where a rule's activities come from."""
+
+    DECLARED = "declared"  # a member declares it (or a secretary records it)
+    # Written by closing a meeting (组织生活): never on the declaration form.
+    ATTENDANCE = "attendance"
+
+
+class MeetingType(StrEnum):
+    """The kinds of meeting a branch schedules (三会一课, 主题党日, other activities)."""
+
+    CONGRESS = "congress"  # 党员大会
+    COMMITTEE = "committee"  # 支委会
+    GROUP = "group"  # 党小组会
+    LECTURE = "lecture"  # 党课
+    THEME_DAY = "theme_day"  # 主题党日
+    ACTIVITY = "activity"  # 其他支部活动
+
+
+class MeetingPolicy(BaseModel):
+    """The ``[meetings]`` table: check-in window and the yearly requirement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Check-in opens this many minutes before the start and closes this many after it.
+    checkin_opens_before_minutes: int = Field(default=30, ge=0, le=240)
+    checkin_closes_after_minutes: int = Field(default=20, ge=0, le=240)
+    # How many of each type a branch must hold in a year (e.g. congress = 4).
+    required_per_year: dict[MeetingType, Annotated[int, Field(ge=0, le=366)]] = Field(
+        default_factory=dict
+    )
+
+
 class HeadlineMetric(StrEnum):
     TOTAL = "total"
     PER_MEMBER = "per_member"
@@ -95,6 +128,12 @@ class Rule(BaseModel):
     suggestion: bool = False
     adopted_points: PointValue | None = Field(default=None, ge=0)
     implemented_points: PointValue | None = Field(default=None, ge=0)
+    # Defaults to "declared": files written before meetings existed score as they did.
+    source: RuleSource = RuleSource.DECLARED
+    # For source = "attendance": the meeting types whose attendance this rule scores.
+    meeting_types: tuple[MeetingType, ...] = ()
+    # For source = "attendance": points for being absent without approved leave (< 0).
+    absent_points: PointValue | None = Field(default=None, lt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -141,6 +180,21 @@ class Rule(BaseModel):
             self.suggestion
         ):
             raise ValueError("'adopted_points' and 'implemented_points' need suggestion = true")
+        if self.source is RuleSource.ATTENDANCE:
+            if not self.meeting_types:
+                raise ValueError("an attendance rule needs 'meeting_types', e.g. ['theme_day']")
+            if self.per_unit or self.suggestion or self.group is RuleGroup.DEDUCTION:
+                raise ValueError(
+                    "an attendance rule gives fixed 'points' for attending "
+                    "(not per unit, not a suggestion or a deduction)"
+                )
+            if self.recorded_by is not Recorder.MEMBER or self.photo_required:
+                raise ValueError(
+                    "an attendance rule is written by closing a meeting: "
+                    "leave out 'recorded_by' and 'photo_required'"
+                )
+        elif self.meeting_types or self.absent_points is not None:
+            raise ValueError("'meeting_types' and 'absent_points' need source = 'attendance'")
         return self
 
     @property
@@ -158,7 +212,11 @@ class Rule(BaseModel):
 
     @property
     def member_declares(self) -> bool:
-        return self.recorded_by is Recorder.MEMBER
+        return self.recorded_by is Recorder.MEMBER and not self.from_attendance
+
+    @property
+    def from_attendance(self) -> bool:
+        return self.source is RuleSource.ATTENDANCE
 
     def name(self, locale: str) -> str:
         return self.name_zh if locale.startswith("zh") else self.name_en
@@ -184,6 +242,7 @@ class Ruleset(BaseModel):
     # month is not published): 1 means this month and last month. Not scoring, so the
     # default applies to files written before the field existed without changing a point.
     declare_months_back: int = Field(default=1, ge=0, le=12)
+    meetings: MeetingPolicy = Field(default_factory=MeetingPolicy)
     # Defaults to empty so that a file without rules gets the model validator's message.
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
 
@@ -220,6 +279,15 @@ class Ruleset(BaseModel):
                     f"(rules #{seen[rule.id]} and #{number})"
                 )
             seen[rule.id] = number
+        types: dict[MeetingType, str] = {}
+        for rule in self.rules:
+            for kind in rule.meeting_types:
+                if kind in types:
+                    raise ValueError(
+                        f"rule '{rule.id}' field 'meeting_types': '{kind}' is already "
+                        f"scored by rule '{types[kind]}'"
+                    )
+                types[kind] = rule.id
         if self.floor is not None and self.floor > self.base_score:
             raise ValueError(f"field 'floor': {self.floor} is above 'base_score' {self.base_score}")
         return self
@@ -231,7 +299,23 @@ class Ruleset(BaseModel):
         return tuple(r for r in self.rules if r.member_declares)
 
     def secretary_rules(self) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if not r.member_declares)
+        return tuple(
+            r for r in self.rules if r.recorded_by is Recorder.SECRETARY and not r.from_attendance
+        )
+
+    def attendance_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.from_attendance)
+
+    def meeting_rule(self, kind: MeetingType | str) -> Rule | None:
+        """The rule that scores attendance at a meeting of ``kind``, if any."""
+        return next((r for r in self.rules if kind in r.meeting_types), None)
+
+    def meeting_types(self) -> tuple[MeetingType, ...]:
+        """The meeting types a branch may schedule under this ruleset: every type an
+        attendance rule scores, then the ones only the yearly requirement names."""
+        kinds = [kind for rule in self.attendance_rules() for kind in rule.meeting_types]
+        kinds += [kind for kind in self.meetings.required_per_year if kind not in kinds]
+        return tuple(kinds)
 
     def declare_from(self, today: date) -> date:
         """The earliest activity date a member may declare on ``today``: the first day of

@@ -37,6 +37,7 @@ from service.scoring.engine import (
     Activity as ScoringActivity,
 )
 from service.scoring.points import TENTH
+from service.scoring.rules import Recorder
 
 
 class ReviewSteps(ActivitySteps):
@@ -234,7 +235,7 @@ class ReviewSteps(ActivitySteps):
             day = rng.choice(month.days)
         ruleset = self._ruleset_on(day)
         rule = ruleset.rule(rule_id) if ruleset else None
-        if rule is None or rule.member_declares:
+        if rule is None or rule.recorded_by is not Recorder.SECRETARY or rule.from_attendance:
             return None
         quantity = rng.choice(config.reminders) if rule.per_unit else Decimal(1)
         if quantity_problem(rule, quantity) is not None:
