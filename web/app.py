@@ -30,8 +30,12 @@ from web import (
     audit,
     boards,
     branches,
+    checkin,
+    compliance,
     entries,
+    groups,
     home,
+    meetings,
     objections,
     ops,
     orgadmin,
@@ -137,6 +141,10 @@ def create_app(
             *roster.HANDLERS,
             *audit.HANDLERS,
             *ops.HANDLERS,
+            *meetings.HANDLERS,
+            *checkin.HANDLERS,
+            *groups.HANDLERS,
+            *compliance.HANDLERS,
         ],
     )
     app = Litestar(

@@ -1,0 +1,8 @@
+"""Check-in (签到): the secretary's rotating code screen, the member's check-in link,
+and ticks on the attendance list."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+HANDLERS: list[ControllerRouterHandler] = []

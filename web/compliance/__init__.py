@@ -1,0 +1,7 @@
+"""Compliance (组织生活开展情况): meetings held against the yearly requirement."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+HANDLERS: list[ControllerRouterHandler] = []
