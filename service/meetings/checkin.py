@@ -504,6 +504,7 @@ class AttendanceRow:
 class AttendanceSheet:
     meeting: Meeting
     rows: list[AttendanceRow]
+    opens: datetime  # when check-in and ticks open
     can_tick: bool  # scheduled, and the window has opened
 
     @property
@@ -560,5 +561,6 @@ def attendance_sheet(
     return AttendanceSheet(
         meeting=meeting,
         rows=rows,
+        opens=opens,
         can_tick=meeting.status is MeetingStatus.SCHEDULED and now >= opens,
     )
