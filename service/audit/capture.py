@@ -32,6 +32,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
 from service.persistence.guards import refuse_changes
+from service.persistence.meetings import MeetingAttendance
 from service.persistence.models import (
     Account,
     Adjustment,
@@ -155,6 +156,8 @@ AUDITED: dict[type[Base], Audited] = {
         ignored=frozenset({"last_used_at"}),
         secret=frozenset({"token_hash"}),
     ),
+    # A check-in, a secretary's tick or its taking back, then the outcome at closing.
+    MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
     # The TOML text can be long; its digest names it exactly (the export gives the text).
     AdoptedRuleset: Audited(
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
@@ -210,6 +213,7 @@ OBJECT_LABELS = {
     "objection": N_("Objection"),
     "api_token": N_("API token"),
     "adopted_ruleset": N_("Adopted ruleset"),
+    "meeting_attendance": N_("Meeting attendance"),
     "sign_in": N_("Sign-in"),
 }
 

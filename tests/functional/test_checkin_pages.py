@@ -324,3 +324,16 @@ def test_a_tick_refused_says_why(database: Database, town: SmallTown, make_brows
     )
     assert response.status_code == 409
     assert "not on the meeting's list" in plain(response.text)
+
+
+def test_an_organiser_not_on_the_list_is_told_so(
+    database: Database, town: SmallTown, make_browser: Any
+) -> None:
+    meeting_id = open_meeting(database, town)
+    secretary = signed_in(make_browser, "secretary")
+    page = secretary.client.get(f"/meetings/{meeting_id}/checkin?code=123456")
+    assert page.status_code == 409
+    assert "not on this meeting's list" in plain(page.text)
+    response = post_checkin(secretary, meeting_id, "123456")
+    assert response.status_code == 409
+    assert attendance(database, meeting_id) == []

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from service.audit.capture import acting
 from service.kernel.errors import Conflict, NotFound, PermissionDenied
 from service.kernel.periods import period_of, town_today
 from service.meetings.checkin import (
@@ -32,6 +33,7 @@ from service.persistence.meetings import (
     MeetingOrganiser,
     MeetingStatus,
 )
+from service.persistence.models import AuditEvent
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
 
@@ -324,6 +326,28 @@ def test_the_secretary_ticks_and_unticks(
     assert len(rows(database, meeting_id)) == 1
     try_tick(database, town, rulebook, "secretary", meeting_id, "member2", now, present=False)
     assert rows(database, meeting_id) == []
+
+
+def test_ticks_and_their_taking_back_are_in_the_audit_log(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    meeting_id = make_meeting(database, town)
+    try_check_in(database, town, rulebook, "member", meeting_id, START)
+    with acting(town.account_ids["secretary"], "203.0.113.9"):
+        try_tick(database, town, rulebook, "secretary", meeting_id, "member2", START)
+        try_tick(database, town, rulebook, "secretary", meeting_id, "member", START, present=False)
+    with database.transaction(write=False) as session:
+        events = session.execute(
+            select(AuditEvent.kind, AuditEvent.actor_id)
+            .where(AuditEvent.object_type == "meeting_attendance")
+            .order_by(AuditEvent.id)
+        ).all()
+    secretary = town.account_ids["secretary"]
+    # The member's own check-in, then the secretary's tick and the check-in taken back.
+    assert [tuple(event) for event in events][-2:] == [
+        ("meeting_attendance.create", secretary),
+        ("meeting_attendance.delete", secretary),
+    ]
 
 
 def test_a_tick_keeps_a_code_check_in_and_an_untick_takes_it_back(
