@@ -32,6 +32,12 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
 from service.persistence.guards import refuse_changes
+from service.persistence.meetings import (
+    CalendarFeed,
+    MeetingOrganiser,
+    PartyGroup,
+    PartyGroupMember,
+)
 from service.persistence.models import (
     Account,
     Adjustment,
@@ -159,6 +165,10 @@ AUDITED: dict[type[Base], Audited] = {
     AdoptedRuleset: Audited(
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
     ),
+    PartyGroup: Audited("party_group", ("name",)),
+    PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
+    MeetingOrganiser: Audited("meeting_organiser", ("account_id",)),
+    CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -210,6 +220,10 @@ OBJECT_LABELS = {
     "objection": N_("Objection"),
     "api_token": N_("API token"),
     "adopted_ruleset": N_("Adopted ruleset"),
+    "party_group": N_("Party group"),
+    "party_group_member": N_("Party group member"),
+    "meeting_organiser": N_("Meeting organiser"),
+    "calendar_feed": N_("Calendar link"),
     "sign_in": N_("Sign-in"),
 }
 
