@@ -41,6 +41,7 @@ from service.persistence.meetings import (
     MeetingOrganiser,
     MeetingPhoto,
     PartyGroup,
+    PartyGroupMember,
 )
 from service.persistence.models import (
     Account,
@@ -170,8 +171,9 @@ AUDITED: dict[type[Base], Audited] = {
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
     ),
     # Meetings (组织生活). The check-in secret keys the rotating codes: never in the log.
-    # Who is expected (meeting_invitee) and party group membership follow from these
-    # records' changes and are not recorded row by row.
+    # Who is expected (meeting_invitee) follows from the meeting's audience and is not
+    # recorded row by row; a party group's members are (they decide who a group meeting
+    # expects).
     Meeting: Audited("meeting", ("title", "day"), secret=frozenset({"checkin_secret"})),
     MeetingLeave: Audited("meeting_leave", ("meeting_id", "member_id")),
     MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
@@ -179,6 +181,7 @@ AUDITED: dict[type[Base], Audited] = {
     MeetingOrganiser: Audited("meeting_organiser", ("branch_id", "account_id")),
     MeetingPhoto: Audited("meeting_photo", ("meeting_id",)),
     PartyGroup: Audited("party_group", ("name",)),
+    PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
 }
 
@@ -238,7 +241,8 @@ OBJECT_LABELS = {
     "meeting_organiser": N_("Meeting organiser"),
     "meeting_photo": N_("Minutes photo"),
     "party_group": N_("Party group"),
-    "calendar_feed": N_("Calendar feed"),
+    "party_group_member": N_("Party group member"),
+    "calendar_feed": N_("Calendar link"),
     "sign_in": N_("Sign-in"),
 }
 
