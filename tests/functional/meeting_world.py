@@ -1,0 +1,106 @@
+"""The meetings of the small town the cross-cutting tests (permission matrix, object
+access, XSS, CSRF) act on: in 金湾 a meeting next week (with 张伟's pending leave
+request), one that ended an hour ago and waits to be closed, and one closed; in 宝元
+a meeting next week."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from service.kernel.periods import town_today
+from service.meetings.closing import close_meeting
+from service.meetings.leave import request_leave
+from service.meetings.schedule import MeetingInput, schedule_meeting
+from service.persistence.db import Database
+from service.persistence.meetings import Meeting
+from service.persistence.types import utcnow
+from service.scoring.rules import Rulebook
+from tests.conftest import SmallTown
+
+TITLE = "12月主题党日"
+
+
+def _today() -> date:
+    return town_today(utcnow(), "Asia/Shanghai")
+
+
+def meeting_form(day: date | None = None, **overrides: str) -> dict[str, str]:
+    """The scheduling form, filled in (the web form's field names)."""
+    return {
+        "kind": "theme_day",
+        "title": TITLE,
+        "day": (day or _today() + timedelta(days=7)).isoformat(),
+        "start": "09:00",
+        "end": "11:00",
+        "place": "党群服务中心",
+        "agenda": "集体学习",
+        "audience": "branch",
+        **overrides,
+    }
+
+
+def add_meetings(
+    database: Database, town: SmallTown, rulebook: Rulebook, *, title: str = TITLE
+) -> dict[str, Any]:
+    """Schedule the meetings; their ids (and the leave request's) by name."""
+
+    def schedule(username: str, branch_id: int, day: date) -> int:
+        with database.transaction() as session:
+            return schedule_meeting(
+                session,
+                town.principal(database, username),
+                rulebook,
+                MeetingInput(
+                    branch_id=branch_id,
+                    kind="theme_day",
+                    title=title,
+                    day=day,
+                    start=time(9, 0),
+                    end=time(11, 0),
+                    place=title,
+                    agenda=title,
+                ),
+                now=utcnow(),
+            ).id
+
+    def to_the_past(meeting_id: int) -> None:
+        ended = utcnow() - timedelta(hours=1)
+        with database.transaction() as session:
+            session.execute(
+                update(Meeting)
+                .where(Meeting.id == meeting_id)
+                .values(starts_at=ended - timedelta(hours=2), ends_at=ended)
+            )
+
+    next_week = _today() + timedelta(days=7)
+    held = max(_today().replace(day=1), _today() - timedelta(days=1))
+    ids: dict[str, Any] = {
+        "meeting_jinwan": schedule("secretary", town.jinwan, next_week),
+        "meeting_baoyuan": schedule("secretary2", town.baoyuan, next_week),
+        "meeting_ended": schedule("secretary", town.jinwan, held),
+        "meeting_closed": schedule("secretary", town.jinwan, held),
+    }
+    to_the_past(ids["meeting_ended"])
+    to_the_past(ids["meeting_closed"])
+    with database.transaction() as session:
+        ids["leave_member"] = request_leave(
+            session,
+            town.principal(database, "member"),
+            ids["meeting_jinwan"],
+            title,
+            now=utcnow(),
+        ).id
+    with database.transaction() as session:
+        close_meeting(
+            session,
+            town.principal(database, "secretary"),
+            rulebook,
+            ids["meeting_closed"],
+            title,
+            now=utcnow(),
+        )
+    ids["makeup_day"] = (_today() + timedelta(days=3)).isoformat()
+    return ids
