@@ -485,3 +485,21 @@ def test_the_nav_has_meetings_for_every_role(make_browser: Any, town: SmallTown)
     for username in ("member", "secretary", "instructor", "admin"):
         browser = signed_in(make_browser, username)
         assert 'href="/meetings"' in browser.client.get("/boards").text
+
+
+def test_the_home_page_shows_what_waits(make_browser: Any, meetings: Meetings) -> None:
+    upcoming = meetings.schedule()
+    ended = meetings.schedule(day=held_day(), title="上周支委会", kind="committee")
+    meetings.move_to_the_past(ended)
+    member = signed_in(make_browser, "member")
+    member.submit(f"/meetings/{upcoming}", f"/meetings/{upcoming}/leave", {"reason": LEAVE_REASON})
+    home = member.client.get("/").text
+    assert f'id="home-meeting-{upcoming}"' in home
+    # A member is not asked to close it, nor to answer leave.
+    assert f'href="/meetings/{ended}/close"' not in home
+    assert "#attendance" not in home
+
+    secretary = signed_in(make_browser, "secretary")
+    home = secretary.client.get("/", headers={"Accept-Language": "en"}).text
+    assert f'href="/meetings/{ended}/close"' in home
+    assert f'href="/meetings/{upcoming}#attendance"' in home
