@@ -1,7 +1,7 @@
 """The meetings of the small town the cross-cutting tests (permission matrix, object
 access, XSS, CSRF) act on: in 金湾 a meeting next week (with 张伟's pending leave
 request), one that ended an hour ago and waits to be closed, and one closed; in 宝元
-a meeting next week."""
+the same (刘洋 asks for leave)."""
 
 from __future__ import annotations
 
@@ -77,30 +77,34 @@ def add_meetings(
 
     next_week = _today() + timedelta(days=7)
     held = max(_today().replace(day=1), _today() - timedelta(days=1))
-    ids: dict[str, Any] = {
-        "meeting_jinwan": schedule("secretary", town.jinwan, next_week),
-        "meeting_baoyuan": schedule("secretary2", town.baoyuan, next_week),
-        "meeting_ended": schedule("secretary", town.jinwan, held),
-        "meeting_closed": schedule("secretary", town.jinwan, held),
-    }
-    to_the_past(ids["meeting_ended"])
-    to_the_past(ids["meeting_closed"])
-    with database.transaction() as session:
-        ids["leave_member"] = request_leave(
-            session,
-            town.principal(database, "member"),
-            ids["meeting_jinwan"],
-            title,
-            now=utcnow(),
-        ).id
-    with database.transaction() as session:
-        close_meeting(
-            session,
-            town.principal(database, "secretary"),
-            rulebook,
-            ids["meeting_closed"],
-            title,
-            now=utcnow(),
-        )
+    ids: dict[str, Any] = {}
+    for branch, secretary, member in (
+        ("jinwan", "secretary", "member"),
+        ("baoyuan", "secretary2", "member3"),
+    ):
+        branch_id = getattr(town, branch)
+        suffix = "" if branch == "jinwan" else "_baoyuan"
+        ids[f"meeting_{branch}"] = schedule(secretary, branch_id, next_week)
+        ids[f"meeting_ended{suffix}"] = schedule(secretary, branch_id, held)
+        ids[f"meeting_closed{suffix}"] = schedule(secretary, branch_id, held)
+        to_the_past(ids[f"meeting_ended{suffix}"])
+        to_the_past(ids[f"meeting_closed{suffix}"])
+        with database.transaction() as session:
+            ids[f"leave_{member}"] = request_leave(
+                session,
+                town.principal(database, member),
+                ids[f"meeting_{branch}"],
+                title,
+                now=utcnow(),
+            ).id
+        with database.transaction() as session:
+            close_meeting(
+                session,
+                town.principal(database, secretary),
+                rulebook,
+                ids[f"meeting_closed{suffix}"],
+                title,
+                now=utcnow(),
+            )
     ids["makeup_day"] = (_today() + timedelta(days=3)).isoformat()
     return ids
