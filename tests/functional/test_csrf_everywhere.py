@@ -70,6 +70,8 @@ PARAMETERS: dict[str, str] = {
     "account_id": "{account_member2}",
     "org_id": "{org_jinwan}",
     "objection_id": "{objection}",
+    "meeting_id": "{meeting_jinwan}",
+    "leave_id": "{leave_member}",
     "period": "{last_month}",
     "step": "adopted",
     "file_path": "app.css",

@@ -46,6 +46,7 @@ from service.publication.objections import LineRef, raise_objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
+from tests.functional.meeting_world import meeting_form
 from tests.functional.test_csrf_everywhere import route_table, same_shape
 from tests.functional.test_permission_matrix import (
     LAST_MONTH,
@@ -182,6 +183,34 @@ OWNER: Rule = {
 # the object, before anything is looked up; the API takes them with a token only
 # (tests/functional/test_api_tokens.py runs these tables with tokens).
 API_COOKIE: Rule = {role: (401, 401, 401, 401) for role in SIGNED_IN}
+# A meeting: those expected, the branch's secretary and instructors, the office. To
+# anyone else it does not exist (404, like a missing one). No meeting is "own".
+MEETING_VIEW: Rule = {
+    #             own   same  other missing
+    "member":     (OK,   OK,   404,  404),
+    "secretary":  (OK,   OK,   404,  404),
+    "secretary2": (OK,   OK,   404,  404),
+    "instructor": (OK,   OK,   404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Running a meeting (edit, cancel, close, amend, make-up, answer leave): the branch's
+# organisers (its secretary) and the office; those who see it without running it 403.
+MEETING_RUN: Rule = {
+    #             own   same  other missing
+    "member":     (403,  403,  404,  404),
+    "secretary":  (OK,   OK,   404,  404),
+    "secretary2": (OK,   OK,   404,  404),
+    "instructor": (403,  403,  404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Asking for leave: the members expected (the office and instructors have no member
+# record: 403).
+MEETING_LEAVE: Rule = {
+    **MEETING_RUN,
+    "member": (OK, OK, 404, 404),
+    "instructor": (403, 403, 404, 404),
+    "admin": (403, 403, 403, 404),
+}
 # fmt: on
 
 
@@ -204,6 +233,7 @@ def expected(row: Row, role: str, relation: str) -> int:
 #   photo                        — a photo of a person's pending entry ({entry} is it)
 REASON = {"reason": "经支部核实"}
 DEDUCTION = {"rule_id": MANUAL_RULE_ID, "points": "-1.0", "reason": "无故缺席组织生活"}
+MEETING_FORM = {k: v for k, v in meeting_form().items() if k != "day"} | {"day": "{makeup_day}"}
 # The office cannot lock itself out: its own office role and its own account stay.
 OWN_ACCOUNT_KEPT = {("admin", "own"): 409}
 
@@ -264,6 +294,11 @@ GETS: tuple[Row, ...] = (
         exceptions={("member", "missing"): 404},
     ),
     Row("GET", "/api/members/{obj}", "member", POINTS),
+    Row("GET", "/meetings/{obj}", "meeting", MEETING_VIEW),
+    Row("GET", "/meetings/{obj}/edit", "meeting", MEETING_RUN),
+    Row("GET", "/meetings/{obj}/close", "ended", MEETING_RUN),
+    Row("GET", "/meetings/{obj}/makeup", "closed", MEETING_RUN),
+    Row("GET", "/api/meetings/{obj}/attendance", "meeting", MEETING_VIEW),
 )
 
 POSTS: tuple[Row, ...] = (
@@ -365,6 +400,43 @@ POSTS: tuple[Row, ...] = (
     Row("POST", "/admin/accounts/{obj}/tokens/{obj}/revoke", "account", OFFICE, 404),
     Row("POST", "/api/reviews/{obj}/approve", "pending", API_COOKIE),
     Row("POST", "/api/reviews/{obj}/reject", "pending", API_COOKIE, form=REASON),
+    Row("POST", "/meetings/{obj}/edit", "meeting", MEETING_RUN, 303, MEETING_FORM),
+    Row("POST", "/meetings/{obj}/cancel", "meeting", MEETING_RUN, 303, REASON),
+    Row("POST", "/meetings/{obj}/leave", "meeting", MEETING_LEAVE, 303, REASON),
+    # {entry}: the pending leave request of a member of the meeting's branch (张伟's in
+    # 金湾, 刘洋's in 宝元). Withdrawing is theirs alone; the others do not find it.
+    Row(
+        "POST",
+        "/meetings/{obj}/leave/{entry}/withdraw",
+        "meeting",
+        {role: (404, 404, 404, 404) for role in SIGNED_IN},
+        exceptions={("member", "same"): 303},
+    ),
+    Row(
+        "POST",
+        "/meetings/{obj}/leave/{entry}/decide",
+        "meeting",
+        MEETING_RUN,
+        303,
+        {"decision": "grant", "reason": ""},
+    ),
+    Row("POST", "/meetings/{obj}/close", "ended", MEETING_RUN, 303, {"minutes": "学习全会精神"}),
+    Row(
+        "POST",
+        "/meetings/{obj}/amend",
+        "closed",
+        MEETING_RUN,
+        303,
+        {"member_id": "{owner}", "outcome": "leave", "reason": "补交请假条"},
+    ),
+    Row(
+        "POST",
+        "/meetings/{obj}/makeup",
+        "closed",
+        MEETING_RUN,
+        303,
+        {"title": "补课", "day": "{makeup_day}", "start": "19:00", "end": "20:00"},
+    ),
 )
 
 
@@ -383,6 +455,7 @@ class Target:
 
 
 ENTRY_KINDS = ("pending", "approved", "suggestion")
+MEETING_KINDS = ("meeting", "ended", "closed")
 
 
 def png() -> bytes:
@@ -472,7 +545,19 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         # a photo that person's entry (which exists).
         same = SAME_PERSON[role]
         entry = ids.get(f"photo_entry_{same}")
+        if row.kind in MEETING_KINDS:  # a missing meeting, with a real leave request
+            entry = ids["leave_member" if home == "jinwan" else "leave_member3"]
         return Target(ids["nobody"], ids[home], owner=town.member_ids[same], entry=entry)
+    if row.kind in MEETING_KINDS:
+        if relation == "own":
+            return None
+        branch = home if relation == "same" else OTHER_BRANCH[home]
+        suffix = "" if branch == "jinwan" else "_baoyuan"
+        name = f"meeting_{branch}" if row.kind == "meeting" else f"meeting_{row.kind}{suffix}"
+        # {entry}: the branch's pending leave request; {owner}: a member expected.
+        person = "member" if branch == "jinwan" else "member3"
+        leave = ids[f"leave_{person}"]
+        return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
     if row.kind in ("branch", "organisation"):
         if relation == "own":
             return None
@@ -502,6 +587,7 @@ def fill(text: str, world: World, where: Target, relation: str = "") -> str:
         entry=where.entry,
         other=ids[other],
         today=today().isoformat(),
+        makeup_day=ids["makeup_day"],
         this_month=THIS_MONTH,
         last_month=LAST_MONTH,
         serial=RELATIONS.index(relation) if relation else 0,
@@ -671,5 +757,8 @@ def test_rule_tables_cover_every_role() -> None:
         ENTRY_VIEWERS,
         OWNER,
         API_COOKIE,
+        MEETING_VIEW,
+        MEETING_RUN,
+        MEETING_LEAVE,
     ):
         assert set(rule) == set(SIGNED_IN)

@@ -34,6 +34,7 @@ from service.publication.publish import publish_month
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash
+from tests.functional.meeting_world import add_meetings, meeting_form
 from tests.integration.test_evidence import jpeg_bytes
 
 ANONYMOUS = "anonymous"
@@ -42,6 +43,8 @@ SIGNED_IN = ROLES[1:]
 MEMBERS = ("member", "secretary", "secretary2")  # accounts with a member record
 REVIEWERS_OF_JINWAN = ("secretary", "instructor", "admin")
 REVIEWERS_OF_BAOYUAN = ("secretary2", "admin")
+ORGANISERS = ("secretary", "secretary2", "admin")  # of meetings, each of their branch
+SEE_JINWAN_MEETING = ("member", "secretary", "instructor", "admin")  # expected or overseeing
 HOST = "testserver.local"
 
 
@@ -83,6 +86,9 @@ class Case:
 EVERYONE = allow(*SIGNED_IN)
 OFFICE = allow("admin")
 NOBODY = allow()  # every signed-in role refused
+# 金湾's meetings: its secretary and the office; a member expected or the instructor
+# sees the meeting but does not run it; 宝元's secretary is told it does not exist.
+ORGANISE_JINWAN = allow("secretary", "admin", secretary2=404)
 
 GETS: tuple[Case, ...] = (
     # entries and the review queue
@@ -243,6 +249,24 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/api/members/{member}", api("member", *REVIEWERS_OF_JINWAN)),
     Case("GET", "/api/members/{member3}", api(*REVIEWERS_OF_BAOYUAN)),
     Case("GET", "/api/members/{nobody}", allow(ok=404, denied=404, anonymous=401)),
+    # meetings: those expected, the branch's secretary, instructors and organisers, the
+    # office; anyone else is told the meeting does not exist (404). Organisers schedule.
+    Case("GET", "/meetings", EVERYONE),
+    Case("GET", "/meetings?when=past&branch={jinwan}", EVERYONE),
+    Case("GET", "/meetings/new", allow(*ORGANISERS)),
+    Case("GET", "/meetings/new?branch={baoyuan}", allow(*ORGANISERS)),
+    Case("GET", "/meetings/{meeting_jinwan}", allow(*SEE_JINWAN_MEETING, secretary2=404)),
+    Case("GET", "/meetings/{meeting_baoyuan}", allow("secretary2", "admin", denied=404)),
+    Case("GET", "/meetings/{nobody}", allow(*SIGNED_IN, ok=404)),
+    Case("GET", "/meetings/{meeting_jinwan}/edit", ORGANISE_JINWAN),
+    Case("GET", "/meetings/{meeting_ended}/close", ORGANISE_JINWAN),
+    Case("GET", "/meetings/{meeting_closed}/makeup", ORGANISE_JINWAN),
+    Case("GET", "/api/meetings", api(*SIGNED_IN)),
+    Case(
+        "GET",
+        "/api/meetings/{meeting_jinwan}/attendance",
+        allow(*SEE_JINWAN_MEETING, anonymous=401, secretary2=404),
+    ),
 )
 
 REASON = {"reason": "经支部核实"}
@@ -514,6 +538,62 @@ POSTS: tuple[Case, ...] = (
     ),
     Case("POST", "/api/reviews/{pending_member}/approve", API_CHANGE),
     Case("POST", "/api/reviews/{pending_member}/reject", API_CHANGE, REASON),
+    Case("POST", "/api/meetings", API_CHANGE, {"kind": "theme_day"}),
+    # meetings: the branch's organisers (its secretary, the office) run them; a member
+    # expected asks for leave; strangers are told the meeting does not exist
+    Case(
+        "POST",
+        "/meetings/new",
+        allow("secretary", "admin", ok=303),
+        {**meeting_form(), "branch_id": "{jinwan}"},
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_jinwan}/edit",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        meeting_form(),
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_jinwan}/cancel",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        REASON,
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_jinwan}/leave",
+        allow("member", "secretary", ok=303, secretary2=404),
+        REASON,
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_jinwan}/leave/{leave_member}/withdraw",
+        allow("member", ok=303, denied=404),
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_jinwan}/leave/{leave_member}/decide",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        {"decision": "grant", "reason": ""},
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_ended}/close",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        {"minutes": "学习全会精神"},
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_closed}/amend",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        {"member_id": "{member2}", "outcome": "leave", "reason": "补交请假条"},
+    ),
+    Case(
+        "POST",
+        "/meetings/{meeting_closed}/makeup",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        {"title": "补课", "day": "{makeup_day}", "start": "19:00", "end": "20:00"},
+    ),
 )
 
 
@@ -615,6 +695,8 @@ def build_world(
             "本支部参与率与实际不符。",
             now=utcnow(),
         )
+    # The meetings last: one of them is closed, which rebuilds this month's boards.
+    ids.update(add_meetings(database, town, rulebook))
     return World(ids)
 
 

@@ -42,6 +42,7 @@ from service.persistence.models import Account, Entry, EntryStatus, Objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
+from tests.functional.meeting_world import meeting_form
 from tests.functional.test_csrf_everywhere import get_paths
 from tests.functional.test_permission_matrix import (
     LAST_MONTH,
@@ -141,6 +142,23 @@ SHOWN_ON: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (("admin", "/admin/publication/{last_month}"), ("member", "/boards/{last_month}")),
     ),
     "tn": ("transfer note", (("admin", "/admin/members/{elder}/transfer"),)),
+    "mt": (
+        "meeting title",
+        (
+            ("member", "/meetings"),
+            ("member", "/"),
+            ("secretary", "/meetings/{xss_meeting}"),
+            ("secretary", "/meetings/{xss_meeting}/edit"),
+        ),
+    ),
+    "mp": ("meeting place", (("member", "/meetings"), ("member", "/meetings/{xss_meeting}"))),
+    "ma": ("meeting agenda", (("member", "/meetings/{xss_meeting}"),)),
+    "lr": (
+        "leave reason",
+        (("member", "/meetings/{xss_meeting}"), ("secretary", "/meetings/{xss_meeting}")),
+    ),
+    "mm": ("minutes", (("member", "/meetings/{meeting_ended}"),)),
+    "cn": ("cancel reason", (("member", "/meetings/{meeting_jinwan}"),)),
 }
 
 # The pages the member and the secretary look at (the office crawls every route).
@@ -340,6 +358,40 @@ def write_everywhere(
     with database.transaction(write=False) as session:
         statuses = set(session.scalars(select(Entry.status)))
     assert {EntryStatus.PENDING, EntryStatus.REJECTED, EntryStatus.REVOKED} <= statuses
+
+    # Meetings: the secretary schedules one, a member asks for leave from it; another
+    # is closed with minutes, another cancelled with a reason.
+    scheduled = t.post(
+        "secretary",
+        "/meetings/new",
+        "/meetings/new",
+        {
+            **meeting_form(),
+            "branch_id": str(ids["jinwan"]),
+            "title": value(payload, "mt")[:120],
+            "place": value(payload, "mp"),
+            "agenda": value(payload, "ma"),
+        },
+    )
+    ids["xss_meeting"] = int(scheduled.headers["location"].split("?")[0].rsplit("/", 1)[1])
+    t.post(
+        "member",
+        "/meetings/{xss_meeting}",
+        "/meetings/{xss_meeting}/leave",
+        {"reason": value(payload, "lr")},
+    )
+    t.post(
+        "secretary",
+        "/meetings/{meeting_ended}/close",
+        "/meetings/{meeting_ended}/close",
+        {"minutes": value(payload, "mm")},
+    )
+    t.post(
+        "secretary",
+        "/meetings/{meeting_jinwan}",
+        "/meetings/{meeting_jinwan}/cancel",
+        {"reason": value(payload, "cn")},
+    )
 
 
 # --- the check ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from web.api.common import EXCEPTION_HANDLERS
 from web.api.entries import EntriesApiController, ReviewsApiController
+from web.api.meetings import MeetingsApiController
 from web.api.members import MembersApiController
 from web.api.openapi import openapi_config
 from web.api.views import ApiController
@@ -20,6 +21,7 @@ HANDLERS: list[ControllerRouterHandler] = [
     EntriesApiController,
     ReviewsApiController,
     MembersApiController,
+    MeetingsApiController,
 ]
 
 

@@ -10,13 +10,15 @@ from litestar.response import Redirect, Template
 
 from service.accounts.principal import Principal
 from service.kernel.periods import period_of
+from service.meetings.home import pending_leaves
+from service.meetings.views import home_meetings
 from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
 from web.auth import safe_next
 from web.deps import Db, Rules, town_date
 from web.forms import FormData, first_value
-from web.i18n import LANG_COOKIE, LOCALES, gettext
+from web.i18n import LANG_COOKIE, LOCALES, gettext, render
 
 
 class HomeController(Controller):
@@ -33,6 +35,9 @@ class HomeController(Controller):
         if principal.member_id is None and not principal.is_reviewer:
             return Redirect("/boards", status_code=303)
         today, now = town_date(request), utcnow()
+        meetings = home_meetings(
+            db, principal, now=now, timezone=request.app.state.settings.timezone
+        )
         return Template(
             "home/index.html",
             context={
@@ -42,6 +47,10 @@ class HomeController(Controller):
                 "member": member_home(db, principal, rulebook, today=today, now=now),
                 "branches": reviewer_home(db, principal, rulebook, today=today),
                 "office": office_home(db, principal, rulebook, now=now),
+                "meetings": meetings,
+                "pending_leaves": pending_leaves(db, principal, [m.id for m in meetings]),
+                "now": now,
+                "say": render,
             },
         )
 

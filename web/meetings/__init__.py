@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-HANDLERS: list[ControllerRouterHandler] = []
+from web.meetings.actions import MeetingActionsController
+from web.meetings.views import MeetingsController
+
+HANDLERS: list[ControllerRouterHandler] = [MeetingsController, MeetingActionsController]
