@@ -770,6 +770,9 @@ def test_lists_and_home_show_what_each_sees(
             m.id for m in home_meetings(session, town.principal(database, "secretary"), now=AFTER)
         ] == [meeting_id]
         assert home_meetings(session, town.principal(database, "member"), now=AFTER) == []
+        # The office sees every meeting in the lists, but its home page is not a feed of
+        # every branch's meetings.
+        assert home_meetings(session, town.principal(database, "admin"), now=AFTER) == []
         past = meetings_for(session, town.principal(database, "member"), scope="past", now=AFTER)
         assert [m.id for m in past.items] == [meeting_id]
         detail = meeting_detail(
