@@ -887,3 +887,43 @@ def test_the_detail_offers_only_what_the_service_accepts(
         member = meeting_detail(session, town.principal(database, "member"), meeting_id, now=AFTER)
         assert not member.can_request_leave
         assert member.summary.my_outcome is Outcome.ABSENT
+
+
+def test_a_make_up_after_the_original_month_is_published_leaves_the_original_standing(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    ids = town.member_ids
+    meeting_id = _schedule(database, town, rulebook)
+    _close(database, town, rulebook, meeting_id)
+    secretary = town.principal(database, "secretary")
+    january = datetime(2027, 1, 5, 2, 0, tzinfo=UTC)
+    with database.transaction() as session:
+        makeup_id = schedule_makeup(
+            session,
+            secretary,
+            rulebook,
+            meeting_id,
+            _input(town, title="补课", day=date(2027, 1, 9), member_ids=(ids["member"],)),
+            now=january,
+        ).id
+    _publish_december(database, town, rulebook)
+    _check_in(database, town, makeup_id, "member")
+    _close(database, town, rulebook, makeup_id, now=datetime(2027, 1, 9, 4, 0, tzinfo=UTC))
+    with database.transaction(write=False) as session:
+        outcome = session.scalar(
+            select(MeetingAttendance.outcome).where(
+                MeetingAttendance.meeting_id == meeting_id,
+                MeetingAttendance.member_id == ids["member"],
+            )
+        )
+        by_period = dict(
+            session.execute(
+                select(LedgerLine.period, func.sum(LedgerLine.points))
+                .where(LedgerLine.member_id == ids["member"])
+                .group_by(LedgerLine.period)
+            ).all()
+        )
+    # December's -2 stands as published; January's make-up scores +2 under 2027.1.
+    assert outcome is Outcome.ABSENT
+    assert by_period == {"2026-12": Decimal(-2), "2027-01": Decimal(2)}
+    _verify(database, rulebook)
