@@ -14,9 +14,7 @@ from sqlalchemy import func, select
 
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.meetings.closing import amend_attendance
-from service.meetings.schedule import (
-    schedule_makeup,
-)
+from service.meetings.schedule import edit_meeting, schedule_makeup
 from service.meetings.views import home_meetings, meeting_detail, meetings_for
 from service.persistence.db import Database
 from service.persistence.meetings import (
@@ -458,3 +456,61 @@ def test_a_make_up_after_the_original_month_is_published_leaves_the_original_sta
     assert outcome is Outcome.ABSENT
     assert by_period == {"2026-12": Decimal(-2), "2027-01": Decimal(2)}
     verify_ok(database, rulebook)
+
+
+def test_a_make_up_is_edited_within_its_rules(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    ids = town.member_ids
+    secretary = town.principal(database, "secretary")
+    meeting_id = schedule(database, town, rulebook)
+    check_in(database, town, meeting_id, "secretary")
+    close(database, town, rulebook, meeting_id)
+    later = date(2026, 12, 12)
+    with database.transaction() as session:
+        makeup_id = schedule_makeup(
+            session,
+            secretary,
+            rulebook,
+            meeting_id,
+            meeting_input(town, title="补课", day=later, member_ids=(ids["member"],)),
+            now=AFTER,
+        ).id
+    # Its type and branch stay the original's; its members come from those who missed it.
+    with database.transaction() as session:
+        edited = edit_meeting(
+            session,
+            secretary,
+            rulebook,
+            makeup_id,
+            meeting_input(town, kind="lecture", title="补课(改期)", day=date(2026, 12, 13)),
+            now=AFTER,
+        )
+        assert (edited.kind, edited.title, edited.day) == (
+            "theme_day",
+            "补课(改期)",
+            date(2026, 12, 13),
+        )
+    assert invitees_of(database, makeup_id) == {ids["member"], ids["member2"]}
+    with pytest.raises(InvalidInput) as refused, database.transaction() as session:
+        edit_meeting(
+            session,
+            secretary,
+            rulebook,
+            makeup_id,
+            meeting_input(town, day=later, member_ids=(ids["secretary"],)),
+            now=AFTER,
+        )
+    assert set(refused.value.errors) == {"member_ids"}
+    # A meeting stays in its branch.
+    other_id = schedule(database, town, rulebook, day=later)
+    with pytest.raises(InvalidInput) as moved, database.transaction() as session:
+        edit_meeting(
+            session,
+            town.principal(database, "admin"),
+            rulebook,
+            other_id,
+            meeting_input(town, branch_id=town.baoyuan, day=later),
+            now=AFTER,
+        )
+    assert set(moved.value.errors) == {"branch_id"}
