@@ -6,9 +6,10 @@ Two promises are checked, both read-only:
    ledger lines it summarises: same points, same number of lines, no row without lines
    and no lines without a row.
 2. The ledger equals a fresh scoring: for every member and year that has activities or
-   ledger lines, the pure engine, run on the approved entries and adjustments with the
-   rulebook, gives exactly the per-activity sums the ledger holds. In other words
-   ``reconcile_member`` would append nothing.
+   ledger lines, the pure engine, run on the approved entries, the adjustments and the
+   attendance of closed meetings (their outcomes) with the rulebook, gives exactly the
+   per-activity sums the ledger holds. In other words ``reconcile_member`` would append
+   nothing.
 
 The second check calls the very functions ``reconcile_member`` uses
 (``member_activities``, ``score_activities``, ``ledger_state``) rather than a bulk

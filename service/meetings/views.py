@@ -29,6 +29,7 @@ from service.persistence.meetings import (
     MeetingAttendance,
     MeetingInvitee,
     MeetingLeave,
+    MeetingOrganiser,
     MeetingStatus,
     Outcome,
 )
@@ -291,13 +292,14 @@ def meetings_for(
 def home_meetings(
     session: Session, actor: Principal, *, now: datetime, timezone: str = DEFAULT_TIMEZONE
 ) -> list[MeetingSummary]:
-    """The next 14 days' scheduled meetings the actor is expected at or organises, and,
-    for organisers, meetings that ended but are not closed yet (first)."""
+    """The next 14 days' scheduled meetings the actor is expected at or organises (as a
+    secretary or a named organiser), and, for those organisers, meetings that ended but
+    are not closed yet (first)."""
     conditions: list[Any] = []
-    organised = organised_branch_ids(session, actor)
-    if organised is None:
-        conditions.append(Meeting.id.is_not(None))
-    elif organised:
+    # The branches the actor runs meetings for as a secretary or a named organiser; the
+    # office runs every branch's but is not reminded of each on its home page.
+    organised = _own_organised(session, actor)
+    if organised:
         conditions.append(Meeting.branch_id.in_(sorted(organised)))
     if actor.member_id is not None:
         conditions.append(
@@ -319,14 +321,27 @@ def home_meetings(
         .limit(50)
     )
     unclosed: Iterable[Meeting] = []
-    if organised is None or organised:
-        query = select(Meeting).where(
-            Meeting.status == MeetingStatus.SCHEDULED, Meeting.ends_at < now
+    if organised:
+        unclosed = list(
+            session.scalars(
+                select(Meeting)
+                .where(
+                    Meeting.status == MeetingStatus.SCHEDULED,
+                    Meeting.ends_at < now,
+                    Meeting.branch_id.in_(sorted(organised)),
+                )
+                .order_by(Meeting.starts_at, Meeting.id)
+                .limit(50)
+            )
         )
-        if organised is not None:
-            query = query.where(Meeting.branch_id.in_(sorted(organised)))
-        unclosed = list(session.scalars(query.order_by(Meeting.starts_at, Meeting.id).limit(50)))
     return _summaries(session, actor, [*unclosed, *soon], timezone)
+
+
+def _own_organised(session: Session, actor: Principal) -> frozenset[int]:
+    named = session.scalars(
+        select(MeetingOrganiser.branch_id).where(MeetingOrganiser.account_id == actor.account_id)
+    )
+    return actor.branches_with_secretary | frozenset(named)
 
 
 def meeting_detail(
