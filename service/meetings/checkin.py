@@ -17,6 +17,7 @@ rest (two taps of one member at once write one row).
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -445,15 +446,17 @@ class CheckinScreen:
     seconds_left: int
     checked_in: int
     expected: int
+    now: datetime
 
     @property
     def refresh_after(self) -> int:
-        """Seconds until the page should reload itself: the next code, or the window's
-        opening (at most a minute away, so a clock change is noticed)."""
+        """Seconds until the page should reload itself (0: never): the next code, or the
+        window's opening, at most a minute away so the count of check-ins stays fresh."""
         if self.meeting.status is not MeetingStatus.SCHEDULED or self.state is WindowState.OVER:
             return 0
         if self.state is WindowState.NOT_YET:
-            return 60
+            until_open = math.ceil((self.opens - self.now).total_seconds())
+            return max(1, min(60, until_open))
         return self.seconds_left
 
 
@@ -496,6 +499,7 @@ def checkin_screen(
         seconds_left=seconds_left(now),
         checked_in=checked_in,
         expected=expected,
+        now=now,
     )
 
 

@@ -461,6 +461,13 @@ def test_the_screen_and_the_sheet(database: Database, town: SmallTown, rulebook:
             session, secretary, rulebook, meeting_id, now=START + timedelta(hours=1)
         )
         assert later.code is None and later.refresh_after == 0
+        early = START - timedelta(minutes=30, seconds=12)
+        soon = checkin_screen(session, secretary, rulebook, meeting_id, now=early)
+        assert soon.code is None and soon.refresh_after == 12
+        hours = checkin_screen(
+            session, secretary, rulebook, meeting_id, now=START - timedelta(hours=3)
+        )
+        assert hours.refresh_after == 60
         sheet = attendance_sheet(session, secretary, rulebook, meeting_id, now=START)
     methods = {row.name: (row.method, row.recorded_by, row.is_self) for row in sheet.rows}
     assert methods == {
