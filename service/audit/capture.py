@@ -217,6 +217,8 @@ SPECIFIC_KINDS = (
     "sign_in.throttled",
     "objection.resolve",
     "correction.close",
+    # A member's check-in refused for a wrong or expired code (they are counted).
+    "checkin.wrong_code",
 )
 
 OBJECT_LABELS = {
@@ -244,6 +246,7 @@ OBJECT_LABELS = {
     "party_group_member": N_("Party group member"),
     "calendar_feed": N_("Calendar link"),
     "sign_in": N_("Sign-in"),
+    "checkin": N_("Check-in"),
 }
 
 ACTION_LABELS = {
@@ -272,6 +275,7 @@ ACTION_LABELS = {
     "throttled": N_("refused: too many failed sign-ins"),
     "resolve": N_("resolved"),
     "close": N_("closed"),
+    "wrong_code": N_("refused: wrong or expired code"),
 }
 
 

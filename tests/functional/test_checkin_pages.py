@@ -337,3 +337,24 @@ def test_an_organiser_not_on_the_list_is_told_so(
     response = post_checkin(secretary, meeting_id, "123456")
     assert response.status_code == 409
     assert attendance(database, meeting_id) == []
+
+
+def test_wrong_codes_are_counted_and_stop_at_ten(
+    database: Database, town: SmallTown, make_browser: Any
+) -> None:
+    meeting_id = open_meeting(database, town)
+    member = signed_in(make_browser, "member")
+    meeting = load(database, meeting_id)
+    token = member.csrf_token(f"/meetings/{meeting_id}/checkin")
+    for _attempt in range(10):
+        wrong = f"{(int(current_code(meeting, utcnow())) + 7) % 1_000_000:06d}"
+        response = member.client.post(
+            f"/meetings/{meeting_id}/checkin",
+            data={"code": wrong, "_csrf_token": token},
+            follow_redirects=False,
+        )
+        assert response.status_code == 409
+    response = post_checkin(member, meeting_id, current_code(meeting, utcnow()))
+    assert response.status_code == 409
+    assert "Too many wrong codes" in plain(response.text)
+    assert attendance(database, meeting_id) == []

@@ -257,6 +257,39 @@ def test_another_meetings_code_is_refused(
     assert rows(database, here) == [] and rows(database, elsewhere) == []
 
 
+def test_after_ten_wrong_codes_even_the_right_one_is_refused(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    meeting_id = make_meeting(database, town)
+    actor = town.principal(database, "member")
+    right = code_at(database, meeting_id, START)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    messages = []
+    for _attempt in range(10):
+        # Committed with the refusal, as the page does: the failure must count.
+        with database.transaction() as session:
+            try:
+                check_in(session, actor, rulebook, meeting_id, wrong, now=START)
+            except Conflict as exc:
+                messages.append(str(exc.message))
+    assert len(messages) == 10 and "Too many" not in messages[-1]
+    with pytest.raises(Conflict, match="Too many wrong codes"):
+        try_check_in(database, town, rulebook, "member", meeting_id, START, right)
+    assert rows(database, meeting_id) == []
+    with database.transaction(write=False) as session:
+        counted = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.kind == "checkin.wrong_code",
+                AuditEvent.actor_id == town.account_ids["member"],
+            )
+        )
+    assert counted == 10
+    # Another member of the same meeting is not held back by it.
+    try_check_in(database, town, rulebook, "member2", meeting_id, START)
+
+
 @pytest.mark.parametrize("username", ["member3", "secretary2", "instructor", "admin"])
 def test_someone_not_expected_learns_nothing(
     database: Database, town: SmallTown, rulebook: Rulebook, username: str
@@ -428,6 +461,13 @@ def test_the_screen_and_the_sheet(database: Database, town: SmallTown, rulebook:
             session, secretary, rulebook, meeting_id, now=START + timedelta(hours=1)
         )
         assert later.code is None and later.refresh_after == 0
+        early = START - timedelta(minutes=30, seconds=12)
+        soon = checkin_screen(session, secretary, rulebook, meeting_id, now=early)
+        assert soon.code is None and soon.refresh_after == 12
+        hours = checkin_screen(
+            session, secretary, rulebook, meeting_id, now=START - timedelta(hours=3)
+        )
+        assert hours.refresh_after == 60
         sheet = attendance_sheet(session, secretary, rulebook, meeting_id, now=START)
     methods = {row.name: (row.method, row.recorded_by, row.is_self) for row in sheet.rows}
     assert methods == {
