@@ -220,3 +220,14 @@ def test_the_link_is_https_when_the_town_is(
         browser.login("member")
         url = make_link(browser)
     assert url.startswith("https://jifen.example.cn/calendar/")
+
+
+def test_the_instructions_are_in_chinese(town: SmallTown, make_browser: Any) -> None:
+    browser: Browser = make_browser()
+    browser.login("member")
+    response = browser.submit("/account/calendar", "/account/calendar/new-link", {})
+    page = browser.client.get(response.headers["location"])
+    assert "日历链接已生成" in page.text
+    for words in ("苹果手机", "添加已订阅的日历", "安卓手机", "长按上面的链接", "生成新链接"):
+        assert words in page.text, words
+    assert "webcal://" in page.text
