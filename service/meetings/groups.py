@@ -430,10 +430,10 @@ def add_organiser(
 
 
 def remove_organiser(session: Session, actor: Principal, branch_id: int, organiser_id: int) -> None:
-    _require_manage(session, actor, branch_id)
     organiser = session.get(MeetingOrganiser, organiser_id)
     if organiser is None or organiser.branch_id != branch_id:
         raise NotFound(Message(N_("No such organiser.")))
+    _require_manage(session, actor, branch_id)
     session.delete(organiser)
     session.flush()
 

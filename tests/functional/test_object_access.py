@@ -40,6 +40,7 @@ from service.entries.evidence import PhotoStore, PhotoUpload
 from service.entries.review import approve_entry
 from service.kernel.config import Settings
 from service.persistence.db import Database
+from service.persistence.meetings import MeetingOrganiser, PartyGroup
 from service.persistence.models import Branch, EntryPhoto, Member, Organisation
 from service.persistence.types import utcnow
 from service.publication.objections import LineRef, raise_objection
@@ -226,7 +227,7 @@ def expected(row: Row, role: str, relation: str) -> int:
 # Placeholders in paths and forms: {obj} the object's id; {branch} the object's branch;
 # {owner} the member an entry belongs to; {today}, {this_month}, {last_month}; {other}
 # the branch that is not the object's. Kinds name what {obj} is:
-#   branch, organisation         — by the role's branch (no "own")
+#   branch, organisation, group, organiser — by the role's branch (no "own")
 #   member, account              — a person's (the office and the instructor have an
 #                                  account of their own but no member record)
 #   pending, approved, suggestion, objection — a person's entry (or objection)
@@ -271,6 +272,7 @@ GETS: tuple[Row, ...] = (
     Row("GET", "/branches/{obj}/roster/new", "branch", EDITORS),
     Row("GET", "/branches/{branch}/roster/{obj}", "member", REVIEWERS),
     Row("GET", "/branches/{obj}/adjustments/new", "branch", EDITORS),
+    Row("GET", "/branches/{obj}/groups", "branch", REVIEWERS),
     Row("GET", "/boards/{this_month}/branches/{obj}", "branch", PUBLIC),
     Row("GET", "/boards/{last_month}/branches/{obj}", "branch", PUBLIC),
     Row("GET", "/boards/{this_month}/branches/{obj}/members.csv", "branch", PUBLIC),
@@ -302,6 +304,20 @@ GETS: tuple[Row, ...] = (
 )
 
 POSTS: tuple[Row, ...] = (
+    # party groups and organisers ("group", "organiser": one of each per branch)
+    Row("POST", "/branches/{obj}/groups", "branch", EDITORS, 303, {"name": "新党小组{serial}"}),
+    Row("POST", "/branches/{branch}/groups/{obj}/rename", "group", EDITORS, 303, {"name": "一组"}),
+    Row("POST", "/branches/{branch}/groups/{obj}/members", "group", EDITORS, 303),
+    Row("POST", "/branches/{branch}/groups/{obj}/delete", "group", EDITORS, 303),
+    Row(
+        "POST",
+        "/branches/{obj}/groups/organisers",
+        "branch",
+        EDITORS,
+        303,
+        {"account_id": "{candidate}"},
+    ),
+    Row("POST", "/branches/{branch}/groups/organisers/{obj}/delete", "organiser", EDITORS, 303),
     Row("POST", "/entries/{obj}/withdraw", "pending", OWNER, 303),
     Row("POST", "/review/{obj}/approve", "pending", REVIEW, 303),
     Row("POST", "/review/{obj}/reject", "pending", REVIEW, 303, REASON),
@@ -534,6 +550,22 @@ def build(
     for role in ("instructor", "admin"):
         ids[f"account_{role}"] = town.account_ids[role]
     ids["principal_admin"] = who("admin")
+    with database.transaction() as session:
+        # build_world made 金湾's group and organiser; 宝元's here. (The organiser row
+        # is only something to remove: whose account it names does not matter.)
+        group = PartyGroup(branch_id=town.baoyuan, name="宝元党小组", created_at=utcnow())
+        organiser = MeetingOrganiser(
+            branch_id=town.baoyuan,
+            account_id=town.account_ids["member2"],
+            created_at=utcnow(),
+            created_by_id=town.account_ids["secretary2"],
+        )
+        session.add_all([group, organiser])
+        session.flush()
+        ids["group_baoyuan"], ids["organiser_baoyuan"] = group.id, organiser.id
+    # A member of each branch with an account who organises nothing yet.
+    ids["candidate_jinwan"] = town.account_ids["member"]
+    ids["candidate_baoyuan"] = town.account_ids["member3"]
     return world
 
 
@@ -558,11 +590,12 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         person = "member" if branch == "jinwan" else "member3"
         leave = ids[f"leave_{person}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
-    if row.kind in ("branch", "organisation"):
+    if row.kind in ("branch", "organisation", "group", "organiser"):
         if relation == "own":
             return None
         branch = home if relation == "same" else OTHER_BRANCH[home]
-        obj = ids[branch] if row.kind == "branch" else ids[f"org_{branch}"]
+        prefix = "org" if row.kind == "organisation" else row.kind
+        obj = ids[branch] if row.kind == "branch" else ids[f"{prefix}_{branch}"]
         return Target(obj, ids[branch])
     person = {"own": OWN_PERSON, "same": SAME_PERSON, "other": OTHER_PERSON}[relation].get(role)
     if person is None:
@@ -586,6 +619,7 @@ def fill(text: str, world: World, where: Target, relation: str = "") -> str:
         owner=where.owner,
         entry=where.entry,
         other=ids[other],
+        candidate=ids.get(f"candidate_{OTHER_BRANCH[other]}"),
         today=today().isoformat(),
         makeup_day=ids["makeup_day"],
         this_month=THIS_MONTH,

@@ -27,6 +27,7 @@ from service.entries.evidence import PhotoStore, PhotoUpload
 from service.entries.review import approve_entry
 from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
+from service.persistence.meetings import MeetingOrganiser, PartyGroup
 from service.persistence.models import Account, EntryPhoto, Organisation
 from service.persistence.types import utcnow
 from service.publication.objections import LineRef, raise_objection
@@ -267,6 +268,17 @@ GETS: tuple[Case, ...] = (
         "/api/meetings/{meeting_jinwan}/attendance",
         allow(*SEE_JINWAN_MEETING, anonymous=401, secretary2=404),
     ),
+    # party groups and organisers: the branch's reviewers read, its secretary keeps them;
+    # the calendar link is anyone's own; the feed needs no sign-in, only its token
+    Case("GET", "/branches/{jinwan}/groups", allow(*REVIEWERS_OF_JINWAN)),
+    Case("GET", "/branches/{baoyuan}/groups", allow(*REVIEWERS_OF_BAOYUAN)),
+    Case(
+        "GET",
+        "/branches/{nobody}/groups",
+        allow("secretary", "secretary2", "instructor", "admin", ok=404),
+    ),
+    Case("GET", "/account/calendar", EVERYONE),
+    Case("GET", "/calendar/{nobody}.ics", allow(*SIGNED_IN, ok=404, anonymous=404)),
 )
 
 REASON = {"reason": "经支部核实"}
@@ -310,6 +322,45 @@ ROSTER_FILE = (
 ).encode()
 
 POSTS: tuple[Case, ...] = (
+    # party groups and organisers: the branch's secretary or the office; a group through
+    # another branch's address is not found
+    Case(
+        "POST", "/branches/{jinwan}/groups", allow("secretary", "admin", ok=303), {"name": "二组"}
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/groups/{group_jinwan}/rename",
+        allow("secretary", "admin", ok=303),
+        {"name": "一组"},
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/groups/{group_jinwan}/members",
+        allow("secretary", "admin", ok=303),
+        {"member_ids": "{member}"},
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/groups/{group_jinwan}/delete",
+        allow("secretary", "admin", ok=303),
+    ),
+    Case(
+        "POST",
+        "/branches/{baoyuan}/groups/{group_jinwan}/delete",
+        allow("secretary", "secretary2", "instructor", "admin", ok=404),
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/groups/organisers",
+        allow("secretary", "admin", ok=303),
+        {"account_id": "{account_member}"},
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/groups/organisers/{organiser_jinwan}/delete",
+        allow("secretary", "admin", ok=303),
+    ),
+    Case("POST", "/account/calendar/new-link", allow(*SIGNED_IN, ok=303)),
     # entries: only their member withdraws one
     Case(
         "POST",
@@ -695,6 +746,18 @@ def build_world(
             "本支部参与率与实际不符。",
             now=utcnow(),
         )
+    with database.transaction() as session:
+        group = PartyGroup(branch_id=town.jinwan, name="第一党小组", created_at=utcnow())
+        organiser = MeetingOrganiser(
+            branch_id=town.jinwan,
+            account_id=town.account_ids["member2"],
+            created_at=utcnow(),
+            created_by_id=town.account_ids["secretary"],
+        )
+        session.add_all([group, organiser])
+        session.flush()
+        ids["group_jinwan"], ids["organiser_jinwan"] = group.id, organiser.id
+        ids["account_member"] = town.account_ids["member"]
     # The meetings last: one of them is closed, which rebuilds this month's boards.
     ids.update(add_meetings(database, town, rulebook))
     return World(ids)
