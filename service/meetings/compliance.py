@@ -267,11 +267,6 @@ def branch_compliance(
     return rows[0]
 
 
-def can_view_compliance(actor: Principal) -> bool:
-    """The office (every branch), instructors (their branches), secretaries (theirs)."""
-    return viewable_branch_ids(actor) != frozenset()
-
-
 def compliance_table(
     session: Session,
     actor: Principal,
