@@ -16,16 +16,17 @@ member's outcome at closing (on leave and absent both count as not attending; a 
 who made it up later counts at the make-up, which is not a held meeting).
 
 The whole town takes three queries, grouped by branch (and type) in the database: a city
-has 20,000 branches.
+has 20,000 branches. The attendance, a row per expected member, is the costly one: the
+page (``compliance_page``) reads it for its own 50 branches only; the downloads for all.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from service.kernel.errors import NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.persistence.meetings import Meeting, MeetingAttendance, MeetingStatus, Outcome
 from service.persistence.models import Branch
+from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
 from service.scoring.rules import MeetingType, Rulebook, Ruleset
 
 KIND_LABELS: dict[str, str] = {
@@ -55,9 +57,8 @@ def kind_label(kind: str) -> Message:
     return Message(KIND_LABELS.get(kind, kind))
 
 
-@dataclass(frozen=True)
-class KindCompliance:
-    """One meeting type at one branch."""
+class KindCompliance(NamedTuple):
+    """One meeting type at one branch (a tuple: a city's table makes 100,000 of them)."""
 
     kind: str
     held: int
@@ -185,45 +186,58 @@ def _held_conditions(year: int) -> list[Any]:
     ]
 
 
-def _rows(
-    session: Session,
-    rulebook: Rulebook,
-    year: int,
-    as_of: date,
-    branch_ids: frozenset[int] | None,
-) -> list[ComplianceRow]:
-    branches = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code, Branch.id)
-    held_query = (
-        select(Meeting.branch_id, Meeting.kind, func.count())
-        .where(*_held_conditions(year))
-        .group_by(Meeting.branch_id, Meeting.kind)
-    )
+def _attendance(
+    session: Session, year: int, branch_ids: list[int] | None
+) -> dict[int, tuple[int, int]]:
+    """(attended, expected) at the held meetings of ``year``, by branch: the costly part
+    (a row per expected member), so a page asks it for its own branches only."""
     attended = func.sum(case((MeetingAttendance.outcome == Outcome.ATTENDED, 1), else_=0))
-    attendance_query = (
+    query = (
         select(Meeting.branch_id, func.count(), attended)
         .join(MeetingAttendance, MeetingAttendance.meeting_id == Meeting.id)
         .where(*_held_conditions(year), MeetingAttendance.outcome.is_not(None))
         .group_by(Meeting.branch_id)
     )
     if branch_ids is not None:
-        if not branch_ids:
+        query = query.where(Meeting.branch_id.in_(branch_ids))
+    return {
+        branch_id: (int(present or 0), int(expected or 0))
+        for branch_id, expected, present in session.execute(query)
+    }
+
+
+def _rows(
+    session: Session,
+    rulebook: Rulebook,
+    year: int,
+    as_of: date,
+    branch_ids: frozenset[int] | None,
+    *,
+    attendance: bool = True,
+) -> list[ComplianceRow]:
+    """The branches (``branch_ids``; None: all) by code; without ``attendance`` their
+    attended and expected counts are left at 0 (see ``_with_attendance``)."""
+    branches = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code, Branch.id)
+    held_query = (
+        select(Meeting.branch_id, Meeting.kind, func.count())
+        .where(*_held_conditions(year))
+        .group_by(Meeting.branch_id, Meeting.kind)
+    )
+    ids = None if branch_ids is None else sorted(branch_ids)
+    if ids is not None:
+        if not ids:
             return []
-        ids = sorted(branch_ids)
         branches = branches.where(Branch.id.in_(ids))
         held_query = held_query.where(Meeting.branch_id.in_(ids))
-        attendance_query = attendance_query.where(Meeting.branch_id.in_(ids))
     held: dict[int, dict[str, int]] = defaultdict(dict)
     for branch_id, kind, count in session.execute(held_query):
         held[branch_id][kind] = count
-    attendance = {
-        branch_id: (int(present or 0), int(expected or 0))
-        for branch_id, expected, present in session.execute(attendance_query)
-    }
+    present_expected = _attendance(session, year, ids) if attendance else {}
     required = requirements(rulebook, year, as_of=as_of)
     rows = []
     for branch_id, code, name in session.execute(branches):
         counts = held.get(branch_id, {})
-        present, expected = attendance.get(branch_id, (0, 0))
+        present, expected = present_expected.get(branch_id, (0, 0))
         rows.append(
             ComplianceRow(
                 branch_id=branch_id,
@@ -253,11 +267,6 @@ def branch_compliance(
     return rows[0]
 
 
-def can_view_compliance(actor: Principal) -> bool:
-    """The office (every branch), instructors (their branches), secretaries (theirs)."""
-    return viewable_branch_ids(actor) != frozenset()
-
-
 def compliance_table(
     session: Session,
     actor: Principal,
@@ -276,3 +285,35 @@ def compliance_table(
     if behind_only:
         rows = [row for row in rows if row.behind]
     return rows
+
+
+def compliance_page(
+    session: Session,
+    actor: Principal,
+    rulebook: Rulebook,
+    year: int,
+    *,
+    as_of: date,
+    behind_only: bool = False,
+    page: int = 1,
+) -> tuple[Page[ComplianceRow], int]:
+    """``compliance_table`` a page at a time, with how many of all the rows are behind:
+    the held counts of every branch (for the filter and the count), the attendance of
+    the page's branches only (three queries, the last one small)."""
+    scope = viewable_branch_ids(actor)
+    if scope is not None and not scope:
+        raise PermissionDenied(Message(NO_ACCESS))
+    rows = _rows(session, rulebook, year, as_of, scope, attendance=False)
+    behind = sum(1 for row in rows if row.behind)
+    if behind_only:
+        rows = [row for row in rows if row.behind]
+    pages, number = page_bounds(len(rows), page, PAGE_SIZE)
+    items = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+    counts = _attendance(session, year, [row.branch_id for row in items]) if items else {}
+    items = [
+        replace(row, attended=counts[row.branch_id][0], expected=counts[row.branch_id][1])
+        if row.branch_id in counts
+        else row
+        for row in items
+    ]
+    return Page(items, len(rows), number, pages, PAGE_SIZE), behind

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from service.kernel.errors import NotFound, PermissionDenied
 from service.meetings.compliance import (
     branch_compliance,
+    compliance_page,
     compliance_table,
     requirements,
 )
@@ -246,3 +247,37 @@ def test_the_town_takes_three_queries(
         rows = compliance_table(session, admin, rulebook, 2027, as_of=MID_2027)
     assert len(rows) == 2
     assert len(seen) <= 3, seen
+
+
+def test_the_page_has_the_same_rows_as_the_table(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    admin = town.principal(database, "admin")
+    members = town.member_ids
+    with database.transaction() as session:
+        _hold_everything_due(session, town, town.jinwan)
+        add_meeting(
+            session,
+            branch_id=town.baoyuan,
+            kind="theme_day",
+            day=date(2027, 2, 10),
+            created_by_id=town.account_ids["admin"],
+            outcomes={members["member3"]: Outcome.ATTENDED, members["secretary2"]: Outcome.ABSENT},
+        )
+    with database.transaction(write=False) as session:
+        table = compliance_table(session, admin, rulebook, 2027, as_of=MID_2027)
+        with _statements(database) as seen:
+            page, behind = compliance_page(session, admin, rulebook, 2027, as_of=MID_2027)
+        only, only_behind = compliance_page(
+            session, admin, rulebook, 2027, as_of=MID_2027, behind_only=True, page=7
+        )
+    assert len(seen) <= 3, seen
+    assert page.items == table
+    assert (page.total, page.page, page.pages, behind) == (2, 1, 1, 1)
+    assert page.items[1].attendance_rate == Decimal("50.0")
+    # A page past the last is the last; the count of those behind is the same.
+    assert [row.branch_id for row in only.items] == [town.baoyuan]
+    assert (only.page, only_behind) == (1, 1)
+    member = town.principal(database, "member")
+    with database.transaction(write=False) as session, pytest.raises(PermissionDenied):
+        compliance_page(session, member, rulebook, 2027, as_of=MID_2027)

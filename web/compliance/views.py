@@ -16,8 +16,14 @@ from litestar.response import Template
 from service.boards.exports import Table, to_csv, to_xlsx
 from service.kernel.numbers import parse_int
 from service.kernel.spreadsheet import Cell
-from service.meetings.compliance import ComplianceRow, compliance_table, kind_label, requirements
-from service.persistence.pagination import PAGE_SIZE, Page, page_bounds, page_number
+from service.meetings.compliance import (
+    ComplianceRow,
+    compliance_page,
+    compliance_table,
+    kind_label,
+    requirements,
+)
+from service.persistence.pagination import page_number
 from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, Rules, town_date
 from web.guards import requires_reviewer
@@ -91,23 +97,6 @@ class ComplianceController(Controller):
     path = "/"
     guards = [requires_reviewer]  # noqa: RUF012 - Litestar's class attribute
 
-    def _rows(
-        self,
-        request: AnyRequest,
-        db: Db,
-        principal: Actor,
-        rulebook: Rules,
-        year: str | None,
-        behind: str | None,
-    ) -> tuple[int, date, bool, list[ComplianceRow]]:
-        today = town_date(request)
-        shown = _year(year, today)
-        only_behind = _behind(behind)
-        rows = compliance_table(
-            db, principal, rulebook, shown, as_of=today, behind_only=only_behind
-        )
-        return shown, today, only_behind, rows
-
     @get("/compliance", sync_to_thread=True)
     def table(
         self,
@@ -119,20 +108,27 @@ class ComplianceController(Controller):
         behind: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
     ) -> Template:
-        shown, today, only_behind, rows = self._rows(request, db, principal, rulebook, year, behind)
-        pages, number = page_bounds(len(rows), page_number(page), PAGE_SIZE)
-        start = (number - 1) * PAGE_SIZE
-        result = Page(rows[start : start + PAGE_SIZE], len(rows), number, pages, PAGE_SIZE)
+        today = town_date(request)
+        shown = _year(year, today)
+        only_behind = _behind(behind)
+        result, behind_count = compliance_page(
+            db,
+            principal,
+            rulebook,
+            shown,
+            as_of=today,
+            behind_only=only_behind,
+            page=page_number(page),
+        )
         query = {"year": str(shown)} | ({"behind": "1"} if only_behind else {})
         return Template(
             "compliance/table.html",
             context={
                 "year": shown,
                 "as_of": min(today, date(shown, 12, 31)),
-                "this_year": shown == today.year,
                 "only_behind": only_behind,
                 "result": result,
-                "behind_count": sum(1 for row in rows if row.behind),
+                "behind_count": behind_count,
                 "kinds": _kinds(rulebook, shown, today),
                 "export_query": "?" + urlencode(query),
                 "previous_year": shown - 1 if shown > FIRST_YEAR else None,
@@ -150,7 +146,12 @@ class ComplianceController(Controller):
         behind: str | None,
         kind: Literal["csv", "xlsx"],
     ) -> Response[bytes]:
-        shown, today, only_behind, rows = self._rows(request, db, principal, rulebook, year, behind)
+        today = town_date(request)
+        shown = _year(year, today)
+        only_behind = _behind(behind)
+        rows = compliance_table(
+            db, principal, rulebook, shown, as_of=today, behind_only=only_behind
+        )
         headings, table = _table(rows, _kinds(rulebook, shown, today))
         filename = f"jifen-compliance-{shown}{'-behind' if only_behind else ''}.{kind}"
         if kind == "csv":
