@@ -154,7 +154,7 @@ class MeetingsApiController(Controller):
         "every row for the organisers, secretary, instructors and the office; a member "
         "expected sees their own row. 404 for anyone else, as for a missing meeting.",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 404: NOT_FOUND},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN, 404: NOT_FOUND},
     )
     def attendance(self, db: Db, principal: Actor, meeting_id: MeetingId) -> AttendanceOut:
         return _attendance(db, principal, meeting_id)
