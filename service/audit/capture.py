@@ -174,6 +174,7 @@ AUDITED: dict[type[Base], Audited] = {
     # records' changes and are not recorded row by row.
     Meeting: Audited("meeting", ("title", "day"), secret=frozenset({"checkin_secret"})),
     MeetingLeave: Audited("meeting_leave", ("meeting_id", "member_id")),
+    # A check-in, a secretary's tick or its taking back, then the outcome at closing.
     MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
     MeetingAmendment: Audited("meeting_amendment", ("meeting_id", "member_id")),
     MeetingOrganiser: Audited("meeting_organiser", ("branch_id", "account_id")),
@@ -214,6 +215,8 @@ SPECIFIC_KINDS = (
     "sign_in.throttled",
     "objection.resolve",
     "correction.close",
+    # A member's check-in refused for a wrong or expired code (they are counted).
+    "checkin.wrong_code",
 )
 
 OBJECT_LABELS = {
@@ -240,6 +243,7 @@ OBJECT_LABELS = {
     "party_group": N_("Party group"),
     "calendar_feed": N_("Calendar feed"),
     "sign_in": N_("Sign-in"),
+    "checkin": N_("Check-in"),
 }
 
 ACTION_LABELS = {
@@ -268,6 +272,7 @@ ACTION_LABELS = {
     "throttled": N_("refused: too many failed sign-ins"),
     "resolve": N_("resolved"),
     "close": N_("closed"),
+    "wrong_code": N_("refused: wrong or expired code"),
 }
 
 
