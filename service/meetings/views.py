@@ -449,3 +449,54 @@ def meeting_detail(
 
 def local_day(at: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
     return at.astimezone(ZoneInfo(timezone)).date()
+
+
+# --- the JSON API's list: by days, with offsets ---------------------------------------
+
+
+@dataclass(frozen=True)
+class MeetingSlice:
+    items: list[MeetingSummary]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def next_offset(self) -> int | None:
+        following = self.offset + self.limit
+        return following if following < self.total else None
+
+
+def meeting_list(
+    session: Session,
+    actor: Principal,
+    *,
+    branch_id: int | None = None,
+    day_from: date | None = None,
+    day_to: date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> MeetingSlice:
+    """The meetings the actor sees (as on /meetings), by start, within the town-local
+    days given (both included)."""
+    conditions: list[Any] = []
+    visible = _visible_condition(session, actor)
+    if visible is not None:
+        conditions.append(visible)
+    if branch_id is not None:
+        conditions.append(Meeting.branch_id == branch_id)
+    if day_from is not None:
+        conditions.append(Meeting.day >= day_from)
+    if day_to is not None:
+        conditions.append(Meeting.day <= day_to)
+    total = session.scalar(select(func.count()).select_from(Meeting).where(*conditions)) or 0
+    meetings = session.scalars(
+        select(Meeting)
+        .where(*conditions)
+        .order_by(Meeting.starts_at, Meeting.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = _summaries(session, actor, meetings, timezone)
+    return MeetingSlice(items=items, total=total, limit=limit, offset=offset)

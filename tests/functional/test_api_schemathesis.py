@@ -60,9 +60,17 @@ OPERATIONS = {
     "POST /api/reviews/{entry_id}/reject",
     "GET /api/members",
     "GET /api/members/{member_id}",
+    "GET /api/meetings",
+    "POST /api/meetings",
+    "GET /api/meetings/{meeting_id}/attendance",
+    "POST /api/meetings/{meeting_id}/attendance",
 }
 # Valid by the schema, refused by the domain's checks (see the module's docstring).
-DOMAIN_CHECKED = (("POST", "/api/entries"), ("POST", "/api/reviews/{entry_id}/reject"))
+DOMAIN_CHECKED = (
+    ("POST", "/api/entries"),
+    ("POST", "/api/reviews/{entry_id}/reject"),
+    ("POST", "/api/meetings"),
+)
 ACCEPTED_WITH_422 = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 
 

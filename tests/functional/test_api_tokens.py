@@ -36,6 +36,7 @@ from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, raw_connection
 from tests.functional.test_object_access import (
     ENTRY_VIEWERS,
+    MEETING_VIEW,
     POINTS,
     POST_ORDER,
     RELATIONS,
@@ -546,6 +547,7 @@ API_GETS: tuple[Row, ...] = (
         exceptions={("member", "missing"): 404},
     ),
     Row("GET", "/api/members/{obj}", "member", POINTS),
+    Row("GET", "/api/meetings/{obj}/attendance", "meeting", MEETING_VIEW),
 )
 API_POSTS: tuple[Row, ...] = (
     Row("POST", "/api/reviews/{obj}/approve", "pending", REVIEW),

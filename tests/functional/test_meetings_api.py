@@ -135,8 +135,8 @@ def test_the_organiser_ticks_a_member(
     meetings: Meetings,
     town: SmallTown,
 ) -> None:
-    pytest.importorskip("service.meetings.checkin", reason="the tick comes with check-in")
     meeting_id = meetings.schedule(day=today())
+    meetings.open_now(meeting_id)
     member2 = town.member_ids["member2"]
     path = f"/api/meetings/{meeting_id}/attendance"
     assert_error(
@@ -156,6 +156,17 @@ def test_the_organiser_ticks_a_member(
     assert ticked.status_code == 200, ticked.text
     row = next(row for row in ticked.json()["rows"] if row["member_id"] == member2)
     assert row["method"] == "secretary" and row["checked_in_at"]
+    # Nobody ticks themselves; a member not expected is refused; taking it back.
+    own = {"member_id": town.member_ids["secretary"], "present": True}
+    assert_error(client.post(path, json=own, headers=tokens["secretary"]), 409)
+    stranger = {"member_id": town.member_ids["member3"], "present": True}
+    assert_error(client.post(path, json=stranger, headers=tokens["secretary"]), 409)
+    untick = {"member_id": member2, "present": False}
+    back = client.post(path, json=untick, headers=tokens["secretary"]).json()
+    row = next(row for row in back["rows"] if row["member_id"] == member2)
+    assert row["checked_in_at"] is None
+    # Not through the session cookie.
+    assert_error(client.post(path, json={"member_id": member2, "present": True}), 401)
 
 
 def test_the_schema_documents_the_meetings(client: TestClient[Litestar]) -> None:

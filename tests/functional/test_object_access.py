@@ -416,6 +416,7 @@ POSTS: tuple[Row, ...] = (
     Row("POST", "/admin/accounts/{obj}/tokens/{obj}/revoke", "account", OFFICE, 404),
     Row("POST", "/api/reviews/{obj}/approve", "pending", API_COOKIE),
     Row("POST", "/api/reviews/{obj}/reject", "pending", API_COOKIE, form=REASON),
+    Row("POST", "/api/meetings/{obj}/attendance", "meeting", API_COOKIE),
     Row("POST", "/meetings/{obj}/edit", "meeting", MEETING_RUN, 303, MEETING_FORM),
     Row("POST", "/meetings/{obj}/cancel", "meeting", MEETING_RUN, 303, REASON),
     Row("POST", "/meetings/{obj}/leave", "meeting", MEETING_LEAVE, 303, REASON),

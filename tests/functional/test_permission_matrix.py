@@ -590,6 +590,9 @@ POSTS: tuple[Case, ...] = (
     Case("POST", "/api/reviews/{pending_member}/approve", API_CHANGE),
     Case("POST", "/api/reviews/{pending_member}/reject", API_CHANGE, REASON),
     Case("POST", "/api/meetings", API_CHANGE, {"kind": "theme_day"}),
+    Case(
+        "POST", "/api/meetings/{meeting_jinwan}/attendance", API_CHANGE, {"member_id": "{member}"}
+    ),
     # meetings: the branch's organisers (its secretary, the office) run them; a member
     # expected asks for leave; strangers are told the meeting does not exist
     Case(

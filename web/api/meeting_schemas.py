@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, cast
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.persistence.meetings import (
@@ -75,7 +76,7 @@ class NewMeeting(BaseModel):
         examples=["branch"],
     )
     party_group_id: int | None = Field(default=None, ge=1, le=2**31 - 1, examples=[None])
-    member_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+    member_ids: list[Annotated[int, Interval(ge=1, le=2**31 - 1)]] = Field(
         default_factory=list, max_length=2000, examples=[[]]
     )
 

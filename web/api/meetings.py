@@ -13,12 +13,14 @@ from litestar.params import Body, PathParameter, QueryParameter
 
 from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
-from service.meetings.api import meeting_list, organiser_branch
+from service.meetings.api import organiser_branch
+from service.meetings.checkin import tick
 from service.meetings.schedule import MeetingInput, schedule_meeting
-from service.meetings.views import meeting_detail
+from service.meetings.views import meeting_detail, meeting_list
 from service.persistence.types import utcnow
 from web.api.common import (
     CHANGE_SECURITY,
+    CONFLICT,
     FORBIDDEN,
     ID_SCHEMA,
     MAX_ID,
@@ -31,6 +33,7 @@ from web.api.common import (
     Offset,
 )
 from web.api.meeting_schemas import (
+    AttendanceMark,
     AttendanceOut,
     AttendanceRowOut,
     MeetingOut,
@@ -154,7 +157,46 @@ class MeetingsApiController(Controller):
         "every row for the organisers, secretary, instructors and the office; a member "
         "expected sees their own row. 404 for anyone else, as for a missing meeting.",
         security=READ_SECURITY,
-        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 404: NOT_FOUND},
+        responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN, 404: NOT_FOUND},
     )
     def attendance(self, db: Db, principal: Actor, meeting_id: MeetingId) -> AttendanceOut:
+        return _attendance(db, principal, meeting_id)
+
+    @post(
+        "/{meeting_id:str}/attendance",
+        sync_to_thread=True,
+        summary="Mark a member present or not (the organiser's tick)",
+        description="As on the attendance list: an organiser of the branch ticks a member "
+        "expected (no phone, a paper sign-in sheet), recorded as by the secretary; "
+        "`present: false` takes a check-in back. From when check-in opens until the "
+        "meeting is closed; nobody ticks themselves (409). Answers the attendance as it "
+        "now stands. Needs an API token.",
+        security=CHANGE_SECURITY,
+        status_code=200,
+        responses={
+            401: UNAUTHORIZED,
+            429: TOO_MANY_TOKENS,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            422: UNPROCESSABLE,
+        },
+    )
+    def mark(
+        self,
+        db: Db,
+        principal: Actor,
+        rulebook: Rules,
+        meeting_id: MeetingId,
+        data: Annotated[AttendanceMark, Strict],
+    ) -> AttendanceOut:
+        tick(
+            db,
+            principal,
+            rulebook,
+            meeting_id,
+            data.member_id,
+            present=data.present,
+            now=utcnow(),
+        )
         return _attendance(db, principal, meeting_id)
