@@ -170,10 +170,8 @@ AUDITED: dict[type[Base], Audited] = {
     AdoptedRuleset: Audited(
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
     ),
-    # Meetings (组织生活). The check-in secret keys the rotating codes: never in the log.
-    # Who is expected (meeting_invitee) follows from the meeting's audience and is not
-    # recorded row by row; a party group's members are (they decide who a group meeting
-    # expects).
+    # Meetings (组织生活); the check-in secret keys the rotating codes: never logged. Who is
+    # expected (meeting_invitee) follows from the audience: not recorded row by row.
     Meeting: Audited("meeting", ("title", "day"), secret=frozenset({"checkin_secret"})),
     MeetingLeave: Audited("meeting_leave", ("meeting_id", "member_id")),
     MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
@@ -217,8 +215,7 @@ SPECIFIC_KINDS = (
     "sign_in.throttled",
     "objection.resolve",
     "correction.close",
-    # A member's check-in refused for a wrong or expired code (they are counted).
-    "checkin.wrong_code",
+    "checkin.wrong_code",  # a check-in refused for a wrong or expired code (counted)
 )
 
 OBJECT_LABELS = {
