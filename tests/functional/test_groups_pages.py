@@ -89,6 +89,8 @@ def test_the_secretary_creates_a_group_and_chooses_its_members(
     response = secretary.submit(page_of(town), f"{page_of(town)}/{first}/members", {})
     assert response.status_code == 303
     assert groups(database, town.jinwan) == {"一组": set()}
+    # Deleting asks once more, without JavaScript (a folded confirmation).
+    assert "Yes, delete 一组" in secretary.client.get(page_of(town)).text
     response = secretary.submit(page_of(town), f"{page_of(town)}/{first}/delete", {})
     assert response.status_code == 303
     assert groups(database, town.jinwan) == {}
