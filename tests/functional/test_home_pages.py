@@ -154,7 +154,7 @@ def test_the_next_step_follows_what_the_member_has_done(people: Town, make_brows
     assert "not ranked yet: no points this month" in nothing
 
     people.submit("member", "study", "1")
-    people.submit("member", "org_life", "1")
+    people.submit("member", "care", "1")
     waiting = text_of(section(member.client.get("/").text, "home-member"))
     assert "2 entries are waiting for review by your secretary." in waiting
     assert "Nothing declared this month yet." not in waiting
@@ -192,7 +192,7 @@ def test_a_secretary_who_is_a_member_sees_both_blocks(
 ) -> None:
     people.approve("secretary", people.submit("member", "volunteer", "2"))  # 6.0
     people.submit("member2", "study", "1")
-    people.submit("member2", "org_life", "1")
+    people.submit("member2", "care", "1")
     people.submit("secretary", "study", "1")  # their own: not in their queue
     secretary = signed_in(make_browser, "secretary")
     page = secretary.client.get("/")

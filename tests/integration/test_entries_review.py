@@ -461,7 +461,7 @@ def _approve_a_month(people: Town) -> None:
     people.approve("secretary", people.submit("member2", "volunteer", "1.5"))
     people.approve("secretary2", people.submit("member3", "volunteer", "3"))
     people.approve("secretary2", people.submit("member3", "good_deed", "1"))
-    people.approve("instructor", people.submit("secretary", "org_life", "1"))
+    people.approve("instructor", people.submit("secretary", "suggestion", "1"))
 
 
 def test_member_board_ranks_the_town_with_shared_ranks(people: Town) -> None:
