@@ -235,8 +235,8 @@ def test_kill_9_mid_batch_loses_nothing_and_restarts_clean(
             ).all()
         )
     assert totals == {
-        town.member_ids["member"]: Decimal(PER_MEMBER),
-        town.member_ids["member2"]: Decimal(PER_MEMBER),
+        town.member_ids["member"]: Decimal(3 * PER_MEMBER),  # an hour each, 3 points
+        town.member_ids["member2"]: Decimal(3 * PER_MEMBER),
         town.member_ids["member3"]: Decimal("10.0"),  # the good-deed cap
     }
     server_log = servers[1].log()
