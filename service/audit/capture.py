@@ -32,6 +32,16 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
 from service.persistence.guards import refuse_changes
+from service.persistence.meetings import (
+    CalendarFeed,
+    Meeting,
+    MeetingAmendment,
+    MeetingAttendance,
+    MeetingLeave,
+    MeetingOrganiser,
+    MeetingPhoto,
+    PartyGroup,
+)
 from service.persistence.models import (
     Account,
     Adjustment,
@@ -159,6 +169,17 @@ AUDITED: dict[type[Base], Audited] = {
     AdoptedRuleset: Audited(
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
     ),
+    # Meetings (组织生活). The check-in secret keys the rotating codes: never in the log.
+    # Who is expected (meeting_invitee) and party group membership follow from these
+    # records' changes and are not recorded row by row.
+    Meeting: Audited("meeting", ("title", "day"), secret=frozenset({"checkin_secret"})),
+    MeetingLeave: Audited("meeting_leave", ("meeting_id", "member_id")),
+    MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
+    MeetingAmendment: Audited("meeting_amendment", ("meeting_id", "member_id")),
+    MeetingOrganiser: Audited("meeting_organiser", ("branch_id", "account_id")),
+    MeetingPhoto: Audited("meeting_photo", ("meeting_id",)),
+    PartyGroup: Audited("party_group", ("name",)),
+    CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -210,6 +231,14 @@ OBJECT_LABELS = {
     "objection": N_("Objection"),
     "api_token": N_("API token"),
     "adopted_ruleset": N_("Adopted ruleset"),
+    "meeting": N_("Meeting"),
+    "meeting_leave": N_("Leave request"),
+    "meeting_attendance": N_("Meeting attendance"),
+    "meeting_amendment": N_("Attendance amendment"),
+    "meeting_organiser": N_("Meeting organiser"),
+    "meeting_photo": N_("Minutes photo"),
+    "party_group": N_("Party group"),
+    "calendar_feed": N_("Calendar feed"),
     "sign_in": N_("Sign-in"),
 }
 

@@ -60,10 +60,22 @@ def totals_queries(*, built: bool = False) -> dict[str, str]:
         f"GROUP BY {_span(kind, 's.period')}, s.member_id, m.status"
         for kind in SPAN_SQL
     )
+    # Taking part: an approved entry, or attending a closed meeting (组织生活).
     participation = " UNION ".join(
-        f"SELECT {_span(kind, 'e.period')} AS period, e.branch_id AS branch_id, "
-        "e.member_id AS member_id FROM entry e WHERE e.status = 'approved'"
-        for kind in SPAN_SQL
+        [
+            *(
+                f"SELECT {_span(kind, 'e.period')} AS period, e.branch_id AS branch_id, "
+                "e.member_id AS member_id FROM entry e WHERE e.status = 'approved'"
+                for kind in SPAN_SQL
+            ),
+            *(
+                f"SELECT {_span(kind, 'mt.period')} AS period, a.branch_id AS branch_id, "
+                "a.member_id AS member_id FROM meeting_attendance a "
+                "JOIN meeting mt ON mt.id = a.meeting_id "
+                "WHERE mt.status = 'closed' AND a.outcome = 'attended'"
+                for kind in SPAN_SQL
+            ),
+        ]
     )
     branch_points = " UNION ALL ".join(
         f"SELECT {_span(kind, 's.period')} AS period, s.branch_id AS branch_id, "

@@ -24,7 +24,8 @@ from service.accounts.principal import Principal
 from service.kernel.errors import NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
-from service.ledger.reconcile import score_member_year
+from service.ledger.reconcile import ATTENDANCE_SOURCES, ENTRY_SOURCES, score_member_year
+from service.persistence.meetings import Meeting, MeetingAttendance
 from service.persistence.models import Adjustment, Branch, Entry, EntryStatus, Member
 from service.scoring.engine import (
     MANUAL_RULE_ID,
@@ -47,6 +48,8 @@ class LineKind(StrEnum):
     IMPLEMENTED = "implemented"
     DEDUCTION = "deduction"
     ADJUSTMENT = "adjustment"
+    ATTENDANCE = "attendance"  # attended a closed meeting
+    ABSENCE = "absence"  # absent from a closed meeting without approved leave
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class Line:
     # "day" / "month": ``raw`` is this entry's share of the member's rounded total under
     # the rule for that day or month (``rounding_per``), not the entry rounded alone.
     share_of: str | None = None
+    # An attendance or absence line: the meeting behind it (its title is ``text``).
+    meeting_id: int | None = None
+    meeting_kind: str | None = None
 
     @property
     def clipped(self) -> Decimal:
@@ -175,7 +181,7 @@ def explain_member(
 
     # Scored as reconciliation scores it: published months count what was published.
     scored, _held, _given = score_member_year(session, rulebook, member_id, year)
-    entry_ids = {s.activity.source_id for s in scored if s.activity.source is not Source.ADJUSTMENT}
+    entry_ids = {s.activity.source_id for s in scored if s.activity.source in ENTRY_SOURCES}
     adjustment_ids = {
         s.activity.source_id for s in scored if s.activity.source is Source.ADJUSTMENT
     }
@@ -197,22 +203,33 @@ def explain_member(
             )
         ):
             reasons[row.id] = row.reason
+    meetings = _meetings_of(
+        session,
+        member_id,
+        {s.activity.source_id for s in scored if s.activity.source in ATTENDANCE_SOURCES},
+    )
 
     by_month: dict[str, list[Line]] = defaultdict(list)
     for item in scored:
         activity = item.activity
         is_adjustment = activity.source is Source.ADJUSTMENT
+        is_entry = activity.source in ENTRY_SOURCES
+        meeting = meetings.get(activity.source_id) if not is_entry and not is_adjustment else None
+        if meeting is not None:
+            text = meeting[2]
+        else:
+            text = (reasons if is_adjustment else descriptions).get(activity.source_id, "")
         by_month[period_of(activity.day)].append(
             Line(
                 day=activity.day,
                 kind=_kind(item, rulebook),
                 source=activity.source,
                 source_id=activity.source_id,
-                entry_id=None if is_adjustment else activity.source_id,
+                entry_id=activity.source_id if is_entry else None,
                 branch_id=activity.branch_id,
                 rule_id=activity.rule_id,
                 ruleset_version=item.ruleset_version,
-                text=(reasons if is_adjustment else descriptions).get(activity.source_id, ""),
+                text=text,
                 quantity=activity.quantity,
                 raw=item.raw,
                 counted=item.counted,
@@ -220,6 +237,8 @@ def explain_member(
                 missing_rule=item.missing_rule,
                 caps=_caps(item, rulebook),
                 share_of=item.share_of,
+                meeting_id=meeting[0] if meeting else None,
+                meeting_kind=meeting[1] if meeting else None,
             )
         )
     months = tuple(Month(period, tuple(by_month[period])) for period in sorted(by_month))
@@ -241,6 +260,23 @@ def explain_member(
         next_threshold=next((t for t in thresholds if t > score.total), None),
         revoked=_revoked(session, member_id, year),
     )
+
+
+def _meetings_of(
+    session: Session, member_id: int, attendance_ids: set[int]
+) -> dict[int, tuple[int, str, str]]:
+    """attendance row id → (meeting id, kind, title), the member's own rows only."""
+    if not attendance_ids:
+        return {}
+    rows = session.execute(
+        select(MeetingAttendance.id, Meeting.id, Meeting.kind, Meeting.title)
+        .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+        .where(
+            MeetingAttendance.member_id == member_id,
+            MeetingAttendance.id.in_(sorted(attendance_ids)),
+        )
+    )
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 def _revoked(session: Session, member_id: int, year: int) -> tuple[RevokedEntry, ...]:

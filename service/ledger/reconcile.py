@@ -37,6 +37,7 @@ from service.boards.totals import (
 from service.kernel.errors import Conflict
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
+from service.persistence.meetings import Meeting, MeetingAttendance, MeetingStatus, Outcome
 from service.persistence.models import (
     Adjustment,
     AdoptedRuleset,
@@ -50,6 +51,11 @@ from service.persistence.models import (
 from service.publication.state import frozen_months, holds_months
 from service.scoring.engine import Activity, Scored, Source, score_activities
 from service.scoring.rules import Rulebook
+
+# Ledger sources whose id is an entry's (an entry, or a step of a suggestion).
+ENTRY_SOURCES = frozenset({Source.ENTRY, Source.ADOPTED, Source.IMPLEMENTED})
+# Ledger sources whose id is a meeting_attendance row's.
+ATTENDANCE_SOURCES = frozenset({Source.ATTENDANCE, Source.ABSENCE})
 
 ZERO = Decimal("0.0")
 SummaryKey = tuple[int, str, int, str]  # member, period, branch, rule
@@ -135,13 +141,16 @@ def _year_bounds(year: int) -> tuple[date, date]:
     return date(year, 1, 1), date(year, 12, 31)
 
 
-def member_activities(session: Session, member_id: int, year: int) -> list[Activity]:
-    """Everything that scores for a member in a year, read from entries and adjustments."""
-    return activities_of(session, [member_id], year).get(member_id, [])
+def member_activities(
+    session: Session, rulebook: Rulebook, member_id: int, year: int
+) -> list[Activity]:
+    """Everything that scores for a member in a year, read from entries, adjustments and
+    the attendance of closed meetings (the rulebook names the rule of a meeting's type)."""
+    return activities_of(session, rulebook, [member_id], year).get(member_id, [])
 
 
 def activities_of(
-    session: Session, member_ids: Collection[int], year: int
+    session: Session, rulebook: Rulebook, member_ids: Collection[int], year: int
 ) -> dict[int, list[Activity]]:
     """``member_activities`` of several members at once (the ledger check reads a city
     a few hundred members at a time); columns, not ORM objects."""
@@ -206,7 +215,76 @@ def activities_of(
                 points=adjustment.points,
             )
         )
+    for member_id, activity in attendance_activities(session, rulebook, ids, first, last):
+        activities[member_id].append(activity)
     return dict(activities)
+
+
+def attendance_activities(
+    session: Session, rulebook: Rulebook, member_ids: Collection[int], first: date, last: date
+) -> Iterable[tuple[int, Activity]]:
+    """The activities of closed meetings' attendance rows dated from ``first`` to ``last``:
+    attended → the rule of the meeting's type in the ruleset in force on its day;
+    absent without leave → that rule's ``absent_points``, if it has any; on leave or made
+    up → nothing. A type no rule scores on that day gives nothing either."""
+    ids = sorted(member_ids)
+    rows = session.execute(
+        select(
+            MeetingAttendance.id,
+            MeetingAttendance.member_id,
+            MeetingAttendance.branch_id,
+            MeetingAttendance.outcome,
+            Meeting.kind,
+            Meeting.day,
+        )
+        .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+        .where(
+            MeetingAttendance.member_id.in_(ids)
+            if len(ids) > 1
+            else MeetingAttendance.member_id == ids[0],
+            Meeting.status == MeetingStatus.CLOSED,
+            Meeting.day.between(first, last),
+            MeetingAttendance.outcome.in_((Outcome.ATTENDED, Outcome.ABSENT)),
+        )
+    )
+    for row in rows:
+        ruleset = rulebook.in_force(row.day)
+        rule = ruleset.meeting_rule(row.kind) if ruleset is not None else None
+        if rule is None:
+            continue
+        if row.outcome is Outcome.ATTENDED:
+            source = Source.ATTENDANCE
+        elif rule.absent_points is not None:
+            source = Source.ABSENCE
+        else:
+            continue
+        yield (
+            row.member_id,
+            Activity(
+                source=source,
+                source_id=row.id,
+                rule_id=rule.id,
+                day=row.day,
+                branch_id=row.branch_id,
+            ),
+        )
+
+
+def attended_months(session: Session, member_id: int, year: int) -> list[tuple[str, int]]:
+    """(month, branch) of each closed meeting of ``year`` the member attended: taking
+    part, for participation, like an approved entry (whatever the rules score)."""
+    first, last = _year_bounds(year)
+    rows = session.execute(
+        select(Meeting.period, MeetingAttendance.branch_id)
+        .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+        .where(
+            MeetingAttendance.member_id == member_id,
+            MeetingAttendance.outcome == Outcome.ATTENDED,
+            Meeting.status == MeetingStatus.CLOSED,
+            Meeting.day.between(first, last),
+        )
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -290,7 +368,7 @@ def score_members_year(
     frozen: Collection[str],
 ) -> dict[int, tuple[list[Scored], dict[str, LedgerState], dict[str, Decimal]]]:
     """``score_member_year`` for several members, reading them together."""
-    activities = activities_of(session, member_ids, year)
+    activities = activities_of(session, rulebook, member_ids, year)
     held = ledger_states(session, member_ids, year)
     out = {}
     for member_id in member_ids:
@@ -322,8 +400,9 @@ def _line(
         activity_date=where.day,
         source=source,
         activity_key=key,
-        entry_id=None if source is Source.ADJUSTMENT else source_id,
+        entry_id=source_id if source in ENTRY_SOURCES else None,
         adjustment_id=source_id if source is Source.ADJUSTMENT else None,
+        attendance_id=source_id if source in ATTENDANCE_SOURCES else None,
         rule_id=where.rule_id,
         ruleset_version=version,
         kind=kind,
@@ -426,17 +505,21 @@ def reconcile_member(
     # state and write contradicting lines. SQLite's BEGIN IMMEDIATE already serialises.
     session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
     scored_list, held, given = score_member_year(session, rulebook, member_id, year)
-    # Participation (an approved entry dated in a span, for a branch) moves with the same
-    # activities, published months included: it follows the entries, not the points.
+    # Participation (an approved entry dated in a span, for a branch, or a closed
+    # meeting attended) moves with the same activities, published months included: it
+    # follows the entries and the attendance, not the points.
     joined = participation_changes(
         session,
         member_id,
         year,
-        (
-            (period_of(s.activity.day), s.activity.branch_id)
-            for s in scored_list
-            if s.activity.source is Source.ENTRY
-        ),
+        [
+            *(
+                (period_of(s.activity.day), s.activity.branch_id)
+                for s in scored_list
+                if s.activity.source is Source.ENTRY
+            ),
+            *attended_months(session, member_id, year),
+        ],
     )
     write_participation(session, joined)
     scored = {s.activity.key: s for s in scored_list}

@@ -44,6 +44,7 @@ from service.boards.rebuild import differences as totals_differences
 from service.kernel.i18n import N_
 from service.kernel.periods import period_of
 from service.ledger.reconcile import LedgerState, score_members_year
+from service.persistence.meetings import Meeting, MeetingAttendance, MeetingStatus
 from service.persistence.models import (
     Adjustment,
     Entry,
@@ -303,7 +304,8 @@ def _check_summary(session: Session) -> tuple[list[Difference], int, int, int]:
 
 
 def member_years(session: Session, years: Iterable[int] | None = None) -> list[tuple[int, int]]:
-    """Every (member, year) with approved activity, an adjustment or ledger lines.
+    """Every (member, year) with approved activity, an adjustment, attendance at a closed
+    meeting or ledger lines.
 
     Ledger lines count on their own: a revoked entry has no approved activity left, but
     its lines must still be checked (and reversed) for the year they sit in.
@@ -325,6 +327,14 @@ def member_years(session: Session, years: Iterable[int] | None = None) -> list[t
     add(pairs_of(select(LedgerLine.member_id, LedgerLine.period).distinct()))
     add(pairs_of(select(Entry.member_id, Entry.period).where(approved).distinct()))
     add(pairs_of(select(Adjustment.member_id, Adjustment.period).distinct()))
+    add(
+        pairs_of(
+            select(MeetingAttendance.member_id, Meeting.period)
+            .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+            .where(Meeting.status == MeetingStatus.CLOSED, MeetingAttendance.outcome.is_not(None))
+            .distinct()
+        )
+    )
     # Suggestion steps score in the month they happened, which may be a later year.
     for column in (Entry.adopted_on, Entry.implemented_on):
         rows = session.execute(

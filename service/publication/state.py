@@ -34,6 +34,7 @@ from service.kernel.errors import Conflict
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.persistence.guards import MONTH_HOLD, MonthHold
+from service.persistence.meetings import Meeting, MeetingStatus
 from service.persistence.models import (
     Adjustment,
     Branch,
@@ -227,8 +228,8 @@ def before_rules_conflict(rulebook: Rulebook, period: str) -> Conflict | None:
 
 def month_activity(session: Session, period: str) -> int:
     """How many things count in ``period``: approved entries dated in it, suggestion
-    steps dated in it, deductions and adjustments dated in it. A month with none has
-    nothing but zeros to publish."""
+    steps dated in it, deductions and adjustments dated in it, closed meetings held in
+    it. A month with none has nothing but zeros to publish."""
     first = first_day(period)
     last = _last_day(period)
     approved = Entry.status == EntryStatus.APPROVED
@@ -247,7 +248,12 @@ def month_activity(session: Session, period: str) -> int:
     adjustments = session.scalar(
         select(func.count()).select_from(Adjustment).where(Adjustment.period == period)
     )
-    return (entries or 0) + (adjustments or 0)
+    meetings = session.scalar(
+        select(func.count())
+        .select_from(Meeting)
+        .where(Meeting.period == period, Meeting.status == MeetingStatus.CLOSED)
+    )
+    return (entries or 0) + (adjustments or 0) + (meetings or 0)
 
 
 class EmptyMonth(Conflict):

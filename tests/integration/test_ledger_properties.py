@@ -441,7 +441,7 @@ class LedgerMachine(RuleBasedStateMachine):
             # The pure engine over the approved facts, summed like the summary table.
             expected: dict[tuple[int, str, int, str], Decimal] = {}
             for member_id, year in member_years(session):
-                activities = member_activities(session, member_id, year)
+                activities = member_activities(session, self.rulebook, member_id, year)
                 for scored in score_activities(activities, self.rulebook):
                     a = scored.activity
                     key = (member_id, period_of(a.day), a.branch_id, a.rule_id)
