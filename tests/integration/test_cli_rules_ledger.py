@@ -8,7 +8,7 @@ database is handed to the command the way the command builds its own.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -224,7 +224,9 @@ def candidate_file(tmp_path: Path, rulebook: Rulebook, good_deed_points: int) ->
     assert latest is not None
     source = (RULES_DIR / f"{latest.version}.toml").read_text("utf-8")
     first = today().replace(day=1)
-    assert first != latest.effective_from
+    if first == latest.effective_from:
+        # A version already starts this month (2026.2 on 1 December): the day after.
+        first += timedelta(days=1)
     changed = source.replace(f'version = "{latest.version}"', 'version = "next"', 1)
     changed = changed.replace(
         f"effective_from = {latest.effective_from}", f"effective_from = {first}", 1

@@ -779,3 +779,108 @@ def test_lists_and_home_show_what_each_sees(
         assert len(detail.rows) == 3
         assert detail.checkin_opens == STARTS - timedelta(minutes=30)
         assert detail.checkin_closes == STARTS + timedelta(minutes=20)
+
+
+def test_make_up_refusals(database: Database, town: SmallTown, rulebook: Rulebook) -> None:
+    ids = town.member_ids
+    secretary = town.principal(database, "secretary")
+    meeting_id = _schedule(database, town, rulebook)
+    later = _input(town, title="补课", day=date(2026, 12, 12))
+    # Not closed yet: no make-up.
+    with pytest.raises(Conflict), database.transaction() as session:
+        schedule_makeup(session, secretary, rulebook, meeting_id, later, now=AFTER)
+    for who in ("member", "member2", "secretary"):
+        _check_in(database, town, meeting_id, who)
+    _close(database, town, rulebook, meeting_id)
+    # Everyone came: nobody to make it up.
+    with pytest.raises(Conflict), database.transaction() as session:
+        schedule_makeup(session, secretary, rulebook, meeting_id, later, now=AFTER)
+    with pytest.raises(PermissionDenied), database.transaction() as session:
+        schedule_makeup(
+            session, town.principal(database, "member"), rulebook, meeting_id, later, now=AFTER
+        )
+    with pytest.raises(NotFound), database.transaction() as session:
+        schedule_makeup(
+            session, town.principal(database, "secretary2"), rulebook, meeting_id, later, now=AFTER
+        )
+    assert _points(database, ids["member"]) == Decimal(2)
+
+
+def test_a_made_up_outcome_and_the_attendance_that_made_it_up_are_not_amended(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    ids = town.member_ids
+    secretary = town.principal(database, "secretary")
+    meeting_id = _schedule(database, town, rulebook)
+    _close(database, town, rulebook, meeting_id)
+    with database.transaction() as session:
+        makeup_id = schedule_makeup(
+            session,
+            secretary,
+            rulebook,
+            meeting_id,
+            _input(town, title="补课", day=date(2026, 12, 12), member_ids=(ids["member"],)),
+            now=AFTER,
+        ).id
+    _check_in(database, town, makeup_id, "member")
+    _close(database, town, rulebook, makeup_id, now=datetime(2026, 12, 12, 4, 0, tzinfo=UTC))
+    for target in (meeting_id, makeup_id):
+        with pytest.raises(Conflict), database.transaction() as session:
+            amend_attendance(
+                session, secretary, rulebook, target, ids["member"], Outcome.ABSENT, "x", now=AFTER
+            )
+    # member2 still absent from the original (-2); member made it up (+2).
+    assert _points(database, ids["member"]) == Decimal(2)
+    assert _points(database, ids["member2"]) == Decimal(-2)
+    _verify(database, rulebook)
+
+
+def test_leave_is_not_decided_once_the_meeting_is_closed(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    meeting_id = _schedule(database, town, rulebook)
+    with database.transaction() as session:
+        leave_id = request_leave(
+            session, town.principal(database, "member"), meeting_id, "出差", now=BEFORE
+        ).id
+    # Still pending at closing: the member counts as absent.
+    result = _close(database, town, rulebook, meeting_id)
+    assert (result.attended, result.on_leave, result.absent) == (0, 0, 3)
+    with pytest.raises(Conflict), database.transaction() as session:
+        decide_leave(
+            session,
+            town.principal(database, "secretary"),
+            leave_id,
+            grant=True,
+            reason="",
+            now=AFTER,
+        )
+    # An office account without a member record is never expected.
+    with pytest.raises(PermissionDenied), database.transaction() as session:
+        request_leave(session, town.principal(database, "admin"), meeting_id, "x", now=BEFORE)
+
+
+def test_the_detail_offers_only_what_the_service_accepts(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    meeting_id = _schedule(database, town, rulebook)
+    with database.transaction(write=False) as session:
+        member = meeting_detail(session, town.principal(database, "member"), meeting_id, now=BEFORE)
+        assert member.can_request_leave and not member.can_withdraw_leave
+        assert not (member.can_edit or member.can_close or member.can_checkin_screen)
+        instructor = meeting_detail(
+            session, town.principal(database, "instructor"), meeting_id, now=AFTER
+        )
+        assert not (instructor.can_close or instructor.can_edit or instructor.can_decide_leave)
+        assert len(instructor.rows) == 3
+    _close(database, town, rulebook, meeting_id)
+    with database.transaction(write=False) as session:
+        secretary = meeting_detail(
+            session, town.principal(database, "secretary"), meeting_id, now=AFTER
+        )
+        assert secretary.can_amend and secretary.can_makeup and not secretary.can_close
+        assert secretary.minutes == "学习了党章,讨论了下月安排。"
+        assert {row.outcome for row in secretary.rows} == {Outcome.ABSENT}
+        member = meeting_detail(session, town.principal(database, "member"), meeting_id, now=AFTER)
+        assert not member.can_request_leave
+        assert member.summary.my_outcome is Outcome.ABSENT

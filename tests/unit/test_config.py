@@ -75,5 +75,6 @@ def test_a_checkout_keeps_its_data_in_var_and_reads_the_shipped_rules(
     assert sorted(p.name for p in settings.rules_dir.glob("*.toml")) == [
         "2025.1.toml",
         "2026.1.toml",
+        "2026.2.toml",
         "2027.1.toml",
     ]
