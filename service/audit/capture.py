@@ -165,6 +165,8 @@ AUDITED: dict[type[Base], Audited] = {
         ignored=frozenset({"last_used_at"}),
         secret=frozenset({"token_hash"}),
     ),
+    # A check-in, a secretary's tick or its taking back, then the outcome at closing.
+    MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
     # The TOML text can be long; its digest names it exactly (the export gives the text).
     AdoptedRuleset: Audited(
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
@@ -214,6 +216,8 @@ SPECIFIC_KINDS = (
     "sign_in.throttled",
     "objection.resolve",
     "correction.close",
+    # A member's check-in refused for a wrong or expired code (they are counted).
+    "checkin.wrong_code",
 )
 
 OBJECT_LABELS = {
@@ -240,6 +244,7 @@ OBJECT_LABELS = {
     "party_group": N_("Party group"),
     "calendar_feed": N_("Calendar feed"),
     "sign_in": N_("Sign-in"),
+    "checkin": N_("Check-in"),
 }
 
 ACTION_LABELS = {
@@ -268,6 +273,7 @@ ACTION_LABELS = {
     "throttled": N_("refused: too many failed sign-ins"),
     "resolve": N_("resolved"),
     "close": N_("closed"),
+    "wrong_code": N_("refused: wrong or expired code"),
 }
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.audit.events import record_event
 from service.kernel.errors import Conflict, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.people.transfers import branch_on
@@ -41,7 +42,7 @@ from service.persistence.meetings import (
     MeetingOrganiser,
     MeetingStatus,
 )
-from service.persistence.models import Account, Member, Role
+from service.persistence.models import Account, AuditEvent, Member, Role
 from service.scoring.rules import MeetingPolicy, Rulebook
 
 CODE_STEP_SECONDS = 30
@@ -50,6 +51,10 @@ CODE_DIGITS = 6
 # than "not this meeting's": the longest window the rules allow.
 _EXPIRED_LOOKBACK_STEPS = (240 + 240) * 60 // CODE_STEP_SECONDS
 DEFAULT_ZONE = "Asia/Shanghai"
+# Wrong or expired codes a member may send for one meeting: a code of six digits valid
+# for a minute cannot be guessed from home in so few tries (ten in a million: 1 in 50,000).
+WRONG_CODES_MAX = 10
+WRONG_CODE = "checkin.wrong_code"
 
 # The same words as a missing meeting (service/meetings/access.py): a stranger learns
 # nothing from trying an id.
@@ -258,7 +263,9 @@ def check_in(
     now: datetime,
 ) -> MeetingAttendance:
     """Check the actor's member in with the code on the screen: once, inside the
-    window, with this meeting's current (or previous) code. Any refusal changes nothing."""
+    window, with this meeting's current (or previous) code. A refusal changes nothing
+    but this: a wrong or expired code is counted (an audit line, to be committed with
+    the refusal), and after ``WRONG_CODES_MAX`` of them the member is refused for good."""
     meeting = _expected_meeting(session, actor, meeting_id)
     assert actor.member_id is not None
     _refuse_unless_scheduled(meeting)
@@ -284,10 +291,20 @@ def check_in(
                 {"time": local_time(meeting, rulebook, closes)},
             )
         )
+    if _wrong_codes(session, actor, meeting) >= WRONG_CODES_MAX:
+        raise Conflict(
+            Message(
+                N_(
+                    "Too many wrong codes for this meeting. If you are there, ask the "
+                    "secretary to tick you on the attendance list."
+                )
+            )
+        )
     normal = normal_code(code)
     if normal is None:
         raise Conflict(Message(N_("Enter the six digits shown on the meeting's screen.")))
     if not code_is_valid(meeting, normal, now):
+        _count_wrong_code(session, actor, meeting)
         if _code_expired(meeting, normal, now):
             raise Conflict(
                 Message(
@@ -306,6 +323,34 @@ def check_in(
             )
         )
     return _record(session, meeting, rulebook, actor, actor.member_id, CheckinMethod.CODE, now)
+
+
+def _wrong_codes(session: Session, actor: Principal, meeting: Meeting) -> int:
+    found = session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.kind == WRONG_CODE,
+            AuditEvent.object_id == str(meeting.id),
+            AuditEvent.actor_id == actor.account_id,
+        )
+    )
+    return found or 0
+
+
+def _count_wrong_code(session: Session, actor: Principal, meeting: Meeting) -> None:
+    """An audit line that counts towards ``WRONG_CODES_MAX``. It is written before the
+    refusal is raised: the caller commits the Conflict as it is (the web page does), so
+    the failure counts, as a wrong current password does (service/accounts/passwords.py)."""
+    record_event(
+        session,
+        WRONG_CODE,
+        "checkin",
+        meeting.id,
+        summary=meeting.title,
+        branch_id=meeting.branch_id,
+        actor_id=actor.account_id,
+    )
 
 
 def _record(
@@ -504,6 +549,7 @@ class AttendanceRow:
 class AttendanceSheet:
     meeting: Meeting
     rows: list[AttendanceRow]
+    opens: datetime  # when check-in and ticks open
     can_tick: bool  # scheduled, and the window has opened
 
     @property
@@ -560,5 +606,6 @@ def attendance_sheet(
     return AttendanceSheet(
         meeting=meeting,
         rows=rows,
+        opens=opens,
         can_tick=meeting.status is MeetingStatus.SCHEDULED and now >= opens,
     )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from service.audit.capture import acting
 from service.kernel.errors import Conflict, NotFound, PermissionDenied
 from service.kernel.periods import period_of, town_today
 from service.meetings.checkin import (
@@ -32,6 +33,7 @@ from service.persistence.meetings import (
     MeetingOrganiser,
     MeetingStatus,
 )
+from service.persistence.models import AuditEvent
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
 
@@ -255,6 +257,39 @@ def test_another_meetings_code_is_refused(
     assert rows(database, here) == [] and rows(database, elsewhere) == []
 
 
+def test_after_ten_wrong_codes_even_the_right_one_is_refused(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    meeting_id = make_meeting(database, town)
+    actor = town.principal(database, "member")
+    right = code_at(database, meeting_id, START)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    messages = []
+    for _attempt in range(10):
+        # Committed with the refusal, as the page does: the failure must count.
+        with database.transaction() as session:
+            try:
+                check_in(session, actor, rulebook, meeting_id, wrong, now=START)
+            except Conflict as exc:
+                messages.append(str(exc.message))
+    assert len(messages) == 10 and "Too many" not in messages[-1]
+    with pytest.raises(Conflict, match="Too many wrong codes"):
+        try_check_in(database, town, rulebook, "member", meeting_id, START, right)
+    assert rows(database, meeting_id) == []
+    with database.transaction(write=False) as session:
+        counted = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.kind == "checkin.wrong_code",
+                AuditEvent.actor_id == town.account_ids["member"],
+            )
+        )
+    assert counted == 10
+    # Another member of the same meeting is not held back by it.
+    try_check_in(database, town, rulebook, "member2", meeting_id, START)
+
+
 @pytest.mark.parametrize("username", ["member3", "secretary2", "instructor", "admin"])
 def test_someone_not_expected_learns_nothing(
     database: Database, town: SmallTown, rulebook: Rulebook, username: str
@@ -324,6 +359,28 @@ def test_the_secretary_ticks_and_unticks(
     assert len(rows(database, meeting_id)) == 1
     try_tick(database, town, rulebook, "secretary", meeting_id, "member2", now, present=False)
     assert rows(database, meeting_id) == []
+
+
+def test_ticks_and_their_taking_back_are_in_the_audit_log(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    meeting_id = make_meeting(database, town)
+    try_check_in(database, town, rulebook, "member", meeting_id, START)
+    with acting(town.account_ids["secretary"], "203.0.113.9"):
+        try_tick(database, town, rulebook, "secretary", meeting_id, "member2", START)
+        try_tick(database, town, rulebook, "secretary", meeting_id, "member", START, present=False)
+    with database.transaction(write=False) as session:
+        events = session.execute(
+            select(AuditEvent.kind, AuditEvent.actor_id)
+            .where(AuditEvent.object_type == "meeting_attendance")
+            .order_by(AuditEvent.id)
+        ).all()
+    secretary = town.account_ids["secretary"]
+    # The member's own check-in, then the secretary's tick and the check-in taken back.
+    assert [tuple(event) for event in events][-2:] == [
+        ("meeting_attendance.create", secretary),
+        ("meeting_attendance.delete", secretary),
+    ]
 
 
 def test_a_tick_keeps_a_code_check_in_and_an_untick_takes_it_back(

@@ -5,4 +5,6 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-HANDLERS: list[ControllerRouterHandler] = []
+from web.checkin.views import CheckinController
+
+HANDLERS: list[ControllerRouterHandler] = [CheckinController]
