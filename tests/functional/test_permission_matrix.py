@@ -157,6 +157,12 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/boards/{this_month}/branches/{baoyuan}/members.csv", EVERYONE),
     Case("GET", "/boards/{last_month}/branches/{jinwan}/members.xlsx", EVERYONE),
     Case("GET", "/achievements/{baoyuan}", EVERYONE),
+    # compliance (组织生活): the office, instructors and secretaries (their branches)
+    Case("GET", "/compliance", allow("secretary", "secretary2", "instructor", "admin")),
+    Case("GET", "/compliance.csv", allow("secretary", "secretary2", "instructor", "admin")),
+    Case(
+        "GET", "/compliance.xlsx?behind=1", allow("secretary", "secretary2", "instructor", "admin")
+    ),
     # objections: members raise them about any line of the public board
     Case("GET", "/objections", allow(*MEMBERS)),
     Case("GET", "/objections/new?period={last_month}&branch={baoyuan}", allow(*MEMBERS)),

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from service.boards.achievements import branch_achievements, year_suggestions_page
+from service.meetings.compliance import branch_compliance
 from service.persistence.pagination import page_number
 from web.deps import Db, RecordId, Rules, town_date
 from web.guards import requires_login
@@ -39,11 +40,13 @@ class AchievementsController(Controller):
             raise NotFoundException()
         achievements = branch_achievements(db, rulebook, branch_id, shown)
         suggestions = year_suggestions_page(db, rulebook, branch_id, shown, page=page_number(page))
+        meetings = branch_compliance(db, rulebook, branch_id, shown, as_of=today)
         return Template(
             "achievements/branch.html",
             context={
                 "a": achievements,
                 "suggestions": suggestions,
+                "meetings": meetings,
                 "previous_year": shown - 1 if shown > FIRST_YEAR else None,
                 "next_year": shown + 1 if shown < today.year else None,
             },

@@ -32,6 +32,7 @@ from service.entries.suggestions import (
 )
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
+from service.meetings.compliance import branch_compliance
 from service.people.fields import BRANCH_KIND_LABELS, MEMBER_STATUS_LABELS
 from service.people.members import (
     branch_members,
@@ -108,6 +109,7 @@ def _branch_page(
     status_code: int = 200,
 ) -> Template:
     suggestions = branch_suggestions_page(db, principal, rulebook, branch_id, page=page)
+    meetings = branch_compliance(db, rulebook, branch_id, today.year, as_of=today)
     return Template(
         "branches/branch.html",
         context={
@@ -115,6 +117,8 @@ def _branch_page(
             "branch_name": branch_name(db, principal, branch_id),
             "suggestions": suggestions,
             "members": branch_members(db, principal, branch_id),
+            "meetings": meetings,
+            "meeting_labels": {k.kind: render(k.label) for k in meetings.kinds},
             "can_record": can_record_in_branch(principal, branch_id),
             "can_create_accounts": can_create_bulk_accounts(principal, branch_id),
             "today": today.isoformat(),

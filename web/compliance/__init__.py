@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-HANDLERS: list[ControllerRouterHandler] = []
+from web.compliance.views import ComplianceController
+
+HANDLERS: list[ControllerRouterHandler] = [ComplianceController]
