@@ -165,8 +165,6 @@ AUDITED: dict[type[Base], Audited] = {
         ignored=frozenset({"last_used_at"}),
         secret=frozenset({"token_hash"}),
     ),
-    # A check-in, a secretary's tick or its taking back, then the outcome at closing.
-    MeetingAttendance: Audited("meeting_attendance", ("meeting_id", "member_id")),
     # The TOML text can be long; its digest names it exactly (the export gives the text).
     AdoptedRuleset: Audited(
         "adopted_ruleset", ("version", "effective_from"), ignored=frozenset({"toml"})
