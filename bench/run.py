@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from bench import http, scenarios
+from bench import meetings as bench_meetings
 from bench.generate import SCALES, Generated, default_url, generate, load_stats
 from bench.report import Report, Row, machine_info, now_text
 from service.accounts.sessions import start_session
@@ -28,7 +29,7 @@ from service.persistence.models import Account
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 
-SCENARIOS = ("ranking", "publish", "http", "approvals", "verify")
+SCENARIOS = ("ranking", "publish", "http", "approvals", "verify", "meetings")
 console = Console(width=200)
 
 
@@ -285,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             think=args.think, duration=args.duration,
         )),
         ("verify", lambda: scenarios.verify(report, url, timeout=args.verify_timeout)),
+        # Last: it adds a year of meetings to the data (and rebuilds the board totals).
+        ("meetings", lambda: bench_meetings.meetings(report, database, data, rulebook)),
     ]  # fmt: skip
     try:
         for name, step in steps:

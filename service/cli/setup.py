@@ -152,6 +152,7 @@ def seed_demo(if_empty: bool, until: Any) -> None:
                 until=last_day,
                 env=settings.env,
                 console=console,
+                now=utcnow(),
             )
     except DemoRefused as exc:
         console.print(error_markup(str(exc)))

@@ -35,8 +35,8 @@ from tests.conftest import SmallTown
 
 pytestmark = pytest.mark.browser
 
-RULES = ("volunteer", "study", "good_deed", "org_life")
-QUANTITY = {"volunteer": "2", "study": "1", "good_deed": "1", "org_life": "1"}
+RULES = ("volunteer", "study", "good_deed", "suggestion")
+QUANTITY = {"volunteer": "2", "study": "1", "good_deed": "1", "suggestion": "1"}
 REJECTION = "照片里看不出是你本人，请补充说明。"
 
 

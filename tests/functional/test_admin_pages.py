@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -71,16 +71,15 @@ def approved(database: Database, town: SmallTown, rulebook: Rulebook) -> dict[st
 
 
 def candidate(rulebook: Rulebook, good_deed_points: int) -> str:
-    """The rules in force today as a new version from the first of this month, good
-    deeds re-priced."""
+    """The rules in force today as a new version from the first of this month (the day
+    after the version in force starts, when that is the first), good deeds re-priced."""
     latest = rulebook.in_force(today())
     assert latest is not None
     source = (PROJECT_ROOT / "scoring_rules" / f"{latest.version}.toml").read_text("utf-8")
     source = source.replace(f'version = "{latest.version}"', 'version = "next"', 1)
+    starts = max(today().replace(day=1), latest.effective_from + timedelta(days=1))
     source = source.replace(
-        f"effective_from = {latest.effective_from}",
-        f"effective_from = {today().replace(day=1)}",
-        1,
+        f"effective_from = {latest.effective_from}", f"effective_from = {starts}", 1
     )
     source, count = re.subn(
         r'(id = "good_deed"\n(?:[^\[\n].*\n)*?points = )2\n', rf"\g<1>{good_deed_points}\n", source

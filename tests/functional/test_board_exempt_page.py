@@ -54,7 +54,7 @@ def listed(page: str) -> list[str]:
 def approve_all(
     database: Database, rulebook: Rulebook, admin: Principal, members: list[tuple[int, int]]
 ) -> None:
-    """One approved org_life entry last month and one today for each (member, branch),
+    """One approved study entry (2 points) last month and one today for each (member, branch),
     in one transaction."""
     last_month_day = date(int(LAST_MONTH[:4]), int(LAST_MONTH[5:7]), 3)
     with database.transaction() as session:
@@ -73,7 +73,7 @@ def approve_all(
                     session,
                     account,
                     rulebook,
-                    EntryInput("org_life", day, Decimal(1), "组织生活"),
+                    EntryInput("study", day, Decimal(1), "学习教育"),
                     today=TODAY,
                     now=utcnow(),
                 )
@@ -149,7 +149,7 @@ def test_the_exempt_members_are_on_pages_of_their_own(member: Browser, period: s
     assert 'href="?page=1" rel="prev"' in second.text
     assert 'rel="next"' not in second.text.split('class="pages"')[1]
     # Each line: name · branch · points.
-    assert "豁免成员001 · 金湾工业园区联合党支部 · 1.0" in html.unescape(first.text)
+    assert "豁免成员001 · 金湾工业园区联合党支部 · 2.0" in html.unescape(first.text)
     # A page past the end shows the last one.
     assert listed(member.client.get(f"/boards/{period}/exempt?page=9").text) == two
 

@@ -61,7 +61,7 @@ def month(database: Database, town: SmallTown, rulebook: Rulebook) -> SmallTown:
     approved(database, town, rulebook, "member2", "volunteer", "1.5", "secretary")
     approved(database, town, rulebook, "member", "volunteer", "2", "secretary")
     approved(database, town, rulebook, "member3", "volunteer", "3", "secretary2")
-    approved(database, town, rulebook, "secretary", "org_life", "1", "instructor")
+    approved(database, town, rulebook, "secretary", "suggestion", "1", "instructor")
     return town
 
 

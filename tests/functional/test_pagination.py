@@ -318,9 +318,7 @@ def publish_last_month(database: Database, town: SmallTown, rulebook: Rulebook) 
             session,
             member,
             rulebook,
-            EntryInput(
-                "theme_day", date(int(period[:4]), int(period[5:]), 3), Decimal(1), "主题党日"
-            ),
+            EntryInput("study", date(int(period[:4]), int(period[5:]), 3), Decimal(1), "学习教育"),
             today=today(),
             now=utcnow(),
         )
@@ -694,7 +692,7 @@ def test_the_boards_read_a_page_that_is_no_number_as_the_first(
                 session,
                 declarer,
                 rulebook,
-                EntryInput("org_life", today(), Decimal(1), "组织生活"),
+                EntryInput("study", today(), Decimal(1), "学习教育"),
                 today=today(),
                 now=utcnow(),
             )

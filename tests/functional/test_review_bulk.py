@@ -30,8 +30,8 @@ CHECKED = re.compile(
 )
 CONFIRMED = re.compile(r'<li class="entry" id="confirm-(\d+)">')
 # Forty entries of 金湾: ten days, four items, two members.
-RULES = ("volunteer", "study", "good_deed", "org_life")
-QUANTITY = {"volunteer": "2", "study": "1", "good_deed": "1", "org_life": "1"}
+RULES = ("volunteer", "study", "good_deed", "suggestion")
+QUANTITY = {"volunteer": "2", "study": "1", "good_deed": "1", "suggestion": "1"}
 
 
 @dataclass(frozen=True)

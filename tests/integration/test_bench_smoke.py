@@ -18,6 +18,7 @@ from service.boards.live import member_board
 from service.boards.pages import exempt_page, member_page
 from service.database import open_database
 from service.ledger.verify import verify_ledger
+from service.persistence.meetings import Meeting
 from service.persistence.models import Entry, EntryStatus
 from service.scoring.rules import Rulebook
 
@@ -64,5 +65,35 @@ def test_generated_data_passes_the_ledger_check(bench_url: str, rulebook: Rulebo
             # The exempt members with points: counted on the board, on pages of their own.
             assert paged.exempt_members == len(whole.exempt)
             assert exempt_page(session, period, 1, size=10).lines == whole.exempt[:10]
+    finally:
+        database.dispose()
+
+
+def test_the_meetings_scenario_closes_its_meeting_and_leaves_the_ledger_whole(
+    bench_url: str, rulebook: Rulebook
+) -> None:
+    """Scenario 7 at a tiny scale: a year of meetings written in bulk, a 50-member
+    meeting closed through the service, the compliance table read; the ledger check
+    still agrees (attending counts as taking part: the board totals were rebuilt)."""
+    from bench.meetings import meetings
+    from bench.report import Report
+
+    result = generate("tiny", bench_url)
+    database = open_database(bench_url)
+    try:
+        report = Report("tiny", "sqlite", "now", {})
+        meetings(report, database, result, rulebook)
+        figures = {row.name: row for row in report.rows}
+        assert "close a 50-member meeting" in figures, report.notes
+        assert any(name.startswith("compliance table, all 30") for name in figures)
+        for row in report.rows:
+            assert row.value > 0 and row.ratio is not None and row.ratio > 0
+        with database.transaction(write=False) as session:
+            closed = session.scalar(
+                select(func.count()).select_from(Meeting).where(Meeting.status == "closed")
+            )
+            assert closed and closed > 30 * 25  # up to November: 30 a branch
+            report_ = verify_ledger(session, rulebook)
+            assert report_.ok, [d.describe() for d in report_.differences[:10]]
     finally:
         database.dispose()

@@ -159,7 +159,7 @@ def test_rebuild_totals_is_the_way_back_for_drifted_totals(
                 session,
                 member,
                 rulebook,
-                EntryInput("theme_day", day, Decimal(1), "主题党日"),
+                EntryInput("study", day, Decimal(1), "学习教育"),
                 today=today,
                 now=utcnow(),
             )

@@ -30,7 +30,7 @@ def _submit(
     rulebook: Rulebook,
     who: str,
     n: int,
-    rule_id: str = "org_life",
+    rule_id: str = "study",
 ) -> list[int]:
     principal = town.principal(database, who)
     today = town_today(utcnow(), "Asia/Shanghai")
@@ -93,7 +93,7 @@ def test_same_entry_approved_by_many_at_once_counts_once(
     assert outcomes == Counter({"approved": 1, "conflict": 11})
     with database.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(LedgerLine)) == 1
-        assert session.scalar(select(func.sum(PointsSummary.points))) == Decimal("1.0")
+        assert session.scalar(select(func.sum(PointsSummary.points))) == Decimal("2.0")
 
 
 def test_many_entries_approved_at_once_all_count(
@@ -106,8 +106,8 @@ def test_many_entries_approved_at_once_all_count(
     with database.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(LedgerLine)) == 16
         # Same member, same month, same rule from several threads: the summary upsert
-        # must add up, not overwrite.
-        assert session.scalar(select(func.sum(PointsSummary.points))) == Decimal("16.0")
+        # must add up, not overwrite (study: 2 points, eight each stay under its cap).
+        assert session.scalar(select(func.sum(PointsSummary.points))) == Decimal("32.0")
         assert session.scalar(select(func.sum(PointsSummary.line_count))) == 16
 
 

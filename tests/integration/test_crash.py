@@ -43,9 +43,10 @@ pytestmark = pytest.mark.commits
 
 PER_MEMBER = 40
 WORKERS = 8
-# Plain 1-point entries for two members; capped good deeds (2 points, 10 a month) for a
-# third, so an approval may also move other entries' lines: all of it or none must land.
-BATCH = (("member", "org_life"), ("member2", "org_life"), ("member3", "good_deed"))
+# Plain one-hour volunteer entries (3 points, never near the cap of 8 hours a day) for two
+# members; capped good deeds (2 points, 10 a month) for a third, so an approval may also
+# move other entries' lines: all of it or none must land.
+BATCH = (("member", "volunteer"), ("member2", "volunteer"), ("member3", "good_deed"))
 KILL_AFTER = PER_MEMBER * len(BATCH) // 3
 
 
@@ -64,14 +65,18 @@ def servers() -> Iterator[list[ServerProcess]]:
 
 
 def _submit_batch(database: Database, town: SmallTown, rulebook: Rulebook) -> dict[int, str]:
-    """The entries to approve, with their rule; in this month, so the cap is one window."""
+    """The entries to approve, with their rule: good deeds in this month, so the cap is one
+    window; volunteer hours over the last ten days (this month and the one before may be
+    declared), at most four hours a day."""
     today = town_today(utcnow(), "Asia/Shanghai")
     rules: dict[int, str] = {}
     with database.transaction() as session:
         for username, rule_id in BATCH:
             principal = town.principal(database, username)
             for index in range(PER_MEMBER):
-                day = max(today.replace(day=1), today - timedelta(days=index % 10))
+                day = today - timedelta(days=index % 10)
+                if rule_id == "good_deed":
+                    day = max(today.replace(day=1), day)
                 data = EntryInput(rule_id, day, Decimal(1), f"{rule_id} {index}")
                 entry_id = submit_entry(
                     session, principal, rulebook, data, today=today, now=utcnow()
@@ -173,8 +178,8 @@ def _assert_consistent(
             continue
         assert status is EntryStatus.APPROVED, (entry_id, status)
         assert lines.get(entry_id), f"approved entry {entry_id} has no ledger line"
-        if rules[entry_id] == "org_life":
-            assert sum(lines[entry_id]) == Decimal("1.0"), (entry_id, lines[entry_id])
+        if rules[entry_id] == "volunteer":
+            assert sum(lines[entry_id]) == Decimal("3.0"), (entry_id, lines[entry_id])
     return statuses
 
 
@@ -230,8 +235,8 @@ def test_kill_9_mid_batch_loses_nothing_and_restarts_clean(
             ).all()
         )
     assert totals == {
-        town.member_ids["member"]: Decimal(PER_MEMBER),
-        town.member_ids["member2"]: Decimal(PER_MEMBER),
+        town.member_ids["member"]: Decimal(3 * PER_MEMBER),  # an hour each, 3 points
+        town.member_ids["member2"]: Decimal(3 * PER_MEMBER),
         town.member_ids["member3"]: Decimal("10.0"),  # the good-deed cap
     }
     server_log = servers[1].log()

@@ -169,7 +169,7 @@ def _verify(database: Database, rulebook: Rulebook) -> None:
 def test_fifty_reviewers_approve_one_entry_once(
     database: Database, town: SmallTown, rulebook: Rulebook, server: ServerProcess
 ) -> None:
-    (entry_id,) = _submit(database, town, rulebook, "org_life", 1)
+    (entry_id,) = _submit(database, town, rulebook, "suggestion", 1)
 
     outcomes = _approve_all_at_once(server, [entry_id] * THREADS)
 

@@ -108,7 +108,14 @@ class ActivitySteps(PeopleSteps):
                 day = rng.choice(month.days)
             ruleset = self._ruleset_on(day)
             rule = ruleset.rule(rule_id) if ruleset else None
-            if ruleset is None or rule is None or rule.group is RuleGroup.DEDUCTION:
+            # Attendance-sourced rules (org_life and theme_day from December) are written
+            # by closing meetings, never declared.
+            if (
+                ruleset is None
+                or rule is None
+                or rule.group is RuleGroup.DEDUCTION
+                or rule.from_attendance
+            ):
                 continue
             quantity = self._quantity(rule) if wanted_quantity is None else wanted_quantity
             if quantity is None or quantity_problem(rule, quantity) is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from rich.console import Console
@@ -18,7 +18,7 @@ from service.audit.capture import suspended as audit_suspended
 from service.kernel.i18n import N_
 from service.kernel.i18n import terminal_gettext as gettext
 from service.kernel.i18n import terminal_ngettext as ngettext
-from service.ops.seed.publishing import PublishingSteps
+from service.ops.seed.meetings import MeetingSteps
 from service.ops.seed.state import DemoRefused
 from service.ops.seed.town_file import read_town_file
 from service.persistence.models import (
@@ -32,7 +32,16 @@ from service.persistence.models import (
 )
 from service.scoring.rules import Rulebook
 
-STEPS = ("branches", "organisations", "members", "accounts", "activity", "ledger", "publication")
+STEPS = (
+    "branches",
+    "organisations",
+    "members",
+    "accounts",
+    "activity",
+    "ledger",
+    "publication",
+    "meetings",
+)
 
 # The words the progress bar shows for each step (and when it is done).
 STEP_LABELS = {
@@ -43,6 +52,7 @@ STEP_LABELS = {
     "activity": N_("activity"),
     "ledger": N_("ledger"),
     "publication": N_("publication"),
+    "meetings": N_("meetings"),
     "done": N_("done"),
 }
 
@@ -81,12 +91,14 @@ def load_demo_town(
     until: date,
     env: str,
     console: Console | None = None,
+    now: datetime | None = None,
 ) -> str:
     """Fill an empty database with the demo town and activity up to ``until``.
 
     Deterministic for a given ``until``. Refused in production, on a database that
     already holds data and when no ruleset is in force on ``until``. Flushes only; the
-    caller commits.
+    caller commits. ``now`` (the moment of loading, for the meeting open for check-in)
+    counts only when it falls on ``until`` in the town; otherwise noon of ``until``.
     """
     if env == "production":
         raise DemoRefused(
@@ -106,7 +118,7 @@ def load_demo_town(
         )
     refuse_unless_empty(session)
     with progress_steps(console) as start, audit_suspended():  # a bulk load, not people's changes
-        return TownBuilder(session, rulebook, town, until).build(start)
+        return TownBuilder(session, rulebook, town, until).build(start, now)
 
 
 def refuse_unless_empty(session: Session) -> None:
@@ -128,8 +140,11 @@ def counted(text: str, count: int) -> str:
     return text % {"count": count}
 
 
-class TownBuilder(PublishingSteps):
-    def build(self, start: Callable[[str], None]) -> str:
+class TownBuilder(MeetingSteps):
+    def build(self, start: Callable[[str], None], now: datetime | None = None) -> str:
+        noon = datetime.combine(self.until, time(12), tzinfo=self.zone).astimezone(UTC)
+        if now is None or now.astimezone(self.zone).date() != self.until:
+            now = noon
         start("branches")
         self._branches()
         start("organisations")
@@ -153,12 +168,15 @@ class TownBuilder(PublishingSteps):
         self._insert_entries(entries)
         adjustments = self._deductions(months) + self._manual_adjustments(months)
         events += self._insert_adjustments(adjustments)
+        self._meetings(now)
         start("ledger")
         self._ledger(events)
         self._advance_sequences()
         self.session.flush()
         start("publication")
         published = self._publish(entries)
+        start("meetings")
+        self._meetings_through_services(now)
         pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)

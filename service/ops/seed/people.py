@@ -234,6 +234,7 @@ class PeopleSteps(BuilderState):
         self.session.execute(insert(Member), rows)
         self.counts["members"] = len(rows)
         self.member_names = {row["id"]: row["name"] for row in rows}
+        self.joined_on = {row["id"]: row["joined_party_on"] for row in rows}
 
     def _joined_on(self, status: MemberStatus) -> date:
         rng = self.rng

@@ -61,6 +61,7 @@ class BuilderState:
         self.drafts: list[Draft] = []
         self.single_org_names: dict[int, str] = {}
         self.member_names: dict[int, str] = {}
+        self.joined_on: dict[int, date] = {}
         self.counts: dict[str, int] = {}
         # (member, rule, period) where a busy member declared more than the cap counts.
         self.busy_windows: list[tuple[int, str, str]] = []

@@ -210,6 +210,48 @@ class Publishing(StrictModel):
     objections: list[TownObjection] = Field(default_factory=list, alias="objection")
 
 
+class MeetingTimes(StrictModel):
+    """When a kind of meeting starts (town-local, one drawn per meeting) and how long."""
+
+    starts: list[time] = Field(min_length=1)
+    minutes: int = Field(ge=15, le=600)
+
+
+class TownMeetings(StrictModel):
+    """Organisational life (组织生活): each branch's meetings since the start of the year."""
+
+    # Outcomes of an expected member (the rest are absent); mobile members attend less.
+    attend_share: float = Field(ge=0, le=1)
+    leave_share: float = Field(ge=0, le=1)
+    mobile_attend_share: float = Field(ge=0, le=1)
+    mobile_leave_share: float = Field(ge=0, le=1)
+    # Of the members asking for leave, the share the secretary declines (they stay away).
+    declined_share: float = Field(ge=0, le=1)
+    # Of the attending members, the share the secretary ticks (the rest scan the code).
+    ticked_share: float = Field(ge=0, le=1)
+    # Months each kind is held in (1 to 12); a party group meeting only where the branch
+    # has party groups.
+    months: dict[str, list[int]]
+    # Branches with this many assessed members have two party groups (党小组).
+    two_groups_from: int = Field(ge=2)
+    group_names: list[str] = Field(min_length=2)
+    committee_size: Spread
+    # Share of the branches behind on their meetings, and how many each one misses.
+    behind_share: float = Field(ge=0, le=1)
+    behind_missed: Spread
+    # Share of the closed meetings with someone missing that get a make-up session (补课).
+    makeup_share: float = Field(ge=0, le=1)
+    makeup_after_days: Spread
+    times: dict[str, MeetingTimes]
+    titles: dict[str, list[str]]
+    places: list[str] = Field(min_length=1)
+    leave_reasons: list[str] = Field(min_length=1)
+    decline_reasons: list[str] = Field(min_length=1)
+    # Filled with {expected}, {attended}, {leave} and {absent}; one body per kind.
+    minutes_head: str = Field(min_length=1)
+    minutes: dict[str, list[str]]
+
+
 class Grant(StrictModel):
     role: Role
     branch: str | None = None
@@ -247,6 +289,7 @@ class TownFile(StrictModel):
     )
     revocations: Revocations
     publication: Publishing | None = None
+    meetings: TownMeetings | None = None
     demo: Demo
 
     @model_validator(mode="after")
