@@ -79,6 +79,11 @@ VARIANTS = (
     ("admin-members-search", "/admin/members?q=宝元"),
     ("admin-publication-published", "/admin/publication/{last_month}?done=published"),
     ("roster-exempt-member", "/branches/{jinwan}/roster/{elder}"),
+    ("meetings-past", "/meetings?when=past"),
+    ("meeting-scheduled", "/meetings/{meeting_jinwan}?done=scheduled"),
+    ("meeting-close-ended", "/meetings/{meeting_ended}/close"),
+    ("meeting-closed", "/meetings/{meeting_closed}"),
+    ("meeting-makeup", "/meetings/{meeting_closed}/makeup"),
     ("not-found", "/no/such/page"),
 )
 # Pages axe has checked in this run, by (slug, language): a page is checked once per
