@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,19 +47,33 @@ def today() -> date:
     return town_today(utcnow(), "Asia/Shanghai")
 
 
+def first_day(in_force_from: date) -> date:
+    """The first day a new version may take effect in this month: the first, unless the
+    version in force already starts then (2026.2 on 1 December)."""
+    return max(today().replace(day=1), in_force_from + timedelta(days=1))
+
+
+def next_from(rulebook: Rulebook) -> date:
+    """The day ``candidate`` takes effect from by default."""
+    in_force = rulebook.in_force(today())
+    assert in_force is not None
+    return first_day(in_force.effective_from)
+
+
 def candidate(
     rulebook: Rulebook, *, version: str = "next", effective: date | None = None, points: int = 5
 ) -> str:
-    """The rules in force today as a new version (from the first of this month unless
-    ``effective`` says otherwise), good deeds worth ``points``; CRLF line ends, as a
-    browser sends a textarea."""
+    """The rules in force today as a new version (from the first of this month, or the day
+    after the version in force starts when that is the first, unless ``effective`` says
+    otherwise), good deeds worth ``points``; CRLF line ends, as a browser sends a
+    textarea."""
     latest = rulebook.in_force(today())
     assert latest is not None
     source = (RULES_DIR / f"{latest.version}.toml").read_text("utf-8")
     source = source.replace(f'version = "{latest.version}"', f'version = "{version}"', 1)
     source = source.replace(
         f"effective_from = {latest.effective_from}",
-        f"effective_from = {effective or today().replace(day=1)}",
+        f"effective_from = {effective or first_day(latest.effective_from)}",
         1,
     )
     source, count = re.subn(
@@ -122,7 +136,7 @@ def test_an_adopted_version_is_stored_exactly_and_joins_the_rulebook(
             select(AuditEvent).where(AuditEvent.object_type == "adopted_ruleset")
         ).all()
     ruleset = merged.version("next")
-    assert ruleset is not None and ruleset.effective_from == today().replace(day=1)
+    assert ruleset is not None and ruleset.effective_from == next_from(rulebook)
     assert merged.in_force(today()) == ruleset
     assert (name, content) == ("next.toml", text.encode("utf-8"))  # CRLF kept, byte for byte
     assert (file_name, file_content) == ("2026.1.toml", (RULES_DIR / "2026.1.toml").read_bytes())
@@ -288,7 +302,7 @@ def test_the_command_line_sees_adopted_versions(
     adopt(database, town, rulebook, candidate(rulebook))
     checked = cli(database, ["rules", "check"])
     assert checked.exit_code == 0, checked.output
-    assert f"next from {today().replace(day=1)}" in checked.output
+    assert f"next from {next_from(rulebook)}" in checked.output
     verified = cli(database, ["ledger", "verify"])
     assert verified.exit_code == 0, verified.output
     assert "OK: the summary table and the ledger agree" in verified.output
@@ -303,7 +317,7 @@ def test_jifen_rules_adopt_goes_through_the_same_service(
     result = cli(database, ["rules", "adopt", str(path), "--reason", "县委通知", "--by", "admin"])
     assert result.exit_code == 0, result.output
     assert (
-        f"Adopted version next, effective from {today().replace(day=1)} (SHA-256 {digest})."
+        f"Adopted version next, effective from {next_from(rulebook)} (SHA-256 {digest})."
         in result.output
     )
     with database.transaction(write=False) as session:
