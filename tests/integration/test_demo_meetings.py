@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from service.accounts.principal import load_principal
 from service.ledger.verify import verify_ledger
-from service.meetings.compliance import compliance_page, compliance_table
 from service.meetings.checkin import checkin_window
+from service.meetings.compliance import compliance_page, compliance_table
 from service.ops.seed.load import load_demo_town
 from service.persistence.db import Database
 from service.persistence.meetings import (
