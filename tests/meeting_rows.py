@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from service.persistence.meetings import Meeting, MeetingAttendance, MeetingStatus, Outcome
+from service.persistence.meetings import (
+    Meeting,
+    MeetingAttendance,
+    MeetingStatus,
+    Outcome,
+    PartyGroup,
+)
 
 
 def add_meeting(
@@ -57,3 +63,12 @@ def add_meeting(
         )
     session.flush()
     return meeting
+
+
+def add_party_group(session: Session, *, branch_id: int, name: str = "第一党小组") -> PartyGroup:
+    """A party group of the branch (no members): the branch then owes party group
+    meetings."""
+    group = PartyGroup(branch_id=branch_id, name=name)
+    session.add(group)
+    session.flush()
+    return group

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
 from service.kernel.i18n import N_
+from service.meetings.views import KIND_LABELS
 from service.persistence.meetings import (
     CalendarFeed,
     Meeting,
@@ -39,16 +40,6 @@ from service.scoring.rules import MeetingType
 # How far back the feed reaches: a phone keeps what it has seen; three months of past
 # meetings are enough to look one up.
 PAST_DAYS = 90
-
-# The same labels as the meetings pages (service/meetings/views.py ``kind_label``).
-KIND_LABELS: dict[str, str] = {
-    MeetingType.CONGRESS.value: N_("Branch general meeting"),
-    MeetingType.COMMITTEE.value: N_("Branch committee meeting"),
-    MeetingType.GROUP.value: N_("Party group meeting"),
-    MeetingType.LECTURE.value: N_("Party lecture"),
-    MeetingType.THEME_DAY.value: N_("Theme party day"),
-    MeetingType.ACTIVITY.value: N_("Other branch activity"),
-}
 
 
 def _hash(token: str) -> str:

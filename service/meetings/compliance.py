@@ -3,13 +3,14 @@ year against what the rules require.
 
 A meeting counts as held when it is closed with minutes; make-up sessions (补课) and
 cancelled meetings do not count. The yearly requirement (``[meetings]
-required_per_year``) comes from the ruleset in force on the as-of day (or on 31 December,
-for a past year). What is due by now is that requirement shared over the months that
-have ended, rounded down: a type held monthly (12 a year) falls due at the end of each
-month, a quarterly one (4 a year) at the end of each quarter. When the rules began to
-require a type after January, only the months from then on count (a requirement that
-starts on a day other than the 1st counts from the next month). A branch is behind when
-any type has fewer held than due.
+required_per_year``) is the one of the ruleset in force on the as-of day (or on 31
+December, for a past year), applied to the whole year, even when that ruleset began
+after January: the office must see a branch that has not met all year. What is due by
+now is that requirement shared over the months that have ended, rounded down: a type
+held monthly (12 a year) falls due at the end of each month, a quarterly one (4 a year)
+at the end of each quarter. Party group meetings (党小组会) are required only of the
+branches that have a party group; for the others the type does not apply. A branch is
+behind when any type that applies has fewer held than due.
 
 The attendance rate is attended / expected over the meetings held: each expected
 member's outcome at closing (on leave and absent both count as not attending; a member
@@ -28,33 +29,30 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.permissions import viewable_branch_ids
 from service.accounts.principal import Principal
 from service.kernel.errors import NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
-from service.persistence.meetings import Meeting, MeetingAttendance, MeetingStatus, Outcome
+from service.meetings.views import kind_label
+from service.persistence.meetings import (
+    Meeting,
+    MeetingAttendance,
+    MeetingStatus,
+    Outcome,
+    PartyGroup,
+)
 from service.persistence.models import Branch
 from service.persistence.pagination import PAGE_SIZE, Page, page_bounds
-from service.scoring.rules import MeetingType, Rulebook, Ruleset
-
-KIND_LABELS: dict[str, str] = {
-    MeetingType.CONGRESS: N_("Branch general meeting"),
-    MeetingType.COMMITTEE: N_("Branch committee meeting"),
-    MeetingType.GROUP: N_("Party group meeting"),
-    MeetingType.LECTURE: N_("Party lecture"),
-    MeetingType.THEME_DAY: N_("Theme party day"),
-    MeetingType.ACTIVITY: N_("Other branch activity"),
-}
+from service.scoring.rules import MeetingType, Rulebook
 
 NO_ACCESS = N_("Only the organisation office, instructors and secretaries see compliance.")
 BRANCH_NOT_FOUND = N_("No such branch.")
 
-
-def kind_label(kind: str) -> Message:
-    return Message(KIND_LABELS.get(kind, kind))
+# Required only of a branch that has a party group.
+GROUP_KIND = MeetingType.GROUP.value
 
 
 class KindCompliance(NamedTuple):
@@ -63,11 +61,12 @@ class KindCompliance(NamedTuple):
     kind: str
     held: int
     due_so_far: int
-    required: int  # for the whole year (fewer when the requirement began after January)
+    required: int  # for the whole year
+    applies: bool = True  # False: party group meetings at a branch without a group
 
     @property
     def behind(self) -> bool:
-        return self.held < self.due_so_far
+        return self.applies and self.held < self.due_so_far
 
     @property
     def label(self) -> Message:
@@ -103,11 +102,12 @@ class ComplianceRow:
 
 @dataclass(frozen=True)
 class Requirement:
-    """What the rules ask of every branch for one type in ``year``, as of a day."""
+    """What the rules ask of every branch for one type in ``year``, as of a day (party
+    group meetings: of every branch with a party group)."""
 
     kind: str
     per_year: int  # the ruleset's number
-    required: int  # this year's share: all of it unless the requirement began late
+    required: int  # for the whole year: the ruleset's number
     due_so_far: int
 
 
@@ -118,26 +118,10 @@ def _reference_day(year: int, as_of: date) -> date:
     return min(as_of, date(year, 12, 31))
 
 
-def _start_month(rulebook: Rulebook, ruleset: Ruleset, kind: str, year: int) -> int:
-    """The first month of ``year`` the requirement for ``kind`` counts from: January, or
-    the month the rulesets requiring it without a break began in (the next one when they
-    began after the 1st). 13: none of this year."""
-    start = ruleset.effective_from
-    earlier = [r for r in rulebook.rulesets if r.effective_from < ruleset.effective_from]
-    for previous in reversed(earlier):
-        if previous.meetings.required_per_year.get(MeetingType(kind), 0) <= 0:
-            break
-        start = previous.effective_from
-    if start <= date(year, 1, 1):
-        return 1
-    if start.year > year:
-        return 13
-    return start.month if start.day == 1 else start.month + 1
-
-
 def requirements(rulebook: Rulebook, year: int, *, as_of: date) -> tuple[Requirement, ...]:
-    """Every type the rules require in ``year``, in MeetingType order, with its share
-    for the year and what is due by ``as_of``."""
+    """Every type the ruleset in force on ``as_of`` (31 December for a past year)
+    requires, in MeetingType order, applied to the whole of ``year``: what is due by
+    ``as_of`` is the yearly number times the months ended over 12, rounded down."""
     ruleset = rulebook.in_force(_reference_day(year, as_of))
     if ruleset is None:
         return ()
@@ -152,15 +136,12 @@ def requirements(rulebook: Rulebook, year: int, *, as_of: date) -> tuple[Require
         per_year = ruleset.meetings.required_per_year.get(kind, 0)
         if per_year <= 0:
             continue
-        start = _start_month(rulebook, ruleset, kind, year)
-        months = 13 - start
-        ended = max(0, months_ended - start + 1)
         result.append(
             Requirement(
                 kind=kind.value,
                 per_year=per_year,
-                required=per_year * months // 12,
-                due_so_far=per_year * ended // 12,
+                required=per_year,
+                due_so_far=per_year * months_ended // 12,
             )
         )
     return tuple(result)
@@ -206,6 +187,12 @@ def _attendance(
     }
 
 
+def _kind(requirement: Requirement, held: int, has_group: bool) -> KindCompliance:
+    if requirement.kind == GROUP_KIND and not has_group:
+        return KindCompliance(requirement.kind, held, 0, 0, applies=False)
+    return KindCompliance(requirement.kind, held, requirement.due_so_far, requirement.required)
+
+
 def _rows(
     session: Session,
     rulebook: Rulebook,
@@ -217,7 +204,8 @@ def _rows(
 ) -> list[ComplianceRow]:
     """The branches (``branch_ids``; None: all) by code; without ``attendance`` their
     attended and expected counts are left at 0 (see ``_with_attendance``)."""
-    branches = select(Branch.id, Branch.code, Branch.name).order_by(Branch.code, Branch.id)
+    grouped = exists().where(PartyGroup.branch_id == Branch.id)
+    branches = select(Branch.id, Branch.code, Branch.name, grouped).order_by(Branch.code, Branch.id)
     held_query = (
         select(Meeting.branch_id, Meeting.kind, func.count())
         .where(*_held_conditions(year))
@@ -235,7 +223,7 @@ def _rows(
     present_expected = _attendance(session, year, ids) if attendance else {}
     required = requirements(rulebook, year, as_of=as_of)
     rows = []
-    for branch_id, code, name in session.execute(branches):
+    for branch_id, code, name, has_group in session.execute(branches):
         counts = held.get(branch_id, {})
         present, expected = present_expected.get(branch_id, (0, 0))
         rows.append(
@@ -244,10 +232,7 @@ def _rows(
                 branch_code=code,
                 branch_name=name,
                 year=year,
-                kinds=tuple(
-                    KindCompliance(r.kind, counts.get(r.kind, 0), r.due_so_far, r.required)
-                    for r in required
-                ),
+                kinds=tuple(_kind(r, counts.get(r.kind, 0), bool(has_group)) for r in required),
                 held_total=sum(counts.values()),
                 attended=present,
                 expected=expected,

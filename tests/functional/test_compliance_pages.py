@@ -18,7 +18,7 @@ from service.persistence.db import Database
 from service.persistence.meetings import Outcome
 from service.persistence.models import Branch
 from tests.conftest import Browser, SmallTown
-from tests.meeting_rows import add_meeting
+from tests.meeting_rows import add_meeting, add_party_group
 
 HOST = "testserver.local"
 TODAY = date(2027, 7, 15)
@@ -33,11 +33,12 @@ def town_day(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def meetings(database: Database, town: SmallTown) -> SmallTown:
-    """金湾 has held everything due by July (and one theme day with attendance); 宝元 has
-    held two theme days and nothing else."""
+    """金湾, with a party group, has held everything due by July (and one theme day with
+    attendance); 宝元, without one, has held two theme days and nothing else."""
     creator = town.account_ids["admin"]
     members = town.member_ids
     with database.transaction() as session:
+        add_party_group(session, branch_id=town.jinwan)
         first = None
         for month in range(1, 7):
             for kind in ("committee", "group", "theme_day"):
@@ -127,7 +128,7 @@ def test_the_office_sees_every_branch_held_against_due(
     assert rows["宝元鞋厂党支部"] == [
         "0 / 2 (4) behind",
         "0 / 6 (12) behind",
-        "0 / 6 (12) behind",
+        "— not applicable: the branch has no party group",
         "0 / 2 (4) behind",
         "2 / 6 (12) behind",
         "50.0%",
@@ -135,6 +136,8 @@ def test_the_office_sees_every_branch_held_against_due(
     ]
     # The rule behind "due by now" is on the page, in words.
     assert "shared over the months that have ended, rounded down" in page.text
+    assert "for the whole year even when those rules began later in it" in page.text
+    assert "required only of branches that have a party group" in page.text
     assert 'class="table-scroll wide"' in page.text
     assert 'href="/compliance.csv?year=2027"' in page.text
 
@@ -152,6 +155,24 @@ def test_only_behind_filters_the_table_and_the_downloads(
     data = office.client.get("/compliance.csv?year=2027&behind=1")
     lines = list(csv.reader(io.StringIO(data.content.decode("utf-8-sig"))))
     assert [line[1] for line in lines[1:]] == ["宝元鞋厂党支部"]
+
+
+def test_a_past_year_owes_the_whole_years_requirement(
+    meetings: SmallTown, make_browser: Any
+) -> None:
+    # The rules required meetings only from December 2026, yet all of 2026 is due.
+    office = signed_in(make_browser, "admin")
+    page = office.client.get("/compliance?year=2026")
+    assert page.status_code == 200
+    assert "2 branches, 2 behind as of" in page.text
+    rows = table_rows(page.text)
+    assert rows["金湾工业园区联合党支部"][:5] == [
+        "0 / 4 (4) behind",
+        "0 / 12 (12) behind",
+        "0 / 12 (12) behind",
+        "0 / 4 (4) behind",
+        "0 / 12 (12) behind",
+    ]
 
 
 def test_no_branch_behind_says_so(meetings: SmallTown, make_browser: Any) -> None:
@@ -196,6 +217,11 @@ def test_the_csv_has_one_line_per_branch(meetings: SmallTown, make_browser: Any)
     assert baoyuan["Theme party day: held"] == "2"
     assert baoyuan["Theme party day: due by now"] == "6"
     assert baoyuan["Theme party day: required this year"] == "12"
+    assert jinwan["Party group meeting: due by now"] == "6"
+    # 宝元 has no party group: the type does not apply to it.
+    assert baoyuan["Party group meeting: held"] == "0"
+    assert baoyuan["Party group meeting: due by now"] == "—"
+    assert baoyuan["Party group meeting: required this year"] == "—"
     assert (baoyuan["Attendances"], baoyuan["Expected attendances"]) == ("2", "4")
     assert baoyuan["Attendance rate (%)"] == "50.0"
     assert baoyuan["Behind"] == "yes"
@@ -300,6 +326,11 @@ def test_the_branch_page_shows_its_organisational_life(
         "Theme party day : 2 held · 6 due by now · 12 this year behind"
     )
     assert "Attendance rate at the meetings held: 50.0%." in block
+    group = re.search(r'id="compliance-group"[^>]*>(.*?)</li>', block, re.S)
+    assert group is not None
+    assert " ".join(re.sub(r"<[^>]+>", " ", group.group(1)).split()) == (
+        "Party group meeting : not required, the branch has no party group"
+    )
     instructor = signed_in(make_browser, "instructor")
     jinwan = instructor.client.get(f"/branches/{meetings.jinwan}").text
     assert (

@@ -23,7 +23,7 @@ from service.persistence.db import Database
 from service.persistence.meetings import MeetingStatus, Outcome
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
-from tests.meeting_rows import add_meeting
+from tests.meeting_rows import add_meeting, add_party_group
 
 MID_2027 = date(2027, 7, 15)  # January to June have ended
 
@@ -51,13 +51,18 @@ def test_due_so_far_is_the_share_of_the_months_ended(rulebook: Rulebook) -> None
     assert _due(rulebook, 2027, date(2027, 4, 1))["congress"] == (1, 4)
 
 
-def test_a_requirement_begun_in_december_counts_from_december(rulebook: Rulebook) -> None:
-    # The rules require meetings from 2026-12-01 (ruleset 2026.2): for 2026 only
-    # December's share is required, due once December has ended.
-    assert _due(rulebook, 2026, date(2026, 12, 7))["theme_day"] == (0, 1)
+def test_the_requirement_in_force_applies_to_the_whole_year(rulebook: Rulebook) -> None:
+    # The rules require meetings from 2026-12-01 (ruleset 2026.2); on 7 December 2026
+    # that requirement applies to all of 2026: eleven months have ended.
+    due = _due(rulebook, 2026, date(2026, 12, 7))
+    assert due["theme_day"] == (11, 12)
+    assert due["congress"] == (3, 4)
+    # Once the year is over, all of it is due (by 31 December's rules).
     after = _due(rulebook, 2026, date(2027, 3, 1))
-    assert after["theme_day"] == (1, 1)
-    assert after["congress"] == (0, 0)
+    assert after["theme_day"] == (12, 12)
+    assert after["congress"] == (4, 4)
+    # In November 2026 the rules in force (2026.1) required no meetings.
+    assert requirements(rulebook, 2026, as_of=date(2026, 11, 30)) == ()
     # Before the rules required any meeting there is nothing to comply with.
     assert requirements(rulebook, 2025, as_of=date(2026, 3, 1)) == ()
 
@@ -95,8 +100,16 @@ def test_only_closed_meetings_with_minutes_count(
     assert row.held_total == 4
     assert other.kind("theme_day").held == 1  # type: ignore[union-attr]
     assert last_year.kind("theme_day").held == 1  # type: ignore[union-attr]
-    # December 2026's theme day is held; its committee and group meetings are not.
-    assert [k.kind for k in last_year.kinds if k.behind] == ["committee", "group"]
+    # 2026 is over: the whole year was due and one theme day is far short. 金湾 has no
+    # party group, so party group meetings do not apply to it.
+    assert [k.kind for k in last_year.kinds if k.behind] == [
+        "congress",
+        "committee",
+        "lecture",
+        "theme_day",
+    ]
+    group = last_year.kind("group")
+    assert group is not None and not group.applies and not group.behind
 
 
 def _hold_everything_due(session: Any, town: SmallTown, branch_id: int, *, skip: str = "") -> None:
@@ -148,6 +161,34 @@ def test_behind_when_any_type_is_short_of_due(
     with database.transaction(write=False) as session:
         june = branch_compliance(session, rulebook, town.baoyuan, 2027, as_of=date(2027, 6, 5))
     assert not june.behind
+
+
+def test_party_group_meetings_are_required_only_with_a_party_group(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    with database.transaction() as session:
+        add_party_group(session, branch_id=town.jinwan)
+        _hold_everything_due(session, town, town.jinwan, skip="group")
+        _hold_everything_due(session, town, town.baoyuan)  # with six party group meetings
+    with database.transaction(write=False) as session:
+        grouped = branch_compliance(session, rulebook, town.jinwan, 2027, as_of=MID_2027)
+        ungrouped = branch_compliance(session, rulebook, town.baoyuan, 2027, as_of=MID_2027)
+    group = grouped.kind("group")
+    assert group is not None and group.applies
+    assert (group.held, group.due_so_far, group.required) == (5, 6, 12)
+    assert grouped.behind and [k.kind for k in grouped.kinds if k.behind] == ["group"]
+    # Without a group the type does not apply: nothing due, never behind for it (the
+    # meetings it held anyway are still counted).
+    other = ungrouped.kind("group")
+    assert other is not None and not other.applies
+    assert (other.held, other.due_so_far, other.required) == (6, 0, 0)
+    assert not ungrouped.behind
+    with database.transaction() as session:
+        add_party_group(session, branch_id=town.baoyuan)
+    with database.transaction(write=False) as session:
+        now_grouped = branch_compliance(session, rulebook, town.baoyuan, 2027, as_of=MID_2027)
+    assert now_grouped.kind("group").applies  # type: ignore[union-attr]
+    assert not now_grouped.behind
 
 
 def test_attendance_rate_over_the_meetings_held(

@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.accounts.principal import load_principal
 from service.ledger.verify import verify_ledger
 from service.meetings.checkin import checkin_window
+from service.meetings.compliance import compliance_page, compliance_table
 from service.ops.seed.load import load_demo_town
 from service.persistence.db import Database
 from service.persistence.meetings import (
@@ -277,3 +279,33 @@ def test_december_meetings_go_through_the_services(
             select(MeetingLeave.status).where(MeetingLeave.meeting_id == congress.id)
         ).all()
         assert waiting == [LeaveStatus.PENDING]
+
+
+def test_on_7_december_the_office_sees_a_few_branches_behind(
+    database: Database, rulebook: Rulebook, project_root: Path
+) -> None:
+    """Loaded on 7 December 2026: the rules in force (2026.2) apply to all of 2026, so
+    eleven months of meetings are due; the few branches that skipped some are behind,
+    not half the town, and no branch is behind for party group meetings it does not
+    owe (only the branches with a party group owe them)."""
+    until = date(2026, 12, 7)
+    now = datetime.combine(until, time(12), tzinfo=ZONE).astimezone(UTC)
+    with database.transaction() as session:
+        load_demo_town(session, rulebook, project_root / "seeds", until=until, env="test", now=now)
+    with database.transaction(write=False) as session:
+        admin_id = session.scalar(select(Account.id).where(Account.username == "admin"))
+        assert admin_id is not None
+        admin = load_principal(session, admin_id)
+        assert admin is not None
+        rows = compliance_table(session, admin, rulebook, 2026, as_of=until)
+        page, behind = compliance_page(session, admin, rulebook, 2026, as_of=until)
+        grouped = set(session.scalars(select(PartyGroup.branch_id)))
+    assert len(rows) == page.total >= 100
+    assert 1 <= behind <= 0.05 * len(rows), behind
+    assert behind == sum(1 for row in rows if row.behind)
+    theme = rows[0].kind("theme_day")
+    assert theme is not None and (theme.due_so_far, theme.required) == (11, 12)
+    assert grouped
+    for row in rows:
+        group = row.kind("group")
+        assert group is not None and group.applies == (row.branch_id in grouped)

@@ -20,9 +20,9 @@ from service.meetings.compliance import (
     ComplianceRow,
     compliance_page,
     compliance_table,
-    kind_label,
     requirements,
 )
+from service.meetings.views import kind_label
 from service.persistence.pagination import page_number
 from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, Rules, town_date
@@ -34,6 +34,8 @@ from web.templating import town_of
 AnyRequest = Request[Any, Any, Any]
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A type that does not apply to the branch (party group meetings without a group).
+NOT_APPLICABLE = "—"
 # Meetings came to Jifen in 2026; earlier years are not pages.
 FIRST_YEAR = 2000
 
@@ -81,7 +83,12 @@ def _table(rows: list[ComplianceRow], kinds: list[tuple[str, str]]) -> tuple[lis
         cells: list[Cell] = [row.branch_code, row.branch_name]
         for kind, _label in kinds:
             counts = row.kind(kind)
-            cells += [counts.held, counts.due_so_far, counts.required] if counts else [0, 0, 0]
+            if counts is None:
+                cells += [0, 0, 0]
+            elif not counts.applies:  # party group meetings at a branch without a group
+                cells += [counts.held, NOT_APPLICABLE, NOT_APPLICABLE]
+            else:
+                cells += [counts.held, counts.due_so_far, counts.required]
         cells += [
             row.held_total,
             row.attended,
