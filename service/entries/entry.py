@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, aliased
@@ -17,8 +16,10 @@ from service.entries.evidence import (
     PhotoStore,
     PhotoUpload,
     PreparedPhoto,
+    StoredPhoto,
     prepare_photos,
     store_photos,
+    stored_photo,
 )
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
@@ -195,15 +196,6 @@ def declarable_from(session: Session, rulebook: Rulebook, today: date) -> date |
     return earliest
 
 
-@dataclass(frozen=True)
-class StoredPhoto:
-    """A photo file the actor may see, and how to send it."""
-
-    path: Path
-    content_type: str
-    filename: str  # a safe name for Content-Disposition, never the uploaded one
-
-
 def entry_photo(
     session: Session,
     actor: Principal,
@@ -225,16 +217,16 @@ def entry_photo(
     )
     if photo is None:
         raise NotFound(Message(N_("No such photo.")))
-    if thumbnail:
-        small = store.thumbnail_of(photo.stored_name)
-        # Without its thumbnail (lost, or never made) the photo itself will do.
-        if small.is_file():
-            return StoredPhoto(small, "image/jpeg", f"entry-{entry_id}-photo-{photo_id}-small.jpg")
-    path = store.path_of(photo.stored_name)
-    if not path.is_file():
+    found = stored_photo(
+        store,
+        photo.stored_name,
+        photo.content_type,
+        stem=f"entry-{entry_id}-photo-{photo_id}",
+        thumbnail=thumbnail,
+    )
+    if found is None:
         raise NotFound(Message(N_("The photo file is missing on the server.")))
-    extension = "png" if photo.content_type == "image/png" else "jpg"
-    return StoredPhoto(path, photo.content_type, f"entry-{entry_id}-photo-{photo_id}.{extension}")
+    return found
 
 
 def withdraw_entry(session: Session, actor: Principal, entry_id: int, *, now: datetime) -> None:

@@ -136,8 +136,13 @@ class PhotoRef:
 
     @property
     def thumbnail_size(self) -> tuple[int, int]:
-        scale = min(1.0, THUMBNAIL_SIDE / max(self.width, self.height, 1))
-        return max(1, round(self.width * scale)), max(1, round(self.height * scale))
+        return thumbnail_size(self.width, self.height)
+
+
+def thumbnail_size(width: int, height: int) -> tuple[int, int]:
+    """The size of the thumbnail written for a photo of this size."""
+    scale = min(1.0, THUMBNAIL_SIDE / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 class PhotoRejected(Exception):
@@ -282,14 +287,16 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):g}"
 
 
+TOO_MANY_FOR_ENTRY = N_("Attach at most %(max)d photos to one entry.")
+
+
 def prepare_photos(
-    uploads: Sequence[PhotoUpload], store: PhotoStore
+    uploads: Sequence[PhotoUpload], store: PhotoStore, *, too_many: str = TOO_MANY_FOR_ENTRY
 ) -> tuple[list[PreparedPhoto], Message | None]:
-    """Check every upload; the prepared photos, or the first problem found."""
+    """Check every upload; the prepared photos, or the first problem found.
+    ``too_many`` says how many fit (``%(max)d``) where the photos go."""
     if len(uploads) > store.max_count:
-        return [], Message(
-            N_("Attach at most %(max)d photos to one entry."), {"max": store.max_count}
-        )
+        return [], Message(too_many, {"max": store.max_count})
     prepared = []
     for upload in uploads:
         try:
@@ -346,6 +353,20 @@ def _write_new(session: Session, path: Path, content: bytes) -> None:
         raise
 
 
+def write_photo_files(session: Session, store: PhotoStore, photo: PreparedPhoto) -> str:
+    """Write a photo and its thumbnail under a new random name (returned), removed
+    again when the session's transaction does not commit. The caller records the row
+    (an entry's, a meeting's) in the same transaction."""
+    # Private to the app: nobody else on the machine needs to read the evidence.
+    store.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # 128 random bits: a collision is not a practical concern, and the unique
+    # constraint on stored_name would refuse one.
+    stored_name = f"{secrets.token_hex(16)}.{photo.extension}"
+    _write_new(session, store.path_of(stored_name), photo.content)
+    _write_new(session, store.thumbnail_of(stored_name), photo.thumbnail)
+    return stored_name
+
+
 def store_photos(
     session: Session,
     store: PhotoStore,
@@ -358,15 +379,9 @@ def store_photos(
     """Write the photos' files and record them for the entry; returns their ids."""
     if not photos:
         return []
-    # Private to the app: nobody else on the machine needs to read the evidence.
-    store.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     rows = []
     for photo in photos:
-        # 128 random bits: a collision is not a practical concern, and the unique
-        # constraint on stored_name would refuse one.
-        stored_name = f"{secrets.token_hex(16)}.{photo.extension}"
-        _write_new(session, store.path_of(stored_name), photo.content)
-        _write_new(session, store.thumbnail_of(stored_name), photo.thumbnail)
+        stored_name = write_photo_files(session, store, photo)
         row = EntryPhoto(
             entry_id=entry_id,
             stored_name=stored_name,
@@ -385,6 +400,32 @@ def store_photos(
 
 
 # --- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A photo file the actor may see, and how to send it."""
+
+    path: Path
+    content_type: str
+    filename: str  # a safe name for Content-Disposition, never the uploaded one
+
+
+def stored_photo(
+    store: PhotoStore, stored_name: str, content_type: str, *, stem: str, thumbnail: bool
+) -> StoredPhoto | None:
+    """The file of a photo (or its thumbnail) to send, named ``stem`` (``-small`` for
+    the thumbnail); None when the file is missing. Who may see it is the caller's."""
+    if thumbnail:
+        small = store.thumbnail_of(stored_name)
+        # Without its thumbnail (lost, or never made) the photo itself will do.
+        if small.is_file():
+            return StoredPhoto(small, "image/jpeg", f"{stem}-small.jpg")
+    path = store.path_of(stored_name)
+    if not path.is_file():
+        return None
+    extension = "png" if content_type == "image/png" else "jpg"
+    return StoredPhoto(path, content_type, f"{stem}.{extension}")
 
 
 def photos_by_entry(session: Session, entry_ids: Sequence[int]) -> dict[int, list[PhotoRef]]:

@@ -23,6 +23,7 @@ published.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,10 +32,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.entries.evidence import PhotoStore, PhotoUpload
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.ledger.reconcile import reconcile_member
 from service.meetings.access import NO_SUCH_MEETING, require_organiser, visible_meeting
+from service.meetings.photos import prepare_minutes_photos, store_minutes_photos
 from service.people.transfers import branch_on
 from service.persistence.meetings import (
     LeaveStatus,
@@ -128,10 +131,16 @@ def close_meeting(
     minutes: str,
     *,
     now: datetime,
+    photos: Sequence[PhotoUpload] = (),
+    photo_store: PhotoStore | None = None,
 ) -> CloseResult:
     """Settle the attendance with the minutes and write the points (see the module notes).
-    Closing a closed meeting again returns its counts and writes nothing."""
+    ``photos`` go with the minutes (``service.meetings.photos``; ``photo_store`` says
+    where), stored in the same transaction. Closing a closed meeting again returns its
+    counts and writes nothing, photos included."""
     visible_meeting(session, actor, meeting_id)
+    # Decoding photos takes a while: done before any lock is taken.
+    prepared, photo_problem = prepare_minutes_photos(photos, photo_store)
     # Before the meeting's row lock and before asking whether its month is published.
     hold_months(session)
     meeting = _locked(session, meeting_id)
@@ -143,12 +152,15 @@ def close_meeting(
     if now < meeting.ends_at:
         raise Conflict(Message(N_("A meeting is closed after it ends; this one has not ended.")))
     minutes = (minutes or "").strip()
+    errors: dict[str, Message] = {}
     if not minutes:
-        raise InvalidInput({"minutes": Message(N_("Please write the minutes."))})
-    if len(minutes) > MINUTES_MAX:
-        raise InvalidInput(
-            {"minutes": Message(N_("At most %(limit)s characters."), {"limit": MINUTES_MAX})}
-        )
+        errors["minutes"] = Message(N_("Please write the minutes."))
+    elif len(minutes) > MINUTES_MAX:
+        errors["minutes"] = Message(N_("At most %(limit)s characters."), {"limit": MINUTES_MAX})
+    if photo_problem is not None:
+        errors["photos"] = photo_problem
+    if errors:
+        raise InvalidInput(errors)
     if is_frozen(session, meeting.period):
         raise _published(meeting.period)
 
@@ -191,6 +203,11 @@ def close_meeting(
     meeting.closed_at = now
     meeting.closed_by_id = actor.account_id
     session.flush()
+    if prepared:
+        assert photo_store is not None
+        store_minutes_photos(
+            session, photo_store, meeting.id, prepared, uploaded_by_id=actor.account_id, now=now
+        )
 
     years: dict[int, set[int]] = {m: {meeting.day.year} for m in invitees}
     causes: dict[str, LedgerKind] = {}

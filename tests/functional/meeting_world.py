@@ -5,22 +5,31 @@ the same (刘洋 asks for leave)."""
 
 from __future__ import annotations
 
+import io
 from datetime import date, time, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from PIL import Image
+from sqlalchemy import select, update
 
+from service.entries.evidence import PhotoStore, PhotoUpload
 from service.kernel.periods import town_today
 from service.meetings.closing import close_meeting
 from service.meetings.leave import request_leave
 from service.meetings.schedule import MeetingInput, schedule_meeting
 from service.persistence.db import Database
-from service.persistence.meetings import Meeting
+from service.persistence.meetings import Meeting, MeetingPhoto
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from tests.conftest import SmallTown
 
 TITLE = "12月主题党日"
+
+
+def _photo() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (179, 38, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _today() -> date:
@@ -43,9 +52,16 @@ def meeting_form(day: date | None = None, **overrides: str) -> dict[str, str]:
 
 
 def add_meetings(
-    database: Database, town: SmallTown, rulebook: Rulebook, *, title: str = TITLE
+    database: Database,
+    town: SmallTown,
+    rulebook: Rulebook,
+    *,
+    title: str = TITLE,
+    photo_store: PhotoStore | None = None,
 ) -> dict[str, Any]:
-    """Schedule the meetings; their ids (and the leave request's) by name."""
+    """Schedule the meetings; their ids (and the leave request's) by name. With a
+    ``photo_store`` each closed meeting's minutes have a photo (``minutes_photo``,
+    ``minutes_photo_baoyuan``)."""
 
     def schedule(username: str, branch_id: int, day: date) -> int:
         with database.transaction() as session:
@@ -105,6 +121,14 @@ def add_meetings(
                 ids[f"meeting_closed{suffix}"],
                 title,
                 now=utcnow(),
+                photos=[PhotoUpload(io.BytesIO(_photo()), "纪要.png")] if photo_store else (),
+                photo_store=photo_store,
             )
+            if photo_store is not None:
+                ids[f"minutes_photo{suffix}"] = session.scalar(
+                    select(MeetingPhoto.id).where(
+                        MeetingPhoto.meeting_id == ids[f"meeting_closed{suffix}"]
+                    )
+                )
     ids["makeup_day"] = (_today() + timedelta(days=3)).isoformat()
     return ids

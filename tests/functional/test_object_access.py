@@ -300,6 +300,9 @@ GETS: tuple[Row, ...] = (
     Row("GET", "/meetings/{obj}/edit", "meeting", MEETING_RUN),
     Row("GET", "/meetings/{obj}/close", "ended", MEETING_RUN),
     Row("GET", "/meetings/{obj}/makeup", "closed", MEETING_RUN),
+    # {entry}: a photo of the minutes of the meeting (of the branch's, for a missing one)
+    Row("GET", "/meetings/{obj}/photos/{entry}", "minutes", MEETING_VIEW),
+    Row("GET", "/meetings/{obj}/photos/{entry}?thumb=true", "minutes", MEETING_VIEW),
     Row("GET", "/api/meetings/{obj}/attendance", "meeting", MEETING_VIEW),
 )
 
@@ -472,7 +475,7 @@ class Target:
 
 
 ENTRY_KINDS = ("pending", "approved", "suggestion")
-MEETING_KINDS = ("meeting", "ended", "closed")
+MEETING_KINDS = ("meeting", "ended", "closed", "minutes")  # minutes: the closed one
 
 
 def png() -> bytes:
@@ -491,7 +494,9 @@ def build(
     """The permission matrix's town plus, for each person, an object of each of
     ``kinds`` (an entry in that state, an objection), so every relation of a row has an
     object of its own. Only the kinds a test needs: entries cost approvals."""
-    world = build_world(database, town, rulebook)
+    world = build_world(
+        database, town, rulebook, PhotoStore.from_settings(settings) if settings else None
+    )
     ids = world.ids
 
     def who(username: str) -> Any:
@@ -580,6 +585,8 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         entry = ids.get(f"photo_entry_{same}")
         if row.kind in MEETING_KINDS:  # a missing meeting, with a real leave request
             entry = ids["leave_member" if home == "jinwan" else "leave_member3"]
+        if row.kind == "minutes":  # a missing meeting, with a real photo
+            entry = ids["minutes_photo" if home == "jinwan" else "minutes_photo_baoyuan"]
         return Target(ids["nobody"], ids[home], owner=town.member_ids[same], entry=entry)
     if row.kind in MEETING_KINDS:
         if relation == "own":
@@ -587,9 +594,12 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         branch = home if relation == "same" else OTHER_BRANCH[home]
         suffix = "" if branch == "jinwan" else "_baoyuan"
         name = f"meeting_{branch}" if row.kind == "meeting" else f"meeting_{row.kind}{suffix}"
-        # {entry}: the branch's pending leave request; {owner}: a member expected.
+        # {entry}: the branch's pending leave request (a photo of the minutes of the
+        # closed meeting); {owner}: a member expected.
         person = "member" if branch == "jinwan" else "member3"
         leave = ids[f"leave_{person}"]
+        if row.kind == "minutes":
+            name, leave = f"meeting_closed{suffix}", ids[f"minutes_photo{suffix}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
     if row.kind in ("branch", "organisation", "group", "organiser"):
         if relation == "own":

@@ -262,6 +262,29 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/meetings/{meeting_jinwan}/edit", ORGANISE_JINWAN),
     Case("GET", "/meetings/{meeting_ended}/close", ORGANISE_JINWAN),
     Case("GET", "/meetings/{meeting_closed}/makeup", ORGANISE_JINWAN),
+    # the minutes' photos: whoever sees the meeting; to anyone else it does not exist
+    Case(
+        "GET",
+        "/meetings/{meeting_closed}/photos/{minutes_photo}",
+        allow(*SEE_JINWAN_MEETING, secretary2=404),
+    ),
+    Case(
+        "GET",
+        "/meetings/{meeting_closed}/photos/{minutes_photo}?thumb=true",
+        allow(*SEE_JINWAN_MEETING, secretary2=404),
+    ),
+    Case(
+        "GET",
+        "/meetings/{meeting_closed_baoyuan}/photos/{minutes_photo_baoyuan}",
+        allow("secretary2", "admin", denied=404),
+    ),
+    # a photo through another meeting of the same branch
+    Case(
+        "GET",
+        "/meetings/{meeting_ended}/photos/{minutes_photo}",
+        allow(*SIGNED_IN, ok=404),
+    ),
+    Case("GET", "/meetings/{nobody}/photos/{nobody}", allow(*SIGNED_IN, ok=404)),
     Case("GET", "/api/meetings", api(*SIGNED_IN)),
     Case(
         "GET",
@@ -762,7 +785,7 @@ def build_world(
         ids["group_jinwan"], ids["organiser_jinwan"] = group.id, organiser.id
         ids["account_member"] = town.account_ids["member"]
     # The meetings last: one of them is closed, which rebuilds this month's boards.
-    ids.update(add_meetings(database, town, rulebook))
+    ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
     return World(ids)
 
 

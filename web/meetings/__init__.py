@@ -5,6 +5,11 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from web.meetings.actions import MeetingActionsController
+from web.meetings.photos import MeetingPhotosController
 from web.meetings.views import MeetingsController
 
-HANDLERS: list[ControllerRouterHandler] = [MeetingsController, MeetingActionsController]
+HANDLERS: list[ControllerRouterHandler] = [
+    MeetingsController,
+    MeetingActionsController,
+    MeetingPhotosController,
+]

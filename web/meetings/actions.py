@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.entries.evidence import PhotoUpload
 from service.kernel.errors import Conflict, InvalidInput
 from service.kernel.i18n import N_, Message
 from service.kernel.numbers import parse_id
@@ -24,10 +26,11 @@ from service.persistence.meetings import Audience, Outcome
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
 from web.deps import Actor, Db, RecordId, Rules
-from web.forms import FormData, domain_field_errors
+from web.forms import FormData, UploadData, domain_field_errors
 from web.guards import requires_login
 from web.i18n import render
 from web.meetings.forms import form_values, local_time, member_choices, one, read_meeting
+from web.meetings.photos import PHOTO_FIELD, PHOTOS_BODY_MAX, photo_store, photo_uploads
 from web.meetings.views import Refused, detail_page, timezone_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -92,9 +95,11 @@ def close_page(
     errors: dict[str, str],
     error: str | None = None,
     status_code: int = 200,
+    photos_dropped: bool = False,
 ) -> Template:
     _organised(db, principal, meeting_id)
     detail = meeting_detail(db, principal, meeting_id, now=utcnow(), timezone=timezone_of(request))
+    store = photo_store(request)
     return Template(
         "meetings/close.html",
         context={
@@ -104,6 +109,10 @@ def close_page(
             "minutes": minutes,
             "errors": errors,
             "error": error,
+            "max_photos": store.max_count,
+            "max_photo_mb": f"{store.max_bytes / (1024 * 1024):g}",
+            # The browser cannot be given files back: the secretary chooses them again.
+            "photos_dropped": photos_dropped,
         },
         status_code=status_code,
     )
@@ -240,7 +249,7 @@ class MeetingActionsController(Controller):
     ) -> Template:
         return close_page(request, db, principal, meeting_id, minutes="", errors={})
 
-    @post("/{meeting_id:str}/close", sync_to_thread=True)
+    @post("/{meeting_id:str}/close", request_max_body_size=PHOTOS_BODY_MAX, sync_to_thread=True)
     def close(
         self,
         request: AnyRequest,
@@ -248,15 +257,49 @@ class MeetingActionsController(Controller):
         principal: Actor,
         rulebook: Rules,
         meeting_id: FromPath[RecordId],
-        data: FormData,
+        data: UploadData,
+    ) -> Template | Redirect:
+        files = photo_uploads(data.get(PHOTO_FIELD))
+        try:
+            return self._close(request, db, principal, rulebook, meeting_id, data, files)
+        finally:
+            for file in files:
+                file.file.close()
+
+    def _close(
+        self,
+        request: AnyRequest,
+        db: Session,
+        principal: Principal,
+        rulebook: Rulebook,
+        meeting_id: int,
+        data: dict[str, Any],
+        files: list[UploadFile],
     ) -> Template | Redirect:
         minutes = one(data, "minutes")
+        dropped = bool(files)
         try:
-            result = close_meeting(db, principal, rulebook, meeting_id, minutes, now=utcnow())
+            result = close_meeting(
+                db,
+                principal,
+                rulebook,
+                meeting_id,
+                minutes,
+                now=utcnow(),
+                photos=[PhotoUpload(file.file, file.filename) for file in files],
+                photo_store=photo_store(request),
+            )
         except InvalidInput as exc:
             errors = domain_field_errors(exc)
             return close_page(
-                request, db, principal, meeting_id, minutes=minutes, errors=errors, status_code=422
+                request,
+                db,
+                principal,
+                meeting_id,
+                minutes=minutes,
+                errors=errors,
+                status_code=422,
+                photos_dropped=dropped,
             )
         except Conflict as exc:
             return close_page(
@@ -268,6 +311,7 @@ class MeetingActionsController(Controller):
                 errors={},
                 error=render(exc.message),
                 status_code=409,
+                photos_dropped=dropped,
             )
         return _back(meeting_id, "already_closed" if result.already_closed else "closed")
 

@@ -15,6 +15,7 @@ from service.accounts.principal import Principal
 from service.kernel.errors import InvalidInput
 from service.kernel.numbers import parse_id
 from service.meetings.access import require_organiser, visible_meeting
+from service.meetings.photos import minutes_photos
 from service.meetings.schedule import edit_meeting, schedule_meeting
 from service.meetings.views import meeting_detail, meetings_for
 from service.persistence.models import Branch
@@ -106,6 +107,7 @@ def detail_page(
             "m": detail.summary,
             "say": render,
             "me": principal.member_id,
+            "photos": minutes_photos(db, meeting_id),
             "notice": notice(done, MEETING_NOTICES),
             "error": error,
             "errors": errors or {},
