@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from service.ledger.verify import verify_ledger
@@ -102,6 +103,9 @@ def theme_day_cell(page: Page, branch_id: int) -> str:
     return page.locator(f"tr#branch-{branch_id} > *").nth(column).inner_text()
 
 
+# The meeting takes place on the real clock (two to three minutes from scheduling to
+# its end): more room than the suite's 300 s per test, for a machine under load.
+@pytest.mark.timeout(420)
 def test_a_theme_day_from_scheduling_to_points(
     database: Database,
     rulebook: Rulebook,
