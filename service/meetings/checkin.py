@@ -32,6 +32,13 @@ from service.accounts.principal import Principal
 from service.audit.events import record_event
 from service.kernel.errors import Conflict, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
+from service.meetings.access import (
+    NO_SUCH_MEETING,
+    ORGANISERS_ONLY,
+    can_view_meeting,
+    is_expected,
+    is_organiser,
+)
 from service.people.transfers import branch_on
 from service.persistence.meetings import (
     CheckinMethod,
@@ -40,10 +47,9 @@ from service.persistence.meetings import (
     MeetingAttendance,
     MeetingInvitee,
     MeetingLeave,
-    MeetingOrganiser,
     MeetingStatus,
 )
-from service.persistence.models import Account, AuditEvent, Member, Role
+from service.persistence.models import Account, AuditEvent, Member
 from service.scoring.rules import MeetingPolicy, Rulebook
 
 CODE_STEP_SECONDS = 30
@@ -57,14 +63,6 @@ DEFAULT_ZONE = "Asia/Shanghai"
 WRONG_CODES_MAX = 10
 WRONG_CODE = "checkin.wrong_code"
 
-# The same words as a missing meeting (service/meetings/access.py): a stranger learns
-# nothing from trying an id.
-NO_SUCH_MEETING = N_("No such meeting.")
-ORGANISERS_ONLY = N_(
-    "Only this branch's secretary, a meeting organiser it named or the organisation "
-    "office runs its meetings."
-)
-
 
 class WindowState(StrEnum):
     NOT_YET = "not_yet"
@@ -72,39 +70,7 @@ class WindowState(StrEnum):
     OVER = "over"
 
 
-# --- who (the rule of service/meetings/access.py, kept here until it is merged) --------
-
-
-def _is_organiser(session: Session, actor: Principal, branch_id: int) -> bool:
-    """Admin, the branch's secretary, or an organiser the branch named."""
-    if actor.is_admin or branch_id in actor.branches_with_secretary:
-        return True
-    found = session.scalar(
-        select(MeetingOrganiser.id).where(
-            MeetingOrganiser.branch_id == branch_id,
-            MeetingOrganiser.account_id == actor.account_id,
-        )
-    )
-    return found is not None
-
-
-def _is_expected(session: Session, member_id: int | None, meeting_id: int) -> bool:
-    if member_id is None:
-        return False
-    found = session.scalar(
-        select(MeetingInvitee.member_id).where(
-            MeetingInvitee.meeting_id == meeting_id, MeetingInvitee.member_id == member_id
-        )
-    )
-    return found is not None
-
-
-def _can_view(session: Session, actor: Principal, meeting: Meeting) -> bool:
-    if actor.is_admin or meeting.branch_id in actor.branches_with(Role.SECRETARY, Role.INSTRUCTOR):
-        return True
-    if _is_organiser(session, actor, meeting.branch_id):
-        return True
-    return _is_expected(session, actor.member_id, meeting.id)
+# --- who (service/meetings/access.py) ----------------------------------------------------
 
 
 def _meeting(session: Session, meeting_id: int, *, lock: bool) -> Meeting:
@@ -123,9 +89,9 @@ def _organised_meeting(
     """The meeting, for one of its organisers; NotFound for a stranger, 403 for someone
     who sees it (a member expected, an instructor) but does not run it."""
     meeting = _meeting(session, meeting_id, lock=lock)
-    if _is_organiser(session, actor, meeting.branch_id):
+    if is_organiser(session, actor, meeting.branch_id):
         return meeting
-    if _can_view(session, actor, meeting):
+    if can_view_meeting(session, actor, meeting):
         raise PermissionDenied(Message(ORGANISERS_ONLY))
     raise NotFound(Message(NO_SUCH_MEETING))
 
@@ -247,9 +213,9 @@ def _expected_meeting(session: Session, actor: Principal, meeting_id: int) -> Me
     """The meeting, locked, for a member expected at it. Anyone else learns nothing,
     except an organiser, who knows the meeting and is told they are not on its list."""
     meeting = _meeting(session, meeting_id, lock=True)
-    if _is_expected(session, actor.member_id, meeting.id):
+    if is_expected(session, actor.member_id, meeting.id):
         return meeting
-    if actor.member_id is not None and _is_organiser(session, actor, meeting.branch_id):
+    if actor.member_id is not None and is_organiser(session, actor, meeting.branch_id):
         raise Conflict(Message(N_("You are not on this meeting's list of expected members.")))
     raise NotFound(Message(NO_SUCH_MEETING))
 
@@ -401,7 +367,7 @@ def tick(
     keeps their check-in as it is; the result is the member's row (None once taken back)."""
     meeting = _organised_meeting(session, actor, meeting_id, lock=True)
     _refuse_unless_scheduled(meeting)
-    if not _is_expected(session, member_id, meeting.id):
+    if not is_expected(session, member_id, meeting.id):
         raise Conflict(Message(N_("This member is not on the meeting's list of expected members.")))
     if member_id == actor.member_id:
         raise Conflict(
@@ -520,8 +486,8 @@ def my_checkin(
 ) -> MyCheckin:
     """The member's own view of a meeting's check-in (NotFound unless expected)."""
     meeting = _meeting(session, meeting_id, lock=False)
-    if not _is_expected(session, actor.member_id, meeting.id):
-        if actor.member_id is not None and _is_organiser(session, actor, meeting.branch_id):
+    if not is_expected(session, actor.member_id, meeting.id):
+        if actor.member_id is not None and is_organiser(session, actor, meeting.branch_id):
             raise Conflict(Message(N_("You are not on this meeting's list of expected members.")))
         raise NotFound(Message(NO_SUCH_MEETING))
     assert actor.member_id is not None

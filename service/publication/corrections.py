@@ -28,6 +28,8 @@ from service.publication.state import (
     month_state,
     pending_by_branch,
     pending_conflict,
+    unclosed_conflict,
+    unclosed_meetings,
 )
 from service.scoring.rules import Rulebook
 
@@ -118,6 +120,9 @@ def publish_correction(
     pending = pending_by_branch(session, period)
     if pending:
         raise pending_conflict(pending, period)
+    unclosed = unclosed_meetings(session, period)
+    if unclosed:
+        raise unclosed_conflict(unclosed, period)
     latest = latest_publication(session, period)
     assert latest is not None
     publication = store_publication(

@@ -23,9 +23,11 @@ from service.publication.state import (
     DEFAULT_TIMEZONE,
     MonthState,
     PendingBranch,
+    UnclosedMeeting,
     first_publishable,
     pending_by_branch,
     published_periods,
+    unclosed_meetings,
 )
 from service.publication.stored import RevisionInfo, revisions
 from service.scoring.rules import Rulebook
@@ -39,6 +41,7 @@ class MonthOverview:
     published_at: datetime | None
     window_ends_at: datetime | None
     pending: list[PendingBranch]
+    unclosed: list[UnclosedMeeting]  # meetings held in the month, not closed or cancelled
     open_objections: int
     can_publish: bool  # the month has ended, is not published and some ruleset covers it
     before_rules: bool  # the month ended before the first ruleset took effect
@@ -103,6 +106,7 @@ def months_overview(
                 published_at=found.published_at if found else None,
                 window_ends_at=found.window_ends_at if found else None,
                 pending=pending_by_branch(session, period),
+                unclosed=unclosed_meetings(session, period),
                 open_objections=open_counts.get(period, 0),
                 can_publish=found is None and period < current and not before,
                 before_rules=before,

@@ -31,6 +31,7 @@ from service.publication.state import (
     DEFAULT_NOTICE_DAYS,
     DEFAULT_TIMEZONE,
     PendingBranch,
+    UnclosedMeeting,
     before_rules_conflict,
     empty_month_conflict,
     first_day,
@@ -39,6 +40,8 @@ from service.publication.state import (
     month_activity,
     pending_by_branch,
     pending_conflict,
+    unclosed_conflict,
+    unclosed_meetings,
 )
 from service.scoring.points import to_tenths
 from service.scoring.ranking import competition_rank
@@ -247,7 +250,9 @@ def publish_month(
     scored), for a month that has not ended yet in the town's timezone (entries can
     still be dated in it, so its board is not complete), for a month already published
     (a change is a correction), while entries dated in it are pending (PendingEntries
-    lists the branches holding them), and (EmptyMonth) for a month in which nothing
+    lists the branches holding them), while meetings held in it are neither closed nor
+    cancelled (UnclosedMeetings lists them: their attendance would be frozen without
+    points), and (EmptyMonth) for a month in which nothing
     counts unless ``confirm_empty``: its board would be zeros, frozen for good.
 
     The month's state is read under the month lock (``lock_months``): a second
@@ -267,6 +272,9 @@ def publish_month(
     pending = pending_by_branch(session, period)
     if pending:
         raise pending_conflict(pending, period)
+    unclosed = unclosed_meetings(session, period)
+    if unclosed:
+        raise unclosed_conflict(unclosed, period)
     if not confirm_empty and month_activity(session, period) == 0:
         raise empty_month_conflict(period)
     return store_publication(
@@ -286,6 +294,7 @@ class PublishPreview:
     total: Decimal  # the town's points in the month
     activity: int  # approved entries, steps and adjustments dated in the month
     pending: list[PendingBranch]
+    unclosed: list[UnclosedMeeting]  # meetings held in the month, not closed or cancelled
     refusal: Message | None  # why the month cannot be published at all, if so
 
     @property
@@ -298,7 +307,7 @@ class PublishPreview:
 
     @property
     def publishable(self) -> bool:
-        return self.refusal is None and not self.pending
+        return self.refusal is None and not self.pending and not self.unclosed
 
 
 def publish_preview(
@@ -325,5 +334,6 @@ def publish_preview(
         total=sum((line.points for line in lines), Decimal("0.0")),
         activity=month_activity(session, period),
         pending=pending_by_branch(session, period),
+        unclosed=unclosed_meetings(session, period),
         refusal=refusal.message if refusal is not None else None,
     )

@@ -4,7 +4,9 @@ window has closed), or ``correcting`` while the office corrects it.
 A published month is frozen everywhere else: nothing dated in it can be submitted,
 approved, revoked, adjusted or stepped (``is_frozen``), and reconciling the ledger takes
 its activities as givens (see ``service.scoring.engine``). Publishing refuses while
-entries of the month are pending, and says which branches hold them.
+entries of the month are pending, and says which branches hold them, and while
+meetings held in the month are neither closed nor cancelled (their attendance would be
+frozen without points).
 
 One rule keeps a month's state and its points in step: the month lock. Whatever changes
 a month's state (publishing, opening or publishing a correction) takes it exclusively
@@ -195,6 +197,51 @@ class PendingEntries(Conflict):
     def __init__(self, message: Message, branches: list[PendingBranch]) -> None:
         self.branches = branches
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class UnclosedMeeting:
+    """A meeting held in the month that is neither closed nor cancelled."""
+
+    meeting_id: int
+    branch_name: str
+    title: str
+    day: date
+
+
+def unclosed_meetings(session: Session, period: str) -> list[UnclosedMeeting]:
+    """Meetings held in ``period`` (their points are dated on their day) that are still
+    scheduled: publishing would freeze their attendance without points. By day, branch."""
+    rows = session.execute(
+        select(Meeting.id, Branch.name, Meeting.title, Meeting.day)
+        .join(Branch, Branch.id == Meeting.branch_id)
+        .where(Meeting.period == period, Meeting.status == MeetingStatus.SCHEDULED)
+        .order_by(Meeting.day, Branch.name, Meeting.starts_at, Meeting.id)
+    )
+    return [UnclosedMeeting(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+class UnclosedMeetings(Conflict):
+    """Publishing refused: meetings held in the month are not closed or cancelled."""
+
+    def __init__(self, message: Message, meetings: list[UnclosedMeeting]) -> None:
+        self.meetings = meetings
+        super().__init__(message)
+
+
+def unclosed_conflict(meetings: list[UnclosedMeeting], period: str) -> UnclosedMeetings:
+    listed = ", ".join(f"{m.branch_name}: {m.title} ({m.day.isoformat()})" for m in meetings)
+    return UnclosedMeetings(
+        Message(
+            N_(
+                "%(period)s cannot be published while meetings held in it are not closed: "
+                "their attendance would be frozen without points. Close or cancel them "
+                "first: %(meetings)s."
+            ),
+            {"period": period, "meetings": listed},
+        ),
+        meetings,
+    )
 
 
 def first_day(period: str) -> date:

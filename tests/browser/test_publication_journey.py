@@ -31,8 +31,8 @@ pytestmark = pytest.mark.browser
 TODAY = town_today(utcnow(), "Asia/Shanghai")
 LAST_MONTH = shift_period(period_of(TODAY), -1)
 DAY = date(int(LAST_MONTH[:4]), int(LAST_MONTH[5:7]), 4)
-OBJECTION = "我四日参加了主题党日，榜上积分少算了一次，请核实。"
-REASON = "补记宝元鞋厂党支部漏审的一条主题党日申报。"
+OBJECTION = "我四日参加了学习教育，榜上积分少算了一次，请核实。"
+REASON = "补记宝元鞋厂党支部漏审的一条学习教育申报。"
 
 
 def submit(database: Database, town: SmallTown, rulebook: Rulebook, username: str) -> int:
@@ -41,7 +41,7 @@ def submit(database: Database, town: SmallTown, rulebook: Rulebook, username: st
             session,
             town.principal(database, username),
             rulebook,
-            EntryInput("theme_day", DAY, Decimal(1), f"{username} 主题党日"),
+            EntryInput("study", DAY, Decimal(1), f"{username} 学习教育"),
             today=TODAY,
             now=utcnow(),
         )
@@ -137,16 +137,16 @@ def test_office_publishes_member_objects_office_corrects(
     screenshot(office, "35-office-correction-published")
 
     office.get_by_label("Corrected by a published correction").check()
-    office.locator("textarea[name=answer]").first.fill("经核实少算一次主题党日，已更正并重新公示。")
+    office.locator("textarea[name=answer]").first.fill("经核实少算一次学习教育，已更正并重新公示。")
     office.get_by_role("button", name="Answer and resolve").click()
-    expect(office.locator("main")).to_contain_text("经核实少算一次主题党日")
+    expect(office.locator("main")).to_contain_text("经核实少算一次学习教育")
     screenshot(office, "36-office-objection-resolved")
 
     # 5. The member sees revision 2 on the board, and the answer to the objection.
     phone.goto(f"/boards/{LAST_MONTH}")
     expect(phone.locator(".publication.published")).to_contain_text("2")
     row = phone.locator("table.board tbody tr", has_text="张伟")
-    expect(row.locator("td.num").first).to_have_text("4.0")  # two theme days
+    expect(row.locator("td.num").first).to_have_text("4.0")  # two study sessions
     screenshot(phone, "37-member-board-revision-2-phone")
     phone.goto(f"/boards/{LAST_MONTH}?revision=1")  # the replaced revision stays readable
     old = phone.locator("table.board tbody tr", has_text="张伟")
@@ -154,6 +154,6 @@ def test_office_publishes_member_objects_office_corrects(
     assert_no_sideways_scroll(phone, "a replaced revision")
     screenshot(phone, "37a-member-board-revision-1-replaced-phone")
     phone.goto("/objections")
-    expect(phone.locator("main")).to_contain_text("经核实少算一次主题党日")
+    expect(phone.locator("main")).to_contain_text("经核实少算一次学习教育")
     screenshot(phone, "38-member-objection-answered-phone")
     assert zh("Objections")  # the member nav names it in Chinese

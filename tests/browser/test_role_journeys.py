@@ -415,7 +415,7 @@ def test_office_publishes_last_month_and_opens_its_board(
         town,
         rulebook,
         "secretary",
-        declare(database, town, rulebook, "member", "theme_day", day=last_day),
+        declare(database, town, rulebook, "member", "study", day=last_day),
     )
 
     j = journey("admin")

@@ -73,7 +73,7 @@ def approved(
             session,
             town.principal(database, username),
             rulebook,
-            EntryInput(rule, day, Decimal(1), "主题党日"),
+            EntryInput(rule, day, Decimal(1), "学习教育"),
             # Declared on the day: two months ago is further back than a member may go.
             today=day,
             now=utcnow(),
@@ -90,8 +90,8 @@ def publish(
 
 @pytest.fixture
 def open_month(database: Database, town: SmallTown, rulebook: Rulebook) -> str:
-    """Last month, 张伟 with one theme day, published now: its notice window is open."""
-    approved(database, town, rulebook, "member", LAST_MONTH, "theme_day")
+    """Last month, 张伟 with one study session, published now: its notice window is open."""
+    approved(database, town, rulebook, "member", LAST_MONTH, "study")
     publish(database, town, rulebook, LAST_MONTH, utcnow())
     return LAST_MONTH
 
@@ -99,7 +99,7 @@ def open_month(database: Database, town: SmallTown, rulebook: Rulebook) -> str:
 @pytest.fixture
 def closed_month(database: Database, town: SmallTown, rulebook: Rulebook) -> str:
     """The month before, published on the 2nd of last month: its seven days are over."""
-    approved(database, town, rulebook, "member", TWO_AGO, "theme_day")
+    approved(database, town, rulebook, "member", TWO_AGO, "study")
     moment = datetime.combine(first_day(LAST_MONTH) + timedelta(days=1), time(4), tzinfo=UTC)
     publish(database, town, rulebook, TWO_AGO, moment)
     return TWO_AGO
@@ -164,7 +164,7 @@ def test_a_member_sees_a_link_to_object_on_each_line_during_the_window(
 def test_no_links_to_object_before_publication_after_the_window_or_without_a_member(
     database: Database, town: SmallTown, rulebook: Rulebook, make_browser: Any
 ) -> None:
-    approved(database, town, rulebook, "member", LAST_MONTH, "theme_day")
+    approved(database, town, rulebook, "member", LAST_MONTH, "study")
     member2 = signed_in(make_browser, "member2")
     before = member2.client.get(f"/boards/{LAST_MONTH}").text
     assert "Not yet published" in before

@@ -55,7 +55,7 @@ def publish(
             session,
             member,
             rulebook,
-            EntryInput("theme_day", day, Decimal(1), "主题党日"),
+            EntryInput("study", day, Decimal(1), "学习教育"),
             # Declared on the day: two months ago is further back than a member may go.
             today=day,
             now=utcnow(),

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import func, select, text
 
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry
 from service.kernel.periods import period_of, shift_period, town_today
+from service.meetings.schedule import MeetingInput, cancel_meeting, schedule_meeting
 from service.persistence.db import Database
 from service.persistence.models import Publication
 from service.persistence.types import utcnow
@@ -49,7 +51,7 @@ def submit(
             session,
             principal,
             rulebook,
-            EntryInput(rule_id, DAY, Decimal(1), "主题党日"),
+            EntryInput(rule_id, DAY, Decimal(1), "学习教育"),
             today=town_today(utcnow(), "Asia/Shanghai"),
             now=utcnow(),
         )
@@ -87,8 +89,8 @@ def test_publishing_refuses_pending_entries_naming_the_branches_then_publishes(
     admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
     assert 'href="/admin/publication"' in admin.client.get("/admin").text
-    pending = submit(database, town, rulebook, "member3", "theme_day")
-    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    pending = submit(database, town, rulebook, "member3", "study")
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "study"))
 
     page = admin.client.get("/admin/publication")
     assert page.status_code == 200
@@ -134,7 +136,7 @@ def test_a_post_without_its_csrf_token_publishes_nothing(
 def test_a_tampered_row_shows_as_a_broken_chain(
     admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
-    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "study"))
     admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
     assert "The chain holds: 1 publication" in plain(admin.client.get("/admin/publication").text)
     with database.transaction(write=False) as session:
@@ -157,7 +159,7 @@ def test_a_tampered_row_shows_as_a_broken_chain(
 def test_a_correction_from_the_web_shows_both_revisions_and_what_changed(
     admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
-    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "study"))
     admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
     month_page = f"/admin/publication/{LAST_MONTH}"
 
@@ -192,7 +194,7 @@ def test_a_correction_from_the_web_shows_both_revisions_and_what_changed(
 def test_the_publish_button_leads_to_a_page_saying_what_will_be_frozen(
     admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
 ) -> None:
-    approve(database, town, rulebook, submit(database, town, rulebook, "member", "theme_day"))
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "study"))
     confirm = f"/admin/publication/{LAST_MONTH}/publish"
     index = admin.client.get("/admin/publication").text
     # The month's button opens the confirmation page; it publishes nothing itself.
@@ -255,3 +257,77 @@ def test_a_month_before_the_first_rules_is_never_published(
     assert refused.status_code == 409
     assert "before the first points rules" in plain(refused.text)
     assert publications(database) == 0
+
+
+def home_month_row(admin: Browser) -> str:
+    found = re.search(rf'id="office-month-{LAST_MONTH}".*?</tr>', admin.client.get("/").text, re.S)
+    assert found is not None
+    return plain(found.group(0))
+
+
+def held_last_month(database: Database, town: SmallTown, rulebook: Rulebook) -> int:
+    """A meeting of 宝元 held on DAY and never closed. Scheduled today (last month may be
+    before the rules that schedule meetings), then moved to DAY as a meeting recorded
+    on paper would be."""
+    with database.transaction() as session:
+        meeting = schedule_meeting(
+            session,
+            town.principal(database, "secretary2"),
+            rulebook,
+            MeetingInput(
+                branch_id=town.baoyuan,
+                kind="theme_day",
+                title="车间主题党日",
+                day=town_today(utcnow(), "Asia/Shanghai"),
+                start=time(9, 0),
+                end=time(11, 0),
+                place="车间会议室",
+            ),
+            now=utcnow(),
+        )
+        starts = datetime.combine(DAY, time(1, 0), tzinfo=UTC)
+        meeting.day, meeting.period = DAY, LAST_MONTH
+        meeting.starts_at, meeting.ends_at = starts, starts + timedelta(hours=2)
+        return meeting.id
+
+
+def test_publishing_waits_for_the_meetings_of_the_month_to_be_closed_or_cancelled(
+    admin: Browser, database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    approve(database, town, rulebook, submit(database, town, rulebook, "member", "study"))
+    meeting_id = held_last_month(database, town, rulebook)
+    shown_day = format_date(DAY, format="medium", locale="en")
+
+    index = plain(admin.client.get("/admin/publication").text)
+    assert "1 meeting not closed" in index
+    # The office's home does not call the month ready either.
+    assert "ready to publish" not in home_month_row(admin)
+
+    confirm = admin.client.get(f"/admin/publication/{LAST_MONTH}/publish")
+    assert confirm.status_code == 200
+    listed = plain(confirm.text)
+    assert f"Meetings held in {LAST_MONTH_NAME} are not closed yet" in listed
+    assert f"宝元鞋厂党支部: 车间主题党日 , {shown_day}" in listed
+    assert f'href="/meetings/{meeting_id}"' in confirm.text
+    # No publish form while a meeting waits.
+    assert f'action="/admin/publication/{LAST_MONTH}/publish"' not in confirm.text
+
+    refused = admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert refused.status_code == 409
+    assert f"{LAST_MONTH} cannot be published while meetings held in it are not closed" in plain(
+        refused.text
+    )
+    assert f"宝元鞋厂党支部: 车间主题党日 ({DAY.isoformat()})" in plain(refused.text)
+    assert publications(database) == 0
+    month = plain(admin.client.get(f"/admin/publication/{LAST_MONTH}").text)
+    assert f"宝元鞋厂党支部: 车间主题党日 , {shown_day}" in month
+
+    with database.transaction() as session:
+        cancel_meeting(
+            session, town.principal(database, "secretary2"), meeting_id, "改期", now=utcnow()
+        )
+    assert "meeting not closed" not in plain(admin.client.get("/admin/publication").text)
+    assert "ready to publish" in home_month_row(admin)
+    done = admin.submit("/admin/publication", f"/admin/publication/{LAST_MONTH}/publish", {})
+    assert done.status_code == 303
+    assert publications(database) == 1

@@ -45,7 +45,7 @@ def submit(database: Database, town: SmallTown, rulebook: Rulebook, username: st
             session,
             principal,
             rulebook,
-            EntryInput("theme_day", DAY, Decimal(1), "主题党日"),
+            EntryInput("study", DAY, Decimal(1), "学习教育"),
             today=town_today(utcnow(), "Asia/Shanghai"),
             now=utcnow(),
         )
@@ -82,12 +82,12 @@ def test_publish_verify_list_and_correct(
 
     no_reason = run(["publish", "correct", LAST_MONTH])
     assert no_reason.exit_code == 2  # click: --reason is required
-    opened = run(["publish", "correct", LAST_MONTH, "--reason", "刘洋的主题党日重复计算"])
+    opened = run(["publish", "correct", LAST_MONTH, "--reason", "刘洋的学习教育重复计算"])
     assert opened.exit_code == 0, opened.output
     corrected = run(["publish", "correction", LAST_MONTH])
     assert corrected.exit_code == 0, corrected.output
     assert f"published {LAST_MONTH} revision 2" in corrected.output
-    assert "reason: 刘洋的主题党日重复计算" in corrected.output
+    assert "reason: 刘洋的学习教育重复计算" in corrected.output
     assert run(["publish", "verify"]).exit_code == 0
 
     with database.transaction(write=False) as session:
@@ -132,14 +132,14 @@ def test_the_office_lists_and_answers_objections(
             member,
             LAST_MONTH,
             LineRef(member_id=town.member_ids["member"]),
-            "张伟的主题党日是否重复?",
+            "张伟的学习教育是否重复?",
             now=utcnow(),
         )
 
     listed = run(["publish", "objections", LAST_MONTH])
     assert listed.exit_code == 0
     assert f"#{objection}" in listed.output and "[open]" in listed.output
-    assert "张伟的主题党日是否重复?" in listed.output
+    assert "张伟的学习教育是否重复?" in listed.output
 
     # A correction that was never published cannot be the resolution.
     refused = run(

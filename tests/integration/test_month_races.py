@@ -225,10 +225,10 @@ def _write_for(world: Town, period: str, kind: str, index: int) -> tuple[str, di
     """The secretary's request for a race of ``kind`` in ``period``, and what it needs."""
     town = world.town
     member_id = town.member_ids["member"]
-    # Every month keeps something that counts whatever the race does: 李娜's meeting.
-    world.approved("member2", "org_life", day_in(period, 3 + index % 2))
+    # Every month keeps something that counts whatever the race does: 李娜's good deed.
+    world.approved("member2", "good_deed", day_in(period, 3 + index % 2))
     if kind == "revoke":
-        entry_id = world.approved("member", "org_life", day_in(period, 5))
+        entry_id = world.approved("member", "good_deed", day_in(period, 5))
         path = f"/members/{member_id}/points/entries/{entry_id}/revoke"
         return path, {"reason": "重复申报", "year": period[:4]}
     if kind == "adjust":
@@ -303,7 +303,7 @@ def test_two_corrections_opened_at_once_leave_one_open_and_the_month_frozen_afte
 ) -> None:
     periods = months()
     for period in periods:
-        world.approved("member", "org_life", day_in(period, 5))
+        world.approved("member", "good_deed", day_in(period, 5))
         world.publish(period)
     admins = [SignedIn(server.base_url, "admin", PASSWORD) for _ in range(2)]
 
@@ -413,7 +413,7 @@ def test_two_publish_commands_of_one_month_publish_once_and_say_so(
 ) -> None:
     periods = months()[:6]
     for period in periods:
-        world.approved("member", "org_life", day_in(period, 5))
+        world.approved("member", "good_deed", day_in(period, 5))
     for index, period in enumerate(periods):
         # Every other month, the lock is held while both start: they meet for sure.
         runs = _two_publish_commands(env, period, database if index % 2 else None)

@@ -3,7 +3,7 @@ as the README's "Production" section tells it: the wheel built from the repo and
 installed into a fresh venv outside the checkout (not editable), PostgreSQL,
 JIFEN_ENV=production, the first admin, a roster import, member accounts, ``jifen serve``
 behind nginx with TLS and the trusted-proxy setting; then, over HTTPS through nginx, a
-member declares last month's theme day, the secretary approves it, the office publishes
+member declares last month's study session, the secretary approves it, the office publishes
 last month; then a backup, a restore into a second database, and the checks on both.
 """
 
@@ -321,10 +321,10 @@ def through_nginx(
             "/entries/new",
             "/entries/new",
             {
-                "rule_id": "theme_day",
+                "rule_id": "study",
                 "activity_date": day.isoformat(),
                 "quantity": "1",
-                "description": "参加支部主题党日:学习新修订的积分细则",
+                "description": "参加支部集中学习:学习新修订的积分细则",
             },
         )
         assert declared.status_code == 303, declared.text

@@ -25,6 +25,7 @@ from service.publication.state import (
     MonthState,
     month_state,
     pending_by_branch,
+    unclosed_meetings,
 )
 from service.publication.stored import published_month
 from web.deps import Actor, Db, RecordId, Rules
@@ -98,6 +99,7 @@ def _month_page(
             "state": state.value,
             "state_text": _state_label(state),
             "pending": pending_by_branch(db, period),
+            "unclosed": unclosed_meetings(db, period),
             "diffs": diffs,
             "objections": month_objections(db, principal, period),
             "resolution_label": lambda value: gettext(RESOLUTION_LABELS[value]),
