@@ -96,7 +96,7 @@ def test_init_lays_out_an_instance_and_never_overwrites_it(
     assert settings.backup_dir == folder / "backups"
     assert len(settings.secret_key) >= 32
     rulebook = Rulebook.from_directory(settings.rules_dir)
-    assert [r.version for r in rulebook.rulesets] == ["2025.1", "2026.1", "2027.1"]
+    assert [r.version for r in rulebook.rulesets] == ["2025.1", "2026.1", "2026.2", "2027.1"]
     assert (folder / "rules" / "README.md").is_file()
 
     # A second init of the folder changes nothing; another folder gets another key.

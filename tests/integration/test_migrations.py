@@ -7,6 +7,7 @@ is head's down_revision, so these tests follow the history as revisions are adde
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from service.persistence.migrate import (
 )
 from service.persistence.models import (
     Account,
+    AdoptedRuleset,
     Base,
     Branch,
     Entry,
@@ -214,6 +216,21 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
             )
         )
         issue_token(session, principal, admin.id, "migration test", days=30, now=NOW)
+        # A ruleset adopted on the web (0011): the row as adopt_ruleset stores it.
+        shipped = seeds_dir.parent / "scoring_rules" / "2027.1.toml"
+        toml = shipped.read_text("utf-8").replace('version = "2027.1"', 'version = "2027.2"')
+        toml = toml.replace("effective_from = 2027-01-01", "effective_from = 2027-02-01")
+        session.add(
+            AdoptedRuleset(
+                version="2027.2",
+                effective_from=date(2027, 2, 1),
+                toml=toml,
+                digest=hashlib.sha256(toml.encode("utf-8")).hexdigest(),
+                adopted_by_id=admin.id,
+                adopted_at=NOW,
+                reason="迁移测试",
+            )
+        )
 
 
 def _reflect(engine: Engine) -> MetaData:
@@ -281,9 +298,13 @@ def test_one_open_correction_per_month_repairs_what_the_race_left(
     again is closed by that publication; of two still open for one month, the first
     stays open with both reasons."""
     database = empty_database()
-    upgrade(database.engine, "0008")
+    # The demo loads at head (it holds meetings, whose tables 0008 lacks), then goes back
+    # to 0008 with its data: the downgrades are part of what this exercises.
+    upgrade(database.engine)
     with database.transaction() as session:
         load_demo_town(session, rulebook, project_root / "seeds", until=UNTIL, env="test")
+    downgrade(database.engine, "0008")
+    assert current_revision(database.engine) == "0008"
     with database.engine.begin() as connection:
         # The demo's corrected month: revision 2 published its correction.
         corrected = connection.execute(

@@ -114,7 +114,7 @@ def test_the_wheel_runs_outside_the_checkout(tmp_path: Path) -> None:
     assert Path(found["service"]).is_relative_to(site)
     assert found["checkout"] is False
     assert found["rules_dir"] == str(site / "scoring_rules")
-    assert found["rules"] == ["2025.1.toml", "2026.1.toml", "2027.1.toml"]
+    assert found["rules"] == ["2025.1.toml", "2026.1.toml", "2026.2.toml", "2027.1.toml"]
     # Data in var/ of the current directory, never in site-packages.
     assert found["database_url"] == f"sqlite:///{elsewhere / 'var' / 'jifen.sqlite3'}"
     assert found["upload_dir"] == str(elsewhere / "var" / "uploads")

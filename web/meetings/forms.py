@@ -5,6 +5,7 @@ party groups and members."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -58,6 +59,9 @@ def member_ids_of(data: Mapping[str, Any]) -> list[int]:
     return [number for number in ids if number is not None]
 
 
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::[0-5][0-9](?:\.[0-9]{1,6})?)?")
+
+
 def _message(text: str) -> str:
     return render(Message(text))
 
@@ -77,9 +81,11 @@ def read_meeting(data: Mapping[str, Any], branch_id: int) -> MeetingInput | dict
     times: dict[str, time] = {}
     for key in ("start", "end"):
         text = one(data, key)
-        try:
-            times[key] = time.fromisoformat(text)
-        except ValueError:
+        # A wall-clock time as a time input sends it: time.fromisoformat alone also takes
+        # "0000-01" (midnight at UTC-1), and an offset breaks the service's arithmetic.
+        if match := CLOCK.fullmatch(text):
+            times[key] = time(int(match[1]), int(match[2]))
+        else:
             errors[key] = _message(
                 N_("This field is required.") if not text else N_("Enter a time like 19:30.")
             )
