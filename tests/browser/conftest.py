@@ -131,6 +131,18 @@ def _capture_failure(test_name: str, index: int, context: BrowserContext) -> Non
             print(f"could not capture {stem}: {exc}")
 
 
+def save_screenshot(page: Page, path: Path) -> None:
+    """A full-page PNG of ``page`` at ``path``."""
+    try:
+        page.screenshot(path=path, full_page=True)
+    except PlaywrightError:
+        # A long page on a machine with every core busy: Chromium may fail to composite
+        # the full-page capture once ("Unable to capture screenshot"). One more try after
+        # the page settles; a second failure is real.
+        page.wait_for_timeout(1000)
+        page.screenshot(path=path, full_page=True)
+
+
 @pytest.fixture
 def screenshot() -> Callable[[Page, str], Path]:
     """``screenshot(page, "01-member-login")`` saves a full-page PNG and returns its path."""
@@ -138,14 +150,7 @@ def screenshot() -> Callable[[Page, str], Path]:
 
     def take(page: Page, step: str) -> Path:
         path = SCREENSHOTS / f"{step}.png"
-        try:
-            page.screenshot(path=path, full_page=True)
-        except PlaywrightError:
-            # A long page on a machine with every core busy: Chromium may fail to
-            # composite the full-page capture once ("Unable to capture screenshot").
-            # One more try after the page settles; a second failure is real.
-            page.wait_for_timeout(1000)
-            page.screenshot(path=path, full_page=True)
+        save_screenshot(page, path)
         return path
 
     return take

@@ -40,7 +40,13 @@ from service.kernel.config import Settings
 from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from tests.browser import a11y
-from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, SERVER_START_TIMEOUT_S
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    SERVER_START_TIMEOUT_S,
+    save_screenshot,
+)
 from tests.conftest import PASSWORD, SmallTown
 from tests.functional.test_csrf_everywhere import fill_path, route_table
 from tests.functional.test_permission_matrix import World, build_world
@@ -229,7 +235,7 @@ def walk(page: Page, path: str, status: int, shot: Path, with_axe: bool) -> list
     assert response is not None
     phone = page.viewport_size == PHONE
     language = "zh_CN" if page.locator("html").get_attribute("lang") == "zh-CN" else "en"
-    page.screenshot(path=shot, full_page=True)
+    save_screenshot(page, shot)
     problems: list[str] = []
     if response.status != status:
         problems.append(f"answered {response.status}, expected {status}")
@@ -360,9 +366,7 @@ def test_forms_show_their_errors_beside_the_fields(
             form.evaluate("form => { form.noValidate = true; }")
             with page.expect_navigation():
                 form.locator("button[type=submit]").first.click()
-            page.screenshot(
-                path=PAGES_DIR / f"{role}-{language}-phone-error-{slug}.png", full_page=True
-            )
+            save_screenshot(page, PAGES_DIR / f"{role}-{language}-phone-error-{slug}.png")
             found = a11y.error_wiring(page) + a11y.axe_violations(page)
             found += a11y.sideways_overflow(page)
             if language == "zh_CN":
@@ -422,7 +426,7 @@ def test_an_expired_form_keeps_what_was_typed(
     assert page.locator("#resend-quantity").input_value() == "2"
     assert page.locator("main b").count() == 0  # the typed markup is text, not markup
     assert old_token not in page.content()
-    page.screenshot(path=PAGES_DIR / "member-zh_CN-phone-form-expired.png", full_page=True)
+    save_screenshot(page, PAGES_DIR / "member-zh_CN-phone-form-expired.png")
     problems = a11y.axe_violations(page) + a11y.sideways_overflow(page) + a11y.small_targets(page)
     assert not problems, problems
 
