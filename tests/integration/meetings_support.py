@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from service.ledger.verify import verify_ledger
-from service.meetings.closing import close_meeting
+from service.meetings.closing import CloseResult, close_meeting
 from service.meetings.leave import decide_leave, request_leave
 from service.meetings.schedule import (
     MeetingInput,
@@ -109,7 +109,7 @@ def close(
     who: str = "secretary",
     minutes: str = "学习了党章,讨论了下月安排。",
     now: datetime = AFTER,
-):  # type: ignore[no-untyped-def]
+) -> CloseResult:
     actor = town.principal(database, who)
     with database.transaction() as session:
         return close_meeting(session, actor, rulebook, meeting_id, minutes, now=now)
