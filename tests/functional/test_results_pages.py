@@ -212,6 +212,6 @@ def test_the_achievements_page_shows_the_branch_stars(
 ) -> None:
     sign_in(browser, "member3")
     page = browser.client.get(f"/achievements/{published.jinwan}").text
-    assert 'id="branch-stars"' in page and "★★★★" in page and "4 stars" in page
+    assert 'id="branch-stars"' in page and "★★★★" in page and "4-star branch" in page
     other = browser.client.get(f"/achievements/{published.baoyuan}").text
     assert "★★★<" in other

@@ -36,8 +36,10 @@ from service.boards.board import (
 )
 from service.boards.live import branch_trend, get_branch, points_by_group
 from service.kernel.periods import shift_period
-from service.persistence.models import Branch
+from service.persistence.models import Branch, PublicationKind
 from service.persistence.pagination import page_number
+from service.persistence.types import utcnow
+from service.publication.result_views import latest_list, stars_of
 from service.scoring.charts import Chart, Datum, column_chart, horizontal_bars
 from service.scoring.rules import Rulebook
 from web.boards.common import Sort, checked_span, year_stars
@@ -87,6 +89,17 @@ def points_links(request: Request[Any, Any, Any], lines: Iterable[MemberLine]) -
     return frozenset(
         line.member_id for line in lines if principal.can_review_branch(line.branch_id)
     )
+
+
+def results_blocks(db: Session) -> dict[str, Any]:
+    """The newest published branch stars (its top branches) and red list, for the
+    board pages' short block linking to them (web/results)."""
+    now = utcnow()
+    return {
+        "latest_stars": latest_list(db, PublicationKind.BRANCH_STARS, now=now),
+        "latest_red": latest_list(db, PublicationKind.RED_LIST, now=now, top=0),
+        "stars_of": stars_of,
+    }
 
 
 def board_lines(board: MemberBoard) -> list[MemberLine]:
@@ -188,6 +201,7 @@ class BoardsController(Controller):
                 "exempt_count": board.exempt_members,
                 "page": board.page,
                 "pages": board.pages,
+                **results_blocks(db),
                 **publication_context(request, db, publication),
                 **_nav(request, span),
             },
@@ -250,6 +264,7 @@ class BoardsController(Controller):
                 "headline": _headline(rulebook, span),
                 "group_chart": group_chart(db, rulebook, span),
                 "top_chart": top_branches_chart(top, sort),
+                **results_blocks(db),
                 **publication_context(request, db, publication),
                 **_nav(request, span),
             },
