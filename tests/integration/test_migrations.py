@@ -29,6 +29,14 @@ from service.meetings.calendar import feed_token
 from service.ops.seed.load import load_demo_town
 from service.people.transfers import transfer_member
 from service.persistence.db import Database
+from service.persistence.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    previous_revision,
+    revision_chain,
+    upgrade,
+)
 from service.persistence.meetings import (
     Meeting,
     MeetingAmendment,
@@ -37,14 +45,6 @@ from service.persistence.meetings import (
     MeetingPhoto,
     MeetingStatus,
     Outcome,
-)
-from service.persistence.migrate import (
-    current_revision,
-    downgrade,
-    head_revision,
-    previous_revision,
-    revision_chain,
-    upgrade,
 )
 from service.persistence.models import (
     Account,
