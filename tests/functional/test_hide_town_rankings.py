@@ -19,6 +19,7 @@ from litestar import Litestar
 from service.kernel.config import Settings
 from tests.conftest import Browser, SmallTown
 from tests.functional.test_board_publication import (  # noqa: F401 - fixtures
+    LAST_MONTH,
     corrected_month,
     open_month,
 )
@@ -46,8 +47,9 @@ def signed_in(make_browser: Any, username: str) -> Browser:
     return browser
 
 
+@pytest.mark.usefixtures("month")
 def test_the_members_board_becomes_the_branch_ranking(
-    hide: bool, month: SmallTown, make_browser: Any
+    hide: bool, town: SmallTown, make_browser: Any
 ) -> None:
     member = signed_in(make_browser, "member")
     for path in [f"/boards/{PERIOD}", "/boards", f"/boards/{PERIOD[:4]}"]:
@@ -65,9 +67,8 @@ def test_the_members_board_becomes_the_branch_ranking(
         assert OTHER_BRANCH in page and 'id="ranking-scope"' not in page, username
 
 
-def test_exports_and_the_print_sheet_follow(
-    hide: bool, month: SmallTown, make_browser: Any
-) -> None:
+@pytest.mark.usefixtures("month")
+def test_exports_and_the_print_sheet_follow(hide: bool, town: SmallTown, make_browser: Any) -> None:
     member = signed_in(make_browser, "member")
     body = member.client.get(f"/boards/{PERIOD}/members.csv")
     assert body.status_code == 200
@@ -87,8 +88,9 @@ def test_exports_and_the_print_sheet_follow(
     assert OTHER_BRANCH in office.client.get(f"/boards/{PERIOD}/print").text
 
 
+@pytest.mark.usefixtures("month")
 def test_an_account_without_a_branch_gets_no_member_ranking(
-    hide: bool, month: SmallTown, make_browser: Any, database: Any
+    hide: bool, town: SmallTown, make_browser: Any, database: Any
 ) -> None:
     """An account that is neither a member nor a reviewer (an observer)."""
     from service.persistence.models import Account, Role, RoleGrant
@@ -106,7 +108,8 @@ def test_an_account_without_a_branch_gets_no_member_ranking(
     assert status == (404 if hide else 200)
 
 
-def test_home_shows_the_branch_rank_only(hide: bool, month: SmallTown, make_browser: Any) -> None:
+@pytest.mark.usefixtures("month")
+def test_home_shows_the_branch_rank_only(hide: bool, town: SmallTown, make_browser: Any) -> None:
     member = signed_in(make_browser, "member")
     home = member.client.get("/").text
     assert ('id="town-rank"' in home) is not hide
@@ -119,7 +122,8 @@ def test_home_shows_the_branch_rank_only(hide: bool, month: SmallTown, make_brow
     assert "Rank in the town" not in points and "Town rank" not in points
 
 
-def test_the_api_answers_follow(hide: bool, month: SmallTown, make_browser: Any) -> None:
+@pytest.mark.usefixtures("month")
+def test_the_api_answers_follow(hide: bool, town: SmallTown, make_browser: Any) -> None:
     member = signed_in(make_browser, "member")
     me = member.client.get("/api/me").json()["month"]
     assert me["rank"] == (None if hide else 2) and me["branch_rank"] == 1
@@ -131,28 +135,28 @@ def test_the_api_answers_follow(hide: bool, month: SmallTown, make_browser: Any)
             ("张伟", 1),
             ("李娜", 1),
         ]
-    own = member.client.get(f"/api/members/{month.member_ids['member']}").json()["month"]
+    own = member.client.get(f"/api/members/{town.member_ids['member']}").json()["month"]
     assert own["rank"] == (None if hide else 2)
     office = signed_in(make_browser, "admin")
     assert office.client.get(f"/api/boards/{PERIOD}/members").json()["scope"] == "town"
-    detail = office.client.get(f"/api/members/{month.member_ids['member']}").json()
+    detail = office.client.get(f"/api/members/{town.member_ids['member']}").json()
     assert detail["month"]["rank"] == 2
 
 
+@pytest.mark.usefixtures("corrected_month")
 def test_a_correction_and_the_objection_form_hide_the_town_rank(
-    hide: bool, corrected_month: str, town: SmallTown, make_browser: Any
+    hide: bool, town: SmallTown, make_browser: Any
 ) -> None:
+    corrected = LAST_MONTH
     member = signed_in(make_browser, "member")
-    page = member.client.get(f"/boards/{corrected_month}").text
+    page = member.client.get(f"/boards/{corrected}").text
     assert "What changed from revision 1 to 2" in page
     assert ("Town rank" in page) is not hide
     office = signed_in(make_browser, "admin")
-    assert "Town rank" in office.client.get(f"/boards/{corrected_month}").text
+    assert "Town rank" in office.client.get(f"/boards/{corrected}").text
     zhang = town.member_ids["member"]
-    form = member.client.get(f"/objections/new?period={corrected_month}&member={zhang}")
+    form = member.client.get(f"/objections/new?period={corrected}&member={zhang}")
     assert form.status_code == 200
     assert ('id="target-rank"' in form.text) is not hide
-    branch_form = member.client.get(
-        f"/objections/new?period={corrected_month}&branch={town.jinwan}"
-    )
+    branch_form = member.client.get(f"/objections/new?period={corrected}&branch={town.jinwan}")
     assert 'id="target-rank"' in branch_form.text  # a branch's rank is no person's

@@ -71,7 +71,9 @@ def _number(text: str) -> Cell:
 def result_table(header: ListHeader, lines: list[ResultLine]) -> Table:
     if header.kind is PublicationKind.BRANCH_STARS:
         columns: tuple[str, ...] = ("rank", "branch", "stars", "total")
-        rows: tuple[tuple[Cell, ...], ...] = tuple((line.rank, line.name, stars_of(line), _number(line.value)) for line in lines)
+        rows: tuple[tuple[Cell, ...], ...] = tuple(
+            (line.rank, line.name, stars_of(line), _number(line.value)) for line in lines
+        )
     else:
         columns = ("rank", "name", "branch", "points")
         rows = tuple(
