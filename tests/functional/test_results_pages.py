@@ -215,3 +215,37 @@ def test_the_achievements_page_shows_the_branch_stars(
     assert 'id="branch-stars"' in page and "★★★★" in page and "4-star branch" in page
     other = browser.client.get(f"/achievements/{published.baoyuan}").text
     assert "★★★<" in other
+
+
+@pytest.mark.parametrize("name", ["script", "img", "attribute", "template", "unicode"])
+def test_names_on_a_list_come_back_escaped(
+    name: str, browser: Browser, database: Database, town: SmallTown
+) -> None:
+    """A member's or branch's name as stored on a list (the XSS corpus' payloads), on
+    every page that shows it: the list, its print sheet, the index, the board's block and
+    the achievements page; downloads are not HTML."""
+    from tests.functional.test_xss_corpus import PAYLOADS, check_page
+
+    payload = PAYLOADS[name]
+    branch = ResultLine(town.jinwan, "B001", payload, town.jinwan, payload, "91.5", "4", 1)
+    member = ResultLine(9, "M9", payload, town.jinwan, payload, "12.0", "red", 1)
+    publish(database, town, PublicationKind.BRANCH_STARS, "2025", [branch])
+    publish(database, town, PublicationKind.RED_LIST, "2026-Q1", [member])
+    sign_in(browser, "member")
+    problems = []
+    for path in [
+        "/results",
+        "/results/branch_stars/2025",
+        "/results/branch_stars/2025/print",
+        "/results/red_list/2026-Q1",
+        "/results/red_list/2026-Q1/print",
+        "/results/red_list/2026-Q1/list.csv",
+        "/results/red_list/2026-Q1/list.xlsx",
+        "/api/results/red_list/2026-Q1",
+        "/boards",
+        f"/achievements/{town.jinwan}",
+    ]:
+        response = browser.client.get(path)
+        assert response.status_code == 200, path
+        problems += check_page(response, payload, path)
+    assert problems == []
