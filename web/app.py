@@ -40,6 +40,7 @@ from web import (
     ops,
     orgadmin,
     points,
+    results,
     review,
     roster,
 )
@@ -145,6 +146,7 @@ def create_app(
             *checkin.HANDLERS,
             *groups.HANDLERS,
             *compliance.HANDLERS,
+            *results.HANDLERS,
         ],
     )
     app = Litestar(

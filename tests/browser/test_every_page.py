@@ -77,6 +77,8 @@ PARAMETERS = {
 # search, a confirmation after an action. (slug, path)
 VARIANTS = (
     ("boards-live", "/boards/{this_month}"),
+    ("results-stars", "/results/branch_stars/{stars_year}"),
+    ("results-stars-print", "/results/branch_stars/{stars_year}/print"),
     ("boards-year", "/boards/{year}"),
     ("boards-quarter-branches", "/boards/{quarter}/branches"),
     ("entries-submitted", "/entries?done=submitted"),

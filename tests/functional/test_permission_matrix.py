@@ -28,10 +28,11 @@ from service.entries.review import approve_entry
 from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
 from service.persistence.meetings import MeetingOrganiser, PartyGroup
-from service.persistence.models import Account, EntryPhoto, Organisation
+from service.persistence.models import Account, EntryPhoto, Organisation, PublicationKind
 from service.persistence.types import utcnow
 from service.publication.objections import LineRef, raise_objection
 from service.publication.publish import publish_month
+from service.publication.results import ResultLine, publish_results
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash
@@ -164,6 +165,13 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/boards/{this_month}/branches/{baoyuan}/members.csv", EVERYONE),
     Case("GET", "/boards/{last_month}/branches/{jinwan}/members.xlsx", EVERYONE),
     Case("GET", "/achievements/{baoyuan}", EVERYONE),
+    # published results lists: every signed-in person, as the boards
+    Case("GET", "/results", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}/print", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}/list.csv", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}/list.xlsx", EVERYONE),
+    Case("GET", "/results/red_list/{stars_year}", allow(*SIGNED_IN, ok=404)),
     # compliance (组织生活): the office, instructors and secretaries (their branches)
     Case("GET", "/compliance", allow("secretary", "secretary2", "instructor", "admin")),
     Case("GET", "/compliance.csv", allow("secretary", "secretary2", "instructor", "admin")),
@@ -241,6 +249,9 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/api/me", api(*SIGNED_IN)),
     Case("GET", "/api/boards/{this_month}/members", api(*SIGNED_IN)),
     Case("GET", "/api/boards/{this_month}/branches", api(*SIGNED_IN)),
+    Case("GET", "/api/results", api(*SIGNED_IN)),
+    Case("GET", "/api/results/branch_stars/{stars_year}", api(*SIGNED_IN)),
+    Case("GET", "/api/results/excellent/{stars_year}", allow(*SIGNED_IN, ok=404, anonymous=401)),
     Case("GET", "/api/entries", api(*MEMBERS)),
     Case("GET", "/api/entries/{pending_member}", api("member", *REVIEWERS_OF_JINWAN)),
     Case("GET", "/api/entries/{pending_member3}", api(*REVIEWERS_OF_BAOYUAN)),
@@ -803,6 +814,19 @@ def build_world(
         session.flush()
         ids["group_jinwan"], ids["organiser_jinwan"] = group.id, organiser.id
         ids["account_member"] = town.account_ids["member"]
+    # A published branch stars list (web/results).
+    with database.transaction() as session:
+        publish_results(
+            session,
+            who("admin"),
+            kind=PublicationKind.BRANCH_STARS,
+            period="2025",
+            lines=[ResultLine(town.jinwan, "B001", "金湾", town.jinwan, "金湾", "90.0", "4", 1)],
+            ruleset_version="2025.1",
+            notice_days=7,
+            now=utcnow(),
+        )
+    ids["stars_year"] = "2025"
     # The meetings last: one of them is closed, which rebuilds this month's boards.
     ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
     return World(ids)
