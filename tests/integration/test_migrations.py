@@ -29,14 +29,6 @@ from service.meetings.calendar import feed_token
 from service.ops.seed.load import load_demo_town
 from service.people.transfers import transfer_member
 from service.persistence.db import Database
-from service.persistence.migrate import (
-    current_revision,
-    downgrade,
-    head_revision,
-    previous_revision,
-    revision_chain,
-    upgrade,
-)
 from service.persistence.meetings import (
     Meeting,
     MeetingAmendment,
@@ -45,6 +37,14 @@ from service.persistence.meetings import (
     MeetingPhoto,
     MeetingStatus,
     Outcome,
+)
+from service.persistence.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    previous_revision,
+    revision_chain,
+    upgrade,
 )
 from service.persistence.models import (
     Account,
@@ -265,7 +265,10 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
         )
         session.add(
             MeetingOrganiser(
-                branch_id=meeting.branch_id, account_id=admin.id, created_by_id=admin.id, created_at=NOW
+                branch_id=meeting.branch_id,
+                account_id=admin.id,
+                created_by_id=admin.id,
+                created_at=NOW,
             )
         )
         session.add(
