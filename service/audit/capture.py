@@ -31,6 +31,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
+from service.persistence.assessment import Appraisal, AppraisalLine
 from service.persistence.guards import refuse_changes
 from service.persistence.meetings import (
     CalendarFeed,
@@ -181,6 +182,14 @@ AUDITED: dict[type[Base], Audited] = {
     PartyGroup: Audited("party_group", ("name",)),
     PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
+    # The annual appraisal: a line's inputs, veto reason and departure reason are private
+    # to the member and the branch's reviewers: the log says they changed, not what.
+    Appraisal: Audited("appraisal", ("branch_id", "year")),
+    AppraisalLine: Audited(
+        "appraisal_line",
+        ("appraisal_id", "member_id"),
+        secret=frozenset({"inputs", "veto_reason", "departure_reason"}),
+    ),
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -242,6 +251,8 @@ OBJECT_LABELS = {
     "party_group": N_("Party group"),
     "party_group_member": N_("Party group member"),
     "calendar_feed": N_("Calendar link"),
+    "appraisal": N_("Appraisal"),
+    "appraisal_line": N_("Appraisal line"),
     "sign_in": N_("Sign-in"),
     "checkin": N_("Check-in"),
 }
