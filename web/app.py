@@ -27,6 +27,7 @@ from web import (
     accounts,
     achievements,
     admin,
+    appraisals,
     audit,
     boards,
     branches,
@@ -145,6 +146,7 @@ def create_app(
             *checkin.HANDLERS,
             *groups.HANDLERS,
             *compliance.HANDLERS,
+            *appraisals.HANDLERS,
         ],
     )
     app = Litestar(
