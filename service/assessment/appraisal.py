@@ -32,7 +32,7 @@ from service.assessment.access import (
 )
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
-from service.kernel.periods import town_today
+from service.kernel.periods import is_year, town_today
 from service.meetings.schedule import branch_members_on
 from service.persistence.assessment import Appraisal, AppraisalLine, AppraisalStatus, Grade
 from service.persistence.models import Account, Branch, Member, PointsTotal
@@ -76,7 +76,7 @@ TOO_MANY_EXCELLENT = N_(
 
 def appraisal_rules(rulebook: Rulebook, year: int) -> tuple[Ruleset, AppraisalPolicy]:
     """The ruleset in force on the year's last day and its ``[appraisal]`` table."""
-    ruleset = rulebook.in_force(date(year, 12, 31))
+    ruleset = rulebook.in_force(date(year, 12, 31)) if is_year(year) else None
     if ruleset is None or ruleset.appraisal is None:
         raise InvalidInput({"year": Message(NO_POLICY, {"year": year})})
     return ruleset, ruleset.appraisal
@@ -315,7 +315,7 @@ def open_appraisal(
     if session.get(Branch, branch_id) is None:
         raise NotFound(Message(NOT_FOUND))
     today = today_of(rulebook, now)
-    if year < first_year(rulebook):
+    if not is_year(year) or year < first_year(rulebook):
         raise InvalidInput({"year": Message(BEFORE_RULES, {"year": year})})
     if today < date(year, 12, 1):
         raise InvalidInput({"year": Message(TOO_EARLY, {"year": year})})

@@ -6,6 +6,7 @@ the office publishes the 优秀 list."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -41,7 +42,9 @@ def open_jinwan(browser: Browser, town: SmallTown) -> int:
     return int(match.group(1))
 
 
-def sheet_form(lines: dict[str, int], rows: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def sheet_form(
+    lines: dict[str, int], rows: Mapping[str, tuple[str, str, str, str, str]]
+) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, (self_review, mutual, grade, decided, reason) in rows.items():
         key = f"l{lines[name]}"
