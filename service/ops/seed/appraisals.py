@@ -12,9 +12,9 @@ veto (a believable branch year).
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from service.assessment.appraisal import (
     LineInput,
@@ -27,22 +27,22 @@ from service.assessment.appraisal import (
 from service.assessment.appraisal_lists import publish_excellent
 from service.ops.seed.state import BuilderState
 from service.persistence.assessment import Grade
-from service.persistence.models import Branch
+from service.persistence.models import Branch, Publication
 
 YEAR = 2025
 BRANCHES = ("金湾工业园区联合党支部", "宝元鞋厂党支部")
 OPENED = datetime(2025, 12, 18, 2, 0, tzinfo=UTC)  # 10:00 in the town
 SUBMITTED = datetime(2025, 12, 30, 7, 0, tzinfo=UTC)
 APPROVED = datetime(2026, 1, 8, 3, 0, tzinfo=UTC)
-PUBLISHED = datetime(2026, 1, 12, 2, 0, tzinfo=UTC)
 DEPARTURE = "全年三次无故缺席主题党日，经支部党员大会评议定为基本合格"
 
 
 class AppraisalSteps(BuilderState):
-    def _appraisals(self) -> int:
-        """2025's appraisals of the two named branches, approved, and the 优秀 list; only
-        when the demo runs past their approval. Returns the sheets made."""
-        if self.until < PUBLISHED.date() or self.rulebook.in_force(date(YEAR, 12, 31)) is None:
+    def _appraisals(self, now: datetime) -> int:
+        """2025's appraisals of the two named branches, approved, and the 优秀 list
+        (published at ``now``, after every month's board: the chain runs in time order);
+        only when the demo runs past their approval. Returns the sheets made."""
+        if self.until <= APPROVED.date() or self.rulebook.in_force(date(YEAR, 12, 31)) is None:
             return 0
         rng = random.Random(self.town.seed * 11 + 2025)
         made = 0
@@ -53,8 +53,12 @@ class AppraisalSteps(BuilderState):
             self._appraise(branch_id, rng, depart=made == 0)
             made += 1
         if made:
+            latest = self.session.scalar(select(func.max(Publication.published_at)))
+            if latest is not None:
+                latest = latest.replace(tzinfo=latest.tzinfo or UTC)
+                now = max(now, latest + timedelta(minutes=1))
             publish_excellent(
-                self.session, self._principal(self.admin_id), self.rulebook, YEAR, now=PUBLISHED
+                self.session, self._principal(self.admin_id), self.rulebook, YEAR, now=now
             )
         return made
 

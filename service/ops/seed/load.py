@@ -181,7 +181,7 @@ class TownBuilder(MeetingSteps, AppraisalSteps):
         start("meetings")
         self._meetings_through_services(now)
         start("appraisals")
-        self.counts["appraisals"] = self._appraisals()
+        self.counts["appraisals"] = self._appraisals(now)
         pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)
