@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -85,6 +86,48 @@ def appraisals_for(
             )
         )
     return Page(items=items, total=total, page=page, pages=pages, size=50)
+
+
+@dataclass(frozen=True)
+class OwnLine:
+    """A member's own line of an approved sheet: what the member may see of it."""
+
+    year: int
+    branch_name: str
+    score: Decimal | None
+    suggested: Grade | None
+    grade: Grade | None
+    veto_reason: str
+    departure_reason: str
+
+
+def own_appraisal_lines(session: Session, actor: Principal) -> list[OwnLine]:
+    """The actor's own lines of approved sheets, the latest year first (nobody else's:
+    another member's line is private to them and the branch's reviewers)."""
+    if actor.member_id is None:
+        return []
+    rows = session.execute(
+        select(Appraisal.year, Branch.name, AppraisalLine)
+        .join(Appraisal, Appraisal.id == AppraisalLine.appraisal_id)
+        .join(Branch, Branch.id == Appraisal.branch_id)
+        .where(
+            AppraisalLine.member_id == actor.member_id,
+            Appraisal.status == AppraisalStatus.APPROVED,
+        )
+        .order_by(Appraisal.year.desc(), Appraisal.id)
+    )
+    return [
+        OwnLine(
+            year=year,
+            branch_name=name,
+            score=line.score,
+            suggested=line.suggested,
+            grade=line.grade,
+            veto_reason=line.veto_reason if line.veto else "",
+            departure_reason=line.departure_reason if line.grade != line.suggested else "",
+        )
+        for year, name, line in rows
+    ]
 
 
 # --- the 优秀 list -------------------------------------------------------------------------

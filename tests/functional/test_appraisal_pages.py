@@ -106,6 +106,13 @@ def test_the_secretary_fills_departs_with_a_reason_and_the_instructor_approves(
     late = secretary.submit(path, path, {**sheet_form(lines, rows), "action": "save"})
     assert late.status_code == 409 and "no longer open" in late.text
 
+    # Each member sees their own line of the approved sheet, never another's.
+    own = signed_in(make_browser, "member2").client.get("/appraisals")
+    assert "My appraisal" in own.text and "graded Basically qualified" in own.text
+    assert "全年三次无故缺席主题党日" in own.text
+    other = signed_in(make_browser, "member").client.get("/appraisals")
+    assert "graded Excellent" in other.text and "全年三次无故缺席主题党日" not in other.text
+
     printed = secretary.client.get(f"{path}/print")
     assert printed.status_code == 200
     text = printed.text

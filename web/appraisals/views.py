@@ -27,6 +27,7 @@ from service.assessment.appraisal import (
 from service.assessment.appraisal_lists import (
     appraisals_for,
     excellent_published,
+    own_appraisal_lines,
     publish_excellent,
 )
 from service.kernel.errors import Conflict, InvalidInput
@@ -165,6 +166,7 @@ class AppraisalsController(Controller):
                 "published": excellent_published(db, chosen),
                 "notice": notice(done, APPRAISAL_NOTICES),
                 "is_office": principal.is_admin,
+                "own": own_appraisal_lines(db, principal),
             },
         )
 
