@@ -27,6 +27,7 @@ from web import (
     accounts,
     achievements,
     admin,
+    appraisals,
     audit,
     boards,
     branches,
@@ -147,6 +148,7 @@ def create_app(
             *groups.HANDLERS,
             *compliance.HANDLERS,
             *results.HANDLERS,
+            *appraisals.HANDLERS,
         ],
     )
     app = Litestar(

@@ -71,6 +71,7 @@ PARAMETERS = {
     "account_id": "{account_member2}",
     "org_id": "{org_jinwan}",
     "period": "{last_month}",
+    "appraisal_id": "{appraisal_jinwan}",
 }
 
 # The same pages in another state: the live month, a quarter and a year, a filter or a
@@ -92,6 +93,7 @@ VARIANTS = (
     ("meeting-close-ended", "/meetings/{meeting_ended}/close"),
     ("meeting-closed", "/meetings/{meeting_closed}"),
     ("meeting-makeup", "/meetings/{meeting_closed}/makeup"),
+    ("appraisal-open", "/appraisals/{appraisal_baoyuan}?done=opened"),
     ("not-found", "/no/such/page"),
 )
 # Pages axe has checked in this run, by (slug, language): a page is checked once per

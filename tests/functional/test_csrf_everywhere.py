@@ -72,6 +72,8 @@ PARAMETERS: dict[str, str] = {
     "objection_id": "{objection}",
     "meeting_id": "{meeting_jinwan}",
     "leave_id": "{leave_member}",
+    "appraisal_id": "{appraisal_jinwan}",
+    "year": "2025",
     "period": "{last_month}",
     "step": "adopted",
     "file_path": "app.css",

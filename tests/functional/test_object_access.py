@@ -223,6 +223,36 @@ MEETING_CHECKIN: Rule = {
     "instructor": (404,  404,  404,  404),
     "admin":      (404,  404,  404,  404),
 }
+# An appraisal sheet (金湾's submitted, 宝元's open; no sheet is "own"): the branch's
+# secretaries and instructors and the office; to anyone else it does not exist.
+APPRAISAL_VIEW: Rule = {
+    #             own   same  other missing
+    "member":     (404,  404,  404,  404),
+    "secretary":  (404,  OK,   404,  404),
+    "secretary2": (404,  OK,   404,  404),
+    "instructor": (404,  OK,   404,  404),
+    "admin":      (404,  OK,   OK,   404),
+}
+# Filling it: the branch's secretary or the office, while open (金湾's is submitted: 409);
+# the instructor sees it without filling it (403).
+APPRAISAL_FILL: Rule = {
+    #             own   same  other missing
+    "member":     (404,  404,  404,  404),
+    "secretary":  (404,  409,  404,  404),
+    "secretary2": (404,  OK,   404,  404),
+    "instructor": (404,  403,  404,  404),
+    "admin":      (404,  409,  OK,   404),
+}
+# Approving or returning it: the branch's instructor or the office, once submitted (宝元's
+# is still open: 409); its secretary sees it without approving (403).
+APPRAISAL_APPROVE: Rule = {
+    #             own   same  other missing
+    "member":     (404,  404,  404,  404),
+    "secretary":  (404,  403,  404,  404),
+    "secretary2": (404,  403,  404,  404),
+    "instructor": (404,  OK,   404,  404),
+    "admin":      (404,  OK,   409,  404),
+}
 # fmt: on
 
 
@@ -318,9 +348,16 @@ GETS: tuple[Row, ...] = (
     Row("GET", "/meetings/{obj}/checkin/screen", "meeting", MEETING_RUN),
     Row("GET", "/meetings/{obj}/checkin", "meeting", MEETING_CHECKIN),
     Row("GET", "/meetings/{obj}/attendance", "ended", MEETING_RUN),
+    Row("GET", "/appraisals/{obj}", "appraisal", APPRAISAL_VIEW),
+    Row("GET", "/appraisals/{obj}/print", "appraisal", APPRAISAL_VIEW),
 )
 
 POSTS: tuple[Row, ...] = (
+    # the annual appraisal ("appraisal": 金湾's submitted sheet, 宝元's open one)
+    Row("POST", "/appraisals/{obj}", "appraisal", APPRAISAL_FILL, 303),
+    Row("POST", "/appraisals/{obj}/refresh", "appraisal", APPRAISAL_FILL, 303),
+    Row("POST", "/appraisals/{obj}/approve", "appraisal", APPRAISAL_APPROVE, 303),
+    Row("POST", "/appraisals/{obj}/return", "appraisal", APPRAISAL_APPROVE, 303, REASON),
     # party groups and organisers ("group", "organiser": one of each per branch)
     Row("POST", "/branches/{obj}/groups", "branch", EDITORS, 303, {"name": "新党小组{serial}"}),
     Row("POST", "/branches/{branch}/groups/{obj}/rename", "group", EDITORS, 303, {"name": "一组"}),
@@ -626,7 +663,7 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         if row.kind == "minutes":
             name, leave = f"meeting_closed{suffix}", ids[f"minutes_photo{suffix}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
-    if row.kind in ("branch", "organisation", "group", "organiser"):
+    if row.kind in ("branch", "organisation", "group", "organiser", "appraisal"):
         if relation == "own":
             return None
         branch = home if relation == "same" else OTHER_BRANCH[home]

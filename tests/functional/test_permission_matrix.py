@@ -36,6 +36,7 @@ from service.publication.results import ResultLine, publish_results
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash
+from tests.functional.appraisal_world import add_appraisals
 from tests.functional.meeting_world import add_meetings, meeting_form
 from tests.integration.test_evidence import jpeg_bytes
 
@@ -319,6 +320,15 @@ GETS: tuple[Case, ...] = (
     ),
     Case("GET", "/account/calendar", EVERYONE),
     Case("GET", "/calendar/{nobody}.ics", allow(*SIGNED_IN, ok=404, anonymous=404)),
+    # the annual appraisal: the list for anyone signed in (the branches they oversee);
+    # a sheet and its print to the branch's reviewers, to anyone else it does not exist
+    Case("GET", "/appraisals", EVERYONE),
+    Case("GET", "/appraisals?year=2025&page=2", EVERYONE),
+    Case("GET", "/appraisals/{appraisal_jinwan}", allow(*REVIEWERS_OF_JINWAN, denied=404)),
+    Case("GET", "/appraisals/{appraisal_jinwan}/print", allow(*REVIEWERS_OF_JINWAN, denied=404)),
+    Case("GET", "/appraisals/{appraisal_baoyuan}", allow(*REVIEWERS_OF_BAOYUAN, denied=404)),
+    Case("GET", "/appraisals/{nobody}", allow(*SIGNED_IN, ok=404)),
+    Case("GET", "/appraisals/{nobody}/print", allow(*SIGNED_IN, ok=404)),
 )
 
 REASON = {"reason": "经支部核实"}
@@ -701,6 +711,35 @@ POSTS: tuple[Case, ...] = (
         allow("secretary", "admin", ok=303, secretary2=404),
         {"title": "补课", "day": "{makeup_day}", "start": "19:00", "end": "20:00"},
     ),
+    # the annual appraisal: the branch's secretary (or the office) opens and fills it
+    # (金湾's 2025 sheet exists: 409 for them), its instructor or the office approves
+    Case(
+        "POST",
+        "/appraisals/new",
+        allow("secretary", "admin", ok=409),
+        {"branch_id": "{jinwan}", "year": "2025"},
+    ),
+    Case(
+        "POST", "/appraisals/{appraisal_baoyuan}", allow("secretary2", "admin", ok=303, denied=404)
+    ),
+    Case(
+        "POST",
+        "/appraisals/{appraisal_baoyuan}/refresh",
+        allow("secretary2", "admin", ok=303, denied=404),
+    ),
+    Case(
+        "POST",
+        "/appraisals/{appraisal_jinwan}/approve",
+        allow("instructor", "admin", ok=303, denied=404, secretary=403),
+    ),
+    Case(
+        "POST",
+        "/appraisals/{appraisal_jinwan}/return",
+        allow("instructor", "admin", ok=303, denied=404, secretary=403),
+        REASON,
+    ),
+    # nothing approved yet: the office is told so (409)
+    Case("POST", "/appraisals/excellent/2025/publish", allow("admin", ok=409)),
 )
 
 
@@ -829,6 +868,7 @@ def build_world(
     ids["stars_year"] = "2025"
     # The meetings last: one of them is closed, which rebuilds this month's boards.
     ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
+    ids.update(add_appraisals(database, town, rulebook))
     return World(ids)
 
 

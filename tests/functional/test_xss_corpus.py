@@ -42,6 +42,8 @@ from service.persistence.models import Account, Entry, EntryStatus, Objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
+from tests.functional.appraisal_world import INPUTS as APPRAISAL_INPUTS
+from tests.functional.appraisal_world import line_ids
 from tests.functional.meeting_world import meeting_form
 from tests.functional.test_csrf_everywhere import get_paths
 from tests.functional.test_permission_matrix import (
@@ -159,6 +161,21 @@ SHOWN_ON: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "mm": ("minutes", (("member", "/meetings/{meeting_ended}"),)),
     "cn": ("cancel reason", (("member", "/meetings/{meeting_jinwan}"),)),
+    "at": ("appraisal return reason", (("secretary", "/appraisals/{appraisal_jinwan}"),)),
+    "ap": (
+        "appraisal departure reason",
+        (
+            ("secretary", "/appraisals/{appraisal_jinwan}"),
+            ("secretary", "/appraisals/{appraisal_jinwan}/print"),
+        ),
+    ),
+    "av": (
+        "appraisal veto reason",
+        (
+            ("secretary", "/appraisals/{appraisal_jinwan}"),
+            ("secretary", "/appraisals/{appraisal_jinwan}/print"),
+        ),
+    ),
 }
 
 # The pages the member and the secretary look at (the office crawls every route).
@@ -392,6 +409,28 @@ def write_everywhere(
         "/meetings/{meeting_jinwan}/cancel",
         {"reason": value(payload, "cn")},
     )
+
+    # The appraisal: the office returns 金湾's submitted sheet with a reason; the
+    # secretary records a veto and a departure from a suggestion, each with its reason.
+    sheet = "/appraisals/{appraisal_jinwan}"
+    t.post("admin", sheet, sheet + "/return", {"reason": value(payload, "at")})
+    lines = line_ids(database, town, ids["appraisal_jinwan"])
+    form = {"action": "save"}
+    for name, (self_review, mutual, grade, decided, _reason) in APPRAISAL_INPUTS.items():
+        key = f"l{lines[name]}"
+        form |= {
+            f"{key}.self_review": self_review,
+            f"{key}.mutual_review": mutual,
+            f"{key}.branch_grade": grade,
+            f"{key}.grade": decided,
+            f"{key}.departure_reason": "",
+            f"{key}.veto_reason": "",
+        }
+    form[f"l{lines['member2']}.departure_reason"] = value(payload, "ap")
+    veto = f"l{lines['secretary']}"
+    form |= {f"{veto}.veto": "1", f"{veto}.veto_reason": value(payload, "av")}
+    form[f"{veto}.grade"] = "unqualified"
+    t.post("secretary", sheet, sheet, form)
 
 
 # --- the check ---------------------------------------------------------------------------
