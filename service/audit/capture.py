@@ -31,6 +31,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
+from service.persistence.assessment import BranchRating, RatingRound, RatingScore, RatingVeto
 from service.persistence.guards import refuse_changes
 from service.persistence.meetings import (
     CalendarFeed,
@@ -181,6 +182,16 @@ AUDITED: dict[type[Base], Audited] = {
     PartyGroup: Audited("party_group", ("name",)),
     PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
+    # Branch ratings (星级支部): the scores are logged; the branch's notes, the auditor's
+    # reasons and veto reasons are private, so the log says only that they changed.
+    RatingRound: Audited("rating_round", ("period",)),
+    BranchRating: Audited("branch_rating", ("round_id", "branch_id")),
+    RatingScore: Audited(
+        "rating_score",
+        ("rating_id", "indicator"),
+        secret=frozenset({"self_note", "audit_reason", "evidence_path"}),
+    ),
+    RatingVeto: Audited("rating_veto", ("rating_id", "veto"), secret=frozenset({"reason"})),
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
