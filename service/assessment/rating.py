@@ -135,7 +135,8 @@ def get_round(session: Session, round_id: int) -> RatingRound:
 def _ratio(part: int, whole: int, *, empty: Decimal) -> str:
     if whole == 0:
         return str(empty)
-    return str((Decimal(part) / Decimal(whole)).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP))
+    share = (Decimal(part) / Decimal(whole)).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)
+    return str(share.normalize()) if share else "0"  # a share is 0 to 1: never "1E+2"
 
 
 def _utc_bounds(period: RoundPeriod, timezone: str) -> tuple[datetime, datetime]:
