@@ -40,6 +40,7 @@ from web import (
     ops,
     orgadmin,
     points,
+    ratings,
     review,
     roster,
 )
@@ -145,6 +146,7 @@ def create_app(
             *checkin.HANDLERS,
             *groups.HANDLERS,
             *compliance.HANDLERS,
+            *ratings.HANDLERS,
         ],
     )
     app = Litestar(

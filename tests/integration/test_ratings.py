@@ -235,7 +235,11 @@ def test_self_assessment_audit_and_publication(
     assert audited.status is RatingStatus.AUDITED
     assert audited.total is not None and audited.stars is not None
     with database.transaction(write=False) as session:
-        score = session.scalar(select(RatingScore).where(RatingScore.indicator == first))
+        score = session.scalar(
+            select(RatingScore).where(
+                RatingScore.indicator == first, RatingScore.rating_id == audited.id
+            )
+        )
         assert score is not None
         assert (score.self_score, score.audited_score) == (Decimal("88.5"), Decimal(80))
         # The reason is private: the audit log says it changed, never what it says.
