@@ -354,7 +354,7 @@ class RatingsController(Controller):
         principal: Actor,
         round_id: FromPath[RecordId],
         branch_id: FromPath[RecordId],
-        indicator: str,
+        indicator: FromPath[str],
         thumb: FromQuery[bool] = False,
     ) -> File:
         if len(indicator) > 64:
