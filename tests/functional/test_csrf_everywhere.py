@@ -74,6 +74,8 @@ PARAMETERS: dict[str, str] = {
     "leave_id": "{leave_member}",
     "period": "{last_month}",
     "step": "adopted",
+    "round_id": "{rating_round}",
+    "indicator": "{rated_indicator}",
     "file_path": "app.css",
     "path": "openapi.json",
 }
