@@ -43,7 +43,7 @@ def round_id_of(database: Database) -> int:
     with database.transaction(write=False) as session:
         found = session.scalar(select(RatingRound.id))
         assert found is not None
-        return found
+        return int(found)
 
 
 def self_assess(browser: Browser, round_id: int, branch: int, fields: dict[str, str]) -> Any:
