@@ -276,13 +276,26 @@ def _score_rows(session: Session, rating: BranchRating) -> dict[str, RatingScore
 
 
 def _refresh_total(
-    session: Session, policy: BranchRatingPolicy, rating: BranchRating
+    policy: BranchRatingPolicy,
+    rating: BranchRating,
+    rows: Mapping[str, RatingScore],
+    vetoes: Sequence[str],
 ) -> RatingResult:
-    session.flush()
-    scores, vetoes = stored_inputs(session, [rating.id])
-    result = rate_stored(policy, rating, scores.get(rating.id, {}), vetoes.get(rating.id, []))
+    """Rate from the rows in hand (no flush, no query: a town's round stays quick)."""
+    scores = {
+        indicator: row.audited_score if row.audited_score is not None else row.self_score
+        for indicator, row in rows.items()
+    }
+    result = rate_stored(policy, rating, scores, list(vetoes))
     rating.total, rating.stars = result.total, result.stars
     return result
+
+
+def _veto_rows(session: Session, rating: BranchRating) -> dict[str, RatingVeto]:
+    return {
+        row.veto: row
+        for row in session.scalars(select(RatingVeto).where(RatingVeto.rating_id == rating.id))
+    }
 
 
 def self_assess(
@@ -343,6 +356,7 @@ def self_assess(
         row = rows.get(indicator_id)
         if row is None:
             row = RatingScore(rating_id=rating.id, indicator=indicator_id)
+            rows[indicator_id] = row
             session.add(row)
         row.self_score, row.self_note = score, note
         if indicator_id in photos and store is not None:
@@ -351,7 +365,9 @@ def self_assess(
         rating.status = RatingStatus.SUBMITTED
         rating.submitted_by_id = actor.account_id
         rating.submitted_at = now
-    _refresh_total(session, policy, rating)
+    # A draft has no veto: vetoes are recorded by the audit, after which the sheet is
+    # never a draft again.
+    _refresh_total(policy, rating, rows, ())
     session.flush()
     return rating
 
@@ -419,6 +435,7 @@ def audit(
         raise Conflict(Message(N_("The branch has not submitted its self-assessment yet.")))
     policy = round_policy(rulebook, rating_round)
     rows = _score_rows(session, rating)
+    recorded = _veto_rows(session, rating)
     errors: dict[str, Message] = {}
     decided: dict[str, tuple[Decimal, str]] = {}
     for indicator in policy.assessed():
@@ -460,14 +477,11 @@ def audit(
         row = rows.get(indicator_id)
         if row is None:
             row = RatingScore(rating_id=rating.id, indicator=indicator_id)
+            rows[indicator_id] = row
             session.add(row)
         if row.audited_score != score or row.audit_reason != reason:
             row.audited_score, row.audit_reason = score, reason
             row.audited_by_id, row.audited_at = actor.account_id, now
-    recorded = {
-        row.veto: row
-        for row in session.scalars(select(RatingVeto).where(RatingVeto.rating_id == rating.id))
-    }
     for veto_id, veto_row in recorded.items():
         if veto_id not in vetoes:
             session.delete(veto_row)
@@ -487,7 +501,7 @@ def audit(
             existing.reason = reason.strip()
     rating.status = RatingStatus.AUDITED
     rating.audited_by_id, rating.audited_at = actor.account_id, now
-    _refresh_total(session, policy, rating)
+    _refresh_total(policy, rating, rows, list(vetoes))
     session.flush()
     return rating
 

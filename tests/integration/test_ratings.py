@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from service.assessment.rating import open_round, publish_round, verify_ratings
 from service.assessment.rating_sheet import (
@@ -317,3 +317,32 @@ def test_the_round_page_shows_each_overseer_their_branches(
         assert [row.branch_id for row in submitted.page.items] == [town.baoyuan]
         with pytest.raises(PermissionDenied):
             round_page(session, town.principal(database, "member"), round_id)
+
+
+def test_the_demo_town_has_its_2025_branch_stars_published(
+    demo_town: Database, rulebook: Rulebook
+) -> None:
+    with demo_town.transaction(write=False) as session:
+        rating_round = session.scalar(select(RatingRound).where(RatingRound.period == "2025"))
+        assert rating_round is not None
+        assert rating_round.status is RoundStatus.PUBLISHED
+        assert rating_round.ruleset_version == "2025.1"
+        listed = published_results(session, PublicationKind.BRANCH_STARS, "2025")
+        assert listed is not None
+        lines = result_lines(session, listed.id)
+        assert len(lines) == 268
+        stars = [int(line.label) for line in lines]
+        # A realistic spread: some five stars, most three or four, a few one or two,
+        # one branch vetoed.
+        assert 0.08 <= stars.count(5) / len(stars) <= 0.25
+        assert (stars.count(3) + stars.count(4)) / len(stars) >= 0.5
+        assert 0 < stars.count(1) + stars.count(2) < len(stars) * 0.3
+        assert stars.count(0) == 1
+        changed = session.scalar(
+            select(func.count())
+            .select_from(RatingScore)
+            .where(RatingScore.audited_score != RatingScore.self_score)
+        )
+        assert changed and changed >= 3
+        assert verify_chain(session).ok
+        assert verify_ratings(session, rulebook) == []
