@@ -265,10 +265,7 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
         )
         session.add(
             MeetingOrganiser(
-                branch_id=meeting.branch_id,
-                account_id=admin.id,
-                created_by_id=admin.id,
-                created_at=NOW,
+                branch_id=meeting.branch_id, account_id=admin.id, created_by_id=admin.id, created_at=NOW
             )
         )
         session.add(
