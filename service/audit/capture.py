@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from service.audit.results_tables import RESULTS_AUDITED, RESULTS_LABELS, Audited
 from service.kernel.i18n import N_
-from service.persistence.assessment import BranchRating, RatingRound, RatingScore, RatingVeto
 from service.persistence.guards import refuse_changes
 from service.persistence.meetings import (
     CalendarFeed,
@@ -130,16 +130,6 @@ def is_suspended() -> bool:
     return _suspended.get()
 
 
-@dataclass(frozen=True)
-class Audited:
-    """How one model is recorded."""
-
-    object_type: str
-    label: tuple[str, ...]  # attributes that name the object in the summary
-    ignored: frozenset[str] = field(default_factory=frozenset)  # noise, never recorded
-    secret: frozenset[str] = field(default_factory=frozenset)  # recorded as "changed"
-
-
 AUDITED: dict[type[Base], Audited] = {
     Branch: Audited("branch", ("name", "code")),
     Organisation: Audited("organisation", ("name",)),
@@ -182,16 +172,7 @@ AUDITED: dict[type[Base], Audited] = {
     PartyGroup: Audited("party_group", ("name",)),
     PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
-    # Branch ratings (星级支部): the scores are logged; the branch's notes, the auditor's
-    # reasons and veto reasons are private, so the log says only that they changed.
-    RatingRound: Audited("rating_round", ("period",)),
-    BranchRating: Audited("branch_rating", ("round_id", "branch_id")),
-    RatingScore: Audited(
-        "rating_score",
-        ("rating_id", "indicator"),
-        secret=frozenset({"self_note", "audit_reason", "evidence_path"}),
-    ),
-    RatingVeto: Audited("rating_veto", ("rating_id", "veto"), secret=frozenset({"reason"})),
+    **RESULTS_AUDITED,
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -255,6 +236,7 @@ OBJECT_LABELS = {
     "calendar_feed": N_("Calendar link"),
     "sign_in": N_("Sign-in"),
     "checkin": N_("Check-in"),
+    **RESULTS_LABELS,
 }
 
 ACTION_LABELS = {
