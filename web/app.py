@@ -42,6 +42,7 @@ from web import (
     orgadmin,
     points,
     results,
+    ratings,
     review,
     roster,
 )
@@ -149,6 +150,7 @@ def create_app(
             *compliance.HANDLERS,
             *results.HANDLERS,
             *appraisals.HANDLERS,
+            *ratings.HANDLERS,
         ],
     )
     app = Litestar(

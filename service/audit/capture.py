@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.audit.labels import OBJECT_LABELS as OBJECT_LABELS  # the audit page reads it here
+from service.audit.results_tables import RESULTS_AUDITED, RESULTS_LABELS, Audited
 from service.kernel.i18n import N_
 from service.persistence.assessment import Appraisal, AppraisalLine
 from service.persistence.guards import refuse_changes
@@ -131,16 +132,6 @@ def is_suspended() -> bool:
     return _suspended.get()
 
 
-@dataclass(frozen=True)
-class Audited:
-    """How one model is recorded."""
-
-    object_type: str
-    label: tuple[str, ...]  # attributes that name the object in the summary
-    ignored: frozenset[str] = field(default_factory=frozenset)  # noise, never recorded
-    secret: frozenset[str] = field(default_factory=frozenset)  # recorded as "changed"
-
-
 AUDITED: dict[type[Base], Audited] = {
     Branch: Audited("branch", ("name", "code")),
     Organisation: Audited("organisation", ("name",)),
@@ -191,6 +182,7 @@ AUDITED: dict[type[Base], Audited] = {
         ("appraisal_id", "member_id"),
         secret=frozenset({"inputs", "veto_reason", "departure_reason"}),
     ),
+    **RESULTS_AUDITED,
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}

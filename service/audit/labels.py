@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.audit.results_tables import RESULTS_LABELS
 from service.kernel.i18n import N_
 
 OBJECT_LABELS = {
@@ -32,4 +33,5 @@ OBJECT_LABELS = {
     "appraisal_line": N_("Appraisal line"),
     "sign_in": N_("Sign-in"),
     "checkin": N_("Check-in"),
+    **RESULTS_LABELS,
 }

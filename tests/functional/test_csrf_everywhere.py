@@ -76,6 +76,8 @@ PARAMETERS: dict[str, str] = {
     "year": "2025",
     "period": "{last_month}",
     "step": "adopted",
+    "round_id": "{rating_round}",
+    "indicator": "{rated_indicator}",
     "file_path": "app.css",
     "path": "openapi.json",
 }

@@ -252,6 +252,25 @@ APPRAISAL_APPROVE: Rule = {
     "secretary2": (404,  403,  404,  404),
     "instructor": (404,  OK,   404,  404),
     "admin":      (404,  OK,   409,  404),
+# A branch's rating sheet (星级支部): its secretary, its instructor, the office; a member is
+# refused by the guard; to anyone else the sheet does not exist.
+RATING_SHEET: Rule = {
+    #             own   same  other missing
+    "member":     (403,  403,  403,  403),
+    "secretary":  (OK,   OK,   404,  404),
+    "secretary2": (OK,   OK,   404,  404),
+    "instructor": (OK,   OK,   404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# The round itself lists only the branches each overseer sees: any branch as the filter.
+RATING_ROUND: Rule = {**RATING_SHEET, **{r: (OK, OK, OK, OK) for r in SIGNED_IN[1:]}}
+# Filling a sheet: the branch's secretary and the office; its instructor is refused.
+RATING_SELF: Rule = {**RATING_SHEET, "instructor": (403, 403, 404, 404)}
+# Auditing a sheet: the branch's instructor and the office; its secretary is refused.
+RATING_AUDIT: Rule = {
+    **RATING_SHEET,
+    "secretary": (403, 403, 404, 404),
+    "secretary2": (403, 403, 404, 404),
 }
 # fmt: on
 
@@ -350,6 +369,17 @@ GETS: tuple[Row, ...] = (
     Row("GET", "/meetings/{obj}/attendance", "ended", MEETING_RUN),
     Row("GET", "/appraisals/{obj}", "appraisal", APPRAISAL_VIEW),
     Row("GET", "/appraisals/{obj}/print", "appraisal", APPRAISAL_VIEW),
+    # branch ratings: this year's round, 金湾 submitted with an evidence photo, 宝元 a draft
+    Row("GET", "/ratings/{rating_round}?b={obj}", "branch", RATING_ROUND),
+    Row("GET", "/ratings/{rating_round}/branches/{obj}", "branch", RATING_SHEET),
+    # (宝元's sheet has no evidence photo: 404 to those who see it)
+    Row(
+        "GET",
+        "/ratings/{rating_round}/branches/{obj}/evidence/{rated}",
+        "branch",
+        RATING_SHEET,
+        exceptions={("secretary2", "same"): 404, ("admin", "other"): 404},
+    ),
 )
 
 POSTS: tuple[Row, ...] = (
@@ -511,6 +541,32 @@ POSTS: tuple[Row, ...] = (
         303,
         {"member_id": "{owner}", "outcome": "leave", "reason": "补交请假条"},
     ),
+    # 金湾's sheet is submitted (the branch no longer changes it: 409; the audit may
+    # start), 宝元's a draft (to be filled; not yet to audit: 409); publishing waits for
+    # every branch (409, after the guard let the office in)
+    Row(
+        "POST",
+        "/ratings/{rating_round}/branches/{obj}/self",
+        "branch",
+        RATING_SELF,
+        303,
+        {"action": "save"},
+        exceptions={("secretary", "same"): 409, ("admin", "same"): 409},
+    ),
+    Row(
+        "POST",
+        "/ratings/{rating_round}/branches/{obj}/audit",
+        "branch",
+        RATING_AUDIT,
+        303,
+        exceptions={("admin", "other"): 409},
+    ),
+    Row(
+        "POST",
+        "/ratings/{obj}/publish",
+        "round",
+        {**OFFICE, "admin": (409, 409, 409, 404)},
+    ),
     Row(
         "POST",
         "/meetings/{obj}/makeup",
@@ -664,6 +720,9 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
             name, leave = f"meeting_closed{suffix}", ids[f"minutes_photo{suffix}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
     if row.kind in ("branch", "organisation", "group", "organiser", "appraisal"):
+    if row.kind == "round":  # this year's rating round, whoever asks
+        return Target(ids["rating_round"], ids[home]) if relation == "same" else None
+    if row.kind in ("branch", "organisation", "group", "organiser"):
         if relation == "own":
             return None
         branch = home if relation == "same" else OTHER_BRANCH[home]
@@ -698,6 +757,8 @@ def fill(text: str, world: World, where: Target, relation: str = "") -> str:
         this_month=THIS_MONTH,
         last_month=LAST_MONTH,
         serial=RELATIONS.index(relation) if relation else 0,
+        rating_round=ids.get("rating_round"),
+        rated=ids.get("rated_indicator"),
     )
 
 
@@ -851,5 +912,9 @@ def test_rule_tables_cover_every_role() -> None:
         MEETING_RUN,
         MEETING_LEAVE,
         MEETING_CHECKIN,
+        RATING_SHEET,
+        RATING_ROUND,
+        RATING_SELF,
+        RATING_AUDIT,
     ):
         assert set(rule) == set(SIGNED_IN)

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from service.assessment.rating import open_round, round_policy
+from service.assessment.rating_sheet import SelfScore, self_assess
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.evidence import PhotoStore, PhotoUpload
 from service.entries.review import approve_entry
@@ -48,6 +50,7 @@ REVIEWERS_OF_JINWAN = ("secretary", "instructor", "admin")
 REVIEWERS_OF_BAOYUAN = ("secretary2", "admin")
 ORGANISERS = ("secretary", "secretary2", "admin")  # of meetings, each of their branch
 SEE_JINWAN_MEETING = ("member", "secretary", "instructor", "admin")  # expected or overseeing
+OVERSEERS = ("secretary", "secretary2", "instructor", "admin")  # of some branch
 HOST = "testserver.local"
 
 
@@ -329,6 +332,32 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/appraisals/{appraisal_baoyuan}", allow(*REVIEWERS_OF_BAOYUAN, denied=404)),
     Case("GET", "/appraisals/{nobody}", allow(*SIGNED_IN, ok=404)),
     Case("GET", "/appraisals/{nobody}/print", allow(*SIGNED_IN, ok=404)),
+    # branch ratings (星级支部): the office, instructors and secretaries; a branch's sheet
+    # only its secretary, its instructor and the office (to anyone else it does not exist)
+    Case("GET", "/ratings", allow(*OVERSEERS)),
+    Case("GET", "/ratings/{rating_round}", allow(*OVERSEERS)),
+    Case("GET", "/ratings/{rating_round}?status=submitted&page=2", allow(*OVERSEERS)),
+    Case("GET", "/ratings/{nobody}", allow(*OVERSEERS, ok=404)),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{jinwan}",
+        allow(*REVIEWERS_OF_JINWAN, secretary2=404),
+    ),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{baoyuan}",
+        allow(*REVIEWERS_OF_BAOYUAN, secretary=404, instructor=404),
+    ),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{jinwan}/evidence/{rated_indicator}",
+        allow(*REVIEWERS_OF_JINWAN, secretary2=404),
+    ),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{jinwan}/evidence/{rated_indicator}?thumb=true",
+        allow(*REVIEWERS_OF_JINWAN, secretary2=404),
+    ),
 )
 
 REASON = {"reason": "经支部核实"}
@@ -740,6 +769,22 @@ POSTS: tuple[Case, ...] = (
     ),
     # nothing approved yet: the office is told so (409)
     Case("POST", "/appraisals/excellent/2025/publish", allow("admin", ok=409)),
+    # branch ratings: the office opens rounds (this year's is open: 409 after the guard)
+    # and publishes (宝元 is not audited: 409); a branch's secretary or the office fills
+    # its sheet; its instructor or the office audits a submitted one
+    Case("POST", "/ratings", allow("admin", ok=409), {"period": "{rating_period}"}),
+    Case("POST", "/ratings/{rating_round}/publish", allow("admin", ok=409)),
+    Case(
+        "POST",
+        "/ratings/{rating_round}/branches/{baoyuan}/self",
+        allow("secretary2", "admin", ok=303, secretary=404, instructor=404),
+        {"score_{rated_indicator}": "90", "action": "save"},
+    ),
+    Case(
+        "POST",
+        "/ratings/{rating_round}/branches/{jinwan}/audit",
+        allow("instructor", "admin", ok=303, secretary2=404),
+    ),
 )
 
 
@@ -869,7 +914,43 @@ def build_world(
     # The meetings last: one of them is closed, which rebuilds this month's boards.
     ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
     ids.update(add_appraisals(database, town, rulebook))
+    ids.update(add_rating_round(database, town, rulebook, photo_store))
     return World(ids)
+
+
+def add_rating_round(
+    database: Database, town: SmallTown, rulebook: Rulebook, photo_store: PhotoStore
+) -> dict[str, Any]:
+    """This year's rating round (opened as on 1 December): 金湾 submitted with an evidence
+    photo, 宝元 still a draft."""
+    year = today().year
+    with database.transaction() as session:
+        rating_round = open_round(
+            session, who_of(database, town, "admin"), rulebook, str(year),
+            today=date(year, 12, 1), timezone="Asia/Shanghai", now=utcnow(),
+        )  # fmt: skip
+        policy = round_policy(rulebook, rating_round)
+        assessed = [indicator.id for indicator in policy.assessed()]
+        self_assess(
+            session, who_of(database, town, "secretary"), rulebook, rating_round.id, town.jinwan,
+            {
+                indicator: SelfScore(
+                    "90", "台账齐全",
+                    PhotoUpload(io.BytesIO(jpeg_bytes()), "台账.jpg") if number == 0 else None,
+                )
+                for number, indicator in enumerate(assessed)
+            },
+            submit=True, store=photo_store, now=utcnow(),
+        )  # fmt: skip
+        return {
+            "rating_round": rating_round.id,
+            "rating_period": str(year),
+            "rated_indicator": assessed[0],
+        }
+
+
+def who_of(database: Database, town: SmallTown, username: str) -> Any:
+    return town.principal(database, username)
 
 
 @pytest.fixture

@@ -176,6 +176,12 @@ SHOWN_ON: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("secretary", "/appraisals/{appraisal_jinwan}/print"),
         ),
     ),
+    "rn": (
+        "rating self-assessment note",
+        (("admin", "/ratings/{rating_round}/branches/{baoyuan}"),),
+    ),
+    "ra": ("rating audit reason", (("secretary", "/ratings/{rating_round}/branches/{jinwan}"),)),
+    "vr": ("rating veto reason", (("secretary", "/ratings/{rating_round}/branches/{jinwan}"),)),
 }
 
 # The pages the member and the secretary look at (the office crawls every route).
@@ -431,6 +437,29 @@ def write_everywhere(
     form |= {f"{veto}.veto": "1", f"{veto}.veto_reason": value(payload, "av")}
     form[f"{veto}.grade"] = "unqualified"
     t.post("secretary", sheet, sheet, form)
+    # Branch ratings: the office fills 宝元's sheet with a note, and audits 金湾's with a
+    # changed score's reason and a veto's reason.
+    t.post(
+        "admin",
+        "/ratings/{rating_round}/branches/{baoyuan}",
+        "/ratings/{rating_round}/branches/{baoyuan}/self",
+        {
+            f"score_{ids['rated_indicator']}": "80",
+            f"note_{ids['rated_indicator']}": value(payload, "rn"),
+            "action": "save",
+        },
+    )
+    t.post(
+        "admin",
+        "/ratings/{rating_round}/branches/{jinwan}",
+        "/ratings/{rating_round}/branches/{jinwan}/audit",
+        {
+            f"audit_{ids['rated_indicator']}": "50",
+            f"reason_{ids['rated_indicator']}": value(payload, "ra"),
+            "veto_safety_accident": "1",
+            "veto_reason_safety_accident": value(payload, "vr"),
+        },
+    )
 
 
 # --- the check ---------------------------------------------------------------------------

@@ -629,10 +629,14 @@ def test_complete_months_are_published_and_the_last_is_on_notice(
         report = verify_ledger(session, rulebook)
         assert report.ok, "\n".join(d.describe() for d in report.differences[:20])
         chain = verify_chain(session)
-        # Four month boards, then the 2025 优秀 list (the demo's finished appraisal).
-        assert chain.ok and chain.publications == 5
-        excellent = session.scalars(select(Publication).order_by(Publication.id)).all()[-1]
-        assert (excellent.kind, excellent.period) == (PublicationKind.EXCELLENT, "2025")
+        # Four month boards, then the 2025 优秀 list (the demo's finished appraisal) and
+        # last year's branch stars (service/ops/seed/ratings.py).
+        assert chain.ok and chain.publications == 6
+        results = session.scalars(select(Publication).order_by(Publication.id)).all()[-2:]
+        assert [(p.kind, p.period) for p in results] == [
+            (PublicationKind.EXCELLENT, "2025"),
+            (PublicationKind.BRANCH_STARS, "2025"),
+        ]
 
         admin = _account(session, "admin")
         publications = session.scalars(

@@ -20,6 +20,7 @@ from service.kernel.i18n import terminal_gettext as gettext
 from service.kernel.i18n import terminal_ngettext as ngettext
 from service.ops.seed.appraisals import AppraisalSteps
 from service.ops.seed.meetings import MeetingSteps
+from service.ops.seed.ratings import seed_branch_stars
 from service.ops.seed.state import DemoRefused
 from service.ops.seed.town_file import read_town_file
 from service.persistence.models import (
@@ -182,6 +183,17 @@ class TownBuilder(MeetingSteps, AppraisalSteps):
         self._meetings_through_services(now)
         start("appraisals")
         self.counts["appraisals"] = self._appraisals(now)
+        seed_branch_stars(
+            self.session,
+            self.rulebook,
+            admin=self._principal(self.admin_id),
+            secretaries={b: self._principal(a) for b, a in self.secretary_of.items()},
+            instructors={b: self._principal(a) for b, a in self.instructor_of.items()},
+            branch_ids=[branch.id for branch in self.branches],
+            until=self.until,
+            timezone=self.town.timezone,
+            now=now,
+        )
         pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)
