@@ -41,8 +41,8 @@ from web import (
     ops,
     orgadmin,
     points,
-    results,
     ratings,
+    results,
     review,
     roster,
 )

@@ -31,7 +31,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.audit.labels import OBJECT_LABELS as OBJECT_LABELS  # the audit page reads it here
-from service.audit.results_tables import RESULTS_AUDITED, RESULTS_LABELS, Audited
+from service.audit.results_tables import RESULTS_AUDITED, Audited
 from service.kernel.i18n import N_
 from service.persistence.assessment import Appraisal, AppraisalLine
 from service.persistence.guards import refuse_changes

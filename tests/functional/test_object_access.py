@@ -252,6 +252,7 @@ APPRAISAL_APPROVE: Rule = {
     "secretary2": (404,  403,  404,  404),
     "instructor": (404,  OK,   404,  404),
     "admin":      (404,  OK,   409,  404),
+}
 # A branch's rating sheet (星级支部): its secretary, its instructor, the office; a member is
 # refused by the guard; to anyone else the sheet does not exist.
 RATING_SHEET: Rule = {
@@ -719,10 +720,9 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         if row.kind == "minutes":
             name, leave = f"meeting_closed{suffix}", ids[f"minutes_photo{suffix}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
-    if row.kind in ("branch", "organisation", "group", "organiser", "appraisal"):
     if row.kind == "round":  # this year's rating round, whoever asks
         return Target(ids["rating_round"], ids[home]) if relation == "same" else None
-    if row.kind in ("branch", "organisation", "group", "organiser"):
+    if row.kind in ("branch", "organisation", "group", "organiser", "appraisal"):
         if relation == "own":
             return None
         branch = home if relation == "same" else OTHER_BRANCH[home]
