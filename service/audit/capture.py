@@ -31,6 +31,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.kernel.i18n import N_
+from service.persistence.assessment import BandLine, BandRun, WarningCase, WarningTalk
 from service.persistence.guards import refuse_changes
 from service.persistence.meetings import (
     CalendarFeed,
@@ -181,6 +182,16 @@ AUDITED: dict[type[Base], Audited] = {
     PartyGroup: Audited("party_group", ("name",)),
     PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
+    # Bands and warning cases (预警): the talk's notes, the outcome note and the member's
+    # response are private: the log says they were set or changed, never what they say.
+    BandRun: Audited("band_run", ("period",)),
+    BandLine: Audited("band_line", ("run_id", "member_id")),
+    WarningCase: Audited(
+        "warning_case", ("member_id",), secret=frozenset({"outcome_note", "member_response"})
+    ),
+    WarningTalk: Audited(
+        "warning_talk", ("case_id", "talked_on"), secret=frozenset({"notes", "actions"})
+    ),
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -242,6 +253,10 @@ OBJECT_LABELS = {
     "party_group": N_("Party group"),
     "party_group_member": N_("Party group member"),
     "calendar_feed": N_("Calendar link"),
+    "band_run": N_("Banding"),
+    "band_line": N_("Red or yellow list line"),
+    "warning_case": N_("Warning case"),
+    "warning_talk": N_("Warning talk"),
     "sign_in": N_("Sign-in"),
     "checkin": N_("Check-in"),
 }
