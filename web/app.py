@@ -42,6 +42,7 @@ from web import (
     points,
     review,
     roster,
+    warnings,
 )
 from web.api import api_router, openapi_config
 from web.auth import SessionAuthMiddleware, session_cookie_name, trusts_proxy
@@ -145,6 +146,7 @@ def create_app(
             *checkin.HANDLERS,
             *groups.HANDLERS,
             *compliance.HANDLERS,
+            *warnings.HANDLERS,
         ],
     )
     app = Litestar(

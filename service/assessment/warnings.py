@@ -158,6 +158,31 @@ def overdue_cases(
     return total, [_row(row, today) for row in rows]
 
 
+def overdue_by_branch(
+    session: Session, branch_ids: list[int], *, today: date, limit: int = 3
+) -> dict[int, tuple[int, list[CaseRow]]]:
+    """Per branch: (how many, the first few) open cases past their deadline. For the home
+    page of someone who reviews these branches (the caller checks that)."""
+    found: dict[int, tuple[int, list[CaseRow]]] = {}
+    if not branch_ids:
+        return found
+    rows = session.execute(
+        _rows_query()
+        .where(
+            WarningCase.branch_id.in_(sorted(branch_ids)),
+            WarningCase.status == CaseStatus.OPEN,
+            WarningCase.deadline < today,
+        )
+        .order_by(WarningCase.branch_id, WarningCase.deadline, WarningCase.id)
+    )
+    for row in rows:
+        count, listed = found.get(row[0].branch_id, (0, []))
+        if len(listed) < limit:
+            listed.append(_row(row, today))
+        found[row[0].branch_id] = (count + 1, listed)
+    return found
+
+
 def own_open_case(session: Session, actor: Principal) -> int | None:
     """The id of the member's own open case, if any (their home page links to it)."""
     if actor.member_id is None:
@@ -223,7 +248,11 @@ def case_view(session: Session, actor: Principal, case_id: int, *, today: date) 
     line = session.get(BandLine, case.band_line_id)
     assert line is not None
     is_member = actor.member_id == case.member_id
-    sees_notes = may_see_private(actor, member_id=None, branch_id=case.branch_id)
+    # The notes are for the file: the reviewers see them, the member (even a secretary
+    # whose own case it is) does not.
+    sees_notes = actor.is_admin or (
+        may_see_private(actor, member_id=None, branch_id=case.branch_id) and not is_member
+    )
     talks = [
         TalkView(
             talked_on=talk.talked_on,

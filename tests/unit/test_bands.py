@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.scoring.bands import (
+    Banded,
     BandKind,
     BandReason,
-    Banded,
     band_members,
     share_count,
     streaks,
