@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import select, update
 
 from service.assessment.bands import (
@@ -28,9 +29,14 @@ from service.assessment.warnings import (
     record_talk,
     respond,
 )
-from service.persistence.db import Database
+from service.boards.board import SpanKind, board_period
+from service.cli import main
+from service.cli.common import CliContext
+from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.kernel.periods import period_of
 from service.persistence.assessment import Band, BandLine, BandRun, CaseStatus, WarningCase
+from service.persistence.db import Database
 from service.persistence.models import AuditEvent, Publication, PublicationKind
 from service.publication.chain import verify_chain
 from service.publication.publish import publish_month
@@ -308,3 +314,23 @@ def test_the_red_list_is_published_with_the_banding_when_nothing_waits(
         assert run.publication_id is not None
     with database.transaction(write=False) as session:
         assert verify_chain(session).ok
+
+
+def test_the_command_bands_an_ended_quarter_and_verifies(
+    database: Database, town: SmallTown
+) -> None:
+    settings = Settings(env="test")
+
+    def run(args: list[str]) -> Result:
+        return CliRunner().invoke(main, args, obj=CliContext(settings, database))
+
+    quarter = board_period(period_of(today()), SpanKind.QUARTER).shift(-1).key
+    done = run(["bands", "run", quarter])
+    assert done.exit_code == 0, done.output
+    # The small town has no points then: the five members who are not exempt are yellow.
+    assert "5 members, 0 on the red list, 5 on the yellow list, 5 warning cases" in done.output
+    again = run(["bands", "run", quarter])
+    assert again.exit_code == 1 and "already banded" in again.output
+    assert run(["bands", "run", "2999-Q1"]).exit_code == 1
+    checked = run(["bands", "verify"])
+    assert checked.exit_code == 0 and "OK" in checked.output
