@@ -257,7 +257,8 @@ def run_banding(
             )
             with_open_case.add(item.member_id)
     session.flush()
-    if span.policy.publish_red and not unpublished_months(session, span):
+    has_red = any(item.band is Band.RED for item in computed)
+    if span.policy.publish_red and has_red and not unpublished_months(session, span):
         _publish_red(session, actor, span, run, now)
     return run
 
@@ -274,13 +275,15 @@ def unpublished_months(session: Session, span: BandSpan) -> list[str]:
 
 
 def red_list_state(session: Session, rulebook: Rulebook, run: BandRun) -> str:
-    """ "published", "off" (the ruleset publishes no red list), "waiting" (months to
-    publish first) or "ready"."""
+    """One of "published", "off" (the ruleset publishes no red list), "empty" (nobody
+    is on it), "waiting" (months to publish first) or "ready"."""
     if run.publication_id is not None:
         return "published"
     span = band_span(rulebook, run.period)
     if not span.policy.publish_red:
         return "off"
+    if not _has_red(session, run):
+        return "empty"
     return "waiting" if unpublished_months(session, span) else "ready"
 
 
@@ -299,12 +302,25 @@ def publish_red_list(
         )
     if not span.policy.publish_red:
         raise Conflict(Message(N_("The rules in force then publish no red list.")))
+    if not _has_red(session, run):
+        raise Conflict(
+            Message(N_("Nobody is on the red list of %(period)s."), {"period": span.key})
+        )
     waiting = unpublished_months(session, span)
     if waiting:
         raise Conflict(
             Message(N_("Publish the boards of %(months)s first."), {"months": ", ".join(waiting)})
         )
     return _publish_red(session, actor, span, run, now)
+
+
+def _has_red(session: Session, run: BandRun) -> bool:
+    return (
+        session.scalar(
+            select(BandLine.id).where(BandLine.run_id == run.id, BandLine.band == Band.RED).limit(1)
+        )
+        is not None
+    )
 
 
 def _publish_red(

@@ -72,6 +72,7 @@ PARAMETERS: dict[str, str] = {
     "objection_id": "{objection}",
     "meeting_id": "{meeting_jinwan}",
     "leave_id": "{leave_member}",
+    "case_id": "{case_member}",
     "period": "{last_month}",
     "step": "adopted",
     "file_path": "app.css",

@@ -159,6 +159,18 @@ SHOWN_ON: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "mm": ("minutes", (("member", "/meetings/{meeting_ended}"),)),
     "cn": ("cancel reason", (("member", "/meetings/{meeting_jinwan}"),)),
+    # warning cases (预警): the talk's notes only for the file, the rest for the member too
+    "tk": ("talk notes", (("secretary", "/warnings/{case_member}"),)),
+    "ta": (
+        "agreed actions",
+        (("member", "/warnings/{case_member}"), ("secretary", "/warnings/{case_member}")),
+    ),
+    "tb": ("who talked", (("member", "/warnings/{case_member}"),)),
+    "wr": (
+        "member's response",
+        (("secretary", "/warnings/{case_member}"), ("member", "/warnings/{case_member}")),
+    ),
+    "wo": ("outcome note", (("secretary", "/warnings/{case_member2}"),)),
 }
 
 # The pages the member and the secretary look at (the office crawls every route).
@@ -177,6 +189,9 @@ OWN_PAGES = {
         "/achievements/{jinwan}",
         "/objections/new?period={last_month}&branch={jinwan}",
         "/account/password",
+        "/",
+        "/warnings",
+        "/warnings/{case_member}",
     ),
     "secretary": (
         "/review",
@@ -187,6 +202,11 @@ OWN_PAGES = {
         "/branches/{jinwan}/adjustments/new",
         "/members/{member}/points",
         "/entries",
+        "/",
+        "/warnings",
+        "/warnings/{case_member}",
+        "/warnings/{case_member2}",
+        "/bands/{band_period}",
     ),
 }
 
@@ -391,6 +411,33 @@ def write_everywhere(
         "/meetings/{meeting_jinwan}",
         "/meetings/{meeting_jinwan}/cancel",
         {"reason": value(payload, "cn")},
+    )
+
+    # Warning cases: the secretary records a talk and closes another case; the member
+    # responds to their own.
+    t.post(
+        "secretary",
+        "/warnings/{case_member}",
+        "/warnings/{case_member}/talk",
+        {
+            "talked_on": today().isoformat(),
+            "talked_by": value(payload, "tb"),
+            "notes": value(payload, "tk"),
+            "actions": value(payload, "ta"),
+            "deadline": "",
+        },
+    )
+    t.post(
+        "member",
+        "/warnings/{case_member}",
+        "/warnings/{case_member}/respond",
+        {"response": value(payload, "wr")},
+    )
+    t.post(
+        "secretary",
+        "/warnings/{case_member2}",
+        "/warnings/{case_member2}/close",
+        {"outcome": "not_improved", "outcome_note": value(payload, "wo")},
     )
 
 
