@@ -2,11 +2,10 @@
 
 Nothing in the services calls this module. A session hook (installed once for every
 SQLAlchemy session of the ``Database`` by ``install``; ``service.database.open_database``
-puts it there) looks at each
-flush and writes one ``AuditEvent`` row per created, changed or deleted record of an
-audited model, in the same transaction: a change and its audit line commit or roll back
-together. ORM bulk statements on audited models (``session.execute(insert(Member),
-rows)``, ``update(Member)...``) are recorded too.
+puts it there) looks at each flush and writes one ``AuditEvent`` row per created, changed
+or deleted record of an audited model, in the same transaction: a change and its audit
+line commit or roll back together. ORM bulk statements on audited models
+(``session.execute(insert(Member), rows)``, ``update(Member)...``) are recorded too.
 
 Who and from where come from a context variable: the web middleware sets the signed-in
 account and the client's address for each request; the CLI sets ip "cli" (and the
@@ -30,8 +29,8 @@ from typing import Any
 from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from service.audit.results import RESULTS_AUDITED, RESULTS_LABELS
 from service.kernel.i18n import N_
-from service.persistence.assessment import BandLine, BandRun, WarningCase, WarningTalk
 from service.persistence.guards import refuse_changes
 from service.persistence.meetings import (
     CalendarFeed,
@@ -182,17 +181,7 @@ AUDITED: dict[type[Base], Audited] = {
     PartyGroup: Audited("party_group", ("name",)),
     PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
-    # Bands and warning cases (预警): the talk's notes, the outcome note and the member's
-    # response are private: the log says they were set or changed, never what they say.
-    BandRun: Audited("band_run", ("period",)),
-    BandLine: Audited("band_line", ("run_id", "member_id")),
-    WarningCase: Audited(
-        "warning_case", ("member_id",), secret=frozenset({"outcome_note", "member_response"})
-    ),
-    WarningTalk: Audited(
-        "warning_talk", ("case_id", "talked_on"), secret=frozenset({"notes", "actions"})
-    ),
-}
+} | {model: Audited(*spec) for model, spec in RESULTS_AUDITED.items()}
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
 
@@ -253,13 +242,9 @@ OBJECT_LABELS = {
     "party_group": N_("Party group"),
     "party_group_member": N_("Party group member"),
     "calendar_feed": N_("Calendar link"),
-    "band_run": N_("Banding"),
-    "band_line": N_("Red or yellow list line"),
-    "warning_case": N_("Warning case"),
-    "warning_talk": N_("Warning talk"),
     "sign_in": N_("Sign-in"),
     "checkin": N_("Check-in"),
-}
+} | RESULTS_LABELS
 
 ACTION_LABELS = {
     "create": N_("created"),

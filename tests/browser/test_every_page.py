@@ -90,6 +90,8 @@ VARIANTS = (
     ("meeting-close-ended", "/meetings/{meeting_ended}/close"),
     ("meeting-closed", "/meetings/{meeting_closed}"),
     ("meeting-makeup", "/meetings/{meeting_closed}/makeup"),
+    ("warnings-overdue", "/warnings?show=overdue"),
+    ("warning-closable", "/warnings/{case_member2}"),
     ("not-found", "/no/such/page"),
 )
 # Pages axe has checked in this run, by (slug, language): a page is checked once per

@@ -73,6 +73,7 @@ PARAMETERS: dict[str, str] = {
     "meeting_id": "{meeting_jinwan}",
     "leave_id": "{leave_member}",
     "case_id": "{case_member}",
+    "band_period": "{band_period}",
     "period": "{last_month}",
     "step": "adopted",
     "file_path": "app.css",

@@ -14,10 +14,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 from service.boards.board import SpanKind, board_period
-from service.persistence.db import Database
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.review import approve_entry
 from service.kernel.periods import period_of, town_today
+from service.persistence.db import Database
 from service.persistence.types import utcnow
 from service.scoring.policies import BandPolicy
 from service.scoring.rules import Rulebook

@@ -83,9 +83,7 @@ class BandsController(Controller):
         return bands_page(db, principal, rulebook, done=done)
 
     @post("/", sync_to_thread=True, guards=[requires_admin])
-    def run(
-        self, db: Db, principal: Actor, rulebook: Rules, data: FormData
-    ) -> Template | Redirect:
+    def run(self, db: Db, principal: Actor, rulebook: Rules, data: FormData) -> Template | Redirect:
         period = str(first_value(data).get("period") or "").strip()
         try:
             run = run_banding(db, principal, rulebook, period, utcnow())
@@ -101,26 +99,26 @@ class BandsController(Controller):
             )  # fmt: skip
         return Redirect(f"/bands/{run.period}?done=banded", status_code=303)
 
-    @get("/{period:str}", sync_to_thread=True)
+    @get("/{band_period:str}", sync_to_thread=True)
     def show_run(
         self,
         db: Db,
         principal: Actor,
         rulebook: Rules,
-        period: FromPath[str],
+        band_period: FromPath[str],
         done: FromQuery[str | None] = None,
     ) -> Template:
-        view = run_view(db, principal, rulebook, _period(rulebook, period))
+        view = run_view(db, principal, rulebook, _period(rulebook, band_period))
         return Template(
             "warnings/run.html",
             context={"v": view, "notice": notice(done, BAND_NOTICES)},
         )
 
-    @post("/{period:str}/publish", sync_to_thread=True, guards=[requires_admin])
+    @post("/{band_period:str}/publish", sync_to_thread=True, guards=[requires_admin])
     def publish(
-        self, db: Db, principal: Actor, rulebook: Rules, period: FromPath[str]
+        self, db: Db, principal: Actor, rulebook: Rules, band_period: FromPath[str]
     ) -> Template | Redirect:
-        key = _period(rulebook, period)
+        key = _period(rulebook, band_period)
         try:
             publish_red_list(db, principal, rulebook, key, utcnow())
         except Conflict as exc:
