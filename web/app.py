@@ -45,6 +45,7 @@ from web import (
     results,
     review,
     roster,
+    warnings,
 )
 from web.api import api_router, openapi_config
 from web.auth import SessionAuthMiddleware, session_cookie_name, trusts_proxy
@@ -151,6 +152,7 @@ def create_app(
             *results.HANDLERS,
             *appraisals.HANDLERS,
             *ratings.HANDLERS,
+            *warnings.HANDLERS,
         ],
     )
     app = Litestar(

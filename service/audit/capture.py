@@ -2,11 +2,10 @@
 
 Nothing in the services calls this module. A session hook (installed once for every
 SQLAlchemy session of the ``Database`` by ``install``; ``service.database.open_database``
-puts it there) looks at each
-flush and writes one ``AuditEvent`` row per created, changed or deleted record of an
-audited model, in the same transaction: a change and its audit line commit or roll back
-together. ORM bulk statements on audited models (``session.execute(insert(Member),
-rows)``, ``update(Member)...``) are recorded too.
+puts it there) looks at each flush and writes one ``AuditEvent`` row per created, changed
+or deleted record of an audited model, in the same transaction: a change and its audit
+line commit or roll back together. ORM bulk statements on audited models
+(``session.execute(insert(Member), rows)``, ``update(Member)...``) are recorded too.
 
 Who and from where come from a context variable: the web middleware sets the signed-in
 account and the client's address for each request; the CLI sets ip "cli" (and the

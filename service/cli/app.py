@@ -9,6 +9,7 @@ from service.audit.capture import CLI_ADDRESS, reset_context, set_context
 from service.cli import (
     audit,
     backup,
+    bands,
     first_run,
     ledger,
     org,
@@ -72,5 +73,6 @@ for command in (
     audit.audit_group,
     backup.backup,
     backup.restore,
+    bands.bands,
 ):
     main.add_command(command)

@@ -99,6 +99,8 @@ VARIANTS = (
     ("appraisal-open", "/appraisals/{appraisal_baoyuan}?done=opened"),
     ("ratings-round-submitted", "/ratings/{rating_round}?status=submitted"),
     ("ratings-sheet-draft", "/ratings/{rating_round}/branches/{baoyuan}"),
+    ("warnings-overdue", "/warnings?show=overdue"),
+    ("warning-closable", "/warnings/{case_member2}"),
     ("not-found", "/no/such/page"),
 )
 # Pages axe has checked in this run, by (slug, language): a page is checked once per

@@ -74,6 +74,8 @@ PARAMETERS: dict[str, str] = {
     "leave_id": "{leave_member}",
     "appraisal_id": "{appraisal_jinwan}",
     "year": "2025",
+    "case_id": "{case_member}",
+    "band_period": "{band_period}",
     "period": "{last_month}",
     "step": "adopted",
     "round_id": "{rating_round}",

@@ -58,6 +58,7 @@ from tests.functional.test_permission_matrix import (
     member_form,
     today,
 )
+from tests.functional.warning_world import talk_on_every_case
 
 SIGNED_IN = ("member", "secretary", "secretary2", "instructor", "admin")
 RELATIONS = ("own", "same", "other", "missing")
@@ -273,6 +274,36 @@ RATING_AUDIT: Rule = {
     "secretary": (403, 403, 404, 404),
     "secretary2": (403, 403, 404, 404),
 }
+# A warning case (预警): the member it is about, the branch's secretary and instructor, the
+# office; to anyone else it does not exist (404, like a missing one). A secretary's own
+# case is theirs to read (as its member: without the talk's notes).
+CASE_VIEW: Rule = {
+    #             own   same  other missing
+    "member":     (OK,   404,  404,  404),
+    "secretary":  (OK,   OK,   404,  404),
+    "secretary2": (OK,   OK,   404,  404),
+    "instructor": (OK,   OK,   404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Recording a talk, closing: the branch's secretary (never on their own case) and the
+# office; the member and the instructor see the case but do not act (403).
+CASE_ACT: Rule = {
+    #             own   same  other missing
+    "member":     (403,  404,  404,  404),
+    "secretary":  (403,  OK,   404,  404),
+    "secretary2": (403,  OK,   404,  404),
+    "instructor": (403,  403,  404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Responding: the member the case is about, nobody else.
+CASE_RESPOND: Rule = {
+    #             own   same  other missing
+    "member":     (OK,   404,  404,  404),
+    "secretary":  (OK,   403,  404,  404),
+    "secretary2": (OK,   403,  404,  404),
+    "instructor": (403,  403,  404,  404),
+    "admin":      (403,  403,  403,  404),
+}
 # fmt: on
 
 
@@ -389,6 +420,29 @@ POSTS: tuple[Row, ...] = (
     Row("POST", "/appraisals/{obj}/refresh", "appraisal", APPRAISAL_FILL, 303),
     Row("POST", "/appraisals/{obj}/approve", "appraisal", APPRAISAL_APPROVE, 303),
     Row("POST", "/appraisals/{obj}/return", "appraisal", APPRAISAL_APPROVE, 303, REASON),
+    Row("GET", "/warnings/{obj}", "case", CASE_VIEW),
+)
+
+POSTS: tuple[Row, ...] = (
+    # warning cases (one per person with a member record, from build_world)
+    Row(
+        "POST",
+        "/warnings/{obj}/talk",
+        "case",
+        CASE_ACT,
+        303,
+        {"talked_on": "{today}", "talked_by": "王书记", "actions": "按时参加组织生活"},
+    ),
+    Row(
+        "POST",
+        "/warnings/{obj}/close",
+        "case",
+        CASE_ACT,
+        303,
+        {"outcome": "improved", "outcome_note": "已改进"},
+        prepare=lambda database, world: talk_on_every_case(database, world.ids["town"]),
+    ),
+    Row("POST", "/warnings/{obj}/respond", "case", CASE_RESPOND, 303, {"response": "我会改进"}),
     # party groups and organisers ("group", "organiser": one of each per branch)
     Row("POST", "/branches/{obj}/groups", "branch", EDITORS, 303, {"name": "新党小组{serial}"}),
     Row("POST", "/branches/{branch}/groups/{obj}/rename", "group", EDITORS, 303, {"name": "一组"}),
@@ -675,6 +729,7 @@ def build(
     for role in ("instructor", "admin"):
         ids[f"account_{role}"] = town.account_ids[role]
     ids["principal_admin"] = who("admin")
+    ids["town"] = town
     with database.transaction() as session:
         # build_world made 金湾's group and organiser; 宝元's here. (The organiser row
         # is only something to remove: whose account it names does not matter.)

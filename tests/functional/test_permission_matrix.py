@@ -40,6 +40,7 @@ from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash
 from tests.functional.appraisal_world import add_appraisals
 from tests.functional.meeting_world import add_meetings, meeting_form
+from tests.functional.warning_world import add_warning_cases
 from tests.integration.test_evidence import jpeg_bytes
 
 ANONYMOUS = "anonymous"
@@ -267,6 +268,16 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/api/members/{nobody}", allow(ok=404, denied=404, anonymous=401)),
     # meetings: those expected, the branch's secretary, instructors and organisers, the
     # office; anyone else is told the meeting does not exist (404). Organisers schedule.
+    # bands (红黄榜) and warning cases (预警): the office bands; a branch's reviewers see its
+    # lines and cases; a case is the member's too; to anyone else it does not exist
+    Case("GET", "/bands", OFFICE),
+    Case("GET", "/bands/{band_period}", allow(*REVIEWERS_OF_JINWAN, "secretary2")),
+    Case("GET", "/bands/2026-Q9", allow(*REVIEWERS_OF_JINWAN, "secretary2", ok=404)),
+    Case("GET", "/warnings", EVERYONE),
+    Case("GET", "/warnings?show=overdue&page=2", EVERYONE),
+    Case("GET", "/warnings/{case_member}", allow("member", *REVIEWERS_OF_JINWAN, denied=404)),
+    Case("GET", "/warnings/{case_member3}", allow("secretary2", "admin", denied=404)),
+    Case("GET", "/warnings/{nobody}", allow(*SIGNED_IN, ok=404)),
     Case("GET", "/meetings", EVERYONE),
     Case("GET", "/meetings?when=past&branch={jinwan}", EVERYONE),
     Case("GET", "/meetings/new", allow(*ORGANISERS)),
@@ -672,6 +683,31 @@ POSTS: tuple[Case, ...] = (
     Case(
         "POST", "/api/meetings/{meeting_jinwan}/attendance", API_CHANGE, {"member_id": "{member}"}
     ),
+    # bands: the office runs a banding (once: a banded period is refused, 409) and
+    # publishes a red list (the shipped rules publish none: 409 after the guard)
+    Case("POST", "/bands", allow("admin", ok=303), {"period": "{free_period}"}),
+    Case("POST", "/bands", allow("admin", ok=409), {"period": "{band_period}"}),
+    Case("POST", "/bands/{band_period}/publish", allow("admin", ok=409)),
+    # warning cases: the branch's secretary (or the office) records talks and closes; the
+    # instructor reads only; the member responds; strangers are told nothing exists
+    Case(
+        "POST",
+        "/warnings/{case_member}/talk",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        {"talked_on": "{today}", "talked_by": "王书记", "actions": "按时参加组织生活"},
+    ),
+    Case(
+        "POST",
+        "/warnings/{case_member2}/close",
+        allow("secretary", "admin", ok=303, member=404, secretary2=404),
+        {"outcome": "improved", "outcome_note": "已改进"},
+    ),
+    Case(
+        "POST",
+        "/warnings/{case_member}/respond",
+        allow("member", ok=303, secretary2=404),
+        {"response": "我会按时参加"},
+    ),
     # meetings: the branch's organisers (its secretary, the office) run them; a member
     # expected asks for leave; strangers are told the meeting does not exist
     Case(
@@ -911,6 +947,7 @@ def build_world(
             now=utcnow(),
         )
     ids["stars_year"] = "2025"
+    ids.update(add_warning_cases(database, town, rulebook))
     # The meetings last: one of them is closed, which rebuilds this month's boards.
     ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
     ids.update(add_appraisals(database, town, rulebook))

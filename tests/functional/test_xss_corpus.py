@@ -182,6 +182,18 @@ SHOWN_ON: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "ra": ("rating audit reason", (("secretary", "/ratings/{rating_round}/branches/{jinwan}"),)),
     "vr": ("rating veto reason", (("secretary", "/ratings/{rating_round}/branches/{jinwan}"),)),
+    # warning cases (预警): the talk's notes only for the file, the rest for the member too
+    "tk": ("talk notes", (("secretary", "/warnings/{case_member}"),)),
+    "ta": (
+        "agreed actions",
+        (("member", "/warnings/{case_member}"), ("secretary", "/warnings/{case_member}")),
+    ),
+    "tb": ("who talked", (("member", "/warnings/{case_member}"),)),
+    "wr": (
+        "member's response",
+        (("secretary", "/warnings/{case_member}"), ("member", "/warnings/{case_member}")),
+    ),
+    "wo": ("outcome note", (("secretary", "/warnings/{case_member2}"),)),
 }
 
 # The pages the member and the secretary look at (the office crawls every route).
@@ -200,6 +212,9 @@ OWN_PAGES = {
         "/achievements/{jinwan}",
         "/objections/new?period={last_month}&branch={jinwan}",
         "/account/password",
+        "/",
+        "/warnings",
+        "/warnings/{case_member}",
     ),
     "secretary": (
         "/review",
@@ -210,6 +225,11 @@ OWN_PAGES = {
         "/branches/{jinwan}/adjustments/new",
         "/members/{member}/points",
         "/entries",
+        "/",
+        "/warnings",
+        "/warnings/{case_member}",
+        "/warnings/{case_member2}",
+        "/bands/{band_period}",
     ),
 }
 
@@ -459,6 +479,33 @@ def write_everywhere(
             "veto_safety_accident": "1",
             "veto_reason_safety_accident": value(payload, "vr"),
         },
+    )
+
+    # Warning cases: the secretary records a talk and closes another case; the member
+    # responds to their own.
+    t.post(
+        "secretary",
+        "/warnings/{case_member}",
+        "/warnings/{case_member}/talk",
+        {
+            "talked_on": today().isoformat(),
+            "talked_by": value(payload, "tb"),
+            "notes": value(payload, "tk"),
+            "actions": value(payload, "ta"),
+            "deadline": "",
+        },
+    )
+    t.post(
+        "member",
+        "/warnings/{case_member}",
+        "/warnings/{case_member}/respond",
+        {"response": value(payload, "wr")},
+    )
+    t.post(
+        "secretary",
+        "/warnings/{case_member2}",
+        "/warnings/{case_member2}/close",
+        {"outcome": "not_improved", "outcome_note": value(payload, "wo")},
     )
 
 

@@ -19,6 +19,7 @@ from service.kernel.i18n import N_
 from service.kernel.i18n import terminal_gettext as gettext
 from service.kernel.i18n import terminal_ngettext as ngettext
 from service.ops.seed.appraisals import AppraisalSteps
+from service.ops.seed.bands import BandSteps
 from service.ops.seed.meetings import MeetingSteps
 from service.ops.seed.ratings import seed_branch_stars
 from service.ops.seed.state import DemoRefused
@@ -43,6 +44,7 @@ STEPS = (
     "ledger",
     "publication",
     "meetings",
+    "bands",
     "appraisals",
 )
 
@@ -56,6 +58,7 @@ STEP_LABELS = {
     "ledger": N_("ledger"),
     "publication": N_("publication"),
     "meetings": N_("meetings"),
+    "bands": N_("red and yellow lists"),
     "appraisals": N_("appraisals"),
     "done": N_("done"),
 }
@@ -144,7 +147,7 @@ def counted(text: str, count: int) -> str:
     return text % {"count": count}
 
 
-class TownBuilder(MeetingSteps, AppraisalSteps):
+class TownBuilder(MeetingSteps, BandSteps, AppraisalSteps):
     def build(self, start: Callable[[str], None], now: datetime | None = None) -> str:
         noon = datetime.combine(self.until, time(12), tzinfo=self.zone).astimezone(UTC)
         if now is None or now.astimezone(self.zone).date() != self.until:
@@ -181,6 +184,8 @@ class TownBuilder(MeetingSteps, AppraisalSteps):
         published = self._publish(entries)
         start("meetings")
         self._meetings_through_services(now)
+        start("bands")
+        self._bands_through_services(now)
         start("appraisals")
         self.counts["appraisals"] = self._appraisals(now)
         seed_branch_stars(
