@@ -410,7 +410,8 @@ def _parse_value(policy: AppraisalPolicy, input_id: str, text: str) -> str | Mes
         return problem
     if number != number.quantize(Decimal("0.1")):
         return problem
-    return str(number.normalize() if number == number.to_integral() else number)
+    # "80", never normalize()'s "8E+1"; "85.5" stays as typed.
+    return str(number.quantize(Decimal(1)) if number == number.to_integral() else number)
 
 
 def _check_text(errors: dict[str, Message], key: str, text: str) -> str:
