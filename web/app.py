@@ -27,6 +27,7 @@ from web import (
     accounts,
     achievements,
     admin,
+    appraisals,
     audit,
     boards,
     branches,
@@ -40,8 +41,11 @@ from web import (
     ops,
     orgadmin,
     points,
+    ratings,
+    results,
     review,
     roster,
+    warnings,
 )
 from web.api import api_router, openapi_config
 from web.auth import SessionAuthMiddleware, session_cookie_name, trusts_proxy
@@ -145,6 +149,10 @@ def create_app(
             *checkin.HANDLERS,
             *groups.HANDLERS,
             *compliance.HANDLERS,
+            *results.HANDLERS,
+            *appraisals.HANDLERS,
+            *ratings.HANDLERS,
+            *warnings.HANDLERS,
         ],
     )
     app = Litestar(

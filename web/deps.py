@@ -79,6 +79,17 @@ def town_date(request: Request[Any, Any, Any]) -> date:
     return town_today(utcnow(), settings.timezone)
 
 
+def sees_town_ranks(request: Request[Any, Any, Any]) -> bool:
+    """Whether the viewer sees town-wide ranks of members: always, unless the town hides
+    them (``JIFEN_HIDE_TOWN_RANKINGS``); then only reviewers (a branch's secretary or
+    instructor) and the office do. A member still sees ranks within a branch."""
+    settings: Settings = request.app.state.settings
+    if not settings.hide_town_rankings:
+        return True
+    principal: Principal | None = request.scope.get("user")
+    return principal is not None and principal.is_reviewer
+
+
 def current_period(request: Request[Any, Any, Any]) -> str:
     """The month it is in the town, as a period key ("2026-07")."""
     return period_of(town_date(request))

@@ -2,11 +2,10 @@
 
 Nothing in the services calls this module. A session hook (installed once for every
 SQLAlchemy session of the ``Database`` by ``install``; ``service.database.open_database``
-puts it there) looks at each
-flush and writes one ``AuditEvent`` row per created, changed or deleted record of an
-audited model, in the same transaction: a change and its audit line commit or roll back
-together. ORM bulk statements on audited models (``session.execute(insert(Member),
-rows)``, ``update(Member)...``) are recorded too.
+puts it there) looks at each flush and writes one ``AuditEvent`` row per created, changed
+or deleted record of an audited model, in the same transaction: a change and its audit
+line commit or roll back together. ORM bulk statements on audited models
+(``session.execute(insert(Member), rows)``, ``update(Member)...``) are recorded too.
 
 Who and from where come from a context variable: the web middleware sets the signed-in
 account and the client's address for each request; the CLI sets ip "cli" (and the
@@ -22,7 +21,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -30,7 +29,10 @@ from typing import Any
 from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from service.audit.labels import OBJECT_LABELS as OBJECT_LABELS  # the audit page reads it here
+from service.audit.results_tables import RESULTS_AUDITED, Audited
 from service.kernel.i18n import N_
+from service.persistence.assessment import Appraisal, AppraisalLine
 from service.persistence.guards import refuse_changes
 from service.persistence.meetings import (
     CalendarFeed,
@@ -129,16 +131,6 @@ def is_suspended() -> bool:
     return _suspended.get()
 
 
-@dataclass(frozen=True)
-class Audited:
-    """How one model is recorded."""
-
-    object_type: str
-    label: tuple[str, ...]  # attributes that name the object in the summary
-    ignored: frozenset[str] = field(default_factory=frozenset)  # noise, never recorded
-    secret: frozenset[str] = field(default_factory=frozenset)  # recorded as "changed"
-
-
 AUDITED: dict[type[Base], Audited] = {
     Branch: Audited("branch", ("name", "code")),
     Organisation: Audited("organisation", ("name",)),
@@ -181,6 +173,15 @@ AUDITED: dict[type[Base], Audited] = {
     PartyGroup: Audited("party_group", ("name",)),
     PartyGroupMember: Audited("party_group_member", ("group_id", "member_id")),
     CalendarFeed: Audited("calendar_feed", ("account_id",), secret=frozenset({"token_hash"})),
+    # The annual appraisal: a line's inputs, veto reason and departure reason are private
+    # to the member and the branch's reviewers: the log says they changed, not what.
+    Appraisal: Audited("appraisal", ("branch_id", "year")),
+    AppraisalLine: Audited(
+        "appraisal_line",
+        ("appraisal_id", "member_id"),
+        secret=frozenset({"inputs", "veto_reason", "departure_reason"}),
+    ),
+    **RESULTS_AUDITED,
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}
@@ -218,33 +219,6 @@ SPECIFIC_KINDS = (
     "checkin.wrong_code",  # a check-in refused for a wrong or expired code (counted)
 )
 
-OBJECT_LABELS = {
-    "branch": N_("Branch"),
-    "organisation": N_("Organisation"),
-    "member": N_("Member"),
-    "membership": N_("Membership"),
-    "account": N_("Account"),
-    "role_grant": N_("Role"),
-    "entry": N_("Entry"),
-    "entry_photo": N_("Entry photo"),
-    "adjustment": N_("Deduction or adjustment"),
-    "publication": N_("Publication"),
-    "correction": N_("Correction"),
-    "objection": N_("Objection"),
-    "api_token": N_("API token"),
-    "adopted_ruleset": N_("Adopted ruleset"),
-    "meeting": N_("Meeting"),
-    "meeting_leave": N_("Leave request"),
-    "meeting_attendance": N_("Meeting attendance"),
-    "meeting_amendment": N_("Attendance amendment"),
-    "meeting_organiser": N_("Meeting organiser"),
-    "meeting_photo": N_("Minutes photo"),
-    "party_group": N_("Party group"),
-    "party_group_member": N_("Party group member"),
-    "calendar_feed": N_("Calendar link"),
-    "sign_in": N_("Sign-in"),
-    "checkin": N_("Check-in"),
-}
 
 ACTION_LABELS = {
     "create": N_("created"),

@@ -9,10 +9,12 @@ from service.audit.capture import CLI_ADDRESS, reset_context, set_context
 from service.cli import (
     audit,
     backup,
+    bands,
     first_run,
     ledger,
     org,
     publish,
+    results,
     roster,
     rules,
     setup,
@@ -62,6 +64,7 @@ for command in (
     rules.rules,
     ledger.ledger,
     publish.publish,
+    results.results,
     org.accounts,
     org.branches,
     org.organisations,
@@ -72,5 +75,6 @@ for command in (
     audit.audit_group,
     backup.backup,
     backup.restore,
+    bands.bands,
 ):
     main.add_command(command)

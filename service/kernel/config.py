@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     # Objections one member may raise to one month's board (every revision of it
     # together): enough for every real mistake, and a flood stops at the form.
     objections_per_month: int = Field(default=5, ge=1)
+    # For towns that want less competition: members see no town-wide ranking of people
+    # (the boards rank the members of their own branch; no town rank on their home page,
+    # in exports or the API), only their branch rank and stars. Branch rankings stay;
+    # secretaries, instructors and the office still see every rank.
+    hide_town_rankings: bool = False
     # Sign-in throttling (service/accounts/throttle.py): failures of one username from one
     # address before its pauses begin (the longest pause is the window), and failures of
     # one address within the window whatever the usernames; 0 turns a count off.

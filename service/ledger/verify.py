@@ -54,6 +54,7 @@ from service.persistence.models import (
     Member,
     PointsSummary,
     Publication,
+    PublicationKind,
     PublishedMemberRow,
 )
 from service.publication.state import frozen_months
@@ -428,7 +429,9 @@ def _check_published(session: Session, frozen: frozenset[str]) -> list[Differenc
         row[0]: row[1]
         for row in session.execute(
             select(Publication.period, func.max(Publication.id))
-            .where(Publication.period.in_(sorted(frozen)))
+            .where(
+                Publication.kind == PublicationKind.MONTH, Publication.period.in_(sorted(frozen))
+            )
             .group_by(Publication.period)
         )
     }

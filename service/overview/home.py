@@ -18,11 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
+from service.assessment.warnings import CaseRow, overdue_by_branch, overdue_cases, own_open_case
 from service.boards.board import BranchLine, BranchMetric, MemberLine, parse_board_period
 from service.boards.live import branch_board, member_board
 from service.boards.pages import board_counts, member_standing
 from service.entries.entry import EntryView, entry_views_query, member_entries, to_views
-from service.kernel.periods import period_of
+from service.kernel.periods import period_of, town_today
 from service.ledger.explain import Explanation, explain_member
 from service.persistence.models import Branch, Entry, EntryStatus, Member, MemberStatus
 from service.publication.overview import MonthOverview, months_overview
@@ -59,6 +60,7 @@ class MemberHome:
     pending: int
     declared_this_month: int  # entries dated this month, withdrawn ones aside
     rejections: list[EntryView]  # rejected in the last REJECTION_DAYS, newest first
+    warning_case: int | None = None  # the member's own open warning case (预警), private
 
     @property
     def year_points(self) -> Decimal:
@@ -125,6 +127,7 @@ def member_home(
         pending=pending,
         declared_this_month=declared,
         rejections=rejections,
+        warning_case=own_open_case(session, actor),
     )
 
 
@@ -154,6 +157,8 @@ class BranchHome:
     headline: str  # the metric the rules rank branches by first
     idle: list[IdleMember]  # active, non-exempt members with no entry this month
     idle_count: int
+    overdue: int = 0  # open warning cases past their deadline (private to reviewers)
+    overdue_cases: tuple[CaseRow, ...] = ()
 
     @property
     def headline_rank(self) -> Ranked[BranchLine]:
@@ -219,6 +224,7 @@ def reviewer_home(
             select(Branch.id, Branch.name).where(Branch.id.in_(branch_ids)).order_by(Branch.code)
         )
     }
+    overdue = overdue_by_branch(session, branch_ids, today=today)
     blocks = []
     for branch_id in names:
         ranks = {metric: by_branch[branch_id] for metric, by_branch in ranked.items()}
@@ -233,6 +239,8 @@ def reviewer_home(
                 headline=headline,
                 idle=idle[branch_id][:IDLE_LISTED],
                 idle_count=len(idle[branch_id]),
+                overdue=overdue.get(branch_id, (0, []))[0],
+                overdue_cases=tuple(overdue.get(branch_id, (0, []))[1]),
             )
         )
     return blocks
@@ -243,6 +251,7 @@ class OfficeHome:
     months: list[MonthOverview]  # the last few months, newest first
     pending: int  # pending entries town-wide
     pending_branches: int  # branches holding them
+    overdue_cases: int = 0  # open warning cases past their deadline, town-wide
 
 
 def office_home(
@@ -260,4 +269,7 @@ def office_home(
         months=months_overview(session, rulebook, now=now, count=OFFICE_MONTHS)[:OFFICE_MONTHS],
         pending=pending or 0,
         pending_branches=branches or 0,
+        overdue_cases=overdue_cases(
+            session, actor, today=town_today(now, rulebook.latest.timezone)
+        )[0],
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from service.persistence.assessment import PublishedResultRow
 from service.persistence.models import (
     AdoptedRuleset,
     Entry,
@@ -44,7 +45,7 @@ def _ledger_is_append_only(session: Session, _context: Any, _instances: Any) -> 
 def _publications_are_frozen(session: Session, _context: Any, _instances: Any) -> None:
     refuse_changes(
         session,
-        (Publication, PublishedMemberRow, PublishedBranchRow),
+        (Publication, PublishedMemberRow, PublishedBranchRow, PublishedResultRow),
         "published boards are frozen; publish a correction instead",
     )
 

@@ -77,6 +77,13 @@ class Resolution(enum.StrEnum):
     CORRECTED = "corrected"  # a correction of the month changed it
 
 
+class PublicationKind(enum.StrEnum):
+    MONTH = "month"  # a month's board (公示)
+    RED_LIST = "red_list"  # a quarter's or month's red list (红榜)
+    EXCELLENT = "excellent"  # a year's 优秀 members from the approved appraisals
+    BRANCH_STARS = "branch_stars"  # a round's branch stars (星级支部)
+
+
 class LedgerKind(enum.StrEnum):
     """Why a ledger line was written."""
 
@@ -467,9 +474,14 @@ class Publication(Base):
     before it (any month), so the whole history forms one chain."""
 
     __tablename__ = "publication"
-    __table_args__ = (UniqueConstraint("period", "revision"),)
+    __table_args__ = (UniqueConstraint("kind", "period", "revision"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # A month's board, or a results list (red list, 优秀 list, branch stars) whose lines
+    # are ``published_result_row``s: one chain over both.
+    kind: Mapped[PublicationKind] = mapped_column(
+        string_enum(PublicationKind), default=PublicationKind.MONTH, server_default="month"
+    )
     period: Mapped[str] = mapped_column(String(7), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime]
@@ -678,4 +690,5 @@ class AdoptedRuleset(Base):
 
 # The meeting tables live in their own module (this one would outgrow a file); importing
 # it here registers them on Base.metadata wherever the model is used.
+from service.persistence import assessment as assessment  # noqa: E402
 from service.persistence import meetings as meetings  # noqa: E402

@@ -23,8 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.kernel.i18n import N_
+from service.persistence.assessment import PublishedResultRow
 from service.persistence.models import (
     Publication,
+    PublicationKind,
     PublishedBranchRow,
     PublishedMemberRow,
 )
@@ -72,8 +74,37 @@ def branch_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def _head(publication: Publication, replaces_digest: str) -> dict[str, Any]:
-    """The digested fields of a revision other than its lines."""
+def result_dict(row: Any) -> dict[str, Any]:
+    row = _fields(row)
+    return {
+        "subject_id": row.subject_id,
+        "code": row.code,
+        "name": row.name,
+        "branch_id": row.branch_id,
+        "branch_name": row.branch_name,
+        "value": row.value,
+        "label": row.label,
+        "rank": row.rank,
+    }
+
+
+def _head(
+    publication: Publication,
+    replaces_digest: str,
+    results: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The digested fields of a revision other than its member and branch lines. A
+    results list (red list, 优秀 list, branch stars) adds its kind and its lines here;
+    a month's board has neither key, so every month digested before results lists
+    existed still hashes the same."""
+    head = _month_head(publication, replaces_digest)
+    if publication.kind not in (None, PublicationKind.MONTH):
+        head["kind"] = PublicationKind(publication.kind).value
+        head["results"] = sorted(results, key=lambda row: row["subject_id"])
+    return head
+
+
+def _month_head(publication: Publication, replaces_digest: str) -> dict[str, Any]:
     return {
         "period": publication.period,
         "revision": publication.revision,
@@ -92,11 +123,12 @@ def canonical_content(
     members: Iterable[PublishedMemberRow],
     branches: Iterable[PublishedBranchRow],
     replaces_digest: str,
+    results: Iterable[Any] = (),
 ) -> str:
     """The text the digest is taken of: JSON with sorted keys, no spaces, points as
-    strings with one decimal place, rows by id of member and branch."""
+    strings with one decimal place, rows by id of member and branch (and of subject)."""
     content = {
-        **_head(publication, replaces_digest),
+        **_head(publication, replaces_digest, [result_dict(r) for r in results]),
         "members": [member_dict(r) for r in sorted(members, key=lambda r: r.member_id)],
         "branches": [branch_dict(r) for r in sorted(branches, key=lambda r: r.branch_id)],
     }
@@ -116,11 +148,13 @@ def streamed_digest(
     members: Iterable[dict[str, Any]],
     branches: Iterable[dict[str, Any]],
     replaces_digest: str,
+    results: Iterable[dict[str, Any]] = (),
 ) -> str:
     """``digest_of(canonical_content(...))`` without building the text: the same bytes
     fed to SHA-256 a line at a time, from row dicts (``member_dict``, ``branch_dict``)
-    already in member and branch id order. A province's board is millions of lines."""
-    head = _head(publication, replaces_digest)
+    already in member and branch id order. A province's board is millions of lines.
+    ``results`` (``result_dict``s) are a results list's lines: at most one per member."""
+    head = _head(publication, replaces_digest, results)
     sha = hashlib.sha256()
     # Sorted keys put "branches" and "members" before every key of ``head``.
     sha.update(b'{"branches":[')
@@ -188,6 +222,18 @@ def _stored_branch_dicts(session: Session, publication_id: int) -> Iterator[dict
         yield branch_dict(row)
 
 
+def stored_result_dicts(session: Session, publication: Publication) -> list[dict[str, Any]]:
+    """A results list's stored lines as ``result_dict``s (none for a month's board)."""
+    if publication.kind in (None, PublicationKind.MONTH):
+        return []
+    rows = session.scalars(
+        select(PublishedResultRow)
+        .where(PublishedResultRow.publication_id == publication.id)
+        .order_by(PublishedResultRow.subject_id)
+    )
+    return [result_dict(row) for row in rows]
+
+
 def stored_rows(
     session: Session, publication_id: int
 ) -> tuple[list[PublishedMemberRow], list[PublishedBranchRow]]:
@@ -219,6 +265,7 @@ def _recomputed_digest(session: Session, publication: Publication) -> str:
         _stored_member_dicts(session, publication.id),
         _stored_branch_dicts(session, publication.id),
         _replaces_digest(session, publication),
+        stored_result_dicts(session, publication),
     )
 
 
@@ -299,6 +346,7 @@ def verify_chain(session: Session) -> ChainReport:
             _stored_member_dicts(session, publication.id),
             _stored_branch_dicts(session, publication.id),
             replaces,
+            stored_result_dicts(session, publication),
         )
         if recomputed != publication.digest:
             breaks.append(

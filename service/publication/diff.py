@@ -14,6 +14,7 @@ from service.kernel.errors import NotFound
 from service.kernel.i18n import N_, Message
 from service.persistence.models import (
     Publication,
+    PublicationKind,
     PublishedBranchRow,
 )
 from service.publication.chain import stored_rows
@@ -68,10 +69,18 @@ def diff_revisions(session: Session, period: str, before: int, after: int) -> Re
     """What changed from revision ``before`` to ``after`` of a month: members and
     branches whose points or ranks differ, added or removed."""
     older = session.scalar(
-        select(Publication).where(Publication.period == period, Publication.revision == before)
+        select(Publication).where(
+            Publication.kind == PublicationKind.MONTH,
+            Publication.period == period,
+            Publication.revision == before,
+        )
     )
     newer = session.scalar(
-        select(Publication).where(Publication.period == period, Publication.revision == after)
+        select(Publication).where(
+            Publication.kind == PublicationKind.MONTH,
+            Publication.period == period,
+            Publication.revision == after,
+        )
     )
     if older is None or newer is None:
         raise NotFound(Message(N_("No such revision.")))

@@ -24,6 +24,7 @@ from service.persistence.models import (
     Objection,
     ObjectionStatus,
     Publication,
+    PublicationKind,
     PublishedBranchRow,
     PublishedMemberRow,
     Resolution,
@@ -259,6 +260,7 @@ def resolve_objection(
         later = session.scalar(
             select(Publication)
             .where(
+                Publication.kind == PublicationKind.MONTH,
                 Publication.period == objected.period,
                 Publication.revision > objected.revision,
                 Publication.published_at >= objection.created_at.replace(microsecond=0),

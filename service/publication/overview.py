@@ -18,6 +18,7 @@ from service.persistence.models import (
     Objection,
     ObjectionStatus,
     Publication,
+    PublicationKind,
 )
 from service.publication.state import (
     DEFAULT_TIMEZONE,
@@ -71,7 +72,11 @@ def months_overview(
         session.scalars(select(Entry.period).where(Entry.status == EntryStatus.PENDING).distinct())
     )
     latest: dict[str, Publication] = {}
-    for publication in session.scalars(select(Publication).order_by(Publication.revision)):
+    for publication in session.scalars(
+        select(Publication)
+        .where(Publication.kind == PublicationKind.MONTH)
+        .order_by(Publication.revision)
+    ):
         latest[publication.period] = publication
     correcting = set(
         session.scalars(select(Correction.period).where(Correction.publication_id.is_(None)))

@@ -44,6 +44,7 @@ from service.persistence.models import (
     Entry,
     EntryStatus,
     Publication,
+    PublicationKind,
 )
 from service.scoring.rules import Rulebook
 
@@ -115,7 +116,7 @@ def hold_month(session: Session, period: str) -> bool:
 def latest_publication(session: Session, period: str) -> Publication | None:
     return session.scalar(
         select(Publication)
-        .where(Publication.period == period)
+        .where(Publication.kind == PublicationKind.MONTH, Publication.period == period)
         .order_by(Publication.revision.desc())
         .limit(1)
     )
@@ -129,7 +130,11 @@ def correction_in_progress(session: Session, period: str) -> Correction | None:
 
 def published_periods(session: Session) -> frozenset[str]:
     """Every month with a publication, corrections in progress included."""
-    return frozenset(session.scalars(select(Publication.period).distinct()))
+    return frozenset(
+        session.scalars(
+            select(Publication.period).where(Publication.kind == PublicationKind.MONTH).distinct()
+        )
+    )
 
 
 def frozen_months(session: Session) -> frozenset[str]:
@@ -142,7 +147,10 @@ def frozen_months(session: Session) -> frozenset[str]:
 
 
 def is_frozen(session: Session, period: str) -> bool:
-    if session.scalar(select(Publication.id).where(Publication.period == period).limit(1)) is None:
+    published = select(Publication.id).where(
+        Publication.kind == PublicationKind.MONTH, Publication.period == period
+    )
+    if session.scalar(published.limit(1)) is None:
         return False
     return correction_in_progress(session, period) is None
 

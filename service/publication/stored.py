@@ -19,6 +19,7 @@ from service.boards.pages import MemberPage, code_order
 from service.persistence.models import (
     Account,
     Publication,
+    PublicationKind,
     PublishedBranchRow,
     PublishedMemberRow,
 )
@@ -150,7 +151,7 @@ def revisions(
     rows = session.execute(
         select(Publication, Account.display_name)
         .outerjoin(Account, Account.id == Publication.published_by_id)
-        .where(Publication.period == period)
+        .where(Publication.kind == PublicationKind.MONTH, Publication.period == period)
         .order_by(Publication.revision)
     ).all()
     numbers = {row[0].id: row[0].revision for row in rows}
@@ -179,7 +180,9 @@ def revisions(
 
 def _revision_of(session: Session, period: str, revision: int | None) -> Publication | None:
     """One revision of a month (default: the newest), or None."""
-    query = select(Publication).where(Publication.period == period)
+    query = select(Publication).where(
+        Publication.kind == PublicationKind.MONTH, Publication.period == period
+    )
     if revision is None:
         query = query.order_by(Publication.revision.desc()).limit(1)
     else:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from service.kernel.errors import DomainError
 from service.kernel.i18n import Message
+from service.scoring.policies import AppraisalPolicy, BandPolicy, BranchRatingPolicy
 
 PointValue = Annotated[Decimal, Field(max_digits=7, decimal_places=1, allow_inf_nan=False)]
 CapValue = Annotated[Decimal, Field(ge=0, max_digits=7, decimal_places=1, allow_inf_nan=False)]
@@ -243,6 +244,10 @@ class Ruleset(BaseModel):
     # default applies to files written before the field existed without changing a point.
     declare_months_back: int = Field(default=1, ge=0, le=12)
     meetings: MeetingPolicy = Field(default_factory=MeetingPolicy)
+    # Acting on results (service/scoring/policies.py): none of them changes a point.
+    bands: BandPolicy | None = None
+    appraisal: AppraisalPolicy | None = None
+    branch_rating: BranchRatingPolicy | None = None
     # Defaults to empty so that a file without rules gets the model validator's message.
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
 

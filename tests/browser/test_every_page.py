@@ -60,7 +60,9 @@ LANGUAGES = ("zh_CN", "en")
 PAGES_DIR = SCREENSHOTS / "pages"
 
 # Not pages a person reads: files, photos, JSON, the API schema, static files.
-NOT_PAGES = re.compile(r"(\.(csv|xlsx|json|yaml|yml|html)$)|/photos/|^/(api|schema|static)\b")
+NOT_PAGES = re.compile(
+    r"(\.(csv|xlsx|json|yaml|yml|html)$)|/photos/|/evidence/|^/(api|schema|static)\b"
+)
 NOT_PAGES_EXACT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 # Path parameters: the World's ids (tests/functional/test_permission_matrix.py).
@@ -71,12 +73,16 @@ PARAMETERS = {
     "account_id": "{account_member2}",
     "org_id": "{org_jinwan}",
     "period": "{last_month}",
+    "appraisal_id": "{appraisal_jinwan}",
+    "round_id": "{rating_round}",
 }
 
 # The same pages in another state: the live month, a quarter and a year, a filter or a
 # search, a confirmation after an action. (slug, path)
 VARIANTS = (
     ("boards-live", "/boards/{this_month}"),
+    ("results-stars", "/results/branch_stars/{stars_year}"),
+    ("results-stars-print", "/results/branch_stars/{stars_year}/print"),
     ("boards-year", "/boards/{year}"),
     ("boards-quarter-branches", "/boards/{quarter}/branches"),
     ("entries-submitted", "/entries?done=submitted"),
@@ -90,6 +96,11 @@ VARIANTS = (
     ("meeting-close-ended", "/meetings/{meeting_ended}/close"),
     ("meeting-closed", "/meetings/{meeting_closed}"),
     ("meeting-makeup", "/meetings/{meeting_closed}/makeup"),
+    ("appraisal-open", "/appraisals/{appraisal_baoyuan}?done=opened"),
+    ("ratings-round-submitted", "/ratings/{rating_round}?status=submitted"),
+    ("ratings-sheet-draft", "/ratings/{rating_round}/branches/{baoyuan}"),
+    ("warnings-overdue", "/warnings?show=overdue"),
+    ("warning-closable", "/warnings/{case_member2}"),
     ("not-found", "/no/such/page"),
 )
 # Pages axe has checked in this run, by (slug, language): a page is checked once per

@@ -201,6 +201,7 @@ def test_api_me_gives_my_points_and_rank(member: Browser) -> None:
         "points": "6.0",
         "rank": 2,
         "ranked_members": 4,
+        "branch_rank": 1,
     }
 
 

@@ -58,6 +58,7 @@ from tests.functional.test_permission_matrix import (
     member_form,
     today,
 )
+from tests.functional.warning_world import talk_on_every_case
 
 SIGNED_IN = ("member", "secretary", "secretary2", "instructor", "admin")
 RELATIONS = ("own", "same", "other", "missing")
@@ -223,6 +224,86 @@ MEETING_CHECKIN: Rule = {
     "instructor": (404,  404,  404,  404),
     "admin":      (404,  404,  404,  404),
 }
+# An appraisal sheet (金湾's submitted, 宝元's open; no sheet is "own"): the branch's
+# secretaries and instructors and the office; to anyone else it does not exist.
+APPRAISAL_VIEW: Rule = {
+    #             own   same  other missing
+    "member":     (404,  404,  404,  404),
+    "secretary":  (404,  OK,   404,  404),
+    "secretary2": (404,  OK,   404,  404),
+    "instructor": (404,  OK,   404,  404),
+    "admin":      (404,  OK,   OK,   404),
+}
+# Filling it: the branch's secretary or the office, while open (金湾's is submitted: 409);
+# the instructor sees it without filling it (403).
+APPRAISAL_FILL: Rule = {
+    #             own   same  other missing
+    "member":     (404,  404,  404,  404),
+    "secretary":  (404,  409,  404,  404),
+    "secretary2": (404,  OK,   404,  404),
+    "instructor": (404,  403,  404,  404),
+    "admin":      (404,  409,  OK,   404),
+}
+# Approving or returning it: the branch's instructor or the office, once submitted (宝元's
+# is still open: 409); its secretary sees it without approving (403).
+APPRAISAL_APPROVE: Rule = {
+    #             own   same  other missing
+    "member":     (404,  404,  404,  404),
+    "secretary":  (404,  403,  404,  404),
+    "secretary2": (404,  403,  404,  404),
+    "instructor": (404,  OK,   404,  404),
+    "admin":      (404,  OK,   409,  404),
+}
+# A branch's rating sheet (星级支部): its secretary, its instructor, the office; a member is
+# refused by the guard; to anyone else the sheet does not exist.
+RATING_SHEET: Rule = {
+    #             own   same  other missing
+    "member":     (403,  403,  403,  403),
+    "secretary":  (OK,   OK,   404,  404),
+    "secretary2": (OK,   OK,   404,  404),
+    "instructor": (OK,   OK,   404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# The round itself lists only the branches each overseer sees: any branch as the filter.
+RATING_ROUND: Rule = {**RATING_SHEET, **{r: (OK, OK, OK, OK) for r in SIGNED_IN[1:]}}
+# Filling a sheet: the branch's secretary and the office; its instructor is refused.
+RATING_SELF: Rule = {**RATING_SHEET, "instructor": (403, 403, 404, 404)}
+# Auditing a sheet: the branch's instructor and the office; its secretary is refused.
+RATING_AUDIT: Rule = {
+    **RATING_SHEET,
+    "secretary": (403, 403, 404, 404),
+    "secretary2": (403, 403, 404, 404),
+}
+# A warning case (预警): the member it is about, the branch's secretary and instructor, the
+# office; to anyone else it does not exist (404, like a missing one). A secretary's own
+# case is theirs to read (as its member: without the talk's notes).
+CASE_VIEW: Rule = {
+    #             own   same  other missing
+    "member":     (OK,   404,  404,  404),
+    "secretary":  (OK,   OK,   404,  404),
+    "secretary2": (OK,   OK,   404,  404),
+    "instructor": (OK,   OK,   404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Recording a talk, closing: the branch's secretary (never on their own case) and the
+# office; the member and the instructor see the case but do not act (403).
+CASE_ACT: Rule = {
+    #             own   same  other missing
+    "member":     (403,  404,  404,  404),
+    "secretary":  (403,  OK,   404,  404),
+    "secretary2": (403,  OK,   404,  404),
+    "instructor": (403,  403,  404,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Responding: the member the case is about, nobody else.
+CASE_RESPOND: Rule = {
+    #             own   same  other missing
+    "member":     (OK,   404,  404,  404),
+    "secretary":  (OK,   403,  404,  404),
+    "secretary2": (OK,   403,  404,  404),
+    "instructor": (403,  403,  404,  404),
+    "admin":      (403,  403,  403,  404),
+}
 # fmt: on
 
 
@@ -318,9 +399,50 @@ GETS: tuple[Row, ...] = (
     Row("GET", "/meetings/{obj}/checkin/screen", "meeting", MEETING_RUN),
     Row("GET", "/meetings/{obj}/checkin", "meeting", MEETING_CHECKIN),
     Row("GET", "/meetings/{obj}/attendance", "ended", MEETING_RUN),
+    Row("GET", "/appraisals/{obj}", "appraisal", APPRAISAL_VIEW),
+    Row("GET", "/appraisals/{obj}/print", "appraisal", APPRAISAL_VIEW),
+    # branch ratings: this year's round, 金湾 submitted with an evidence photo, 宝元 a draft
+    Row("GET", "/ratings/{rating_round}?b={obj}", "branch", RATING_ROUND),
+    Row("GET", "/ratings/{rating_round}/branches/{obj}", "branch", RATING_SHEET),
+    # (宝元's sheet has no evidence photo: 404 to those who see it)
+    Row(
+        "GET",
+        "/ratings/{rating_round}/branches/{obj}/evidence/{rated}",
+        "branch",
+        RATING_SHEET,
+        exceptions={("secretary2", "same"): 404, ("admin", "other"): 404},
+    ),
 )
 
 POSTS: tuple[Row, ...] = (
+    # the annual appraisal ("appraisal": 金湾's submitted sheet, 宝元's open one)
+    Row("POST", "/appraisals/{obj}", "appraisal", APPRAISAL_FILL, 303),
+    Row("POST", "/appraisals/{obj}/refresh", "appraisal", APPRAISAL_FILL, 303),
+    Row("POST", "/appraisals/{obj}/approve", "appraisal", APPRAISAL_APPROVE, 303),
+    Row("POST", "/appraisals/{obj}/return", "appraisal", APPRAISAL_APPROVE, 303, REASON),
+    Row("GET", "/warnings/{obj}", "case", CASE_VIEW),
+)
+
+POSTS: tuple[Row, ...] = (
+    # warning cases (one per person with a member record, from build_world)
+    Row(
+        "POST",
+        "/warnings/{obj}/talk",
+        "case",
+        CASE_ACT,
+        303,
+        {"talked_on": "{today}", "talked_by": "王书记", "actions": "按时参加组织生活"},
+    ),
+    Row(
+        "POST",
+        "/warnings/{obj}/close",
+        "case",
+        CASE_ACT,
+        303,
+        {"outcome": "improved", "outcome_note": "已改进"},
+        prepare=lambda database, world: talk_on_every_case(database, world.ids["town"]),
+    ),
+    Row("POST", "/warnings/{obj}/respond", "case", CASE_RESPOND, 303, {"response": "我会改进"}),
     # party groups and organisers ("group", "organiser": one of each per branch)
     Row("POST", "/branches/{obj}/groups", "branch", EDITORS, 303, {"name": "新党小组{serial}"}),
     Row("POST", "/branches/{branch}/groups/{obj}/rename", "group", EDITORS, 303, {"name": "一组"}),
@@ -474,6 +596,32 @@ POSTS: tuple[Row, ...] = (
         303,
         {"member_id": "{owner}", "outcome": "leave", "reason": "补交请假条"},
     ),
+    # 金湾's sheet is submitted (the branch no longer changes it: 409; the audit may
+    # start), 宝元's a draft (to be filled; not yet to audit: 409); publishing waits for
+    # every branch (409, after the guard let the office in)
+    Row(
+        "POST",
+        "/ratings/{rating_round}/branches/{obj}/self",
+        "branch",
+        RATING_SELF,
+        303,
+        {"action": "save"},
+        exceptions={("secretary", "same"): 409, ("admin", "same"): 409},
+    ),
+    Row(
+        "POST",
+        "/ratings/{rating_round}/branches/{obj}/audit",
+        "branch",
+        RATING_AUDIT,
+        303,
+        exceptions={("admin", "other"): 409},
+    ),
+    Row(
+        "POST",
+        "/ratings/{obj}/publish",
+        "round",
+        {**OFFICE, "admin": (409, 409, 409, 404)},
+    ),
     Row(
         "POST",
         "/meetings/{obj}/makeup",
@@ -581,6 +729,7 @@ def build(
     for role in ("instructor", "admin"):
         ids[f"account_{role}"] = town.account_ids[role]
     ids["principal_admin"] = who("admin")
+    ids["town"] = town
     with database.transaction() as session:
         # build_world made 金湾's group and organiser; 宝元's here. (The organiser row
         # is only something to remove: whose account it names does not matter.)
@@ -626,7 +775,9 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         if row.kind == "minutes":
             name, leave = f"meeting_closed{suffix}", ids[f"minutes_photo{suffix}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
-    if row.kind in ("branch", "organisation", "group", "organiser"):
+    if row.kind == "round":  # this year's rating round, whoever asks
+        return Target(ids["rating_round"], ids[home]) if relation == "same" else None
+    if row.kind in ("branch", "organisation", "group", "organiser", "appraisal"):
         if relation == "own":
             return None
         branch = home if relation == "same" else OTHER_BRANCH[home]
@@ -661,6 +812,8 @@ def fill(text: str, world: World, where: Target, relation: str = "") -> str:
         this_month=THIS_MONTH,
         last_month=LAST_MONTH,
         serial=RELATIONS.index(relation) if relation else 0,
+        rating_round=ids.get("rating_round"),
+        rated=ids.get("rated_indicator"),
     )
 
 
@@ -814,5 +967,9 @@ def test_rule_tables_cover_every_role() -> None:
         MEETING_RUN,
         MEETING_LEAVE,
         MEETING_CHECKIN,
+        RATING_SHEET,
+        RATING_ROUND,
+        RATING_SELF,
+        RATING_AUDIT,
     ):
         assert set(rule) == set(SIGNED_IN)

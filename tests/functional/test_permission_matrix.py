@@ -22,20 +22,25 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from service.assessment.rating import open_round, round_policy
+from service.assessment.rating_sheet import SelfScore, self_assess
 from service.entries.entry import EntryInput, submit_entry
 from service.entries.evidence import PhotoStore, PhotoUpload
 from service.entries.review import approve_entry
 from service.kernel.periods import period_of, shift_period, town_today
 from service.persistence.db import Database
 from service.persistence.meetings import MeetingOrganiser, PartyGroup
-from service.persistence.models import Account, EntryPhoto, Organisation
+from service.persistence.models import Account, EntryPhoto, Organisation, PublicationKind
 from service.persistence.types import utcnow
 from service.publication.objections import LineRef, raise_objection
 from service.publication.publish import publish_month
+from service.publication.results import ResultLine, publish_results
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash
+from tests.functional.appraisal_world import add_appraisals
 from tests.functional.meeting_world import add_meetings, meeting_form
+from tests.functional.warning_world import add_warning_cases
 from tests.integration.test_evidence import jpeg_bytes
 
 ANONYMOUS = "anonymous"
@@ -46,6 +51,7 @@ REVIEWERS_OF_JINWAN = ("secretary", "instructor", "admin")
 REVIEWERS_OF_BAOYUAN = ("secretary2", "admin")
 ORGANISERS = ("secretary", "secretary2", "admin")  # of meetings, each of their branch
 SEE_JINWAN_MEETING = ("member", "secretary", "instructor", "admin")  # expected or overseeing
+OVERSEERS = ("secretary", "secretary2", "instructor", "admin")  # of some branch
 HOST = "testserver.local"
 
 
@@ -164,6 +170,13 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/boards/{this_month}/branches/{baoyuan}/members.csv", EVERYONE),
     Case("GET", "/boards/{last_month}/branches/{jinwan}/members.xlsx", EVERYONE),
     Case("GET", "/achievements/{baoyuan}", EVERYONE),
+    # published results lists: every signed-in person, as the boards
+    Case("GET", "/results", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}/print", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}/list.csv", EVERYONE),
+    Case("GET", "/results/branch_stars/{stars_year}/list.xlsx", EVERYONE),
+    Case("GET", "/results/red_list/{stars_year}", allow(*SIGNED_IN, ok=404)),
     # compliance (组织生活): the office, instructors and secretaries (their branches)
     Case("GET", "/compliance", allow("secretary", "secretary2", "instructor", "admin")),
     Case("GET", "/compliance.csv", allow("secretary", "secretary2", "instructor", "admin")),
@@ -241,6 +254,9 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/api/me", api(*SIGNED_IN)),
     Case("GET", "/api/boards/{this_month}/members", api(*SIGNED_IN)),
     Case("GET", "/api/boards/{this_month}/branches", api(*SIGNED_IN)),
+    Case("GET", "/api/results", api(*SIGNED_IN)),
+    Case("GET", "/api/results/branch_stars/{stars_year}", api(*SIGNED_IN)),
+    Case("GET", "/api/results/excellent/{stars_year}", allow(*SIGNED_IN, ok=404, anonymous=401)),
     Case("GET", "/api/entries", api(*MEMBERS)),
     Case("GET", "/api/entries/{pending_member}", api("member", *REVIEWERS_OF_JINWAN)),
     Case("GET", "/api/entries/{pending_member3}", api(*REVIEWERS_OF_BAOYUAN)),
@@ -252,6 +268,16 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/api/members/{nobody}", allow(ok=404, denied=404, anonymous=401)),
     # meetings: those expected, the branch's secretary, instructors and organisers, the
     # office; anyone else is told the meeting does not exist (404). Organisers schedule.
+    # bands (红黄榜) and warning cases (预警): the office bands; a branch's reviewers see its
+    # lines and cases; a case is the member's too; to anyone else it does not exist
+    Case("GET", "/bands", OFFICE),
+    Case("GET", "/bands/{band_period}", allow(*REVIEWERS_OF_JINWAN, "secretary2")),
+    Case("GET", "/bands/2026-Q9", allow(*REVIEWERS_OF_JINWAN, "secretary2", ok=404)),
+    Case("GET", "/warnings", EVERYONE),
+    Case("GET", "/warnings?show=overdue&page=2", EVERYONE),
+    Case("GET", "/warnings/{case_member}", allow("member", *REVIEWERS_OF_JINWAN, denied=404)),
+    Case("GET", "/warnings/{case_member3}", allow("secretary2", "admin", denied=404)),
+    Case("GET", "/warnings/{nobody}", allow(*SIGNED_IN, ok=404)),
     Case("GET", "/meetings", EVERYONE),
     Case("GET", "/meetings?when=past&branch={jinwan}", EVERYONE),
     Case("GET", "/meetings/new", allow(*ORGANISERS)),
@@ -308,6 +334,41 @@ GETS: tuple[Case, ...] = (
     ),
     Case("GET", "/account/calendar", EVERYONE),
     Case("GET", "/calendar/{nobody}.ics", allow(*SIGNED_IN, ok=404, anonymous=404)),
+    # the annual appraisal: the list for anyone signed in (the branches they oversee);
+    # a sheet and its print to the branch's reviewers, to anyone else it does not exist
+    Case("GET", "/appraisals", EVERYONE),
+    Case("GET", "/appraisals?year=2025&page=2", EVERYONE),
+    Case("GET", "/appraisals/{appraisal_jinwan}", allow(*REVIEWERS_OF_JINWAN, denied=404)),
+    Case("GET", "/appraisals/{appraisal_jinwan}/print", allow(*REVIEWERS_OF_JINWAN, denied=404)),
+    Case("GET", "/appraisals/{appraisal_baoyuan}", allow(*REVIEWERS_OF_BAOYUAN, denied=404)),
+    Case("GET", "/appraisals/{nobody}", allow(*SIGNED_IN, ok=404)),
+    Case("GET", "/appraisals/{nobody}/print", allow(*SIGNED_IN, ok=404)),
+    # branch ratings (星级支部): the office, instructors and secretaries; a branch's sheet
+    # only its secretary, its instructor and the office (to anyone else it does not exist)
+    Case("GET", "/ratings", allow(*OVERSEERS)),
+    Case("GET", "/ratings/{rating_round}", allow(*OVERSEERS)),
+    Case("GET", "/ratings/{rating_round}?status=submitted&page=2", allow(*OVERSEERS)),
+    Case("GET", "/ratings/{nobody}", allow(*OVERSEERS, ok=404)),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{jinwan}",
+        allow(*REVIEWERS_OF_JINWAN, secretary2=404),
+    ),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{baoyuan}",
+        allow(*REVIEWERS_OF_BAOYUAN, secretary=404, instructor=404),
+    ),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{jinwan}/evidence/{rated_indicator}",
+        allow(*REVIEWERS_OF_JINWAN, secretary2=404),
+    ),
+    Case(
+        "GET",
+        "/ratings/{rating_round}/branches/{jinwan}/evidence/{rated_indicator}?thumb=true",
+        allow(*REVIEWERS_OF_JINWAN, secretary2=404),
+    ),
 )
 
 REASON = {"reason": "经支部核实"}
@@ -622,6 +683,31 @@ POSTS: tuple[Case, ...] = (
     Case(
         "POST", "/api/meetings/{meeting_jinwan}/attendance", API_CHANGE, {"member_id": "{member}"}
     ),
+    # bands: the office runs a banding (once: a banded period is refused, 409) and
+    # publishes a red list (the shipped rules publish none: 409 after the guard)
+    Case("POST", "/bands", allow("admin", ok=303), {"period": "{free_period}"}),
+    Case("POST", "/bands", allow("admin", ok=409), {"period": "{band_period}"}),
+    Case("POST", "/bands/{band_period}/publish", allow("admin", ok=409)),
+    # warning cases: the branch's secretary (or the office) records talks and closes; the
+    # instructor reads only; the member responds; strangers are told nothing exists
+    Case(
+        "POST",
+        "/warnings/{case_member}/talk",
+        allow("secretary", "admin", ok=303, secretary2=404),
+        {"talked_on": "{today}", "talked_by": "王书记", "actions": "按时参加组织生活"},
+    ),
+    Case(
+        "POST",
+        "/warnings/{case_member2}/close",
+        allow("secretary", "admin", ok=303, member=404, secretary2=404),
+        {"outcome": "improved", "outcome_note": "已改进"},
+    ),
+    Case(
+        "POST",
+        "/warnings/{case_member}/respond",
+        allow("member", ok=303, secretary2=404),
+        {"response": "我会按时参加"},
+    ),
     # meetings: the branch's organisers (its secretary, the office) run them; a member
     # expected asks for leave; strangers are told the meeting does not exist
     Case(
@@ -689,6 +775,51 @@ POSTS: tuple[Case, ...] = (
         "/meetings/{meeting_closed}/makeup",
         allow("secretary", "admin", ok=303, secretary2=404),
         {"title": "补课", "day": "{makeup_day}", "start": "19:00", "end": "20:00"},
+    ),
+    # the annual appraisal: the branch's secretary (or the office) opens and fills it
+    # (金湾's 2025 sheet exists: 409 for them), its instructor or the office approves
+    Case(
+        "POST",
+        "/appraisals/new",
+        allow("secretary", "admin", ok=409),
+        {"branch_id": "{jinwan}", "year": "2025"},
+    ),
+    Case(
+        "POST", "/appraisals/{appraisal_baoyuan}", allow("secretary2", "admin", ok=303, denied=404)
+    ),
+    Case(
+        "POST",
+        "/appraisals/{appraisal_baoyuan}/refresh",
+        allow("secretary2", "admin", ok=303, denied=404),
+    ),
+    Case(
+        "POST",
+        "/appraisals/{appraisal_jinwan}/approve",
+        allow("instructor", "admin", ok=303, denied=404, secretary=403),
+    ),
+    Case(
+        "POST",
+        "/appraisals/{appraisal_jinwan}/return",
+        allow("instructor", "admin", ok=303, denied=404, secretary=403),
+        REASON,
+    ),
+    # nothing approved yet: the office is told so (409)
+    Case("POST", "/appraisals/excellent/2025/publish", allow("admin", ok=409)),
+    # branch ratings: the office opens rounds (this year's is open: 409 after the guard)
+    # and publishes (宝元 is not audited: 409); a branch's secretary or the office fills
+    # its sheet; its instructor or the office audits a submitted one
+    Case("POST", "/ratings", allow("admin", ok=409), {"period": "{rating_period}"}),
+    Case("POST", "/ratings/{rating_round}/publish", allow("admin", ok=409)),
+    Case(
+        "POST",
+        "/ratings/{rating_round}/branches/{baoyuan}/self",
+        allow("secretary2", "admin", ok=303, secretary=404, instructor=404),
+        {"score_{rated_indicator}": "90", "action": "save"},
+    ),
+    Case(
+        "POST",
+        "/ratings/{rating_round}/branches/{jinwan}/audit",
+        allow("instructor", "admin", ok=303, secretary2=404),
     ),
 )
 
@@ -803,9 +934,60 @@ def build_world(
         session.flush()
         ids["group_jinwan"], ids["organiser_jinwan"] = group.id, organiser.id
         ids["account_member"] = town.account_ids["member"]
+    # A published branch stars list (web/results).
+    with database.transaction() as session:
+        publish_results(
+            session,
+            who("admin"),
+            kind=PublicationKind.BRANCH_STARS,
+            period="2025",
+            lines=[ResultLine(town.jinwan, "B001", "金湾", town.jinwan, "金湾", "90.0", "4", 1)],
+            ruleset_version="2025.1",
+            notice_days=7,
+            now=utcnow(),
+        )
+    ids["stars_year"] = "2025"
+    ids.update(add_warning_cases(database, town, rulebook))
     # The meetings last: one of them is closed, which rebuilds this month's boards.
     ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
+    ids.update(add_appraisals(database, town, rulebook))
+    ids.update(add_rating_round(database, town, rulebook, photo_store))
     return World(ids)
+
+
+def add_rating_round(
+    database: Database, town: SmallTown, rulebook: Rulebook, photo_store: PhotoStore
+) -> dict[str, Any]:
+    """This year's rating round (opened as on 1 December): 金湾 submitted with an evidence
+    photo, 宝元 still a draft."""
+    year = today().year
+    with database.transaction() as session:
+        rating_round = open_round(
+            session, who_of(database, town, "admin"), rulebook, str(year),
+            today=date(year, 12, 1), timezone="Asia/Shanghai", now=utcnow(),
+        )  # fmt: skip
+        policy = round_policy(rulebook, rating_round)
+        assessed = [indicator.id for indicator in policy.assessed()]
+        self_assess(
+            session, who_of(database, town, "secretary"), rulebook, rating_round.id, town.jinwan,
+            {
+                indicator: SelfScore(
+                    "90", "台账齐全",
+                    PhotoUpload(io.BytesIO(jpeg_bytes()), "台账.jpg") if number == 0 else None,
+                )
+                for number, indicator in enumerate(assessed)
+            },
+            submit=True, store=photo_store, now=utcnow(),
+        )  # fmt: skip
+        return {
+            "rating_round": rating_round.id,
+            "rating_period": str(year),
+            "rated_indicator": assessed[0],
+        }
+
+
+def who_of(database: Database, town: SmallTown, username: str) -> Any:
+    return town.principal(database, username)
 
 
 @pytest.fixture

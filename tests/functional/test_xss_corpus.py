@@ -42,6 +42,8 @@ from service.persistence.models import Account, Entry, EntryStatus, Objection
 from service.scoring.engine import MANUAL_RULE_ID
 from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown
+from tests.functional.appraisal_world import INPUTS as APPRAISAL_INPUTS
+from tests.functional.appraisal_world import line_ids
 from tests.functional.meeting_world import meeting_form
 from tests.functional.test_csrf_everywhere import get_paths
 from tests.functional.test_permission_matrix import (
@@ -159,6 +161,39 @@ SHOWN_ON: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "mm": ("minutes", (("member", "/meetings/{meeting_ended}"),)),
     "cn": ("cancel reason", (("member", "/meetings/{meeting_jinwan}"),)),
+    "at": ("appraisal return reason", (("secretary", "/appraisals/{appraisal_jinwan}"),)),
+    "ap": (
+        "appraisal departure reason",
+        (
+            ("secretary", "/appraisals/{appraisal_jinwan}"),
+            ("secretary", "/appraisals/{appraisal_jinwan}/print"),
+        ),
+    ),
+    "av": (
+        "appraisal veto reason",
+        (
+            ("secretary", "/appraisals/{appraisal_jinwan}"),
+            ("secretary", "/appraisals/{appraisal_jinwan}/print"),
+        ),
+    ),
+    "rn": (
+        "rating self-assessment note",
+        (("admin", "/ratings/{rating_round}/branches/{baoyuan}"),),
+    ),
+    "ra": ("rating audit reason", (("secretary", "/ratings/{rating_round}/branches/{jinwan}"),)),
+    "vr": ("rating veto reason", (("secretary", "/ratings/{rating_round}/branches/{jinwan}"),)),
+    # warning cases (预警): the talk's notes only for the file, the rest for the member too
+    "tk": ("talk notes", (("secretary", "/warnings/{case_member}"),)),
+    "ta": (
+        "agreed actions",
+        (("member", "/warnings/{case_member}"), ("secretary", "/warnings/{case_member}")),
+    ),
+    "tb": ("who talked", (("member", "/warnings/{case_member}"),)),
+    "wr": (
+        "member's response",
+        (("secretary", "/warnings/{case_member}"), ("member", "/warnings/{case_member}")),
+    ),
+    "wo": ("outcome note", (("secretary", "/warnings/{case_member2}"),)),
 }
 
 # The pages the member and the secretary look at (the office crawls every route).
@@ -177,6 +212,9 @@ OWN_PAGES = {
         "/achievements/{jinwan}",
         "/objections/new?period={last_month}&branch={jinwan}",
         "/account/password",
+        "/",
+        "/warnings",
+        "/warnings/{case_member}",
     ),
     "secretary": (
         "/review",
@@ -187,6 +225,11 @@ OWN_PAGES = {
         "/branches/{jinwan}/adjustments/new",
         "/members/{member}/points",
         "/entries",
+        "/",
+        "/warnings",
+        "/warnings/{case_member}",
+        "/warnings/{case_member2}",
+        "/bands/{band_period}",
     ),
 }
 
@@ -391,6 +434,78 @@ def write_everywhere(
         "/meetings/{meeting_jinwan}",
         "/meetings/{meeting_jinwan}/cancel",
         {"reason": value(payload, "cn")},
+    )
+
+    # The appraisal: the office returns 金湾's submitted sheet with a reason; the
+    # secretary records a veto and a departure from a suggestion, each with its reason.
+    sheet = "/appraisals/{appraisal_jinwan}"
+    t.post("admin", sheet, sheet + "/return", {"reason": value(payload, "at")})
+    lines = line_ids(database, town, ids["appraisal_jinwan"])
+    form = {"action": "save"}
+    for name, (self_review, mutual, grade, decided, _reason) in APPRAISAL_INPUTS.items():
+        key = f"l{lines[name]}"
+        form |= {
+            f"{key}.self_review": self_review,
+            f"{key}.mutual_review": mutual,
+            f"{key}.branch_grade": grade,
+            f"{key}.grade": decided,
+            f"{key}.departure_reason": "",
+            f"{key}.veto_reason": "",
+        }
+    form[f"l{lines['member2']}.departure_reason"] = value(payload, "ap")
+    veto = f"l{lines['secretary']}"
+    form |= {f"{veto}.veto": "1", f"{veto}.veto_reason": value(payload, "av")}
+    form[f"{veto}.grade"] = "unqualified"
+    t.post("secretary", sheet, sheet, form)
+    # Branch ratings: the office fills 宝元's sheet with a note, and audits 金湾's with a
+    # changed score's reason and a veto's reason.
+    t.post(
+        "admin",
+        "/ratings/{rating_round}/branches/{baoyuan}",
+        "/ratings/{rating_round}/branches/{baoyuan}/self",
+        {
+            f"score_{ids['rated_indicator']}": "80",
+            f"note_{ids['rated_indicator']}": value(payload, "rn"),
+            "action": "save",
+        },
+    )
+    t.post(
+        "admin",
+        "/ratings/{rating_round}/branches/{jinwan}",
+        "/ratings/{rating_round}/branches/{jinwan}/audit",
+        {
+            f"audit_{ids['rated_indicator']}": "50",
+            f"reason_{ids['rated_indicator']}": value(payload, "ra"),
+            "veto_safety_accident": "1",
+            "veto_reason_safety_accident": value(payload, "vr"),
+        },
+    )
+
+    # Warning cases: the secretary records a talk and closes another case; the member
+    # responds to their own.
+    t.post(
+        "secretary",
+        "/warnings/{case_member}",
+        "/warnings/{case_member}/talk",
+        {
+            "talked_on": today().isoformat(),
+            "talked_by": value(payload, "tb"),
+            "notes": value(payload, "tk"),
+            "actions": value(payload, "ta"),
+            "deadline": "",
+        },
+    )
+    t.post(
+        "member",
+        "/warnings/{case_member}",
+        "/warnings/{case_member}/respond",
+        {"response": value(payload, "wr")},
+    )
+    t.post(
+        "secretary",
+        "/warnings/{case_member2}",
+        "/warnings/{case_member2}/close",
+        {"outcome": "not_improved", "outcome_note": value(payload, "wo")},
     )
 
 

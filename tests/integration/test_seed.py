@@ -39,6 +39,7 @@ from service.persistence.models import (
     ObjectionStatus,
     Organisation,
     Publication,
+    PublicationKind,
     PublishedMemberRow,
     Resolution,
     Role,
@@ -628,10 +629,21 @@ def test_complete_months_are_published_and_the_last_is_on_notice(
         report = verify_ledger(session, rulebook)
         assert report.ok, "\n".join(d.describe() for d in report.differences[:20])
         chain = verify_chain(session)
-        assert chain.ok and chain.publications == 4
+        # Four month boards, then the 2025 优秀 list (the demo's finished appraisal) and
+        # last year's branch stars (service/ops/seed/ratings.py).
+        assert chain.ok and chain.publications == 6
+        results = session.scalars(select(Publication).order_by(Publication.id)).all()[-2:]
+        assert [(p.kind, p.period) for p in results] == [
+            (PublicationKind.EXCELLENT, "2025"),
+            (PublicationKind.BRANCH_STARS, "2025"),
+        ]
 
         admin = _account(session, "admin")
-        publications = session.scalars(select(Publication).order_by(Publication.id)).all()
+        publications = session.scalars(
+            select(Publication)
+            .where(Publication.kind == PublicationKind.MONTH)
+            .order_by(Publication.id)
+        ).all()
         assert [(p.period, p.revision) for p in publications] == [
             ("2026-08", 1),
             ("2026-09", 1),
@@ -802,7 +814,9 @@ def test_publication_near_the_edges(
         assert report.ok, "\n".join(d.describe() for d in report.differences[:20])
         assert verify_chain(session).ok
         periods = session.execute(
-            select(Publication.period, Publication.revision).order_by(Publication.id)
+            select(Publication.period, Publication.revision)
+            .where(Publication.kind == PublicationKind.MONTH)
+            .order_by(Publication.id)
         ).all()
         assert sorted({period for period, _ in periods}) == published
         assert [p for p, revision in periods if revision == 2] == ([corrected] if corrected else [])

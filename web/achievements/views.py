@@ -12,6 +12,7 @@ from litestar.response import Template
 from service.boards.achievements import branch_achievements, year_suggestions_page
 from service.meetings.compliance import branch_compliance
 from service.persistence.pagination import page_number
+from service.publication.result_views import branch_stars
 from web.deps import Db, RecordId, Rules, town_date
 from web.guards import requires_login
 
@@ -47,6 +48,7 @@ class AchievementsController(Controller):
                 "a": achievements,
                 "suggestions": suggestions,
                 "meetings": meetings,
+                "star_rounds": branch_stars(db, branch_id),
                 "previous_year": shown - 1 if shown > FIRST_YEAR else None,
                 "next_year": shown + 1 if shown < today.year else None,
             },

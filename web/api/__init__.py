@@ -11,6 +11,7 @@ from web.api.entries import EntriesApiController, ReviewsApiController
 from web.api.meetings import MeetingsApiController
 from web.api.members import MembersApiController
 from web.api.openapi import openapi_config
+from web.api.results import ResultsApiController
 from web.api.views import ApiController
 from web.guards import requires_api_access
 
@@ -22,6 +23,7 @@ HANDLERS: list[ControllerRouterHandler] = [
     ReviewsApiController,
     MembersApiController,
     MeetingsApiController,
+    ResultsApiController,
 ]
 
 

@@ -3,6 +3,7 @@ member with this month's points and rank."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
@@ -22,7 +23,7 @@ from web.api.common import (
     Offset,
 )
 from web.api.schemas import NO_NUL, MemberDetailOut, MemberOut, MembersPage
-from web.deps import Actor, Db, RecordId, current_period
+from web.deps import Actor, Db, RecordId, current_period, sees_town_ranks
 
 MemberId = Annotated[RecordId, PathParameter(description="The member's id.", **ID_SCHEMA)]
 
@@ -75,7 +76,8 @@ class MembersApiController(Controller):
         summary="One member, with the month's points and town-wide rank",
         description="For the member, the reviewers of the member's branch and the office "
         "(the same people who see the member's points page); 403 for anyone else. The "
-        "month is the current one unless `period` names another.",
+        "month is the current one unless `period` names another. Where the town hides "
+        "town-wide ranks from members (JIFEN_HIDE_TOWN_RANKINGS), a member gets no rank.",
         security=READ_SECURITY,
         responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 403: FORBIDDEN, 404: NOT_FOUND},
     )
@@ -90,4 +92,7 @@ class MembersApiController(Controller):
         ] = None,
     ) -> MemberDetailOut:
         detail = member_detail(db, principal, member_id, period=period or current_period(request))
+        if not sees_town_ranks(request):
+            # The town hides town-wide ranks from members (JIFEN_HIDE_TOWN_RANKINGS).
+            detail = replace(detail, rank=None, tied=False)
         return MemberDetailOut.of_detail(detail)

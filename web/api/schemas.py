@@ -202,7 +202,8 @@ class MemberMonth(BaseModel):
     period: str = Field(examples=["2026-11"])
     points: str = Field(description="Points in the month, one decimal place.", examples=["12.5"])
     rank: int | None = Field(
-        description="Town-wide rank (ties share one); null when not ranked: exempt, or no points.",
+        description="Town-wide rank (ties share one); null when not ranked: exempt, or no "
+        "points; or when the town hides town-wide ranks from the reader.",
         examples=[3],
     )
     tied: bool = Field(description="Whether another member shares the rank.", examples=[False])

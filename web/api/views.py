@@ -16,11 +16,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
 from pydantic import BaseModel, Field
 
+from service.boards.board import MemberBoard
 from service.boards.live import branch_board, member_board
 from service.boards.pages import board_counts, member_standing
 from service.kernel.periods import PERIOD_REGEX
 from web.api.common import READ_SECURITY, TOO_MANY_TOKENS, UNAUTHORIZED, ApiError
-from web.deps import Actor, Db, checked_period, current_period
+from web.deps import Actor, Db, checked_period, current_period, sees_town_ranks
 
 # A month key. Only documented, not enforced by Litestar: the handler answers any other
 # text with 404 (no such board), as it always has, rather than a 400.
@@ -51,8 +52,14 @@ class MemberRef(BaseModel):
 class MonthStanding(BaseModel):
     period: str = Field(examples=["2026-11"])
     points: str = Field(description="Points this month, one decimal place.", examples=["12.5"])
-    rank: int | None = Field(description="Town-wide rank; null when not ranked (no points).")
+    rank: int | None = Field(
+        description="Town-wide rank; null when not ranked (no points), or when the town "
+        "hides town-wide ranks from members (JIFEN_HIDE_TOWN_RANKINGS)."
+    )
     ranked_members: int
+    branch_rank: int | None = Field(
+        default=None, description="Rank within the member's branch; null when not ranked."
+    )
 
 
 class Me(BaseModel):
@@ -75,6 +82,12 @@ class MemberRow(BaseModel):
 
 class MembersBoard(BaseModel):
     period: str
+    scope: str = Field(
+        default="town",
+        description="town: every member ranked town-wide. branch: the town hides town-wide "
+        "ranks from members (JIFEN_HIDE_TOWN_RANKINGS), so a member gets their own "
+        "branch's members ranked within it.",
+    )
     tie_order: str = "member code ascending"
     members: list[MemberRow]
     exempt: list[MemberRow] = Field(description="Exempt members, listed apart; rank is 0.")
@@ -124,11 +137,19 @@ class ApiController(Controller):
             # The member's line and rank by index, and the board's count (board_count):
             # the town board of the month is not built for one member.
             standing = member_standing(db, period, principal.member_id)
+            in_branch = (
+                None
+                if principal.member_branch_id is None
+                else member_board(db, period, branch_id=principal.member_branch_id).standing(
+                    principal.member_id
+                )
+            )
             month = MonthStanding(
                 period=period,
                 points=f"{standing.item.points:.1f}" if standing else "0.0",
-                rank=standing.rank if standing else None,
+                rank=standing.rank if standing and sees_town_ranks(request) else None,
                 ranked_members=board_counts(db, period).ranked,
+                branch_rank=in_branch.rank if in_branch else None,
             )
         return Me(
             username=principal.username,
@@ -142,11 +163,28 @@ class ApiController(Controller):
         "/boards/{period:str}/members",
         sync_to_thread=True,
         summary="Members ranked town-wide for a month (YYYY-MM)",
+        description="Where the town hides town-wide ranks from members "
+        "(JIFEN_HIDE_TOWN_RANKINGS), a member gets their own branch's members ranked "
+        "within it (`scope`: branch).",
         security=READ_SECURITY,
         responses={401: UNAUTHORIZED, 429: TOO_MANY_TOKENS, 404: NO_SUCH_MONTH},
     )
-    def board_members(self, db: Db, period: Period) -> MembersBoard:
-        board = member_board(db, checked_period(period))
+    def board_members(
+        self, request: Request[Any, Any, Any], db: Db, principal: Actor, period: Period
+    ) -> MembersBoard:
+        month = checked_period(period)
+        scope = "town"
+        if sees_town_ranks(request):
+            board = member_board(db, month)
+        else:
+            # The town hides the town-wide ranking from members: their branch's.
+            scope = "branch"
+            branch_id = principal.member_branch_id
+            board = (
+                member_board(db, month, branch_id=branch_id)
+                if branch_id is not None
+                else MemberBoard(month, [], [], [])
+            )
 
         def row(rank: int, tied: bool, line: Any) -> MemberRow:
             return MemberRow(
@@ -161,6 +199,7 @@ class ApiController(Controller):
 
         return MembersBoard(
             period=board.period,
+            scope=scope,
             members=[row(r.rank, r.tied, r.item) for r in board.ranked],
             exempt=[row(0, False, line) for line in board.exempt],
         )

@@ -7,15 +7,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.orm import Session
 
+from service.accounts.principal import Principal
 from service.boards.exports import Table, branch_table, member_table, to_csv, to_xlsx
 from service.boards.live import get_branch
 from service.scoring.rules import Rulebook
 from web.boards.common import Sort, checked_span, year_stars
 from web.boards.stored import branch_members, publication_of, town_branches, town_members
-from web.deps import Db, RecordId, Rules, current_period
+from web.deps import Db, RecordId, Rules, current_period, sees_town_ranks
 from web.guards import requires_login
 from web.i18n import format_period
 from web.i18n import gettext as _
@@ -96,6 +98,12 @@ class BoardExportsController(Controller):
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
         period_name = format_period(span.key)
+        if branch_id is None and not sees_town_ranks(request):
+            # The town hides the town-wide ranking from this viewer: their branch's.
+            principal: Principal | None = request.scope.get("user")
+            branch_id = principal.member_branch_id if principal is not None else None
+            if branch_id is None:
+                raise NotFoundException()
         if branch_id is None:
             board = town_members(db, span, publication)
             filename = f"jifen-members-{span.key}"

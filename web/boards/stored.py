@@ -38,6 +38,7 @@ from service.publication.stored import (
     published_member_page,
     published_revision,
 )
+from web.deps import sees_town_ranks
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ def publication_context(
         "publication": publication,
         "diff": cached_revision_diff(request, db, publication),
         "can_object": may_object(request, publication),
+        "show_town_ranks": sees_town_ranks(request),
         "rev_first": f"?{query}" if query else "",  # to start a query string
         "rev_more": f"&{query}" if query else "",  # to add to one
     }

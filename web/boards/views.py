@@ -17,6 +17,7 @@ each line of the board to object to it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -35,13 +36,17 @@ from service.boards.board import (
     parse_board_period,
 )
 from service.boards.live import branch_trend, get_branch, points_by_group
+from service.boards.pages import MemberPage
 from service.kernel.periods import shift_period
-from service.persistence.models import Branch
+from service.persistence.models import Branch, PublicationKind
 from service.persistence.pagination import page_number
+from service.persistence.types import utcnow
+from service.publication.result_views import latest_list, stars_of
 from service.scoring.charts import Chart, Datum, column_chart, horizontal_bars
 from service.scoring.rules import Rulebook
 from web.boards.common import Sort, checked_span, year_stars
 from web.boards.stored import (
+    Publication,
     branch_members,
     publication_context,
     publication_of,
@@ -51,12 +56,22 @@ from web.boards.stored import (
     town_member_page,
     town_members,
 )
-from web.deps import Db, RecordId, Rules, current_period, town_date
+from web.deps import Db, RecordId, Rules, current_period, sees_town_ranks, town_date
 from web.guards import requires_login
 from web.i18n import gettext as _
 from web.templating import town_of
 
 TOP_BRANCHES = 10
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The branch whose ranking the members board shows instead of the town's."""
+
+    branch_id: int | None
+    branch_name: str | None
+
+
 TREND_MONTHS = 12
 
 
@@ -87,6 +102,40 @@ def points_links(request: Request[Any, Any, Any], lines: Iterable[MemberLine]) -
     return frozenset(
         line.member_id for line in lines if principal.can_review_branch(line.branch_id)
     )
+
+
+def results_blocks(db: Session) -> dict[str, Any]:
+    """The newest published branch stars (its top branches) and red list, for the
+    board pages' short block linking to them (web/results)."""
+    now = utcnow()
+    return {
+        "latest_stars": latest_list(db, PublicationKind.BRANCH_STARS, now=now),
+        "latest_red": latest_list(db, PublicationKind.RED_LIST, now=now, top=0),
+        "stars_of": stars_of,
+    }
+
+
+def ranking_scope(request: Request[Any, Any, Any]) -> Scope | None:
+    """None: the viewer sees the town-wide member ranking. Else the town hides it from
+    them (JIFEN_HIDE_TOWN_RANKINGS) and the members board ranks their own branch (no
+    branch: no member ranking at all)."""
+    if sees_town_ranks(request):
+        return None
+    principal: Principal | None = request.scope.get("user")
+    if principal is None or principal.member_branch_id is None:
+        return Scope(None, None)
+    return Scope(principal.member_branch_id, principal.member_branch_name)
+
+
+def own_branch_page(
+    db: Session, span: BoardPeriod, publication: Publication, scope: Scope
+) -> MemberPage:
+    """The members board as one page of the viewer's branch, ranked within it (a branch
+    is small enough for one page); its exempt members are on the branch's own page."""
+    if scope.branch_id is None:
+        return MemberPage(span.key, [], 0, [], 0, 1, 1)
+    board = branch_members(db, span, publication, scope.branch_id)
+    return MemberPage(span.key, board.ranked, len(board.ranked), [], board.without_points, 1, 1, 0)
 
 
 def board_lines(board: MemberBoard) -> list[MemberLine]:
@@ -175,11 +224,16 @@ class BoardsController(Controller):
     ) -> Template:
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request), revision)
-        board = town_member_page(request, db, span, publication, page)
+        scope = ranking_scope(request)
+        if scope is None:
+            board = town_member_page(request, db, span, publication, page)
+        else:
+            board = own_branch_page(db, span, publication, scope)
         stars, star_count = year_stars(request, rulebook, span, board.rows)
         return Template(
             "boards/members.html",
             context={
+                "branch_scope": scope,
                 "board": board,
                 "rows": board.rows,
                 "stars": stars,
@@ -188,6 +242,7 @@ class BoardsController(Controller):
                 "exempt_count": board.exempt_members,
                 "page": board.page,
                 "pages": board.pages,
+                **results_blocks(db),
                 **publication_context(request, db, publication),
                 **_nav(request, span),
             },
@@ -250,6 +305,7 @@ class BoardsController(Controller):
                 "headline": _headline(rulebook, span),
                 "group_chart": group_chart(db, rulebook, span),
                 "top_chart": top_branches_chart(top, sort),
+                **results_blocks(db),
                 **publication_context(request, db, publication),
                 **_nav(request, span),
             },
@@ -293,13 +349,20 @@ class BoardsController(Controller):
         """The board for the notice board (公示栏), on A4 paper."""
         span = checked_span(period)
         publication = publication_of(request, db, span, current_period(request))
-        board = town_members(db, span, publication)
+        scope = ranking_scope(request)
+        if scope is None:
+            board = town_members(db, span, publication)
+        elif scope.branch_id is None:
+            board = MemberBoard(span.key, [], [], [])
+        else:
+            board = branch_members(db, span, publication, scope.branch_id)
         branches = town_branches(db, span, publication)
         metric = _headline(rulebook, span)
         stars, star_count = year_stars(request, rulebook, span, board.ranked)
         return Template(
             "boards/print.html",
             context={
+                "branch_scope": scope,
                 "board": board,
                 "branches": branches.ranked_by(metric),
                 "metric": metric,

@@ -16,7 +16,7 @@ from service.overview.home import member_home, office_home, reviewer_home
 from service.persistence.types import utcnow
 from service.publication.state import MONTH_STATE_LABELS
 from web.auth import safe_next
-from web.deps import Db, Rules, town_date
+from web.deps import Db, Rules, sees_town_ranks, town_date
 from web.forms import FormData, first_value
 from web.i18n import LANG_COOKIE, LOCALES, gettext, render
 
@@ -45,6 +45,7 @@ class HomeController(Controller):
                 "period": period_of(today),
                 "state_label": lambda state: gettext(MONTH_STATE_LABELS[state]),
                 "member": member_home(db, principal, rulebook, today=today, now=now),
+                "show_town_ranks": sees_town_ranks(request),
                 "branches": reviewer_home(db, principal, rulebook, today=today),
                 "office": office_home(db, principal, rulebook, now=now),
                 "meetings": meetings,

@@ -25,7 +25,7 @@ from service.publication.objections import (
     objection_target,
     raise_objection,
 )
-from web.deps import Actor, Db
+from web.deps import Actor, Db, sees_town_ranks
 from web.forms import FormData, domain_field_errors, first_value
 from web.guards import requires_member
 from web.i18n import gettext, render
@@ -48,11 +48,15 @@ def _form_page(
     errors: dict[str, str] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    show_rank: bool = True,
 ) -> Template:
+    """``show_rank`` False: the town hides members' town ranks from this viewer
+    (JIFEN_HIDE_TOWN_RANKINGS), so a member's line shows no rank."""
     return Template(
         "objections/new.html",
         context={
             "target": target,
+            "show_rank": show_rank or target.line.member_id is None,
             "text": text,
             "errors": errors or {},
             "error": error,
@@ -93,6 +97,7 @@ class ObjectionsController(Controller):
     @get("/new", sync_to_thread=True)
     def new(
         self,
+        request: Request[Any, Any, Any],
         db: Db,
         period: FromQuery[str] = "",
         member: FromQuery[str | None] = None,
@@ -102,9 +107,12 @@ class ObjectionsController(Controller):
             target = _target(db, period, member, branch)
         except InvalidInput as exc:
             raise NotFound(exc.errors["period"]) from exc
+        show_rank = sees_town_ranks(request)
         if not target.open:
-            return _form_page(target, error=_closed_message(target), status_code=409)
-        return _form_page(target)
+            return _form_page(
+                target, error=_closed_message(target), status_code=409, show_rank=show_rank
+            )
+        return _form_page(target, show_rank=show_rank)
 
     @post("/new", sync_to_thread=True)
     def create(
@@ -118,11 +126,18 @@ class ObjectionsController(Controller):
         except InvalidInput as exc:
             raise NotFound(exc.errors["period"]) from exc
         settings: Settings = request.app.state.settings
-        return self._raise(db, principal, target, text, settings.objections_per_month)
+        return self._raise(
+            db, principal, target, text, settings.objections_per_month, sees_town_ranks(request)
+        )
 
     @staticmethod
     def _raise(
-        db: Session, principal: Principal, target: ObjectionTarget, text: str, limit: int
+        db: Session,
+        principal: Principal,
+        target: ObjectionTarget,
+        text: str,
+        limit: int,
+        show_rank: bool,
     ) -> Template | Redirect:
         try:
             raise_objection(
@@ -131,8 +146,12 @@ class ObjectionsController(Controller):
         except InvalidInput as exc:
             db.rollback()
             errors = domain_field_errors(exc)
-            return _form_page(target, text=text, errors=errors, status_code=422)
+            return _form_page(
+                target, text=text, errors=errors, status_code=422, show_rank=show_rank
+            )
         except Conflict as exc:
             db.rollback()
-            return _form_page(target, text=text, error=render(exc.message), status_code=409)
+            return _form_page(
+                target, text=text, error=render(exc.message), status_code=409, show_rank=show_rank
+            )
         return Redirect("/objections?done=objected", status_code=303)

@@ -18,7 +18,10 @@ from service.audit.capture import suspended as audit_suspended
 from service.kernel.i18n import N_
 from service.kernel.i18n import terminal_gettext as gettext
 from service.kernel.i18n import terminal_ngettext as ngettext
+from service.ops.seed.appraisals import AppraisalSteps
+from service.ops.seed.bands import BandSteps
 from service.ops.seed.meetings import MeetingSteps
+from service.ops.seed.ratings import seed_branch_stars
 from service.ops.seed.state import DemoRefused
 from service.ops.seed.town_file import read_town_file
 from service.persistence.models import (
@@ -41,6 +44,8 @@ STEPS = (
     "ledger",
     "publication",
     "meetings",
+    "bands",
+    "appraisals",
 )
 
 # The words the progress bar shows for each step (and when it is done).
@@ -53,6 +58,8 @@ STEP_LABELS = {
     "ledger": N_("ledger"),
     "publication": N_("publication"),
     "meetings": N_("meetings"),
+    "bands": N_("red and yellow lists"),
+    "appraisals": N_("appraisals"),
     "done": N_("done"),
 }
 
@@ -140,7 +147,7 @@ def counted(text: str, count: int) -> str:
     return text % {"count": count}
 
 
-class TownBuilder(MeetingSteps):
+class TownBuilder(MeetingSteps, BandSteps, AppraisalSteps):
     def build(self, start: Callable[[str], None], now: datetime | None = None) -> str:
         noon = datetime.combine(self.until, time(12), tzinfo=self.zone).astimezone(UTC)
         if now is None or now.astimezone(self.zone).date() != self.until:
@@ -177,6 +184,21 @@ class TownBuilder(MeetingSteps):
         published = self._publish(entries)
         start("meetings")
         self._meetings_through_services(now)
+        start("bands")
+        self._bands_through_services(now)
+        start("appraisals")
+        self.counts["appraisals"] = self._appraisals(now)
+        seed_branch_stars(
+            self.session,
+            self.rulebook,
+            admin=self._principal(self.admin_id),
+            secretaries={b: self._principal(a) for b, a in self.secretary_of.items()},
+            instructors={b: self._principal(a) for b, a in self.instructor_of.items()},
+            branch_ids=[branch.id for branch in self.branches],
+            until=self.until,
+            timezone=self.town.timezone,
+            now=now,
+        )
         pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)
