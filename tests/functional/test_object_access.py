@@ -412,6 +412,7 @@ GETS: tuple[Row, ...] = (
         RATING_SHEET,
         exceptions={("secretary2", "same"): 404, ("admin", "other"): 404},
     ),
+    Row("GET", "/warnings/{obj}", "case", CASE_VIEW),
 )
 
 POSTS: tuple[Row, ...] = (
@@ -420,10 +421,6 @@ POSTS: tuple[Row, ...] = (
     Row("POST", "/appraisals/{obj}/refresh", "appraisal", APPRAISAL_FILL, 303),
     Row("POST", "/appraisals/{obj}/approve", "appraisal", APPRAISAL_APPROVE, 303),
     Row("POST", "/appraisals/{obj}/return", "appraisal", APPRAISAL_APPROVE, 303, REASON),
-    Row("GET", "/warnings/{obj}", "case", CASE_VIEW),
-)
-
-POSTS: tuple[Row, ...] = (
     # warning cases (one per person with a member record, from build_world)
     Row(
         "POST",

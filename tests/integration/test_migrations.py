@@ -324,6 +324,11 @@ def test_upgrade_from_the_previous_release_keeps_every_row(
         assert source is not None, f"table {table.name} of {previous} is gone at {head}"
         columns = [column.name for column in table.columns if column.name in source.c]
         rows = _read(current.engine, source, columns)
+        if table.name == "publication":
+            # The previous release had month boards only: results lists (the demo's 2025
+            # 优秀 list and branch stars) came with this one.
+            kinds = _read(current.engine, source, ["kind"])
+            rows = [row for row, (kind,) in zip(rows, kinds, strict=True) if kind == "month"]
         assert rows, f"no {table.name} rows to carry over: add some in _fill()"
         # A column referring to its own table (a make-up's attendance row names the later
         # one) is filled in after every row is there.

@@ -408,6 +408,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The schema before had no results lists (red lists, 优秀, branch stars): they go with
+    # their tables, and month boards keep one row per (period, revision) again. A month
+    # published after a results list keeps that list's digest as its predecessor, so
+    # `publish verify` names that link after a downgrade.
+    op.execute("DELETE FROM published_result_row")
+    op.execute("UPDATE band_run SET publication_id = NULL")
+    op.execute("UPDATE rating_round SET publication_id = NULL")
+    op.execute("DELETE FROM publication WHERE kind <> 'month'")
     with op.batch_alter_table("publication", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_publication_kind_period_revision"), type_="unique")
         batch_op.create_unique_constraint(
