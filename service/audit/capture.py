@@ -30,7 +30,7 @@ from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from service.audit.labels import OBJECT_LABELS as OBJECT_LABELS  # the audit page reads it here
-from service.audit.results_tables import RESULTS_AUDITED, Audited
+from service.audit.results_tables import NOTIFY_AUDITED, RESULTS_AUDITED, Audited
 from service.kernel.i18n import N_
 from service.persistence.assessment import Appraisal, AppraisalLine
 from service.persistence.guards import refuse_changes
@@ -182,6 +182,7 @@ AUDITED: dict[type[Base], Audited] = {
         secret=frozenset({"inputs", "veto_reason", "departure_reason"}),
     ),
     **RESULTS_AUDITED,
+    **NOTIFY_AUDITED,
 }
 
 _BY_TABLE = {model.__tablename__: model for model in AUDITED}

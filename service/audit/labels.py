@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.audit.results_tables import RESULTS_LABELS
+from service.audit.results_tables import NOTIFY_LABELS, RESULTS_LABELS
 from service.kernel.i18n import N_
 
 OBJECT_LABELS = {
@@ -34,4 +34,5 @@ OBJECT_LABELS = {
     "sign_in": N_("Sign-in"),
     "checkin": N_("Check-in"),
     **RESULTS_LABELS,
+    **NOTIFY_LABELS,
 }

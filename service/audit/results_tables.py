@@ -22,6 +22,7 @@ from service.persistence.assessment import (
     WarningTalk,
 )
 from service.persistence.models import Base
+from service.persistence.notify import NotifyPreference, NotifySettings, RobotWebhook
 
 
 @dataclass(frozen=True)
@@ -64,4 +65,26 @@ RESULTS_LABELS = {
     "branch_rating": N_("Branch rating"),
     "rating_score": N_("Assessed rating score"),
     "rating_veto": N_("Rating veto"),
+}
+
+
+# Telling people (service/notify): the group robots and each account's settings. A
+# webhook's URL and signing secret are secrets (anyone holding the URL can post to the
+# group): the log says they changed, never what they are. Notifications, read marks and
+# deliveries are not audited: they are the outbox's own record, written by the events
+# the log already holds.
+NOTIFY_AUDITED: dict[type[Base], Audited] = {
+    RobotWebhook: Audited(
+        "robot_webhook", ("service", "branch_id"), secret=frozenset({"url", "secret"})
+    ),
+    NotifySettings: Audited(
+        "notify_settings", ("account_id",), secret=frozenset({"unsubscribe_token"})
+    ),
+    NotifyPreference: Audited("notify_preference", ("kind",)),
+}
+
+NOTIFY_LABELS = {
+    "robot_webhook": N_("Group robot"),
+    "notify_settings": N_("Notification settings"),
+    "notify_preference": N_("Notification preference"),
 }

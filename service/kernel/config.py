@@ -11,6 +11,7 @@ package) in both.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
@@ -19,7 +20,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -30,6 +31,8 @@ from pydantic_settings import (
 from service.kernel.i18n import N_, Message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# "22:00-07:00": quiet hours, a clock time each side (00:00-23:59).
+QUIET_HOURS = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d-(?:[01]\d|2[0-3]):[0-5]\d")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEVELOPMENT_SECRET = "development-only-secret-key-change-me"  # noqa: S105 - refused in production
 # The environment variable naming the settings file.
@@ -133,6 +136,14 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value.rstrip("/")
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if not QUIET_HOURS.fullmatch(value):
+            raise ValueError(f"quiet hours must read HH:MM-HH:MM (e.g. 22:00-07:00), not {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _town_defaults(self) -> Settings:
         if self.town_name is None and self.env == "development":
@@ -167,6 +178,31 @@ class Settings(BaseSettings):
     # in exports or the API), only their branch rank and stars. Branch rankings stay;
     # secretaries, instructors and the office still see every rank.
     hide_town_rankings: bool = False
+    # --- Telling people (service/notify): email through SMTP, the outbox's sender ---
+    # No smtp_host: email is off (the inbox and group robots still work); messages that
+    # would be emailed are recorded as skipped, never silently dropped.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls (port 587), tls (implicit TLS, port 465), or none (a local relay only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    # The sender's address, e.g. "青溪镇党员积分 <jifen@example.org>".
+    mail_from: str = ""
+    # Quiet hours in the town's time zone, "HH:MM-HH:MM": emails and group posts wait
+    # until they end (an account may choose its own); equal ends turn them off.
+    quiet_hours: str = "22:00-07:00"
+    # The weekly digest goes out on this weekday (0 Monday … 6 Sunday) after quiet hours.
+    digest_weekday: int = Field(default=0, ge=0, le=6)
+    # Sending: attempts before a message goes to the dead-letter list, the first retry's
+    # pause (doubling each time, capped at a day), a claim's lease, and the batch size.
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_backoff_seconds: float = Field(default=60.0, gt=0)
+    notify_lease_seconds: float = Field(default=300.0, gt=0)
+    notify_batch_size: int = Field(default=50, ge=1)
+    # A robot post or an SMTP conversation longer than this fails and is retried.
+    notify_http_timeout_seconds: float = Field(default=10.0, gt=0)
     # Sign-in throttling (service/accounts/throttle.py): failures of one username from one
     # address before its pauses begin (the longest pause is the window), and failures of
     # one address within the window whatever the usernames; 0 turns a count off.

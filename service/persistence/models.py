@@ -692,3 +692,4 @@ class AdoptedRuleset(Base):
 # it here registers them on Base.metadata wherever the model is used.
 from service.persistence import assessment as assessment  # noqa: E402
 from service.persistence import meetings as meetings  # noqa: E402
+from service.persistence import notify as notify  # noqa: E402

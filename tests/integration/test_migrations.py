@@ -26,7 +26,9 @@ from service.accounts.sessions import start_session
 from service.database import open_database
 from service.entries.review import approve_entry
 from service.meetings.calendar import feed_token
+from service.notify.inbox import mark_read
 from service.ops.seed.load import load_demo_town
+from service.outbox.emit import emit
 from service.people.transfers import transfer_member
 from service.persistence.db import Database
 from service.persistence.meetings import (
@@ -56,6 +58,13 @@ from service.persistence.models import (
     EntryStatus,
     LoginFailure,
     Member,
+)
+from service.persistence.notify import (
+    Mode,
+    NotifyPreference,
+    NotifySettings,
+    RobotService,
+    RobotWebhook,
 )
 from service.scoring.rules import Rulebook
 
@@ -284,6 +293,48 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
                 uploaded_by_id=admin.id,
             )
         )
+        # 0014's tables: a branch's group robot, an account's settings and preference,
+        # a broadcast with its robot post, a personal message with its email, a read mark.
+        session.add(
+            RobotWebhook(
+                branch_id=meeting.branch_id,
+                service=RobotService.DINGTALK,
+                url="https://oapi.dingtalk.com/robot/send?access_token=migration",
+                secret="SEC-migration",
+                created_by_id=admin.id,
+                created_at=NOW,
+            )
+        )
+        session.add(
+            NotifySettings(
+                account_id=admin.id,
+                email="office@example.org",
+                locale="zh_CN",
+                unsubscribe_token=uuid.uuid4().hex,
+                updated_at=NOW,
+            )
+        )
+        session.add(NotifyPreference(account_id=admin.id, kind="publish_ready", mode=Mode.EMAIL))
+        session.flush()
+        emit(
+            session,
+            "meeting_scheduled",
+            params={"meeting": "主题党日", "branch": "", "date": "", "time": "", "place": ""},
+            link=f"/meetings/{meeting.id}",
+            branch_id=meeting.branch_id,
+            broadcast="branch",
+            robots="branch",
+            now=NOW,
+        )
+        (note,) = emit(
+            session,
+            "publish_ready",
+            params={"period": "2026-11"},
+            link="/publication",
+            accounts=[admin.id],
+            now=NOW,
+        )
+        mark_read(session, admin.id, [note.id], now=NOW)
 
 
 def _reflect(engine: Engine) -> MetaData:
@@ -324,11 +375,6 @@ def test_upgrade_from_the_previous_release_keeps_every_row(
         assert source is not None, f"table {table.name} of {previous} is gone at {head}"
         columns = [column.name for column in table.columns if column.name in source.c]
         rows = _read(current.engine, source, columns)
-        if table.name == "publication":
-            # The previous release had month boards only: results lists (the demo's 2025
-            # 优秀 list and branch stars) came with this one.
-            kinds = _read(current.engine, source, ["kind"])
-            rows = [row for row, (kind,) in zip(rows, kinds, strict=True) if kind == "month"]
         assert rows, f"no {table.name} rows to carry over: add some in _fill()"
         # A column referring to its own table (a make-up's attendance row names the later
         # one) is filled in after every row is there.
