@@ -69,7 +69,9 @@ def notify_run(loop: bool, interval: float) -> None:
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+        # Set from another thread: the handler runs in the main thread, which may hold
+        # the event's own lock at that moment (inside its wait), and would deadlock.
+        threading.Thread(target=stop.set, name="notify-stop").start()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
