@@ -261,10 +261,12 @@ class _Pass:
         except DeliveryFailed as exc:
             return ("failed", scrub(str(exc)), exc.permanent)
         except Exception as exc:
-            # A bug in a channel fails this delivery (retried), never the batch. The
-            # traceback goes to the log without the message, which might hold a URL.
-            logger.error("notify: delivery %s: %s", delivery.id, type(exc).__name__, exc_info=False)
-            return ("failed", scrub(f"{type(exc).__name__}: {exc}"), False)
+            # A bug in a channel fails this delivery (retried), never the batch. The log
+            # names the exception, not its message, which might hold a URL.
+            logger.error("notify: delivery %s: %s", delivery.id, type(exc).__name__)
+            # The channel may have left the read transaction aborted (PostgreSQL).
+            session.rollback()
+            return self._fault(exc)
         return ("sent", scrub(address), False)
 
     def _record(self, delivery_id: int, attempts: int, outcome: tuple[str, str, bool]) -> None:
@@ -312,7 +314,22 @@ class _Pass:
                 if self.stop is not None and self.stop.is_set():
                     self.release(claims[index:])
                     return
-                self.deliver(claim)
+                try:
+                    self.deliver(claim)
+                except Exception as exc:
+                    # Whatever went wrong with this one (a channel that broke its read
+                    # session), the rest of the batch still goes out.
+                    logger.error("notify: delivery %s failed: %s", claim.id, type(exc).__name__)
+                    self._record(claim.id, self._attempts(claim.id), self._fault(exc))
+
+    def _attempts(self, delivery_id: int) -> int:
+        with self.database.transaction(write=False) as session:
+            found = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
+            return int(found or 0)
+
+    @staticmethod
+    def _fault(exc: Exception) -> tuple[str, str, bool]:
+        return ("failed", scrub(f"{type(exc).__name__}: {exc}"), False)
 
 
 def run_once(

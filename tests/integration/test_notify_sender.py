@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
 from service.cli import main
 from service.cli.common import CliContext
@@ -180,6 +181,28 @@ def test_a_failing_delivery_never_blocks_the_others(
         else:
             assert row.status == DeliveryStatus.SENT
     assert [post.path for post in receiver.snapshot()] == ["/dingtalk"] * 3
+
+
+def test_a_channel_that_breaks_its_session_never_blocks_the_others(
+    database: Database, town: SmallTown, receiver: Receiver
+) -> None:
+    add_robots(database, town, receiver)
+    for _ in range(2):
+        announce(database, town)
+
+    def broken(session: Session, _delivery: Delivery, _context: SendContext) -> str:
+        # On PostgreSQL this aborts the read transaction: its commit fails too.
+        session.execute(text("SELECT * FROM no_such_table"))
+        return "never"
+
+    channels = {Channel.WECOM: broken, Channel.DINGTALK: robots.deliver}
+    report = run_once(database, settings(), now=NOW, channels=channels)
+    assert (report.sent, report.retrying) == (2, 2)
+    for row in deliveries(database):
+        if row.channel == Channel.WECOM:
+            assert row.status == DeliveryStatus.PENDING and row.attempts == 1
+            assert row.claimed_by is None
+            assert "no_such_table" in row.last_error
 
 
 def test_a_permanent_failure_is_dead_at_once(database: Database, town: SmallTown) -> None:
