@@ -110,3 +110,25 @@ def running_receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+if __name__ == "__main__":
+    # Try the robots by hand: `python -m tests.robot_receiver 8099`, then give a branch
+    # the webhook http://127.0.0.1:8099/wecom?key=test (or /dingtalk?access_token=test)
+    # and run `jifen notify run`: every post is printed as it arrives.
+    import sys
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8099
+    shown = 0
+    with running_receiver() as live:
+        live_server = ThreadingHTTPServer(("127.0.0.1", port), _handler(live))
+        print(f"listening on http://127.0.0.1:{port}/wecom and /dingtalk", flush=True)
+        threading.Thread(target=live_server.serve_forever, daemon=True).start()
+        try:
+            while True:
+                time.sleep(0.5)
+                for post in live.snapshot()[shown:]:
+                    print(f"--- {post.path} {post.query}\n{post.text}\n", flush=True)
+                shown = len(live.snapshot())
+        except KeyboardInterrupt:
+            live_server.shutdown()

@@ -77,9 +77,18 @@ def worker_id() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def _mask_match(match: re.Match[str]) -> str:
+    found = match.group(0)
+    url = found.rstrip(".,:;)]}'\"")
+    tail = found[len(url) :]
+    if url.partition("?")[2].startswith("…"):  # masked already (a channel's own error)
+        return found
+    return mask_url(url) + tail
+
+
 def scrub(text: str) -> str:
     """An error as it may be stored and shown: every URL masked, and not too long."""
-    return _URL.sub(lambda match: mask_url(match.group(0)), text)[:ERROR_LENGTH]
+    return _URL.sub(_mask_match, text)[:ERROR_LENGTH]
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:

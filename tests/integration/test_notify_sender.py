@@ -59,6 +59,9 @@ def test_backoff_doubles_up_to_a_day() -> None:
 def test_scrub_masks_every_url() -> None:
     text = "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abcdef-SECRET-9876 failed"
     assert scrub(text) == "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?…9876 failed"
+    # Punctuation after a URL stays; a URL masked already is left as it is.
+    assert scrub("at http://h/p?key=SECRET-abcd: refused") == "at http://h/p?…abcd: refused"
+    assert scrub("http://h/p?…abcd: refused") == "http://h/p?…abcd: refused"
 
 
 def test_a_500_retries_with_backoff_then_is_dead_and_a_retry_sends_it(
@@ -225,7 +228,7 @@ def test_an_unreachable_robot_is_retried(database: Database, town: SmallTown) ->
     report = run_once(database, settings(), now=NOW)
     assert report.retrying == 2
     for row in deliveries(database):
-        assert "URLError" in row.last_error and "secret-token" not in row.last_error
+        assert "?…6789: URLError" in row.last_error and "secret-token" not in row.last_error
 
 
 def test_a_failing_before_step_does_not_stop_the_deliveries(
