@@ -70,7 +70,7 @@ def recent_messages(
     now: datetime,
 ) -> None:
     """What the last days would have told the demo accounts: their members' entries
-    decided lately, and the reviewers' waiting entries of today."""
+    decided lately, and the reviewers' waiting entries (yesterday's reminder)."""
     since = now - timedelta(days=RECENT_DAYS)
     for member_id in sorted(member_accounts):
         decided = session.scalars(
@@ -96,6 +96,8 @@ def recent_messages(
                 )
             )
             entry_approved(session, entry, rulebook, Decimal(points or 0), now=when)
+    # Yesterday's reminder (today's is the first sweep's to write).
+    yesterday = now - timedelta(days=1)
     for waiting in waiting_per_reviewer(session):
         emit(
             session,
@@ -103,8 +105,8 @@ def recent_messages(
             params={"count": waiting.count, "oldest": local_day(waiting.oldest, zone)},
             link="/review",
             accounts=[waiting.account_id],
-            dedupe_key=f"review_waiting:{local_day(now, zone)}",
-            now=now,
+            dedupe_key=f"review_waiting:{local_day(yesterday, zone)}",
+            now=yesterday,
         )
 
 
