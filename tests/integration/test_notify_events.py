@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from service.accounts import throttle
 from service.accounts.admin import reset_password
@@ -428,3 +428,35 @@ def test_a_changed_or_reset_password_tells_its_owner(
     ]
     assert params(written[0]) == {"username": "member", "date": "2026-12-08 10:30"}
     assert {d.channel for d in deliveries(database)} == {Channel.EMAIL}
+
+
+# --- the demo town ------------------------------------------------------------------------
+
+
+def test_the_demo_towns_history_sends_nothing_but_fills_the_inboxes(demo_town: Database) -> None:
+    from service.notify import inbox
+    from service.persistence.models import Account
+    from service.persistence.notify import DeliveryStatus, NotifyPreference
+
+    with demo_town.transaction(write=False) as session:
+        statuses = {(d.status, d.last_error) for d in session.scalars(select(Delivery))}
+        # The history wrote deliveries (someone chose email, someone the digest) ...
+        assert statuses
+        # ... and none of them will ever be sent.
+        assert statuses == {(DeliveryStatus.SKIPPED, "demo history")}
+        accounts = dict(session.execute(select(Account.username, Account.id)).all())
+        emails = dict(
+            session.execute(select(NotifySettings.account_id, NotifySettings.email)).all()
+        )
+        assert emails[accounts["member"]] == "member@example.org"
+        assert all(email and email.endswith("@example.org") for email in emails.values())
+        modes = {p.mode for p in session.scalars(select(NotifyPreference))}
+        assert {"email", "digest"} <= {str(mode) for mode in modes}
+        # The demo accounts open a non-empty inbox, their own news among it.
+        last = session.scalar(select(func.max(Notification.created_at)))
+        assert last is not None
+        for username in ("member", "secretary", "admin"):
+            page = inbox.inbox(session, accounts[username], now=last + timedelta(hours=1))
+            assert page.items, username
+        mine = inbox.inbox(session, accounts["member"], now=last + timedelta(hours=1))
+        assert any(item.notification.account_id == accounts["member"] for item in mine.items)
