@@ -460,3 +460,21 @@ def test_the_demo_towns_history_sends_nothing_but_fills_the_inboxes(demo_town: D
             assert page.items, username
         mine = inbox.inbox(session, accounts["member"], now=last + timedelta(hours=1))
         assert any(item.notification.account_id == accounts["member"] for item in mine.items)
+
+
+def test_a_corrected_board_is_told_again_with_its_new_window(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    from service.publication.corrections import open_correction, publish_correction
+
+    period = _published_last_month(database, town, rulebook)
+    admin = town.principal(database, "admin")
+    later = utcnow() + timedelta(days=2)
+    with database.transaction() as session:
+        open_correction(session, admin, period, "漏计一条志愿服务", now=later)
+    with database.transaction() as session:
+        publish_correction(session, admin, rulebook, period, now=later)
+    first, second = notes(database, "board_published")
+    assert params(first)["period"] == params(second)["period"] == period
+    assert params(second)["until"] > params(first)["until"]
+    assert second.audience == To.TOWN
