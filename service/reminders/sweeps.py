@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from service.entries.waiting import waiting_per_reviewer
@@ -44,6 +44,21 @@ SOON = timedelta(hours=2)
 # than this has been reminded of already (once) and is the office's known business.
 PUBLISH_LOOKBACK = 3
 DECLARE_DAYS_BEFORE = 2  # the last day and the two before it: the last three days
+# The PostgreSQL advisory lock one sweeping pass holds (publication's is 4_242_001).
+SWEEP_LOCK_KEY = 4_242_019
+
+
+def _sweeper(session: Session) -> bool:
+    """Whether this pass is the one sweeping now. Two senders' passes at the same moment
+    would both find a reminder missing and both insert it: the dedupe key's unique index
+    would then fail the second pass's whole transaction. On PostgreSQL one pass at a time
+    sweeps (an advisory lock held to the end of its transaction; a pass that finds it
+    taken skips the sweep, the other one is doing it); SQLite has one writer anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(
+        session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
+    )
 
 
 def _last_id(session: Session) -> int:
@@ -60,6 +75,8 @@ def _written_after(session: Session, last_id: int) -> int:
 def sweep_all(session: Session, settings: Settings, now: datetime) -> int:
     """Emit every reminder that is due at ``now`` (idempotent: dedupe keys); return how
     many notifications were written. Flushes, never commits: the caller's pass does."""
+    if not _sweeper(session):
+        return 0
     before = _last_id(session)
     zone = settings.timezone
     today = now.astimezone(ZoneInfo(zone)).date()

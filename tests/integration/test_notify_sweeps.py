@@ -4,9 +4,11 @@ keys), to the right people, and nothing at all for empty queues."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from service.entries.entry import EntryInput, submit_entry
@@ -201,3 +203,34 @@ def test_the_town_is_reminded_to_declare_once_in_the_months_last_days(
     assert len(robots) == 2
     # January's comes in January's last days.
     assert sweep(database, datetime(2027, 1, 29, 2, 0, tzinfo=UTC)) == 1
+
+
+@pytest.mark.commits
+def test_passes_at_the_same_moment_write_each_reminder_once(
+    database: Database, town: SmallTown, rulebook: Rulebook
+) -> None:
+    """Several senders' passes sweep at once: none fails on the dedupe key's unique
+    index, and each reminder is written once."""
+    submit(database, town, rulebook, "member")
+    now = utcnow()
+    passes = 4
+    start = threading.Barrier(passes, timeout=60)
+    errors: list[BaseException] = []
+    written: list[int] = []
+
+    def one_pass() -> None:
+        try:
+            start.wait()
+            with database.transaction() as session:
+                written.append(sweep_all(session, SETTINGS, now))
+        except BaseException as exc:  # reported below, with the others'
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_pass) for _ in range(passes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert sum(written) == 2
+    assert len(notes(database, "review_waiting")) == 2
