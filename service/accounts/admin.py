@@ -19,6 +19,7 @@ from service.accounts.passwords import (
     MIN_PASSWORD_LENGTH,
     chosen_password_problem,
     hash_password,
+    tell_password_changed,
 )
 from service.accounts.permissions import require_admin
 from service.accounts.principal import Principal
@@ -330,9 +331,17 @@ def set_roles(session: Session, actor: Principal, account_id: int, roles: RolesI
     session.flush()
 
 
-def reset_password(session: Session, actor: Principal, account_id: int, password: str) -> None:
+def reset_password(
+    session: Session,
+    actor: Principal,
+    account_id: int,
+    password: str,
+    *,
+    now: datetime | None = None,
+) -> None:
     """A new initial password: its owner must change it at next sign-in, and every
-    session of the account ends now."""
+    session of the account ends now. The owner is told (a reset they did not ask for
+    is worth a question to the office)."""
     require_admin(actor)
     account = _account(session, account_id)
     problem = password_problem(password)
@@ -342,6 +351,7 @@ def reset_password(session: Session, actor: Principal, account_id: int, password
     account.must_change_password = True
     end_account_sessions(session, account.id)
     session.flush()
+    tell_password_changed(session, account, now=now)
 
 
 def disable_account(session: Session, actor: Principal, account_id: int, *, now: datetime) -> None:

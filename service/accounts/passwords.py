@@ -23,7 +23,10 @@ from service.audit.events import (
 )
 from service.kernel.errors import InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
+from service.outbox.emit import emit
+from service.outbox.facts import local_minute
 from service.persistence.models import Account
+from service.persistence.types import utcnow
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 ARGON2_TIME_COST = 2
@@ -176,6 +179,21 @@ def change_password(
     account.must_change_password = False
     end_account_sessions(session, account.id, keep=keep_session_id)
     session.flush()
+    tell_password_changed(session, account, now=now)
+
+
+def tell_password_changed(session: Session, account: Account, *, now: datetime | None) -> None:
+    """The account's owner hears that its password changed (mandatory: a change they
+    did not make is how they learn of a stolen account)."""
+    when = now or utcnow()
+    emit(
+        session,
+        "password_changed",
+        params={"username": account.username, "date": local_minute(when)},
+        link="/login",
+        accounts=[account.id],
+        now=when,
+    )
 
 
 def _paused(wait: timedelta) -> Message:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.principal import Principal
 from service.assessment.access import overseen_branch_ids, require_office
+from service.assessment.notices import warning_opened
 from service.boards.board import BoardPeriod, SpanKind, parse_board_period
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
@@ -246,15 +247,16 @@ def run_banding(
             and item.member_id not in with_open_case
         ):
             session.flush()
-            session.add(
-                WarningCase(
-                    member_id=item.member_id,
-                    branch_id=item.branch_id,
-                    band_line_id=line.id,
-                    opened_at=now,
-                    deadline=today + timedelta(days=span.policy.deadline_days),
-                )
+            case = WarningCase(
+                member_id=item.member_id,
+                branch_id=item.branch_id,
+                band_line_id=line.id,
+                opened_at=now,
+                deadline=today + timedelta(days=span.policy.deadline_days),
             )
+            session.add(case)
+            session.flush()
+            warning_opened(session, case, span.key, now=now)
             with_open_case.add(item.member_id)
     session.flush()
     has_red = any(item.band is Band.RED for item in computed)

@@ -29,6 +29,7 @@ from service.assessment.access import (
     overseen_branch_ids,
     require_private,
 )
+from service.assessment.notices import warning_talk
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.fields import date_field, required_text
 from service.kernel.i18n import N_, Message
@@ -312,9 +313,11 @@ def record_talk(
     actions: str,
     deadline: str,
     today: date,
+    now: datetime | None = None,
 ) -> WarningTalk:
     """Record a talk on an open case (the branch's secretary or the office). A new
-    deadline, when given, becomes the case's."""
+    deadline, when given, becomes the case's. The member is told (``now``: when; none:
+    the clock's time), without the talk's notes."""
     case = _acting_case(session, actor, case_id)
     errors: dict[str, Message] = {}
     day = date_field(talked_on, errors, "talked_on")
@@ -344,6 +347,7 @@ def record_talk(
     if new_deadline is not None:
         case.deadline = new_deadline
     session.flush()
+    warning_talk(session, case, day, now=now)
     return talk
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from service.accounts.permissions import require_may_decide, require_reviewer
 from service.accounts.principal import Principal
 from service.entries.entry import EntryView, entry_views_query, to_views
+from service.entries.notices import entry_approved, entry_rejected
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import ENTRY_STATUS_LABELS, N_, Message
 from service.kernel.periods import period_of
@@ -232,7 +233,9 @@ def approve_entry(
         actor_id=actor.account_id,
     )
     key = f"entry:{entry.id}"
-    return sum((line.points for line in lines if line.activity_key == key), Decimal("0.0"))
+    points = sum((line.points for line in lines if line.activity_key == key), Decimal("0.0"))
+    entry_approved(session, entry, rulebook, points, now=now)
+    return points
 
 
 def revoke_entry(
@@ -303,9 +306,17 @@ def _required_reason(reason: str, missing: str) -> str:
 
 
 def reject_entry(
-    session: Session, actor: Principal, entry_id: int, reason: str, *, now: datetime
+    session: Session,
+    actor: Principal,
+    entry_id: int,
+    reason: str,
+    *,
+    now: datetime,
+    rulebook: Rulebook | None = None,
 ) -> None:
-    """Reject a pending entry; a reason is required so the member knows why."""
+    """Reject a pending entry; a reason is required so the member knows why. The
+    ``rulebook`` names the rule in the member's notification (without it: the rule's
+    id)."""
     reason = _required_reason(reason, N_("Give the member a reason for the rejection."))
     entry = _entry_for_decision(session, actor, entry_id)
     entry.status = EntryStatus.REJECTED
@@ -313,6 +324,7 @@ def reject_entry(
     entry.decided_by_id = actor.account_id
     entry.decision_reason = reason
     session.flush()
+    entry_rejected(session, entry, rulebook, reason, now=now)
 
 
 @dataclass(frozen=True)

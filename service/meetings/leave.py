@@ -15,6 +15,7 @@ from service.accounts.principal import Principal
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.meetings.access import is_expected, require_organiser, visible_meeting
+from service.meetings.notices import leave_decided
 from service.persistence.meetings import LeaveStatus, Meeting, MeetingLeave, MeetingStatus
 
 REASON_MAX = 500
@@ -123,6 +124,7 @@ def decide_leave(
     leave.decided_by_id = actor.account_id
     leave.decision_reason = reason or None
     session.flush()
+    leave_decided(session, leave, meeting, now=now)
     return leave
 
 

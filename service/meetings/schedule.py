@@ -27,6 +27,7 @@ from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import period_of
 from service.meetings.access import NO_SUCH_MEETING, require_organiser, visible_meeting
+from service.meetings.notices import meeting_cancelled, meeting_changed, meeting_scheduled
 from service.persistence.meetings import (
     Audience,
     Meeting,
@@ -238,6 +239,7 @@ def schedule_meeting(
     session.flush()
     _add_invitees(session, meeting.id, invitees)
     session.flush()
+    meeting_scheduled(session, meeting, rulebook, now=now)
     return meeting
 
 
@@ -291,6 +293,7 @@ def edit_meeting(
     meeting.updated_at = now
     _set_invitees(session, meeting.id, invitees)
     session.flush()
+    meeting_changed(session, meeting, rulebook, now=now)
     return meeting
 
 
@@ -317,9 +320,17 @@ def _set_invitees(session: Session, meeting_id: int, invitees: list[int]) -> Non
 
 
 def cancel_meeting(
-    session: Session, actor: Principal, meeting_id: int, reason: str, *, now: datetime
+    session: Session,
+    actor: Principal,
+    meeting_id: int,
+    reason: str,
+    *,
+    now: datetime,
+    rulebook: Rulebook | None = None,
 ) -> Meeting:
-    """Cancel a scheduled meeting, with the reason members will see."""
+    """Cancel a scheduled meeting, with the reason members will see on its page (the
+    notification leaves it out). ``rulebook`` gives the town's zone for the time the
+    notification names (without it: the default zone)."""
     meeting = _scheduled_for_change(session, actor, meeting_id)
     errors: dict[str, Message] = {}
     reason = _text(reason, REASON_MAX, errors, "reason", required=True)
@@ -330,6 +341,7 @@ def cancel_meeting(
     meeting.cancelled_by_id = actor.account_id
     meeting.cancel_reason = reason
     session.flush()
+    meeting_cancelled(session, meeting, rulebook, now=now)
     return meeting
 
 
@@ -414,4 +426,5 @@ def schedule_makeup(
     session.flush()
     _add_invitees(session, meeting.id, invitees)
     session.flush()
+    meeting_scheduled(session, meeting, rulebook, now=now)
     return meeting

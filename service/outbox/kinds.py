@@ -87,6 +87,15 @@ KINDS: dict[str, Kind] = {
             group=True,
         ),
         Kind(
+            "meeting_cancelled",
+            N_("A meeting of my branch is cancelled"),
+            N_("Meeting cancelled: %(meeting)s"),
+            N_("“%(meeting)s” of %(branch)s on %(date)s at %(time)s is cancelled."),
+            N_("See the meeting"),
+            Mode.INBOX,
+            group=True,
+        ),
+        Kind(
             "meeting_soon",
             N_("A meeting of my branch starts soon"),
             N_("Starting soon: %(meeting)s at %(time)s"),

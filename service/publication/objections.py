@@ -18,6 +18,7 @@ from service.kernel.config import Settings
 from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import parse_period
+from service.outbox.emit import emit
 from service.persistence.models import (
     Branch,
     Member,
@@ -287,6 +288,21 @@ def resolve_objection(
     objection.resolved_at = now
     objection.correction_publication_id = correction_id
     session.flush()
+    _tell_objector(session, objection, body, now)
+
+
+def _tell_objector(session: Session, objection: Objection, answer: str, now: datetime) -> None:
+    """The objector hears the answer: private to them (an objection names a line of the
+    board and the office's answer may discuss a person's points)."""
+    objected = session.get(Publication, objection.publication_id)
+    emit(
+        session,
+        "objection_answered",
+        params={"period": objected.period if objected else "", "answer": answer},
+        link="/objections",
+        accounts=[objection.account_id],
+        now=now,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from service.boards.live import branch_board, member_board
 from service.kernel.errors import Conflict
 from service.kernel.i18n import N_, Message
 from service.kernel.periods import parse_period, period_of, town_today
+from service.outbox.emit import emit
+from service.outbox.facts import local_minute
 from service.persistence.models import (
     Publication,
     PublishedBranchRow,
@@ -149,6 +151,7 @@ def store_publication(
         # Only a writer that skipped the month lock can get here: the lock makes the
         # callers' "already published" checks final.
         raise already_published(period) from exc
+    _tell_town(session, publication, ruleset.timezone if ruleset else DEFAULT_TIMEZONE, now)
     if session.get_bind().dialect.name == "postgresql":
         _copy_rows(session, publication.id, members, branches)
         return publication
@@ -164,6 +167,23 @@ def store_publication(
             [{**row, "publication_id": publication.id} for row in branches[start : start + 10_000]],
         )
     return publication
+
+
+def _tell_town(session: Session, publication: Publication, zone: str, now: datetime) -> None:
+    """Everyone hears of a published board (and of a correction's new revision, which
+    opens a window of its own), and every group robot posts it: a board is public."""
+    emit(
+        session,
+        "board_published",
+        params={
+            "period": publication.period,
+            "until": local_minute(publication.window_ends_at, zone),
+        },
+        link=f"/boards/{publication.period}",
+        broadcast="town",
+        robots="all",
+        now=now,
+    )
 
 
 _MEMBER_ROW_COLUMNS = (

@@ -60,9 +60,6 @@ from service.persistence.models import (
     Member,
 )
 from service.persistence.notify import (
-    Mode,
-    NotifyPreference,
-    NotifySettings,
     RobotService,
     RobotWebhook,
 )
@@ -293,8 +290,9 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
                 uploaded_by_id=admin.id,
             )
         )
-        # 0014's tables: a branch's group robot, an account's settings and preference,
-        # a broadcast with its robot post, a personal message with its email, a read mark.
+        # 0014's tables: a branch's group robot, a broadcast with its robot post, a
+        # personal message with its email, a read mark (the demo accounts already have
+        # their notification settings and preferences).
         session.add(
             RobotWebhook(
                 branch_id=meeting.branch_id,
@@ -305,16 +303,6 @@ def _fill(database: Database, rulebook: Rulebook, seeds_dir: Path) -> None:
                 created_at=NOW,
             )
         )
-        session.add(
-            NotifySettings(
-                account_id=admin.id,
-                email="office@example.org",
-                locale="zh_CN",
-                unsubscribe_token=uuid.uuid4().hex,
-                updated_at=NOW,
-            )
-        )
-        session.add(NotifyPreference(account_id=admin.id, kind="publish_ready", mode=Mode.EMAIL))
         session.flush()
         emit(
             session,

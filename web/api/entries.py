@@ -260,6 +260,6 @@ class ReviewsApiController(Controller):
         entry_id: EntryId,
         data: Annotated[Rejection, Strict],
     ) -> Decision:
-        reject_entry(db, principal, entry_id, data.reason, now=utcnow())
+        reject_entry(db, principal, entry_id, data.reason, now=utcnow(), rulebook=rulebook)
         entry = EntryOut.of(viewable_entry(db, principal, entry_id), rulebook, current_locale())
         return Decision(entry=entry, points_counted=None)

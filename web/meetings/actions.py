@@ -180,7 +180,7 @@ class MeetingActionsController(Controller):
     ) -> Template | Redirect:
         reason = one(data, "reason")
         try:
-            cancel_meeting(db, principal, meeting_id, reason, now=utcnow())
+            cancel_meeting(db, principal, meeting_id, reason, now=utcnow(), rulebook=rulebook)
         except (InvalidInput, Conflict) as exc:
             values = {"reason": reason}
             return _refused(request, db, principal, rulebook, meeting_id, exc, "cancel", values)

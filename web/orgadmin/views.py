@@ -568,7 +568,7 @@ class OrgAdminController(Controller):
     ) -> Template | Redirect:
         password = str(first_value(data).get("password", ""))
         try:
-            reset_password(db, principal, account_id, password)
+            reset_password(db, principal, account_id, password, now=utcnow())
         except InvalidInput as exc:
             db.rollback()
             return self._account_page(

@@ -304,7 +304,7 @@ class ReviewController(Controller):
         query = QueueQuery.read(data)
         reason = _one(data, "reason")
         try:
-            reject_entry(db, principal, entry_id, reason, now=utcnow())
+            reject_entry(db, principal, entry_id, reason, now=utcnow(), rulebook=rulebook)
         except InvalidInput as exc:
             return _queue_page(
                 db,

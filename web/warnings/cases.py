@@ -138,7 +138,7 @@ class WarningsController(Controller):
     ) -> Template | Redirect:
         values = _texts(data, TALK_FIELDS)
         try:
-            record_talk(db, principal, case_id, **values, today=town_date(request))
+            record_talk(db, principal, case_id, **values, today=town_date(request), now=utcnow())
         except (InvalidInput, Conflict) as exc:
             return _refused(request, db, principal, case_id, exc, "talk", values)
         return Redirect(f"/warnings/{case_id}?done=talk", status_code=303)

@@ -131,6 +131,7 @@ class BandSteps(BuilderState):
             actions=actions,
             deadline="",
             today=self.until,
+            now=self._at(day, 15 * 60),
         )
 
     def _respond(self, case: WarningCase, talk_day: date) -> None:

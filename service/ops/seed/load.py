@@ -21,6 +21,7 @@ from service.kernel.i18n import terminal_ngettext as ngettext
 from service.ops.seed.appraisals import AppraisalSteps
 from service.ops.seed.bands import BandSteps
 from service.ops.seed.meetings import MeetingSteps
+from service.ops.seed.notices import recent_messages, skip_history
 from service.ops.seed.ratings import seed_branch_stars
 from service.ops.seed.state import DemoRefused
 from service.ops.seed.town_file import read_town_file
@@ -199,6 +200,10 @@ class TownBuilder(MeetingSteps, BandSteps, AppraisalSteps):
             timezone=self.town.timezone,
             now=now,
         )
+        recent_messages(
+            self.session, self.rulebook, self.account_of_member, self.town.timezone, now
+        )
+        skip_history(self.session)
         pending = sum(row["status"] is EntryStatus.PENDING for row in entries)
         joint = sum(b.kind is BranchKind.JOINT for b in self.branches)
         usernames = " / ".join(a.username for a in self.town.demo.accounts)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from service.accounts.passwords import hash_password
+from service.ops.seed.notices import write_settings
 from service.ops.seed.plan import BranchPlan, MemberPlan, Profile, fit
 from service.ops.seed.state import DAY_OPENS, OPERATING, SUSPENDED, BuilderState
 from service.ops.seed.town_file import NamedBranch
@@ -294,6 +295,7 @@ class PeopleSteps(BuilderState):
                     self.instructor_of.setdefault(branch_id, account_id)
         self.session.execute(insert(Account), accounts)
         self.session.execute(insert(RoleGrant), grants)
+        write_settings(self.session, enumerate(demo.accounts, start=1), created_at)
 
     def _pick_account_member(self, branch: BranchPlan) -> int:
         candidates = [

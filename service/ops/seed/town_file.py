@@ -13,11 +13,13 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.outbox.kinds import KINDS, allowed_modes
 from service.persistence.models import (
     BranchKind,
     OrganisationKind,
     Role,
 )
+from service.persistence.notify import Mode
 
 TOWN_FILE = "town.toml"
 
@@ -262,6 +264,20 @@ class DemoAccount(StrictModel):
     display_name: str | None = None
     member_of: str | None = None
     grants: list[Grant] = Field(min_length=1)
+    # Notifications: the address mail goes to (example.org: nobody's real inbox), the
+    # language, and per kind "off", "inbox", "email" or "digest" (absent: the default).
+    email: str | None = None
+    locale: str = "zh_CN"
+    notify: dict[str, Mode] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> Self:
+        for kind_id, mode in self.notify.items():
+            if kind_id not in KINDS:
+                raise ValueError(f"unknown notification kind '{kind_id}'")
+            if mode not in allowed_modes(KINDS[kind_id]):
+                raise ValueError(f"'{kind_id}' cannot be turned off")
+        return self
 
 
 class Demo(StrictModel):
