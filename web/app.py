@@ -36,6 +36,7 @@ from web import (
     entries,
     groups,
     home,
+    inbox,
     meetings,
     objections,
     ops,
@@ -153,6 +154,7 @@ def create_app(
             *appraisals.HANDLERS,
             *ratings.HANDLERS,
             *warnings.HANDLERS,
+            *inbox.HANDLERS,
         ],
     )
     app = Litestar(

@@ -48,6 +48,8 @@ async def provide_db(
     database: Database = state.database
     factory = database.reader if request.method in SAFE_METHODS else database.writer
     session = factory()
+    # The page's own session, for the header's inbox count (web/templating.py).
+    request.state.db_session = session
     try:
         yield session
     except BaseException:
