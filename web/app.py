@@ -41,10 +41,12 @@ from web import (
     objections,
     ops,
     orgadmin,
+    outbox,
     points,
     ratings,
     results,
     review,
+    robots,
     roster,
     warnings,
 )
@@ -155,6 +157,8 @@ def create_app(
             *ratings.HANDLERS,
             *warnings.HANDLERS,
             *inbox.HANDLERS,
+            *robots.HANDLERS,
+            *outbox.HANDLERS,
         ],
     )
     app = Litestar(
