@@ -21,7 +21,7 @@ from service.kernel.errors import InvalidInput
 from service.kernel.i18n import N_, Message
 from service.notify.account_settings import settings_for
 from service.outbox.kinds import KINDS, Kind, allowed_modes
-from service.persistence.notify import Mode, NotifyPreference
+from service.persistence.notify import Mode, NotifyPreference, NotifySettings
 from service.persistence.types import utcnow
 
 LOCALES = ("zh_CN", "en")
@@ -95,14 +95,17 @@ class Preferences:
 def get_preferences(
     session: Session, actor: Principal, *, default_locale: str = "zh_CN"
 ) -> Preferences:
-    row = settings_for(session, actor.account_id, default_locale=default_locale)
+    # Read only: a GET writes nothing; the row is made when the account first saves.
+    row = session.get(NotifySettings, actor.account_id)
     chosen = {
         pref.kind: pref.mode
         for pref in session.scalars(
             select(NotifyPreference).where(NotifyPreference.account_id == actor.account_id)
         )
     }
-    if row.quiet_from is None or row.quiet_to is None:
+    if row is None:
+        quiet, start, end = QuietChoice.TOWN, "", ""
+    elif row.quiet_from is None or row.quiet_to is None:
         quiet, start, end = QuietChoice.TOWN, "", ""
     elif row.quiet_from == row.quiet_to:
         quiet, start, end = QuietChoice.NONE, "", ""
@@ -113,7 +116,9 @@ def get_preferences(
         allowed = allowed_modes(item)
         mode = chosen.get(item.id, item.default)
         kinds.append(KindChoice(item, mode if mode in allowed else item.default, allowed))
-    return Preferences(row.email or "", row.locale, quiet, start, end, kinds)
+    email = (row.email or "") if row is not None else ""
+    locale = row.locale if row is not None else default_locale
+    return Preferences(email, locale, quiet, start, end, kinds)
 
 
 def set_preferences(
