@@ -140,3 +140,16 @@ def test_a_visitor_gets_no_inbox_link_and_is_sent_to_sign_in(browser: Browser) -
     assert 'id="inbox-link"' not in page.text
     response = browser.client.get("/inbox", follow_redirects=False)
     assert response.status_code == 303
+
+
+def test_error_pages_count_too(database: Database, town: SmallTown, make_browser: Any) -> None:
+    """A page that failed (its transaction rolled back) still shows the count, read in a
+    transaction of its own."""
+    seed(database, town)
+    member = signed_in(make_browser, "member")
+    missing = member.client.get("/meetings/999999")
+    assert missing.status_code == 404
+    assert header_count(missing.text) == 3
+    refused = member.client.get("/outbox")
+    assert refused.status_code == 403
+    assert header_count(refused.text) == 3
