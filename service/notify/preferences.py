@@ -103,9 +103,7 @@ def get_preferences(
             select(NotifyPreference).where(NotifyPreference.account_id == actor.account_id)
         )
     }
-    if row is None:
-        quiet, start, end = QuietChoice.TOWN, "", ""
-    elif row.quiet_from is None or row.quiet_to is None:
+    if row is None or row.quiet_from is None or row.quiet_to is None:
         quiet, start, end = QuietChoice.TOWN, "", ""
     elif row.quiet_from == row.quiet_to:
         quiet, start, end = QuietChoice.NONE, "", ""
