@@ -36,14 +36,17 @@ from web import (
     entries,
     groups,
     home,
+    inbox,
     meetings,
     objections,
     ops,
     orgadmin,
+    outbox,
     points,
     ratings,
     results,
     review,
+    robots,
     roster,
     warnings,
 )
@@ -153,6 +156,9 @@ def create_app(
             *appraisals.HANDLERS,
             *ratings.HANDLERS,
             *warnings.HANDLERS,
+            *inbox.HANDLERS,
+            *robots.HANDLERS,
+            *outbox.HANDLERS,
         ],
     )
     app = Litestar(

@@ -48,11 +48,17 @@ async def provide_db(
     database: Database = state.database
     factory = database.reader if request.method in SAFE_METHODS else database.writer
     session = factory()
+    # The page's own session, for the header's inbox count (web/templating.py); taken
+    # back before the session ends, so an error page rendered afterwards never reopens
+    # it (it counts in a transaction of its own).
+    request.state.db_session = session
     try:
         yield session
     except BaseException:
+        request.state.db_session = None
         await anyio.to_thread.run_sync(_finish, session, False)
         raise
+    request.state.db_session = None
     await anyio.to_thread.run_sync(_finish, session, True)
 
 

@@ -15,6 +15,8 @@ from litestar.template.config import TemplateConfig
 
 from service.kernel.config import Settings
 from service.kernel.i18n import ENTRY_STATUS_LABELS
+from service.notify.inbox import header_count
+from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from web import i18n
 
@@ -59,6 +61,27 @@ def town_of(request: Request[Any, Any, Any]) -> Town:
     return Town.of(settings)
 
 
+def inbox_count(request: Request[Any, Any, Any]) -> int:
+    """The signed-in account's unread messages, for the header: one COUNT, once per
+    render, in the page's own session when it has one (else a short read
+    transaction); nothing for a visitor who is not signed in."""
+    principal = request.scope.get("user")
+    if principal is None:
+        return 0
+    cached = request.scope.get("jifen_inbox_count")
+    if isinstance(cached, int):
+        return cached
+    session = getattr(request.state, "db_session", None)
+    if session is not None:
+        count = header_count(session, principal.account_id, principal.member_branch_id)
+    else:
+        database: Database = request.app.state.database
+        with database.transaction(write=False) as fresh:
+            count = header_count(fresh, principal.account_id, principal.member_branch_id)
+    request.scope["jifen_inbox_count"] = count  # type: ignore[typeddict-unknown-key]
+    return count
+
+
 def build_environment(rulebook_now: Callable[[], Rulebook], settings: Settings) -> Environment:
     """``rulebook_now`` gives the rulebook in force (it changes when a version is
     adopted on the web)."""
@@ -90,6 +113,7 @@ def build_environment(rulebook_now: Callable[[], Rulebook], settings: Settings) 
         current_locale=i18n.current_locale,
         locales=i18n.LOCALES,
         town=Town.of(settings),
+        inbox_count=inbox_count,
     )
     environment.filters.update(
         date=i18n.format_date,

@@ -28,7 +28,8 @@ class Reader:
 
     account_id: int
     branch_id: int | None
-    since: datetime
+    # A value, or (the header's count) the account's created_at as a subquery.
+    since: datetime | ColumnElement[datetime]
 
 
 def reader(session: Session, account_id: int) -> Reader:
@@ -66,6 +67,21 @@ def _read(who: Reader) -> ColumnElement[bool]:
 def unread_count(session: Session, account_id: int, *, now: datetime | None = None) -> int:
     """The header's number."""
     who = reader(session, account_id)
+    return int(
+        session.scalar(
+            select(func.count(Notification.id)).where(_visible(who, now or utcnow()), ~_read(who))
+        )
+        or 0
+    )
+
+
+def header_count(
+    session: Session, account_id: int, branch_id: int | None, *, now: datetime | None = None
+) -> int:
+    """The header's number in one query: the signed-in principal already knows its
+    branch, and the account's age is read inside the COUNT (every page pays for this)."""
+    since = select(Account.created_at).where(Account.id == account_id).scalar_subquery()
+    who = Reader(account_id, branch_id, since)
     return int(
         session.scalar(
             select(func.count(Notification.id)).where(_visible(who, now or utcnow()), ~_read(who))

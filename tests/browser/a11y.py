@@ -164,6 +164,10 @@ ENGLISH_ALLOWED = frozenset(
         "toml",
         "url",
         "utf",
+        # 企业微信 and 钉钉 call the robot's address a "Webhook" in their Chinese pages too,
+        # and a 钉钉 signing secret starts with "SEC" in every language.
+        "webhook",
+        "sec",
     }
 )
 _WORD = re.compile(r"[A-Za-z]{3,}")

@@ -306,6 +306,15 @@ FORMS_WITH_ERRORS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
     ),
     ("secretary", "review-reject", "/review", "/review/{pending_member}/reject", {}),
     ("admin", "branch", "/admin/branches/new", "/admin/branches/new", {}),
+    # telling people (issue 19): one's settings, a branch's group robots
+    ("member", "notify-settings", "/me/notifications", "/me/notifications", {"#email": "不是邮箱"}),
+    (
+        "secretary",
+        "robots",
+        "/branches/{jinwan}/robots",
+        "/branches/{jinwan}/robots",
+        {"#url": "ftp://example"},
+    ),
     ("admin", "organisation", "/admin/organisations/new", "/admin/organisations/new", {}),
     ("admin", "member", "/admin/members/new", "/admin/members/new", {}),
     ("admin", "account", "/admin/accounts/new", "/admin/accounts/new", {}),

@@ -304,6 +304,28 @@ CASE_RESPOND: Rule = {
     "instructor": (403,  403,  404,  404),
     "admin":      (403,  403,  403,  404),
 }
+# A branch's group robots (issue 19): its secretary and the office; the instructor too is
+# refused (the settings hold nothing an instructor acts on). The branch is looked up
+# first (branch ids are no secret), so a missing one is 404 to everyone.
+ROBOTS: Rule = {
+    #             own   same  other missing
+    "member":     (403,  403,  403,  404),
+    "secretary":  (OK,   OK,   403,  404),
+    "secretary2": (OK,   OK,   403,  404),
+    "instructor": (403,  403,  403,  404),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# One robot through its branch's address: the branch (which exists) is checked first.
+ROBOT_ACT: Rule = {
+    #             own   same  other missing
+    "member":     (403,  403,  403,  403),
+    "secretary":  (OK,   OK,   403,  404),
+    "secretary2": (OK,   OK,   403,  404),
+    "instructor": (403,  403,  403,  403),
+    "admin":      (OK,   OK,   OK,   404),
+}
+# Opening an inbox message: one's own; anyone else's is not found, like a missing one.
+INBOX_OPEN: Rule = {role: (OK, 404, 404, 404) for role in SIGNED_IN}
 # fmt: on
 
 
@@ -413,9 +435,29 @@ GETS: tuple[Row, ...] = (
         exceptions={("secretary2", "same"): 404, ("admin", "other"): 404},
     ),
     Row("GET", "/warnings/{obj}", "case", CASE_VIEW),
+    Row("GET", "/branches/{obj}/robots", "branch", ROBOTS),
 )
 
 POSTS: tuple[Row, ...] = (
+    # telling people (issue 19): inbox messages ("notification": one per person), a
+    # branch's robots ("robot": one per branch), the town's ("town_robot"), the outbox's
+    # dead letters ("dead": one; retrying a missing one is a no-op that says so: 303)
+    Row("POST", "/inbox/{obj}/open", "notification", INBOX_OPEN, 303),
+    Row(
+        "POST",
+        "/branches/{obj}/robots",
+        "branch",
+        ROBOTS,
+        303,
+        {"service": "wecom", "url": "http://127.0.0.1:9/send?key=abc"},
+    ),
+    Row("POST", "/branches/{branch}/robots/{obj}/enable", "robot", ROBOT_ACT, 303),
+    Row("POST", "/branches/{branch}/robots/{obj}/disable", "robot", ROBOT_ACT, 303),
+    Row("POST", "/branches/{branch}/robots/{obj}/remove", "robot", ROBOT_ACT, 303),
+    Row("POST", "/office/robots/{obj}/enable", "town_robot", OFFICE, 303),
+    Row("POST", "/office/robots/{obj}/disable", "town_robot", OFFICE, 303),
+    Row("POST", "/office/robots/{obj}/remove", "town_robot", OFFICE, 303),
+    Row("POST", "/outbox/{obj}/retry", "dead", OFFICE, 303, exceptions={("admin", "missing"): 303}),
     # the annual appraisal ("appraisal": 金湾's submitted sheet, 宝元's open one)
     Row("POST", "/appraisals/{obj}", "appraisal", APPRAISAL_FILL, 303),
     Row("POST", "/appraisals/{obj}/refresh", "appraisal", APPRAISAL_FILL, 303),
@@ -772,9 +814,13 @@ def target(world: World, town: SmallTown, row: Row, role: str, relation: str) ->
         if row.kind == "minutes":
             name, leave = f"meeting_closed{suffix}", ids[f"minutes_photo{suffix}"]
         return Target(ids[name], ids[branch], owner=town.member_ids[person], entry=leave)
+    if row.kind in ("town_robot", "dead"):  # one of its kind, the office's
+        if relation != "same":
+            return None
+        return Target(ids["robot_town" if row.kind == "town_robot" else "dead_delivery"], ids[home])
     if row.kind == "round":  # this year's rating round, whoever asks
         return Target(ids["rating_round"], ids[home]) if relation == "same" else None
-    if row.kind in ("branch", "organisation", "group", "organiser", "appraisal"):
+    if row.kind in ("branch", "organisation", "group", "organiser", "appraisal", "robot"):
         if relation == "own":
             return None
         branch = home if relation == "same" else OTHER_BRANCH[home]
@@ -968,5 +1014,8 @@ def test_rule_tables_cover_every_role() -> None:
         RATING_ROUND,
         RATING_SELF,
         RATING_AUDIT,
+        ROBOTS,
+        ROBOT_ACT,
+        INBOX_OPEN,
     ):
         assert set(rule) == set(SIGNED_IN)

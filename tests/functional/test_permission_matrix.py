@@ -40,6 +40,7 @@ from service.scoring.rules import Rulebook
 from tests.conftest import Browser, SmallTown, password_hash
 from tests.functional.appraisal_world import add_appraisals
 from tests.functional.meeting_world import add_meetings, meeting_form
+from tests.functional.notify_world import add_notifications
 from tests.functional.warning_world import add_warning_cases
 from tests.integration.test_evidence import jpeg_bytes
 
@@ -278,6 +279,18 @@ GETS: tuple[Case, ...] = (
     Case("GET", "/warnings/{case_member}", allow("member", *REVIEWERS_OF_JINWAN, denied=404)),
     Case("GET", "/warnings/{case_member3}", allow("secretary2", "admin", denied=404)),
     Case("GET", "/warnings/{nobody}", allow(*SIGNED_IN, ok=404)),
+    # telling people (issue 19): one's own inbox and settings; a branch's group robots
+    # (its secretary, the office; instructors neither see nor change them); the town's
+    # robots and the outbox (the office)
+    Case("GET", "/inbox", EVERYONE),
+    Case("GET", "/inbox?unread=1&page=2", EVERYONE),
+    Case("GET", "/me/notifications", EVERYONE),
+    Case("GET", "/branches/{jinwan}/robots", allow("secretary", "admin")),
+    Case("GET", "/branches/{baoyuan}/robots", allow("secretary2", "admin")),
+    Case("GET", "/branches/{nobody}/robots", allow(*SIGNED_IN, ok=404)),
+    Case("GET", "/office/robots", OFFICE),
+    Case("GET", "/outbox", OFFICE),
+    Case("GET", "/outbox?page=2", OFFICE),
     Case("GET", "/meetings", EVERYONE),
     Case("GET", "/meetings?when=past&branch={jinwan}", EVERYONE),
     Case("GET", "/meetings/new", allow(*ORGANISERS)),
@@ -708,6 +721,62 @@ POSTS: tuple[Case, ...] = (
         allow("member", ok=303, secretary2=404),
         {"response": "我会按时参加"},
     ),
+    # the inbox: one's own messages and one's branch's broadcasts; anyone else's are
+    # not found
+    Case("POST", "/inbox/{notification_member}/open", allow("member", ok=303, denied=404)),
+    Case(
+        "POST",
+        "/inbox/{notification_jinwan}/open",
+        allow("member", "secretary", ok=303, denied=404),
+    ),
+    Case("POST", "/inbox/read", allow(*SIGNED_IN, ok=303)),
+    Case(
+        "POST",
+        "/me/notifications",
+        allow(*SIGNED_IN, ok=303),
+        {"email": "", "locale": "zh_CN", "quiet": "town"},
+    ),
+    # group robots: the branch's secretary and the office; the town's: the office
+    Case(
+        "POST",
+        "/branches/{jinwan}/robots",
+        allow("secretary", "admin", ok=303),
+        {"service": "wecom", "url": "http://127.0.0.1:9/send?key=abc"},
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/robots/{robot_jinwan}/disable",
+        allow("secretary", "admin", ok=303),
+    ),
+    Case(
+        "POST",
+        "/branches/{baoyuan}/robots/{robot_baoyuan}/enable",
+        allow("secretary2", "admin", ok=303),
+    ),
+    Case(
+        "POST",
+        "/branches/{jinwan}/robots/{robot_jinwan}/remove",
+        allow("secretary", "admin", ok=303),
+    ),
+    # a robot of another branch through this branch's address: not found
+    Case(
+        "POST",
+        "/branches/{jinwan}/robots/{robot_baoyuan}/remove",
+        allow("secretary", "admin", ok=404),
+    ),
+    Case(
+        "POST",
+        "/office/robots",
+        allow("admin", ok=303),
+        {"service": "wecom", "url": "http://127.0.0.1:9/send?key=abc"},
+    ),
+    Case("POST", "/office/robots/{robot_town}/disable", allow("admin", ok=303)),
+    Case("POST", "/office/robots/{robot_town}/enable", allow("admin", ok=303)),
+    Case("POST", "/office/robots/{robot_town}/remove", allow("admin", ok=303)),
+    Case("POST", "/office/robots/{robot_jinwan}/remove", allow("admin", ok=404)),
+    # the outbox: the office requeues dead letters
+    Case("POST", "/outbox/{dead_delivery}/retry", allow("admin", ok=303)),
+    Case("POST", "/outbox/retry", allow("admin", ok=303)),
     # meetings: the branch's organisers (its secretary, the office) run them; a member
     # expected asks for leave; strangers are told the meeting does not exist
     Case(
@@ -952,6 +1021,7 @@ def build_world(
     ids.update(add_meetings(database, town, rulebook, photo_store=photo_store))
     ids.update(add_appraisals(database, town, rulebook))
     ids.update(add_rating_round(database, town, rulebook, photo_store))
+    ids.update(add_notifications(database, town))
     return World(ids)
 
 

@@ -33,6 +33,7 @@ from service.entries.suggestions import (
 from service.kernel.errors import Conflict, InvalidInput, NotFound
 from service.kernel.i18n import N_, Message
 from service.meetings.compliance import branch_compliance
+from service.notify.robots_config import can_manage_robots
 from service.people.fields import BRANCH_KIND_LABELS, MEMBER_STATUS_LABELS
 from service.people.members import (
     branch_members,
@@ -121,6 +122,7 @@ def _branch_page(
             "meeting_labels": {k.kind: render(k.label) for k in meetings.kinds},
             "can_record": can_record_in_branch(principal, branch_id),
             "can_create_accounts": can_create_bulk_accounts(principal, branch_id),
+            "can_manage_robots": can_manage_robots(principal, branch_id),
             "today": today.isoformat(),
             "notice": notice_text,
             "error": error,
