@@ -45,6 +45,7 @@ from web import (
     results,
     review,
     roster,
+    unsubscribe,
     warnings,
 )
 from web.api import api_router, openapi_config
@@ -153,6 +154,7 @@ def create_app(
             *appraisals.HANDLERS,
             *ratings.HANDLERS,
             *warnings.HANDLERS,
+            *unsubscribe.HANDLERS,
         ],
     )
     app = Litestar(
