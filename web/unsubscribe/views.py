@@ -18,7 +18,11 @@ an account exists.
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+import functools
+from typing import Any
+
+import anyio.to_thread
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
@@ -27,15 +31,15 @@ from service.kernel.i18n import N_, Message
 from service.notify.unsubscribe import subscriber, unsubscribe
 from service.persistence.types import utcnow
 from web.deps import Db
-from web.forms import UploadData
 
 PAGE = "/notify/unsubscribe/{token:str}"
 UNKNOWN = N_(
     "This unsubscribe link is not valid: it may be incomplete or from an old email. "
     "Sign in and change your notification settings instead."
 )
-# The token is in the address: no cache keeps the page, no Referer carries it away.
-PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+# The token is in the address: no cache keeps the page (and the app's Referrer-Policy,
+# same-origin, keeps it from other sites).
+PRIVATE = {"Cache-Control": "private, no-store"}
 
 
 def _unknown() -> NotFound:
@@ -56,7 +60,7 @@ class UnsubscribeController(Controller):
             headers=PRIVATE,
         )
 
-    @post(PAGE, sync_to_thread=True)
+    @post(PAGE, sync_to_thread=True, status_code=200)
     def stop(self, db: Db, token: FromPath[str]) -> Template:
         who = subscriber(db, token)
         if who is None:
@@ -72,17 +76,23 @@ class UnsubscribeController(Controller):
     def one_click_page(self, token: FromPath[str]) -> Redirect:
         return Redirect(f"/notify/unsubscribe/{token}", status_code=303, headers=PRIVATE)
 
-    @post(PAGE + "/one-click", sync_to_thread=True, opt={"exclude_from_csrf": True})
-    def one_click(self, db: Db, token: FromPath[str], data: UploadData) -> Response[str]:
-        # RFC 8058 allows the body URL-encoded or as multipart/form-data: UploadData
-        # reads both.
-        if data.get("List-Unsubscribe") != "One-Click":
+    @post(PAGE + "/one-click", status_code=200, opt={"exclude_from_csrf": True})
+    async def one_click(
+        self, request: Request[Any, Any, Any], db: Db, token: FromPath[str]
+    ) -> Response[str]:
+        # RFC 8058 allows the body URL-encoded or as multipart/form-data; request.form()
+        # reads either (a handler's typed body takes one encoding only).
+        form = await request.form()
+        if form.get("List-Unsubscribe") != "One-Click":
             return Response(
                 "Send List-Unsubscribe=One-Click (RFC 8058).\n",
                 status_code=400,
                 media_type="text/plain",
                 headers=PRIVATE,
             )
-        if unsubscribe(db, token, now=utcnow()) is None:
+        changed = await anyio.to_thread.run_sync(
+            functools.partial(unsubscribe, db, token, now=utcnow())
+        )
+        if changed is None:
             raise _unknown()
         return Response("Unsubscribed.\n", media_type="text/plain", headers=PRIVATE)
