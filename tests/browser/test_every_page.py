@@ -75,6 +75,7 @@ PARAMETERS = {
     "period": "{last_month}",
     "appraisal_id": "{appraisal_jinwan}",
     "round_id": "{rating_round}",
+    "token": "{unsubscribe_token}",  # the digest's unsubscribe link
 }
 
 # The same pages in another state: the live month, a quarter and a year, a filter or a
