@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from service.kernel.config import Settings
 from service.kernel.i18n import catalog
@@ -53,14 +53,13 @@ def compose_digests(session: Session, settings: Settings, now: datetime) -> int:
         Delivery.created_at < now,
     )
     # Accounts that had their digest today (the email a digest is: no notification).
-    done_today = (
-        select(Delivery.account_id)
-        .where(
-            Delivery.channel == Channel.EMAIL,
-            Delivery.notification_id.is_(None),
-            Delivery.created_at >= today,
-        )
-        .scalar_subquery()
+    # An alias: the same table unaliased would be correlated with the outer query's row.
+    digest = aliased(Delivery)
+    done_today = select(digest.account_id).where(
+        digest.channel == Channel.EMAIL,
+        digest.notification_id.is_(None),
+        digest.account_id.is_not(None),
+        digest.created_at >= today,
     )
     account_ids = list(
         session.scalars(

@@ -384,14 +384,18 @@ def test_a_digest_groups_a_week_in_one_email(
 
     with database.transaction() as session:
         assert compose_digests(session, settings, MONDAY) == 1
-    with database.transaction() as session:  # the same day again: nothing new
+    # The same day again, with a message that came after the digest: nothing new (it
+    # waits for next week's).
+    emit_one(database, member, now=MONDAY + timedelta(hours=1))
+    with database.transaction() as session:
         assert compose_digests(session, settings, MONDAY + timedelta(hours=3)) == 0
 
     (digest,) = deliveries(database, Channel.EMAIL)
     assert digest.notification_id is None and digest.account_id == member
     assert digest.subject == "Your weekly Jifen digest: 9 messages"
-    items = deliveries(database, Channel.DIGEST)
+    *items, later = deliveries(database, Channel.DIGEST)
     assert {(i.digest_id, i.status) for i in items} == {(digest.id, DeliveryStatus.SENT)}
+    assert (later.digest_id, later.status) == (None, DeliveryStatus.PENDING)
 
     send(database, digest, settings)
     (message,) = server.mailbox.messages
