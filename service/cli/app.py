@@ -12,6 +12,7 @@ from service.cli import (
     bands,
     first_run,
     ledger,
+    notify,
     org,
     publish,
     results,
@@ -76,5 +77,6 @@ for command in (
     backup.backup,
     backup.restore,
     bands.bands,
+    notify.notify,
 ):
     main.add_command(command)
