@@ -263,12 +263,18 @@ def message_id(key: str, settings: Settings) -> str:
     return f"<{key}@{host or 'jifen'}>"
 
 
+def one_line(text: str) -> str:
+    """A header value: members' words (a meeting's name) may hold line breaks, which a
+    header must not (the email library refuses them: no header injection)."""
+    return " ".join(text.split())
+
+
 def build_message(
     letter: Letter, *, to: str, key: str, settings: Settings, context: SendContext, locale: str
 ) -> EmailMessage:
     words = catalog(locale)
     message = EmailMessage()
-    message["Subject"] = letter.subject
+    message["Subject"] = one_line(letter.subject)
     message["From"] = settings.mail_from
     message["To"] = to
     message["Date"] = format_datetime(context.now)

@@ -190,11 +190,20 @@ def test_every_parameter_is_escaped_in_the_html(
     member = town.account_ids["member"]
     prepare(database, member, locale="en", modes={"entry_rejected": Mode.EMAIL})
     reason = '<script>alert("x")</script> & <b>'
-    params = {"rule": "志愿<i>服务</i>", "date": "2026-12-01", "reason": reason}
+    rule = "志愿<i>服务</i>\r\nBcc: everyone@example.org"
+    params = {"rule": rule, "date": "2026-12-01", "reason": reason}
     emit_one(database, member, "entry_rejected", params, link="/entries/1")
     (delivery,) = deliveries(database, Channel.EMAIL)
     send(database, delivery, mail_settings(server))
-    plain, html = parts(server.mailbox.messages[0])
+    message = server.mailbox.messages[0]
+    # A line break in a member's words cannot add a header.
+    assert message["Bcc"] is None
+    assert (
+        message["Subject"]
+        == "Not approved: 志愿<i>服务</i> Bcc: everyone@example.org on 2026-12-01"
+    )
+    assert server.mailbox.envelopes[0][1] == ["member@example.org"]
+    plain, html = parts(message)
     assert reason in plain  # plain text is text
     assert "<script>" not in html and "<i>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;" in html
