@@ -53,6 +53,8 @@ FOOTER = N_(
     "You get this email because of your notification settings in Jifen. Change them at %(url)s"
 )
 DIGEST_HEADING = N_("Your weekly Jifen digest")
+# TRANSLATORS: a link in a plain-text email: the action's words, then its address.
+ACTION_LINE = N_("%(action)s: %(url)s")
 DIGEST_UNSUBSCRIBE = N_("To stop the weekly digest (the messages stay in your inbox), open %(url)s")
 DIGEST_UNSUBSCRIBE_LINK = N_("Stop the weekly digest")
 
@@ -198,12 +200,12 @@ def _lang(locale: str) -> str:
 # --- the two parts ------------------------------------------------------------------------
 
 
-def plain_text(letter: Letter, unsubscribe_words: str) -> str:
+def plain_text(letter: Letter, unsubscribe_words: str, action_line: str) -> str:
     lines = [letter.heading, ""]
     for paragraph in letter.paragraphs:
         lines += [paragraph, ""]
     if letter.action is not None:
-        lines += [f"{letter.action.text}: {letter.action.url}", ""]
+        lines += [action_line % {"action": letter.action.text, "url": letter.action.url}, ""]
     for section in letter.sections:
         lines.append(f"## {section.heading}")
         for item in section.items:
@@ -279,7 +281,6 @@ def build_message(
     message["To"] = to
     message["Date"] = format_datetime(context.now)
     message["Message-ID"] = message_id(key, settings)
-    message["Content-Language"] = letter.lang
     message["X-Jifen-Idempotency-Key"] = key
     # Automatic mail: no out-of-office replies back to the sender (RFC 3834).
     message["Auto-Submitted"] = "auto-generated"
@@ -292,8 +293,10 @@ def build_message(
             # RFC 2369 and RFC 8058: the client's own "unsubscribe" button, in one click.
             message["List-Unsubscribe"] = f"<{letter.unsubscribe.url}/one-click>"
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(plain_text(letter, unsubscribe_words))
+    message.set_content(plain_text(letter, unsubscribe_words, words.gettext(ACTION_LINE)))
     message.add_alternative(html_text(letter), subtype="html")
+    # After the content: setting it clears every Content-* header.
+    message["Content-Language"] = letter.lang
     return message
 
 

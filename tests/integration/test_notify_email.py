@@ -151,6 +151,8 @@ def test_an_approval_is_one_email_in_the_members_language(
         assert "查看我的积分" in part
         assert f"{PUBLIC}/me/notifications" in part
     assert '<html lang="zh-CN">' in html
+    assert message["Content-Language"] == "zh-CN"
+    assert f"查看我的积分：{PUBLIC}/me/points" in plain
     assert server.mailbox.envelopes == [("jifen@example.org", ["member@example.org"])]
 
 
