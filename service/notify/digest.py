@@ -11,7 +11,7 @@ an account gets is in one email grouped by kind, whichever role it got each item
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select, update
@@ -122,12 +122,3 @@ def compose_digests(session: Session, settings: Settings, now: datetime) -> int:
         written += 1
     session.flush()
     return written
-
-
-def next_digest_day(now: datetime, settings: Settings) -> datetime:
-    """The start of the next digest weekday on the town's clock (today's if it is the
-    day): for pages that say when the digest comes."""
-    zone = ZoneInfo(settings.timezone)
-    start = _day_start(now, zone).astimezone(zone)
-    ahead = (settings.digest_weekday - start.weekday()) % 7
-    return (start + timedelta(days=ahead)).astimezone(now.tzinfo)
