@@ -119,6 +119,11 @@ def test_a_link_that_is_not_one_is_a_clear_404(
         page = browser.client.get(path)
         assert page.status_code == 404
         assert "This unsubscribe link is not valid" in page.text
+    crafted = browser.client.get(
+        "/notify/unsubscribe/a%0d%0aSet-Cookie:%20x=1/one-click", follow_redirects=False
+    )
+    assert crafted.status_code == 404
+    assert "x=1" not in crafted.headers.get("set-cookie", "")
     csrf = browser.csrf_token("/login")
     posted = browser.client.post("/notify/unsubscribe/nope", data={"_csrf_token": csrf})
     assert posted.status_code == 404

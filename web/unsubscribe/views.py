@@ -19,6 +19,7 @@ an account exists.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import anyio.to_thread
@@ -40,6 +41,7 @@ UNKNOWN = N_(
 # The token is in the address: no cache keeps the page (and the app's Referrer-Policy,
 # same-origin, keeps it from other sites).
 PRIVATE = {"Cache-Control": "private, no-store"}
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # secrets.token_urlsafe's alphabet
 
 
 def _unknown() -> NotFound:
@@ -74,6 +76,9 @@ class UnsubscribeController(Controller):
 
     @get(PAGE + "/one-click", sync_to_thread=True)
     def one_click_page(self, token: FromPath[str]) -> Redirect:
+        # Only a token's characters go into the Location header.
+        if not TOKEN_SHAPE.fullmatch(token):
+            raise _unknown()
         return Redirect(f"/notify/unsubscribe/{token}", status_code=303, headers=PRIVATE)
 
     @post(PAGE + "/one-click", status_code=200, opt={"exclude_from_csrf": True})
