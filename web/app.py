@@ -48,6 +48,7 @@ from web import (
     review,
     robots,
     roster,
+    unsubscribe,
     warnings,
 )
 from web.api import api_router, openapi_config
@@ -159,6 +160,7 @@ def create_app(
             *inbox.HANDLERS,
             *robots.HANDLERS,
             *outbox.HANDLERS,
+            *unsubscribe.HANDLERS,
         ],
     )
     app = Litestar(

@@ -75,6 +75,7 @@ PARAMETERS = {
     "period": "{last_month}",
     "appraisal_id": "{appraisal_jinwan}",
     "round_id": "{rating_round}",
+    "token": "{unsubscribe_token}",  # the digest's unsubscribe link
 }
 
 # The same pages in another state: the live month, a quarter and a year, a filter or a
@@ -215,7 +216,9 @@ def test_every_page(
     if role in FORBIDDEN:
         pages.append(("forbidden", FORBIDDEN[role]))
     if role == "anonymous":
-        assert [slug for slug, _path in pages] == ["login", "not-found"], pages
+        # what needs no sign-in: signing in, the digest's unsubscribe link, a 404
+        expected = ["login", "notify-unsubscribe-token", "not-found"]
+        assert [slug for slug, _path in pages] == expected, pages
     else:
         assert len(pages) >= 8, pages
 

@@ -28,6 +28,7 @@ from service.entries.entry import EntryInput, submit_entry
 from service.entries.evidence import PhotoStore, PhotoUpload
 from service.entries.review import approve_entry
 from service.kernel.periods import period_of, shift_period, town_today
+from service.notify.account_settings import settings_for
 from service.persistence.db import Database
 from service.persistence.meetings import MeetingOrganiser, PartyGroup
 from service.persistence.models import Account, EntryPhoto, Organisation, PublicationKind
@@ -94,6 +95,8 @@ class Case:
 EVERYONE = allow(*SIGNED_IN)
 OFFICE = allow("admin")
 NOBODY = allow()  # every signed-in role refused
+ANYONE = allow(*SIGNED_IN, anonymous=200)  # no sign-in: a token in the address decides
+ANYONE_303 = allow(*SIGNED_IN, ok=303, anonymous=303)
 # 金湾's meetings: its secretary and the office; a member expected or the instructor
 # sees the meeting but does not run it; 宝元's secretary is told it does not exist.
 ORGANISE_JINWAN = allow("secretary", "admin", secretary2=404)
@@ -382,6 +385,11 @@ GETS: tuple[Case, ...] = (
         "/ratings/{rating_round}/branches/{jinwan}/evidence/{rated_indicator}?thumb=true",
         allow(*REVIEWERS_OF_JINWAN, secretary2=404),
     ),
+    # the digest email's unsubscribe link: no sign-in, the token in the address is the
+    # key; a token that is no link's is a 404 for everyone
+    Case("GET", "/notify/unsubscribe/{unsubscribe_token}", ANYONE),
+    Case("GET", "/notify/unsubscribe/{nobody}", allow(ok=404, denied=404, anonymous=404)),
+    Case("GET", "/notify/unsubscribe/{unsubscribe_token}/one-click", ANYONE_303),
 )
 
 REASON = {"reason": "经支部核实"}
@@ -890,6 +898,16 @@ POSTS: tuple[Case, ...] = (
         "/ratings/{rating_round}/branches/{jinwan}/audit",
         allow("instructor", "admin", ok=303, secretary2=404),
     ),
+    # the unsubscribe form (with its CSRF token) and RFC 8058's one-click POST (without:
+    # web/unsubscribe/views.py says why), for whoever holds the link
+    Case("POST", "/notify/unsubscribe/{unsubscribe_token}", ANYONE),
+    Case("POST", "/notify/unsubscribe/{nobody}", allow(ok=404, denied=404, anonymous=404)),
+    Case(
+        "POST",
+        "/notify/unsubscribe/{unsubscribe_token}/one-click",
+        ANYONE,
+        {"List-Unsubscribe": "One-Click"},
+    ),
 )
 
 
@@ -1003,6 +1021,9 @@ def build_world(
         session.flush()
         ids["group_jinwan"], ids["organiser_jinwan"] = group.id, organiser.id
         ids["account_member"] = town.account_ids["member"]
+        ids["unsubscribe_token"] = settings_for(
+            session, town.account_ids["member"]
+        ).unsubscribe_token
     # A published branch stars list (web/results).
     with database.transaction() as session:
         publish_results(

@@ -6,6 +6,7 @@ SKIP LOCKED, SQLite's single writer); the ``jifen notify`` commands."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -327,6 +328,52 @@ def test_two_senders_in_parallel_deliver_each_message_exactly_once(
         sent_keys = set(session.scalars(select(Delivery.idempotency_key)))
     assert counts == {DeliveryStatus.SENT: PARALLEL}
     assert sent_keys == set(keys)
+
+
+@pytest.mark.commits
+def test_a_sender_skips_rows_another_is_claiming(
+    database: Database, town: SmallTown, receiver: Receiver
+) -> None:
+    """PostgreSQL: rows another sender has locked mid-claim are skipped, not waited for
+    (SKIP LOCKED). SQLite: a claim waits for the other writer, then claims (one writer
+    at a time), and fails nothing."""
+    add_robots(database, town, receiver)
+    for _ in range(5):
+        announce(database, town, now=datetime.now(UTC) - timedelta(minutes=1))
+    config = settings(quiet_hours="00:00-00:00")
+    other = open_database(process_database_url(database))
+    remaining = 0
+    try:
+        with other.engine.connect() as connection:
+            transaction = connection.begin()
+            if connection.dialect.name == "postgresql":
+                locked = set(
+                    connection.scalars(
+                        select(Delivery.id).order_by(Delivery.id).limit(4).with_for_update()
+                    )
+                )
+                started = time.monotonic()
+                report = run_once(database, config)
+                assert time.monotonic() - started < 5, "the sender waited for the locks"
+                assert report.sent == 10 - len(locked)
+                transaction.rollback()
+                sent = {row.id for row in deliveries(database) if row.status == "sent"}
+                assert sent.isdisjoint(locked)
+                remaining = len(locked)
+            else:
+                connection.execute(update(Delivery).values(last_error=""))  # the write lock
+                timer = threading.Timer(1.0, transaction.rollback)
+                timer.start()
+                started = time.monotonic()
+                report = run_once(database, config)
+                timer.join()
+                assert time.monotonic() - started >= 0.9, "the claim did not wait"
+                assert report.sent == 10
+    finally:
+        other.dispose()
+    assert run_once(database, config).sent == remaining
+    assert all(row.status == DeliveryStatus.SENT for row in deliveries(database))
+    assert set(receiver.keys().values()) == {1}
 
 
 # --- the commands ------------------------------------------------------------------------
