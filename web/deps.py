@@ -21,6 +21,7 @@ from service.kernel.errors import InvalidInput
 from service.kernel.numbers import parse_id
 from service.kernel.periods import parse_period, period_of, town_today
 from service.ledger.adoption import RulebookCache
+from service.notify.inbox import header_count
 from service.persistence.db import Database
 from service.persistence.types import utcnow
 from service.scoring.rules import Rulebook
@@ -36,6 +37,11 @@ def _finish(session: Session, ok: bool) -> None:
             session.rollback()
     finally:
         session.close()
+
+
+def _count(database: Database, principal: Principal) -> int:
+    with database.transaction(write=False) as session:
+        return header_count(session, principal.account_id, principal.member_branch_id)
 
 
 async def provide_db(
@@ -57,6 +63,12 @@ async def provide_db(
     except BaseException:
         request.state.db_session = None
         await anyio.to_thread.run_sync(_finish, session, False)
+        # The error page's header count, read here in a worker thread (a render on the
+        # event loop must never wait for a connection: web/templating.py).
+        principal = request.scope.get("user")
+        if principal is not None:
+            count = await anyio.to_thread.run_sync(_count, database, principal)
+            request.scope["jifen_inbox_count"] = count  # type: ignore[typeddict-unknown-key]
         raise
     request.state.db_session = None
     await anyio.to_thread.run_sync(_finish, session, True)

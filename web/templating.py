@@ -12,11 +12,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar import Request
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
+from sqlalchemy.orm import Session
 
 from service.kernel.config import Settings
 from service.kernel.i18n import ENTRY_STATUS_LABELS
 from service.notify.inbox import header_count
-from service.persistence.db import Database
 from service.scoring.rules import Rulebook
 from web import i18n
 
@@ -63,8 +63,15 @@ def town_of(request: Request[Any, Any, Any]) -> Town:
 
 def inbox_count(request: Request[Any, Any, Any]) -> int:
     """The signed-in account's unread messages, for the header: one COUNT, once per
-    render, in the page's own session when it has one (else a short read
-    transaction); nothing for a visitor who is not signed in."""
+    render, on the connection the page's own transaction already holds; nothing for a
+    visitor who is not signed in.
+
+    The template renders on the event loop, so this must never wait for a connection:
+    a render that waited for the pool while the requests holding its connections wait
+    for the loop to run their commits would stall every request until the pool's
+    timeout (503s under load). A failed request's count is read in a worker thread as
+    its transaction ends (``web.deps.provide_db``); a page without a connection of its
+    own (a 404 before any handler ran) shows no number rather than wait."""
     principal = request.scope.get("user")
     if principal is None:
         return 0
@@ -72,14 +79,20 @@ def inbox_count(request: Request[Any, Any, Any]) -> int:
     if isinstance(cached, int):
         return cached
     session = getattr(request.state, "db_session", None)
-    if session is not None:
+    count = 0
+    if session is not None and holds_connection(session):
         count = header_count(session, principal.account_id, principal.member_branch_id)
-    else:
-        database: Database = request.app.state.database
-        with database.transaction(write=False) as fresh:
-            count = header_count(fresh, principal.account_id, principal.member_branch_id)
     request.scope["jifen_inbox_count"] = count  # type: ignore[typeddict-unknown-key]
     return count
+
+
+def holds_connection(session: Session) -> bool:
+    """Whether the session's transaction has a connection already (a query ran), so a
+    query on it cannot wait for the pool."""
+    transaction = session.get_transaction()
+    # SessionTransaction keeps its connections in _connections (SQLAlchemy 2 has no
+    # public accessor); an empty or missing one means the next query checks one out.
+    return transaction is not None and bool(getattr(transaction, "_connections", None))
 
 
 def build_environment(rulebook_now: Callable[[], Rulebook], settings: Settings) -> Environment:
