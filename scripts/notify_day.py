@@ -20,7 +20,6 @@ times (the timer's passes: each reminder is written once).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -29,25 +28,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-
-from service.accounts.principal import Principal, load_principal  # noqa: E402
-from service.assessment.warnings import record_talk  # noqa: E402
-from service.database import open_database  # noqa: E402
-from service.entries.review import approve_entry, reject_entry  # noqa: E402
-from service.kernel.config import Settings  # noqa: E402
-from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied  # noqa: E402
-from service.kernel.periods import period_of, shift_period, town_today  # noqa: E402
-from service.ledger.adoption import load_rulebook  # noqa: E402
-from service.meetings.leave import decide_leave, request_leave  # noqa: E402
-from service.meetings.schedule import MeetingInput, schedule_meeting  # noqa: E402
-from service.persistence.assessment import CaseStatus, WarningCase  # noqa: E402
-from service.persistence.db import Database  # noqa: E402
-from service.persistence.meetings import (  # noqa: E402
+from service.accounts.principal import Principal, load_principal
+from service.assessment.warnings import record_talk
+from service.database import open_database
+from service.entries.review import approve_entry, reject_entry
+from service.kernel.config import Settings
+from service.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from service.kernel.periods import period_of, shift_period, town_today
+from service.ledger.adoption import load_rulebook
+from service.meetings.leave import decide_leave, request_leave
+from service.meetings.schedule import MeetingInput, schedule_meeting
+from service.persistence.assessment import CaseStatus, WarningCase
+from service.persistence.db import Database
+from service.persistence.meetings import (
     Audience,
     LeaveStatus,
     Meeting,
@@ -55,8 +51,8 @@ from service.persistence.meetings import (  # noqa: E402
     MeetingStatus,
     PartyGroup,
 )
-from service.persistence.migrate import upgrade  # noqa: E402
-from service.persistence.models import (  # noqa: E402
+from service.persistence.migrate import upgrade
+from service.persistence.models import (
     Account,
     Branch,
     Entry,
@@ -67,17 +63,17 @@ from service.persistence.models import (  # noqa: E402
     PublicationKind,
     RoleGrant,
 )
-from service.persistence.notify import (  # noqa: E402
+from service.persistence.notify import (
     Delivery,
     Notification,
     RobotService,
     RobotWebhook,
 )
-from service.persistence.types import utcnow  # noqa: E402
-from service.publication.objections import LineRef, raise_objection, resolve_objection  # noqa: E402
-from service.publication.publish import publish_month  # noqa: E402
-from service.reminders.sweeps import ready_to_publish, sweep_all  # noqa: E402
-from service.scoring.rules import Rulebook  # noqa: E402
+from service.persistence.types import utcnow
+from service.publication.objections import LineRef, raise_objection, resolve_objection
+from service.publication.publish import publish_month
+from service.reminders.sweeps import ready_to_publish, sweep_all
+from service.scoring.rules import Rulebook
 
 BRANCHES = 3  # how many branches' queues are decided
 PER_BRANCH = 25  # at most this many entries each
